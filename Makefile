@@ -1,0 +1,117 @@
+# mxdelegate -- Matrix delegation responder.
+#
+#   make            build the responder and the backend plugins
+#   make check      install missing packages, build with -Werror, run every test
+#   make run        install missing packages, build, serve a demo through lighttpd
+#   make install    PREFIX, DESTDIR, SBINDIR, LIBDIR, MANDIR, SYSCONFDIR honoured
+#
+# Packagers: make PREFIX=/usr SYSCONFDIR=/etc && make install DESTDIR=...
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(PREFIX)/etc
+PLUGINDIR  ?= $(LIBDIR)/mxdelegate/backends
+
+BUILDDIR ?= build
+PORT     ?= 8080
+
+CXX      ?= g++
+CXXFLAGS ?= -O2 -g
+WARN     := -Wall -Wextra -Wpedantic
+# make check sets WERROR=-Werror; the packagers' default build does not.
+WERROR   ?=
+PKGS     := tomlplusplus libidn2
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(PKG_CFLAGS) \
+	-Iinclude -Isrc \
+	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
+	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
+LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
+
+# The core modules, shared by the responder, the plugins and the tests.
+CORE    := host route request response record render log toml_json
+# The responder's own modules, on top of the core.
+SERVICE := backend config directory responder listen
+CORE_OBJ    := $(CORE:%=$(BUILDDIR)/src/%.o)
+SERVICE_OBJ := $(SERVICE:%=$(BUILDDIR)/src/%.o)
+CORE_LIB    := $(BUILDDIR)/libmxdcore.a
+
+PLUGINS  := toml
+PLUGIN_SO := $(PLUGINS:%=$(BUILDDIR)/backends/%.so)
+# Deliberately broken plugins for the loader's tests.
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILDDIR)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+
+UNIT_SRC := $(wildcard tests/unit/*.cpp)
+UNIT_OBJ := $(UNIT_SRC:%.cpp=$(BUILDDIR)/%.o)
+
+BIN := $(BUILDDIR)/mxdelegate
+
+.PHONY: all check unit e2e run install uninstall clean deps
+all: $(BIN) $(PLUGIN_SO)
+
+# Objects depend on the flags they were built with, so that "make check"
+# after a plain "make" rebuilds with -Werror instead of trusting old objects.
+FLAGS_FILE := $(BUILDDIR)/.flags
+FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS)
+$(shell mkdir -p $(BUILDDIR) && { [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE); })
+
+$(BUILDDIR)/%.o: %.cpp $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -MMD -MP -c -o $@ $<
+
+$(CORE_LIB): $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILDDIR)/src/main.o $(SERVICE_OBJ) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+.SECONDEXPANSION:
+# Objects made by pattern rules are kept, so a rebuild compiles only what changed.
+.SECONDARY:
+# A plugin exports its one symbol and nothing else (backends/plugin.map), so
+# its copy of the core can never bind to another plugin's or the host's.
+plugin_objs = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard backends/$(1)/*.cpp))
+$(BUILDDIR)/backends/%.so: $$(call plugin_objs,$$*) $(CORE_LIB) backends/plugin.map
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -shared -Wl,--version-script=backends/plugin.map \
+		-o $@ $(filter %.o %.a,$^) $(PKG_LIBS) -pthread
+$(BUILDDIR)/tests/plugins/%.so: tests/plugins/%.c include/mxdelegate/backend.h $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -fPIC -shared $(WARN) $(WERROR) -Iinclude -o $@ $<
+
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@sh tools/deps.sh check
+
+check: deps
+	@$(MAKE) --no-print-directory WERROR=-Werror all $(BUILDDIR)/tests/unit_tests $(TEST_PLUGINS)
+	@BUILDDIR=$(BUILDDIR) sh tests/run
+
+run:
+	@sh tools/deps.sh run
+	@$(MAKE) --no-print-directory all
+	@BUILDDIR=$(BUILDDIR) PORT=$(PORT) sh tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxdelegate
+	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 include/mxdelegate/backend.h $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
+	rm -f $(PLUGINS:%=$(DESTDIR)$(PLUGINDIR)/%.so)
+	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/mxdelegate $(DESTDIR)$(INCLUDEDIR)/mxdelegate 2>/dev/null
+
+clean:
+	rm -rf $(BUILDDIR)
+
+-include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)

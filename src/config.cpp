@@ -1,0 +1,231 @@
+#include "config.hpp"
+
+#include "record.hpp"
+#include "toml_json.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <string_view>
+#include <vector>
+
+namespace mxd {
+
+#ifndef MXD_PLUGINDIR
+#define MXD_PLUGINDIR "/usr/local/lib/mxdelegate/backends"
+#endif
+#ifndef MXD_SYSCONFDIR
+#define MXD_SYSCONFDIR "/usr/local/etc"
+#endif
+
+const char *default_config_path()
+{
+	return MXD_SYSCONFDIR "/mxdelegate/mxdelegate.toml";
+}
+
+namespace {
+
+// Collects problems so that one run reports all of them, not the first.
+class Problems {
+public:
+	void add(const toml::node &at, std::string_view message)
+	{
+		add(toml_json::where(at), message);
+	}
+	void add(const std::string &where, std::string_view message)
+	{
+		if (!text_.empty())
+			text_ += '\n';
+		text_.append(where).append(": ").append(message);
+	}
+	void raise() const
+	{
+		if (!text_.empty())
+			throw ConfigError(text_);
+	}
+
+private:
+	std::string text_;
+};
+
+// An integer key within [lo, hi]; false (and a problem) otherwise.
+template <typename T>
+void read_int(const toml::table &t, std::string_view key, long long lo, long long hi,
+              T &out, Problems &p)
+{
+	const toml::node *n = t.get(key);
+	if (!n)
+		return;
+	auto v = n->value<std::int64_t>();
+	if (!n->is_integer() || !v) {
+		p.add(*n, std::string(key) + ": must be an integer");
+		return;
+	}
+	if (*v < lo || *v > hi) {
+		p.add(*n, std::string(key) + ": must be between " + std::to_string(lo) + " and " +
+		              std::to_string(hi));
+		return;
+	}
+	out = static_cast<T>(*v);
+}
+
+void read_string(const toml::table &t, std::string_view key, std::string &out, Problems &p)
+{
+	const toml::node *n = t.get(key);
+	if (!n)
+		return;
+	if (!n->is_string()) {
+		p.add(*n, std::string(key) + ": must be a string");
+		return;
+	}
+	out = **n->as_string();
+	if (out.empty())
+		p.add(*n, std::string(key) + ": must not be empty");
+}
+
+void unknown_keys(const toml::table &t, std::string_view table,
+                  std::initializer_list<std::string_view> known, Problems &p)
+{
+	for (auto &&[k, v] : t) {
+		bool ok = false;
+		for (auto name : known)
+			ok = ok || k.str() == name;
+		if (!ok)
+			p.add(v, "unknown key \"" + std::string(k.str()) + "\" in [" + std::string(table) + "]");
+	}
+}
+
+const toml::table *table_of(const toml::table &root, std::string_view name, Problems &p)
+{
+	const toml::node *n = root.get(name);
+	if (!n)
+		return nullptr;
+	if (!n->is_table()) {
+		p.add(*n, std::string(name) + ": must be a table");
+		return nullptr;
+	}
+	return n->as_table();
+}
+
+void read_backend(const toml::table &root, Config &c, Problems &p)
+{
+	const toml::table *t = table_of(root, "backend", p);
+	if (!t) {
+		p.add(c.file + ":1:1", "no [backend] table; add one with name = \"toml\" or another backend");
+		return;
+	}
+	read_string(*t, "name", c.backend_name, p);
+	if (c.backend_name.empty() && !t->get("name"))
+		p.add(*t, "[backend]: name is missing (the plugin to load, e.g. \"toml\")");
+	read_string(*t, "plugin_dir", c.plugin_dir, p);
+	c.backend = nlohmann::json::object();
+	for (auto &&[k, v] : *t) {
+		if (k.str() == "name" || k.str() == "plugin_dir")
+			continue;
+		try {
+			c.backend[std::string(k.str())] = toml_json::to_json(v);
+		} catch (const std::exception &e) {
+			p.add(v, e.what());
+		}
+	}
+	std::error_code ec;
+	auto abs = std::filesystem::absolute(c.file, ec);
+	const auto dir = (ec ? std::filesystem::path(c.file) : abs.lexically_normal()).parent_path();
+	c.backend["config_file"] = c.file;
+	c.backend["config_dir"] = dir.string();
+	if (c.plugin_dir.empty())
+		c.plugin_dir = MXD_PLUGINDIR;
+	else if (std::filesystem::path(c.plugin_dir).is_relative())
+		c.plugin_dir = (dir / c.plugin_dir).lexically_normal().string();
+}
+
+void read_defaults(const toml::table &root, Config &c, Problems &p)
+{
+	c.defaults = nlohmann::json::object();
+	const toml::table *t = table_of(root, "defaults", p);
+	if (!t)
+		return;
+	try {
+		c.defaults = toml_json::to_json(*t);
+	} catch (const std::exception &e) {
+		p.add(*t, e.what());
+		return;
+	}
+	for (const auto &problem : record::validate(c.defaults, ""))
+		p.add(toml_json::locate(*t, problem.path),
+		      "defaults: " + record::format_path(problem.path) + ": " + problem.message);
+}
+
+void read_http(const toml::table &root, Config &c, Problems &p)
+{
+	const toml::table *t = table_of(root, "http", p);
+	if (!t)
+		return;
+	unknown_keys(*t, "http", {"max_age", "not_found_max_age"}, p);
+	read_int(*t, "max_age", 0, 604800, c.http.max_age, p);
+	read_int(*t, "not_found_max_age", 0, 86400, c.http.not_found_max_age, p);
+}
+
+void read_server(const toml::table &root, Config &c, Problems &p)
+{
+	const toml::table *t = table_of(root, "server", p);
+	if (!t)
+		return;
+	unknown_keys(*t, "server",
+	             {"threads", "listen", "check_interval", "read_timeout", "cache_size"}, p);
+	read_int(*t, "threads", 1, 1024, c.threads, p);
+	read_string(*t, "listen", c.listen, p);
+	read_int(*t, "read_timeout", 0, 3600, c.read_timeout_s, p);
+	read_int(*t, "cache_size", 0, 100000000, c.cache_size, p);
+	if (const toml::node *n = t->get("check_interval")) {
+		// Seconds, fractions allowed: a provider may want changes live sooner.
+		double s = n->is_integer() ? double(*n->value<std::int64_t>())
+		         : n->is_floating_point() ? *n->value<double>() : -1;
+		if (!(s >= 0.01 && s <= 3600))
+			p.add(*n, "check_interval: must be a number of seconds from 0.01 to 3600");
+		else
+			c.check_interval_ms = static_cast<unsigned>(std::lround(s * 1000));
+	}
+}
+
+} // namespace
+
+Config load_config(const std::string &path)
+{
+	Config c;
+	// Messages name the file as the operator wrote it; only the directory
+	// that relative paths start from is made absolute.
+	c.file = path;
+
+	toml::table root;
+	try {
+		root = toml::parse_file(c.file);
+	} catch (const toml::parse_error &e) {
+		const auto &src = e.source();
+		if (src.begin.line == 0) // no position: the file could not be read
+			throw ConfigError(c.file + ": " + std::string(e.description()));
+		throw ConfigError(toml_json::where(src) + ": " + std::string(e.description()));
+	}
+
+	Problems p;
+	read_backend(root, c, p);
+	read_defaults(root, c, p);
+	read_http(root, c, p);
+	read_server(root, c, p);
+	for (auto &&[k, v] : root) {
+		const auto key = k.str();
+		if (key == "backend" || key == "defaults" || key == "http" || key == "server")
+			continue;
+		if (key == "domains") {
+			if (!c.backend_name.empty() && c.backend_name != "toml")
+				p.add(v, "[domains] is read by the toml backend only; this configuration uses \"" +
+				             c.backend_name + "\"");
+			continue;
+		}
+		p.add(v, "unknown table or key \"" + std::string(key) +
+		             "\" (known: backend, defaults, http, server, domains)");
+	}
+	p.raise();
+	return c;
+}
+
+} // namespace mxd

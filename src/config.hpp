@@ -1,0 +1,42 @@
+// The configuration file: what the core reads of it.  The [domains] tables
+// belong to the toml backend, which reads them itself.
+#pragma once
+
+#include "render.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace mxd {
+
+// A configuration that cannot be used.  what() holds every problem, one a
+// line, each "file:line:column: message".
+class ConfigError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+struct Config {
+	std::string file;                 // the configuration's path, as given
+	std::string plugin_dir;           // [backend] plugin_dir, default MXD_PLUGINDIR
+	std::string backend_name;         // [backend] name
+	nlohmann::json backend;           // what the plugin's open() gets
+	nlohmann::json defaults;          // [defaults]: an object, maybe empty
+	render::Policy http;              // [http]
+	unsigned threads = 4;             // [server] threads
+	std::string listen;               // [server] listen; "" = as started
+	unsigned check_interval_ms = 1000;// [server] check_interval (seconds)
+	unsigned read_timeout_s = 5;      // [server] read_timeout (seconds, 0 = none)
+	std::size_t cache_size = 100000;  // [server] cache_size (domains)
+};
+
+// The default configuration path, from SYSCONFDIR at build time.
+const char *default_config_path();
+
+// Reads and checks the configuration file.  Throws ConfigError with every
+// problem found.
+Config load_config(const std::string &path);
+
+} // namespace mxd

@@ -1,0 +1,133 @@
+#include "directory.hpp"
+
+#include "host.hpp"
+#include "log.hpp"
+#include "record.hpp"
+
+#include <mutex>
+
+namespace mxd {
+
+Answer make_answer(const Response &response)
+{
+	Answer a;
+	a.status = response.status;
+	a.full = serialize(response, true);
+	a.head = serialize(response, false);
+	if (response.status == 200) {
+		if (const std::string *tag = response.header("ETag")) {
+			a.etag = *tag;
+			a.not_modified = serialize(render::not_modified(response), false);
+		}
+	}
+	return a;
+}
+
+namespace {
+
+std::shared_ptr<const Answers> all_docs(const Response &r)
+{
+	auto answers = std::make_shared<Answers>();
+	const Answer a = make_answer(r);
+	for (auto &slot : answers->doc)
+		slot = a;
+	return answers;
+}
+
+} // namespace
+
+Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
+                     render::Policy policy, std::size_t capacity)
+	: backend_(std::move(backend)), defaults_(std::move(defaults)), policy_(policy),
+	  capacity_(capacity),
+	  unknown_(all_docs(render::error(404, "M_NOT_FOUND",
+	                                  "No Matrix delegation is configured for this host",
+	                                  policy_))),
+	  generation_(backend_->generation())
+{
+}
+
+nlohmann::json Directory::resolve(const std::string &host, std::string *matched) const
+{
+	for (const std::string &key : host::lookup_keys(host)) {
+		std::optional<std::string> text = backend_->lookup(key);
+		if (!text)
+			continue;
+		nlohmann::json stored = nlohmann::json::parse(*text, nullptr, false);
+		if (!stored.is_object())
+			throw BackendError(backend_->plugin().path() + ": record of " + key +
+			                   " is not a JSON object");
+		if (matched)
+			*matched = key;
+		return record::effective(stored, defaults_, host);
+	}
+	return nullptr;
+}
+
+std::shared_ptr<const Answers> Directory::build(const std::string &host) const
+{
+	std::string key;
+	const nlohmann::json record = resolve(host, &key);
+	if (record.is_null())
+		return unknown_;
+
+	// Stored records were validated when loaded, but a template expanded for
+	// this host can still break a rule (a name grown past 255 characters).
+	const auto problems = record::validate(record, host);
+	if (!problems.empty()) {
+		log::error("directory", host + " (entry " + key + "): " +
+		                            record::format_path(problems.front().path) + ": " +
+		                            problems.front().message + "; answering 500");
+		return all_docs(render::error(500, "M_UNKNOWN",
+		                              "The delegation of this host is misconfigured",
+		                              policy_));
+	}
+	auto answers = std::make_shared<Answers>();
+	for (Document d : all_documents)
+		answers->doc[static_cast<std::size_t>(d)] =
+			make_answer(render::document(record, d, host, policy_));
+	return answers;
+}
+
+std::shared_ptr<const Answers> Directory::find(const std::string &host)
+{
+	std::uint64_t epoch;
+	{
+		std::shared_lock lock(mutex_);
+		if (auto it = cache_.find(host); it != cache_.end())
+			return it->second;
+		epoch = epoch_;
+	}
+	auto answers = build(host);
+	if (capacity_ == 0)
+		return answers;
+	std::unique_lock lock(mutex_);
+	// A drop while this was built means it may hold old data: serve it
+	// once, but do not keep it.
+	if (epoch != epoch_)
+		return answers;
+	if (cache_.size() >= capacity_) {
+		// A full cache is emptied rather than aged: simple, and a flood of
+		// random hosts costs lookups, never memory.
+		cache_.clear();
+	}
+	cache_.emplace(host, answers);
+	return answers;
+}
+
+void Directory::refresh()
+{
+	const std::uint64_t now = backend_->generation();
+	if (now == generation_.load(std::memory_order_relaxed))
+		return;
+	std::unordered_map<std::string, std::shared_ptr<const Answers>> old;
+	{
+		std::unique_lock lock(mutex_);
+		old.swap(cache_);
+		++epoch_;
+		generation_.store(now, std::memory_order_relaxed);
+	}
+	// The old answers are freed here, outside the lock.
+}
+
+} // namespace mxd

@@ -1,0 +1,75 @@
+// The directory: rendered answers per host name, looked up in the backend on
+// a miss and kept until the backend's generation changes.  A request that
+// hits costs one hash lookup under a shared lock and no allocation.
+#pragma once
+
+#include "backend.hpp"
+#include "render.hpp"
+#include "route.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+namespace mxd {
+
+// One document's answer, serialised once in each form a request may need.
+struct Answer {
+	int status = 0;
+	std::string etag;         // empty unless status is 200
+	std::string full;         // status line, headers, body
+	std::string head;         // status line and headers (HEAD)
+	std::string not_modified; // the 304 form, when etag is set
+};
+
+// Everything served for one host name.
+struct Answers {
+	std::array<Answer, document_count> doc;
+	const Answer &operator[](Document d) const { return doc[static_cast<std::size_t>(d)]; }
+};
+
+// Serialises a rendered response into an Answer.
+Answer make_answer(const Response &response);
+
+class Directory {
+public:
+	Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults, render::Policy policy,
+	          std::size_t capacity);
+
+	// The answers for a normalised host name.  Throws BackendError when the
+	// backend cannot answer; such failures are never cached.
+	std::shared_ptr<const Answers> find(const std::string &host);
+
+	// Asks the backend for its generation and drops every cached answer when
+	// it moved.  Throws BackendError.
+	void refresh();
+
+	// Resolves without caching: the record served for host (wildcards and
+	// defaults applied), or null JSON when no entry matches.  The key that
+	// matched is stored in *matched when given.
+	nlohmann::json resolve(const std::string &host, std::string *matched = nullptr) const;
+
+	const Backend &backend() const { return *backend_; }
+
+private:
+	std::shared_ptr<const Answers> build(const std::string &host) const;
+
+	std::shared_ptr<Backend> backend_;
+	nlohmann::json defaults_;
+	render::Policy policy_;
+	std::size_t capacity_;
+	std::shared_ptr<const Answers> unknown_; // shared by every unlisted host
+
+	mutable std::shared_mutex mutex_;
+	std::unordered_map<std::string, std::shared_ptr<const Answers>> cache_;
+	std::uint64_t epoch_ = 0;           // bumped on every drop, under mutex_
+	std::atomic<std::uint64_t> generation_;
+};
+
+} // namespace mxd

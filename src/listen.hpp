@@ -1,0 +1,32 @@
+// The listening socket: one of our own (--listen), one handed over by
+// systemd (LISTEN_FDS), or the one a web server put on fd 0.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace mxd::listen {
+
+class Error : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+// Opens and listens on "unix:/path", "/path", "127.0.0.1:9000",
+// "[::1]:9000", "localhost:9000", or "*:9000" (all interfaces: only when
+// written so).  A unix socket gets mode 0660; an existing one is replaced only
+// when no process accepts on it any more.  Throws Error naming the address.
+int open(std::string_view spec, int backlog = 1024);
+
+// The fd systemd passed (LISTEN_PID is us, LISTEN_FDS is 1): 3; -1 when
+// not socket-activated.  Throws Error for several sockets.  Unsets the
+// variables so that no child inherits them.
+int systemd_fd();
+
+// Bounds how long a connection may stall inside a read: accepted sockets
+// inherit SO_RCVTIMEO from the listening socket on Linux, and libfcgi has no
+// timeout of its own.
+void set_read_timeout(int fd, unsigned seconds);
+
+} // namespace mxd::listen

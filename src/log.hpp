@@ -1,0 +1,24 @@
+// Logging: one line an event on stderr (the web server's error log), each
+// prefixed with the program and the component.  Never stdout: in CGI mode
+// that is the response.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace mxd::log {
+
+enum class Level { error = 3, warning = 4, info = 6 };
+
+void write(Level level, std::string_view component, std::string_view message);
+inline void error(std::string_view c, std::string_view m) { write(Level::error, c, m); }
+inline void warning(std::string_view c, std::string_view m) { write(Level::warning, c, m); }
+inline void info(std::string_view c, std::string_view m) { write(Level::info, c, m); }
+
+// A value from the network made safe for a log line: bytes outside printable
+// ASCII become \xNN, backslash and quote are escaped, and the result is cut
+// to at most max bytes of input (with "..." appended when cut).
+std::string escape(std::string_view value, std::size_t max = 256);
+
+} // namespace mxd::log

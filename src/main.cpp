@@ -1,0 +1,512 @@
+// mxdelegate: arguments, signals, threads and the FastCGI accept loop.  All
+// that decides an answer lives in the modules below responder.hpp.
+#include "config.hpp"
+#include "listen.hpp"
+#include "log.hpp"
+#include "responder.hpp"
+
+#include <fcgiapp.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef MXD_VERSION
+#define MXD_VERSION "0.1.0"
+#endif
+
+namespace {
+
+using namespace mxd;
+
+// sysexits(3)
+constexpr int ex_usage = 64, ex_config = 78, ex_unavailable = 69, ex_oserr = 71;
+
+void usage(FILE *to)
+{
+	std::fprintf(to,
+	             "usage: mxdelegate [-c file] [--listen address] [--threads n]\n"
+	             "       mxdelegate [-c file] --check\n"
+	             "  -c, --config file   configuration (default %s)\n"
+	             "  --listen address    serve FastCGI on unix:/path, host:port or *:port\n"
+	             "  --threads n         worker threads (default: [server] threads, 4)\n"
+	             "  --check             check the configuration and every record, then exit\n"
+	             "Started by a web server, mxdelegate serves FastCGI on the socket it is given\n"
+	             "(fd 0, or fd 3 from systemd), or answers one CGI request.\n",
+	             default_config_path());
+}
+
+struct Options {
+	std::string config = default_config_path();
+	std::string listen;
+	unsigned threads = 0;
+	bool check = false;
+};
+
+Options parse_args(int argc, char **argv)
+{
+	Options o;
+	for (int i = 1; i < argc; ++i) {
+		std::string a = argv[i];
+		auto value = [&](const char *name) -> std::string {
+			if (i + 1 >= argc) {
+				std::fprintf(stderr, "mxdelegate: %s needs a value\n", name);
+				std::exit(ex_usage);
+			}
+			return argv[++i];
+		};
+		if (a == "-c" || a == "--config")
+			o.config = value("--config");
+		else if (a == "--listen")
+			o.listen = value("--listen");
+		else if (a == "--threads") {
+			std::string v = value("--threads");
+			char *end = nullptr;
+			long n = std::strtol(v.c_str(), &end, 10);
+			if (v.empty() || *end || n < 1 || n > 1024) {
+				std::fprintf(stderr, "mxdelegate: --threads: %s is not a number from 1 to 1024\n",
+				             v.c_str());
+				std::exit(ex_usage);
+			}
+			o.threads = static_cast<unsigned>(n);
+		} else if (a == "--check")
+			o.check = true;
+		else if (a == "-h" || a == "--help") {
+			usage(stdout);
+			std::exit(0);
+		} else if (a == "-V" || a == "--version") {
+			std::printf("mxdelegate %s\n", MXD_VERSION);
+			std::exit(0);
+		} else {
+			std::fprintf(stderr, "mxdelegate: unknown argument: %s\n", a.c_str());
+			usage(stderr);
+			std::exit(ex_usage);
+		}
+	}
+	return o;
+}
+
+// Prints each line of a multi-line message with the program's prefix.
+void report(const char *what)
+{
+	std::string s(what);
+	size_t start = 0;
+	while (start <= s.size()) {
+		size_t nl = s.find('\n', start);
+		std::string line = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+		if (!line.empty())
+			std::fprintf(stderr, "%s\n", line.c_str());
+		if (nl == std::string::npos)
+			break;
+		start = nl + 1;
+	}
+}
+
+int check(const std::string &path)
+{
+	try {
+		Config c = load_config(path);
+		Responder r(c);
+		return 0;
+	} catch (const ConfigError &e) {
+		report(e.what());
+	} catch (const std::exception &e) {
+		report(e.what());
+	}
+	return 1;
+}
+
+// --- CGI --------------------------------------------------------------------
+
+const char *env_param(const char *name, void *)
+{
+	return std::getenv(name);
+}
+
+bool write_all(int fd, std::string_view bytes)
+{
+	while (!bytes.empty()) {
+		ssize_t n = write(fd, bytes.data(), bytes.size());
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		bytes.remove_prefix(static_cast<size_t>(n));
+	}
+	return true;
+}
+
+int serve_cgi(const Config &config)
+{
+	Request req = parse_request(env_param, nullptr);
+	Reply reply;
+	try {
+		Responder r(config);
+		r.answer(req, reply);
+	} catch (const std::exception &e) {
+		// The backend cannot be opened: the web server still gets an answer
+		// that no remote server caches.
+		log::error("cgi", e.what());
+		Response resp = render::error(503, "M_UNAVAILABLE",
+		                              "The delegation store is unavailable; try again later",
+		                              config.http);
+		reply.buffer = serialize(resp, req.method != Method::head);
+		reply.bytes = reply.buffer;
+	}
+	return write_all(1, reply.bytes) ? 0 : ex_oserr;
+}
+
+// --- FastCGI ----------------------------------------------------------------
+
+std::atomic<bool> stopping{false};
+
+// The configuration in service.  Workers keep their own reference and look at
+// `version` once a request to learn that a reload swapped in a new one.
+std::mutex current_mutex;
+std::shared_ptr<Responder> current;
+std::atomic<std::uint64_t> version{0};
+
+std::shared_ptr<Responder> load_current()
+{
+	std::lock_guard lock(current_mutex);
+	return current;
+}
+
+void install(std::shared_ptr<Responder> r)
+{
+	{
+		std::lock_guard lock(current_mutex);
+		current = std::move(r);
+	}
+	version.fetch_add(1, std::memory_order_release);
+}
+
+const char *fcgi_param(const char *name, void *ctx)
+{
+	return FCGX_GetParam(name, static_cast<FCGX_Request *>(ctx)->envp);
+}
+
+void on_usr1(int)
+{
+	// Only interrupts accept(); the worker loop reads `stopping` itself.
+}
+
+// Workers wait in poll() on the listening socket and on this pipe, which
+// the main thread closes at shutdown, so that idle workers leave at once
+// while a worker inside a request finishes it.
+int wake_pipe[2] = {-1, -1};
+
+// False when the worker should leave.
+bool wait_for_connection(int listen_fd)
+{
+	pollfd p[2] = {{listen_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+	for (;;) {
+		if (stopping.load(std::memory_order_acquire))
+			return false;
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents)
+			return false;
+		if (p[0].revents & (POLLERR | POLLNVAL)) {
+			log::error("worker", "the listening socket failed");
+			stopping = true;
+			return false;
+		}
+		return true;
+	}
+}
+
+void worker(int listen_fd)
+{
+	FCGX_Request req;
+	// FCGI_FAIL_ACCEPT_ON_INTR: past the shutdown grace period, SIGUSR1 gets
+	// a worker out of a read on a kept-alive connection.
+	if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log::error("worker", "FCGX_InitRequest failed");
+		return;
+	}
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+
+	std::shared_ptr<Responder> responder;
+	std::uint64_t seen = ~std::uint64_t{0};
+	Reply reply;
+	for (;;) {
+		// A kept-alive connection (nginx fastcgi_keep_conn) is read again
+		// by FCGX_Accept_r itself; only a new one is waited for here.
+		if (req.ipcFd < 0 && !wait_for_connection(listen_fd))
+			break;
+		pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr);
+		int rc = FCGX_Accept_r(&req);
+		// While a request is served, SIGUSR1 stays blocked: libfcgi takes an
+		// interrupted write for a failed one and would drop the answer.
+		pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+		if (rc < 0) {
+			if (stopping.load(std::memory_order_acquire))
+				break;
+			// EAGAIN: another worker took the connection (the listening
+			// socket is non-blocking); EINTR: a stray signal.
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue;
+			log::error("worker", std::string("accept failed: ") + std::strerror(-rc));
+			if (rc == -EBADF || rc == -ENOTSOCK || rc == -EINVAL) {
+				stopping = true;
+				break;
+			}
+			// EMFILE and the like pass; do not spin while they last.
+			std::this_thread::sleep_for(std::chrono::milliseconds(100));
+			continue;
+		}
+		if (FCGX_GetError(req.in) != 0) {
+			// The parameters were cut short (peer gone, or a read timeout):
+			// libfcgi still returns the request.  Answer nothing.
+			FCGX_Free(&req, 1);
+			continue;
+		}
+		if (std::uint64_t v = version.load(std::memory_order_acquire); v != seen) {
+			responder = load_current();
+			seen = v;
+		}
+		Request request = parse_request(fcgi_param, &req);
+		responder->answer(request, reply);
+		FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
+		FCGX_Finish_r(&req);
+		reply.hold.reset();
+		if (stopping.load(std::memory_order_acquire))
+			break;
+	}
+	FCGX_Free(&req, 1);
+}
+
+struct FileStamp {
+	dev_t dev = 0;
+	ino_t ino = 0;
+	off_t size = -1;
+	timespec mtime{};
+	bool operator==(const FileStamp &o) const
+	{
+		return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+		       mtime.tv_nsec == o.mtime.tv_nsec;
+	}
+};
+
+FileStamp stamp(const std::string &path)
+{
+	FileStamp s;
+	struct stat st;
+	if (stat(path.c_str(), &st) == 0) {
+		s.dev = st.st_dev;
+		s.ino = st.st_ino;
+		s.size = st.st_size;
+		s.mtime = st.st_mtim;
+	}
+	return s;
+}
+
+// Builds the new configuration completely and swaps it in only when it is
+// valid; otherwise the old one goes on serving.
+void reload(const std::string &path, const char *why)
+{
+	try {
+		Config c = load_config(path);
+		auto r = std::make_shared<Responder>(c);
+		const Config &old = load_current()->config();
+		if (c.threads != old.threads || c.listen != old.listen || c.read_timeout_s != old.read_timeout_s)
+			log::warning("main", "threads, listen and read_timeout change at the next restart");
+		install(std::move(r));
+		log::info("main", std::string("configuration reloaded (") + why + ")");
+	} catch (const std::exception &e) {
+		log::error("main", std::string("reload (") + why +
+		                       ") refused, the previous configuration stays in service:");
+		report(e.what());
+	}
+}
+
+int serve_fastcgi(const Options &opt, const Config &config, int listen_fd)
+{
+	install(std::make_shared<Responder>(config));
+	if (config.read_timeout_s > 0)
+		listen::set_read_timeout(listen_fd, config.read_timeout_s);
+	// Every worker polls the socket; those that lose the race for a
+	// connection must get EAGAIN from accept(), not block in it.
+	int fl = fcntl(listen_fd, F_GETFL);
+	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		throw std::runtime_error(std::string("listening socket: ") + std::strerror(errno));
+	if (pipe2(wake_pipe, O_CLOEXEC) != 0)
+		throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+
+	unsigned n = opt.threads ? opt.threads : config.threads;
+	std::vector<std::thread> workers;
+	std::vector<pthread_t> ids;
+	for (unsigned i = 0; i < n; ++i) {
+		workers.emplace_back(worker, listen_fd);
+		ids.push_back(workers.back().native_handle());
+	}
+
+	sigset_t wait;
+	sigemptyset(&wait);
+	sigaddset(&wait, SIGTERM);
+	sigaddset(&wait, SIGINT);
+	sigaddset(&wait, SIGHUP);
+	FileStamp seen = stamp(opt.config);
+	const unsigned interval = config.check_interval_ms;
+	while (!stopping.load()) {
+		timespec ts{static_cast<time_t>(interval / 1000),
+		            static_cast<long>(interval % 1000) * 1000000L};
+		int sig = sigtimedwait(&wait, nullptr, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log::info("main", sig == SIGTERM ? "SIGTERM: finishing requests in flight"
+			                                 : "SIGINT: finishing requests in flight");
+			break;
+		}
+		if (sig == SIGHUP) {
+			seen = stamp(opt.config);
+			reload(opt.config, "SIGHUP");
+			continue;
+		}
+		if (FileStamp now = stamp(opt.config); !(now == seen)) {
+			seen = now;
+			reload(opt.config, "file changed");
+			continue;
+		}
+		load_current()->refresh();
+	}
+
+	stopping = true;
+	close(wake_pipe[1]);
+	std::atomic<bool> joined{false};
+	std::thread joiner([&] {
+		for (auto &w : workers)
+			w.join();
+		joined = true;
+	});
+	// Requests in flight finish; a worker still waiting on a kept-alive
+	// connection after the grace period is interrupted.  A worker may block
+	// again just after a signal, so it is sent until all have left.
+	const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+	while (!joined.load()) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		if (std::chrono::steady_clock::now() < grace)
+			continue;
+		FCGX_ShutdownPending();
+		for (pthread_t id : ids)
+			pthread_kill(id, SIGUSR1);
+	}
+	joiner.join();
+	return 0;
+}
+
+void report_cgi_failure(const char *why)
+{
+	report(why);
+	// The web server still gets a JSON answer that no remote server caches,
+	// rather than a bare 500 for a script that printed nothing.
+	Response resp = render::error(503, "M_UNAVAILABLE", "mxdelegate is misconfigured",
+	                              render::Policy{});
+	write_all(1, serialize(resp, true));
+}
+
+int run(int argc, char **argv)
+{
+	Options opt = parse_args(argc, argv);
+	if (opt.check)
+		return check(opt.config);
+
+	// Before anything of libfcgi runs (FCGX_IsCGI calls FCGX_Init, which
+	// installs handlers where it finds the default disposition): SIGUSR1 only
+	// interrupts accept(), SIGPIPE is ignored so that a vanished peer is a
+	// failed write, and the main thread takes the rest with sigtimedwait.
+	struct sigaction sa{};
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; // no SA_RESTART: accept() must return EINTR
+	sigaction(SIGUSR1, &sa, nullptr);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, nullptr);
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &block, nullptr);
+
+	Config config;
+	std::string config_error;
+	try {
+		config = load_config(opt.config);
+	} catch (const std::exception &e) {
+		config_error = e.what();
+	}
+
+	// Where requests come from, first match wins: --listen; a socket from
+	// systemd; a listening socket on fd 0 from a web server; CGI variables;
+	// [server] listen.
+	int listen_fd = -1;
+	try {
+		if (!opt.listen.empty())
+			listen_fd = listen::open(opt.listen);
+		else if ((listen_fd = listen::systemd_fd()) >= 0)
+			;
+		else if (!FCGX_IsCGI())
+			listen_fd = 0;
+		else if (std::getenv("REQUEST_METHOD")) {
+			pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
+			if (!config_error.empty()) {
+				report_cgi_failure(config_error.c_str());
+				return ex_config;
+			}
+			return serve_cgi(config);
+		} else if (config_error.empty() && !config.listen.empty())
+			listen_fd = listen::open(config.listen);
+		else if (config_error.empty()) {
+			std::fprintf(stderr, "mxdelegate: not started by a web server (no FastCGI "
+			                     "socket, no REQUEST_METHOD) and no --listen given\n");
+			usage(stderr);
+			return ex_usage;
+		}
+	} catch (const std::exception &e) {
+		log::error("main", e.what());
+		return ex_unavailable;
+	}
+	if (!config_error.empty()) {
+		report(config_error.c_str());
+		return ex_config;
+	}
+	if (listen_fd == 0 && !config.listen.empty())
+		log::warning("main", "[server] listen ignored: the web server gave a socket on fd 0");
+
+	if (FCGX_Init() != 0) {
+		log::error("main", "FCGX_Init failed");
+		return ex_oserr;
+	}
+	try {
+		return serve_fastcgi(opt, config, listen_fd);
+	} catch (const std::exception &e) {
+		report(e.what());
+		return ex_config;
+	}
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	return run(argc, argv);
+}

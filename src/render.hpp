@@ -1,0 +1,54 @@
+// Rendering: an effective record and a document into the HTTP answer, and the
+// fixed answers (errors, preflight, 304).  Pure functions: no I/O, no clock.
+#pragma once
+
+#include "response.hpp"
+#include "route.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mxd::render {
+
+struct Policy {
+	unsigned max_age = 14400;          // documents: 4 h, within Synapse's [5 min, 48 h]
+	unsigned not_found_max_age = 300;  // 404: a remote server retries after 5 min
+};
+
+// The JSON body of `doc` for an effective record, or nullopt when the record
+// has no such part (404).  Bodies are compact, keys in a fixed order.
+//   server        {"m.server": server}
+//   client        {"m.homeserver": {"base_url": client}, ...client_extra}
+//   support       the support object as stored (contacts, support_page, ...)
+//   policy_server {"public_keys": policy_server}
+std::optional<std::string> body(const nlohmann::json &record, Document doc);
+
+// 200 with the body, or the 404 M_NOT_FOUND answer when the record lacks the
+// document.  Cache-Control uses the record's "max_age" when it has one.
+Response document(const nlohmann::json &record, Document doc, std::string_view domain,
+                  const Policy &policy);
+
+// A Matrix-style error answer: {"errcode": errcode, "error": message}.
+// 404 gets "public, max-age=<not_found_max_age>", every other error "no-store".
+// 405 also gets "Allow: GET, HEAD, OPTIONS".
+Response error(int status, std::string_view errcode, std::string_view message,
+               const Policy &policy);
+
+// 204 answer to OPTIONS: the CORS headers, no body, no lookup.
+Response preflight();
+
+// 304 answer for a 200 answer whose ETag matched: same ETag, Cache-Control
+// and CORS headers, no body.
+Response not_modified(const Response &document);
+
+// Strong ETag of a body: a quoted hex digest.
+std::string etag(std::string_view body);
+
+// If-None-Match evaluation (RFC 9110 13.1.2, weak comparison): true when the
+// header is "*" or lists an entity tag equal to etag, with or without "W/".
+bool etag_matches(std::string_view if_none_match, std::string_view etag);
+
+} // namespace mxd::render

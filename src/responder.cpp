@@ -1,0 +1,125 @@
+#include "responder.hpp"
+
+#include "host.hpp"
+#include "log.hpp"
+
+#include <chrono>
+
+namespace mxd {
+
+namespace {
+
+std::shared_ptr<Backend> open_backend(const Config &c)
+{
+	auto plugin = Plugin::load(plugin_path(c.plugin_dir, c.backend_name));
+	return Backend::open(std::move(plugin), c.backend);
+}
+
+long long now_seconds()
+{
+	using namespace std::chrono;
+	return duration_cast<seconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+} // namespace
+
+Responder::Responder(const Config &config)
+	: config_(config),
+	  directory_(open_backend(config), config.defaults, config.http, config.cache_size),
+	  preflight_(make_answer(render::preflight())),
+	  no_path_(make_answer(render::error(404, "M_NOT_FOUND",
+	                                     "Not a Matrix well-known path", config.http))),
+	  bad_method_(make_answer(render::error(405, "M_UNRECOGNIZED",
+	                                        "Method not allowed; use GET, HEAD or OPTIONS",
+	                                        config.http))),
+	  bad_host_(make_answer(render::error(400, "M_BAD_REQUEST",
+	                                      "Missing or invalid Host", config.http))),
+	  ip_host_(make_answer(render::error(404, "M_NOT_FOUND",
+	                                     "No Matrix delegation is configured for this host",
+	                                     config.http))),
+	  bad_role_(make_answer(render::error(403, "M_FORBIDDEN",
+	                                      "mxdelegate is a FastCGI responder, not an "
+	                                      "authorizer or a filter",
+	                                      config.http))),
+	  no_target_(make_answer(render::error(400, "M_BAD_REQUEST",
+	                                       "No request path (REQUEST_URI or SCRIPT_NAME)",
+	                                       config.http)))
+{
+}
+
+void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
+{
+	reply.hold.reset();
+	reply.status = answer.status;
+	reply.bytes = head ? answer.head : answer.full;
+}
+
+void Responder::unavailable(Reply &reply, std::string_view why, bool head)
+{
+	// One line a second at most: a broken database must not flood the log.
+	const long long now = now_seconds();
+	long long last = last_unavailable_log_.load(std::memory_order_relaxed);
+	if (now != last && last_unavailable_log_.compare_exchange_strong(last, now))
+		log::error("backend", std::string(why) + "; answering 503");
+	Response r = render::error(503, "M_UNAVAILABLE",
+	                           "The delegation store is unavailable; try again later",
+	                           config_.http);
+	reply.hold.reset();
+	reply.status = 503;
+	reply.buffer = serialize(r, !head);
+	reply.bytes = reply.buffer;
+}
+
+void Responder::answer(const Request &req, Reply &reply)
+{
+	const bool head = req.method == Method::head;
+	if (req.role != Role::responder)
+		return fixed(reply, bad_role_, false);
+	// Preflight runs no endpoint logic (client-server API, "Web Browser
+	// Clients"): not even the Host is looked at.
+	if (req.method == Method::options)
+		return fixed(reply, preflight_, false);
+	if (!req.has_target)
+		return fixed(reply, no_target_, head);
+	if (!req.document)
+		return fixed(reply, no_path_, head);
+	if (req.method != Method::get && !head)
+		return fixed(reply, bad_method_, false);
+
+	const host::Parsed host = host::normalise(req.has_host ? req.host : std::string_view());
+	if (!req.has_host || host.kind == host::Kind::invalid)
+		return fixed(reply, bad_host_, head);
+	if (host.kind == host::Kind::ip_literal)
+		return fixed(reply, ip_host_, head);
+
+	try {
+		reply.hold = directory_.find(host.name);
+	} catch (const std::exception &e) {
+		return unavailable(reply, e.what(), head);
+	}
+	const Answer &a = (*reply.hold)[*req.document];
+	reply.status = a.status;
+	if (!a.etag.empty() && !req.if_none_match.empty() &&
+	    render::etag_matches(req.if_none_match, a.etag)) {
+		reply.status = 304;
+		reply.bytes = a.not_modified;
+	} else {
+		reply.bytes = head ? a.head : a.full;
+	}
+}
+
+void Responder::refresh()
+{
+	try {
+		directory_.refresh();
+		if (refresh_failing_)
+			log::info("backend", "generation check works again");
+		refresh_failing_ = false;
+	} catch (const std::exception &e) {
+		if (!refresh_failing_)
+			log::error("backend", std::string("generation check failed: ") + e.what());
+		refresh_failing_ = true;
+	}
+}
+
+} // namespace mxd

@@ -1,0 +1,52 @@
+// The responder: one configuration in service (its backend and directory),
+// and the answer to a request.  Everything between the parameters a web
+// server passes and the bytes written back, without the I/O.
+#pragma once
+
+#include "config.hpp"
+#include "directory.hpp"
+#include "request.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace mxd {
+
+// The bytes to write for one request.  `bytes` points into `hold` or
+// `buffer`, which the Reply keeps alive until it is written.
+struct Reply {
+	std::shared_ptr<const Answers> hold;
+	std::string buffer;
+	std::string_view bytes;
+	int status = 0;
+};
+
+class Responder {
+public:
+	// Loads the backend plugin and opens it; throws BackendError.
+	explicit Responder(const Config &config);
+
+	void answer(const Request &request, Reply &reply);
+
+	// Drops cached answers when the backend's data changed.  Logs a failure
+	// (once until it recovers) instead of throwing.
+	void refresh();
+
+	Directory &directory() { return directory_; }
+	const Config &config() const { return config_; }
+
+private:
+	void fixed(Reply &reply, const Answer &answer, bool head) const;
+	void unavailable(Reply &reply, std::string_view why, bool head);
+
+	Config config_;
+	Directory directory_;
+	// Answers that depend on nothing but the configuration, made once.
+	Answer preflight_, no_path_, bad_method_, bad_host_, ip_host_, bad_role_, no_target_;
+	std::atomic<long long> last_unavailable_log_{0};
+	bool refresh_failing_ = false;
+};
+
+} // namespace mxd

@@ -1,0 +1,183 @@
+"""What the end-to-end tests share: the built binary, temporary directories,
+a responder process started on a socket of its own, and a tiny test runner
+that prints the closing line "N passed, N failed"."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import fcgi
+
+BUILD = os.path.abspath(os.environ.get("MXD_BUILDDIR", "build"))
+BIN = os.path.join(BUILD, "mxdelegate")
+PLUGINS = os.path.join(BUILD, "backends")
+
+EXAMPLE_CONFIG = """\
+[backend]
+name = "toml"
+plugin_dir = "%(plugins)s"
+
+[http]
+max_age = 3600
+not_found_max_age = 120
+
+[domains."example.org"]
+server = "matrix.example.org:443"
+client = "https://matrix.example.org"
+[domains."example.org".client_extra]
+"m.identity_server" = { base_url = "https://vector.im" }
+"org.matrix.msc4143.rtc_foci" = [ { type = "livekit", livekit_service_url = "https://rtc.example.org" } ]
+[domains."example.org".support]
+support_page = "https://example.org/help"
+contacts = [ { matrix_id = "@admin:example.org", email_address = "admin@example.org", role = "m.role.admin" } ]
+
+[domains."example.net"]
+client = "https://chat.example.net"
+"""
+
+CORS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization"),
+]
+
+
+class TempDir:
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="mxd-e2e-")
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def write(self, name, text):
+        p = self.file(name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def example_config(tmp, extra="", name="mxdelegate.toml"):
+    return tmp.write(name, EXAMPLE_CONFIG % {"plugins": PLUGINS} + extra)
+
+
+def touch_later(path):
+    """Moves a file's mtime forward so a change is seen even within one
+    filesystem timestamp tick."""
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+class Responder:
+    """mxdelegate on a unix socket of its own (--listen), stderr captured."""
+
+    def __init__(self, config, tmp, args=(), env=None):
+        self.socket = tmp.file("mx.sock")
+        self.errlog = tmp.file("stderr.log")
+        self.err = open(self.errlog, "wb")
+        self.proc = subprocess.Popen([BIN, "-c", config, "--listen", "unix:" + self.socket, *args],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.err, env=env)
+        wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 10)
+        if self.proc.poll() is not None:
+            raise AssertionError("mxdelegate exited %s: %s" % (self.proc.returncode, self.stderr()))
+
+    def get(self, uri="/.well-known/matrix/client", host="example.org", method="GET", **extra):
+        return fcgi.request(self.socket, fcgi.cgi_params(method, uri, host, **extra))
+
+    def stderr(self):
+        self.err.flush()
+        with open(self.errlog, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("mxdelegate did not stop within %ss" % timeout)
+        self.err.close()
+        return self.proc.returncode
+
+
+def wait_for(cond, timeout, step=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_common_headers(test, r):
+    """Every answer: Content-Type and the three CORS headers, exactly."""
+    test.eq(r.header("Content-Type"), "application/json")
+    for name, value in CORS:
+        test.eq(r.header(name), value)
+
+
+class Test:
+    def eq(self, a, b, msg=""):
+        if a != b:
+            raise AssertionError("%r != %r %s" % (a, b, msg))
+
+    def true(self, cond, msg=""):
+        if not cond:
+            raise AssertionError(msg or "condition is false")
+
+    def contains(self, haystack, needle):
+        if needle not in haystack:
+            raise AssertionError("%r not in %r" % (needle, haystack[:2000]))
+
+
+def run(modules):
+    """Runs every test_* method of every Test subclass in the modules."""
+    only = os.environ.get("E2E_ONLY")
+    passed = failed = 0
+    for mod in modules:
+        for name in sorted(dir(mod)):
+            cls = getattr(mod, name)
+            if not (isinstance(cls, type) and issubclass(cls, Test) and cls is not Test):
+                continue
+            for meth in sorted(m for m in dir(cls) if m.startswith("test_")):
+                label = "%s.%s" % (cls.__name__, meth)
+                if only and only not in label:
+                    continue
+                obj = cls()
+                obj.tmp = TempDir()
+                t0 = time.monotonic()
+                try:
+                    if hasattr(obj, "setup"):
+                        obj.setup()
+                    getattr(obj, meth)()
+                    passed += 1
+                    print("ok   %s (%.2fs)" % (label, time.monotonic() - t0), flush=True)
+                except Exception:
+                    failed += 1
+                    print("FAIL %s\n%s" % (label, traceback.format_exc()), flush=True)
+                finally:
+                    if hasattr(obj, "teardown"):
+                        try:
+                            obj.teardown()
+                        except Exception:
+                            traceback.print_exc()
+                    obj.tmp.cleanup()
+    print("e2e: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0

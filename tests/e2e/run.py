@@ -1,0 +1,10 @@
+"""Runs the end-to-end tests against the built binary."""
+
+import sys
+
+import harness
+import test_fastcgi
+import test_lifecycle
+import test_modes
+
+sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle]))

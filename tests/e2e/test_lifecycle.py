@@ -1,0 +1,101 @@
+"""Reloads and signals."""
+
+import signal
+import threading
+import time
+
+import fcgi
+from harness import Test, Responder, example_config, touch_later, wait_for
+
+
+class Reload(Test):
+    def setup(self):
+        self.cfg = example_config(self.tmp)
+        self.mx = Responder(self.cfg, self.tmp)
+
+    def teardown(self):
+        self.eq(self.mx.stop(), 0)
+
+    def edit(self, text):
+        with open(self.cfg, "a") as f:
+            f.write(text)
+        touch_later(self.cfg)
+
+    def test_an_edit_is_served_without_restart(self):
+        self.eq(self.mx.get(host="new.example").status, 404)
+        self.edit('\n[domains."new.example"]\nserver = "m.new.example:443"\n')
+        self.true(wait_for(lambda: self.mx.get("/.well-known/matrix/server", host="new.example").status == 200, 5),
+                  "the new domain was not served within 5 s")
+        self.eq(self.mx.get("/.well-known/matrix/server", host="new.example").json(),
+                {"m.server": "m.new.example:443"})
+
+    def test_a_broken_edit_is_kept_out_of_service(self):
+        self.edit('\n[domains."bad.example"]\nserver = "https://bad.example"\n')
+        self.true(wait_for(lambda: "refused" in self.mx.stderr(), 5), self.mx.stderr())
+        self.contains(self.mx.stderr(), "bad.example: server: ")
+        self.eq(self.mx.get().status, 200)
+        self.eq(self.mx.get(host="bad.example").status, 404)
+
+    def test_sighup_reloads(self):
+        with open(self.cfg, "a") as f:
+            f.write('\n[domains."hup.example"]\nclient = "https://hup.example"\n')
+        self.mx.proc.send_signal(signal.SIGHUP)
+        self.true(wait_for(lambda: self.mx.get(host="hup.example").status == 200, 5))
+        self.eq(self.mx.proc.poll(), None)
+
+
+class Signals(Test):
+    def test_sigterm_while_idle_exits_0_quickly(self):
+        mx = Responder(example_config(self.tmp), self.tmp)
+        self.eq(mx.get().status, 200)
+        t0 = time.monotonic()
+        self.eq(mx.stop(), 0)
+        self.true(time.monotonic() - t0 < 1.0, "took %.2fs" % (time.monotonic() - t0))
+
+    def test_sigterm_while_busy_finishes_the_request(self):
+        mx = Responder(example_config(self.tmp), self.tmp)
+        s = fcgi.connect(mx.socket)
+        body = fcgi.params_records(1, fcgi.cgi_params())
+        # Half the request, then SIGTERM, then the rest: the answer must come.
+        s.sendall(fcgi.begin() + body[:20])
+        time.sleep(0.3)
+        mx.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        s.sendall(body[20:] + fcgi.record(fcgi.STDIN, 1))
+        out = b""
+        for rtype, _, content in fcgi.read_records(s):
+            if rtype == fcgi.STDOUT:
+                out += content
+        s.close()
+        self.eq(fcgi.Response(out).status, 200)
+        self.eq(mx.stop(), 0)
+
+    def test_sigpipe_and_vanished_clients_do_not_kill_it(self):
+        mx = Responder(example_config(self.tmp), self.tmp)
+        for _ in range(20):
+            s = fcgi.connect(mx.socket)
+            s.sendall(fcgi.begin() + fcgi.params_records(1, fcgi.cgi_params()) + fcgi.record(fcgi.STDIN, 1))
+            s.close()
+        self.eq(mx.get().status, 200)
+        self.eq(mx.proc.poll(), None)
+        self.eq(mx.stop(), 0)
+
+    def test_parallel_requests(self):
+        mx = Responder(example_config(self.tmp), self.tmp, args=("--threads", "4"))
+        errors = []
+
+        def client():
+            try:
+                for _ in range(50):
+                    if mx.get().status != 200:
+                        errors.append("status")
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.eq(errors, [])
+        self.eq(mx.stop(), 0)

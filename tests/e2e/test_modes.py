@@ -1,0 +1,178 @@
+"""How the responder is started: CGI, --check, a socket on fd 0 (spawned by a
+web server), systemd's fd 3, TCP, and refusals."""
+
+import json
+import os
+import socket
+import subprocess
+
+import fcgi
+from harness import (BIN, PLUGINS, Test, Responder, example_config, check_common_headers,
+                     free_port, wait_for)
+
+
+def cgi(config, env, stdin=subprocess.DEVNULL):
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    base.update(env)
+    return subprocess.run([BIN, "-c", config], env=base, stdin=stdin, capture_output=True, timeout=20)
+
+
+class Cgi(Test):
+    def test_one_complete_answer(self):
+        cfg = example_config(self.tmp)
+        p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/client",
+                      "HTTP_HOST": "example.org"})
+        self.eq(p.returncode, 0, p.stderr)
+        self.eq(p.stderr, b"")
+        self.true(p.stdout.startswith(b"Status: 200 OK\r\n"), p.stdout)
+        r = fcgi.Response(p.stdout)
+        self.eq(r.status, 200)
+        check_common_headers(self, r)
+        self.eq(r.json()["m.homeserver"]["base_url"], "https://matrix.example.org")
+        self.eq(int(r.header("Content-Length")), len(r.body))
+
+    def test_cgi_from_a_pipe_and_errors(self):
+        cfg = example_config(self.tmp)
+        p = cgi(cfg, {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "/.well-known/matrix",
+                      "PATH_INFO": "/server", "HTTP_HOST": "example.org"}, stdin=subprocess.PIPE)
+        self.eq(p.returncode, 0)
+        self.eq(fcgi.Response(p.stdout).status, 405)
+        p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/server",
+                      "HTTP_HOST": "bad host"})
+        self.eq(fcgi.Response(p.stdout).status, 400)
+
+    def test_no_request_method_is_a_usage_error(self):
+        p = cgi(example_config(self.tmp), {})
+        self.eq(p.returncode, 64)
+        self.eq(p.stdout, b"")
+        self.contains(p.stderr.decode(), "not started by a web server")
+
+    def test_broken_configuration_answers_503_and_exits_78(self):
+        cfg = self.tmp.write("bad.toml", "[backend]\nname = = 1\n")
+        p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/server",
+                      "HTTP_HOST": "example.org"})
+        self.eq(p.returncode, 78)
+        r = fcgi.Response(p.stdout)
+        self.eq(r.status, 503)
+        self.eq(r.header("Cache-Control"), "no-store")
+        self.contains(p.stderr.decode(), cfg + ":2:")
+
+
+class Check(Test):
+    def test_valid_configuration(self):
+        p = subprocess.run([BIN, "-c", example_config(self.tmp), "--check"], capture_output=True)
+        self.eq((p.returncode, p.stdout, p.stderr), (0, b"", b""))
+
+    def test_every_problem_with_its_position(self):
+        cfg = self.tmp.write("c.toml", """[backend]
+name = "toml"
+plugin_dir = "%s"
+
+[domains."example.org"]
+server = "https://matrix.example.org"
+client = "matrix.example.org"
+
+[domains."example.net".support]
+contacts = [ { matrix_id = "@a:example.net" } ]
+""" % PLUGINS)
+        p = subprocess.run([BIN, "-c", cfg, "--check"], capture_output=True)
+        self.eq(p.returncode, 1)
+        lines = p.stderr.decode().splitlines()
+        self.eq(len(lines), 3, lines)
+        self.true(lines[0].startswith(cfg + ":6:10: example.org: server: "), lines[0])
+        self.true(lines[1].startswith(cfg + ":7:10: example.org: client: "), lines[1])
+        self.true(lines[2].startswith(cfg + ":10:14: example.net: support.contacts[0].role: "), lines[2])
+
+    def test_missing_plugin(self):
+        cfg = self.tmp.write("m.toml", '[backend]\nname = "nosuch"\nplugin_dir = "%s"\n' % PLUGINS)
+        p = subprocess.run([BIN, "-c", cfg, "--check"], capture_output=True)
+        self.eq(p.returncode, 1)
+        self.contains(p.stderr.decode(), PLUGINS + "/nosuch.so")
+
+
+class Sockets(Test):
+    def test_listening_socket_on_stdin(self):
+        """As lighttpd bin-path, mod_fcgid and spawn-fcgi start it."""
+        path = self.tmp.file("fd0.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        ls.bind(path)
+        ls.listen(16)
+        proc = subprocess.Popen([BIN, "-c", example_config(self.tmp)], stdin=ls.fileno(),
+                                stderr=subprocess.PIPE)
+        ls.close()
+        try:
+            r = fcgi.request(path, fcgi.cgi_params())
+            self.eq(r.status, 200)
+        finally:
+            proc.terminate()
+            self.eq(proc.wait(10), 0)
+
+    def test_systemd_socket_on_fd3(self):
+        path = self.tmp.file("sd.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        ls.bind(path)
+        ls.listen(16)
+        os.dup2(ls.fileno(), 3, inheritable=True) if ls.fileno() != 3 else None
+        env = dict(os.environ, LISTEN_FDS="1")
+        # LISTEN_PID must be the responder's own pid: the shell execs it.
+        proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$0" -c "$1"', BIN,
+                                 example_config(self.tmp)],
+                                stdin=subprocess.DEVNULL, pass_fds=(3,), env=env,
+                                stderr=subprocess.PIPE)
+        os.close(3)
+        ls.close()
+        try:
+            r = fcgi.request(path, fcgi.cgi_params())
+            self.eq(r.status, 200)
+        finally:
+            proc.terminate()
+            self.eq(proc.wait(10), 0)
+
+    def test_tcp_on_loopback(self):
+        port = free_port()
+        proc = subprocess.Popen([BIN, "-c", example_config(self.tmp), "--listen",
+                                 "127.0.0.1:%d" % port], stderr=subprocess.PIPE)
+        try:
+            self.true(wait_for(lambda: _connects(port), 10), "no listener")
+            self.eq(fcgi.request(("127.0.0.1", port), fcgi.cgi_params()).status, 200)
+        finally:
+            proc.terminate()
+            self.eq(proc.wait(10), 0)
+
+    def test_all_interfaces_only_when_asked(self):
+        for spec in [":9000", "9000"]:
+            p = subprocess.run([BIN, "-c", example_config(self.tmp), "--listen", spec],
+                               capture_output=True, timeout=10)
+            self.true(p.returncode != 0, spec)
+            self.contains(p.stderr.decode(), "127.0.0.1")
+
+    def test_live_socket_is_not_stolen(self):
+        mx = Responder(example_config(self.tmp), self.tmp)
+        try:
+            p = subprocess.run([BIN, "-c", example_config(self.tmp), "--listen",
+                                "unix:" + mx.socket], capture_output=True, timeout=10)
+            self.eq(p.returncode, 69)
+            self.contains(p.stderr.decode(), "in use by a running process")
+            self.eq(mx.get().status, 200)
+        finally:
+            self.eq(mx.stop(), 0)
+
+    def test_stale_socket_is_replaced_and_mode_is_0660(self):
+        path = self.tmp.file("mx.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.close()  # bound, never listening: stale
+        mx = Responder(example_config(self.tmp), self.tmp)
+        try:
+            self.eq(os.stat(path).st_mode & 0o777, 0o660)
+            self.eq(mx.get().status, 200)
+        finally:
+            self.eq(mx.stop(), 0)
+
+
+def _connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False

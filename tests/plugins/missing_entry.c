@@ -1,0 +1,10 @@
+/* A backend whose table lacks lookup(). */
+#include <mxdelegate/backend.h>
+#include <stdlib.h>
+
+static void release(char *s) { free(s); }
+
+const struct mxd_backend mxd_backend = {
+	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "missing_entry",
+	NULL, NULL, NULL, NULL, release,
+};

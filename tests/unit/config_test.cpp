@@ -1,0 +1,140 @@
+#include "config.hpp"
+
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mxd;
+
+namespace {
+
+std::string error_of(const std::string &path)
+{
+	try {
+		load_config(path);
+	} catch (const ConfigError &e) {
+		return e.what();
+	}
+	return "(accepted)";
+}
+
+} // namespace
+
+TEST_CASE("a full configuration is read with its defaults", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("mx.toml", R"(
+[backend]
+name = "toml"
+path = "domains.toml"
+
+[defaults]
+server = "matrix.{domain}:443"
+max_age = 600
+
+[http]
+max_age = 7200
+not_found_max_age = 60
+
+[server]
+threads = 8
+listen = "unix:/run/mxdelegate/mxdelegate.sock"
+check_interval = 0.25
+read_timeout = 2
+cache_size = 10
+
+[domains."example.org"]
+client = "https://matrix.example.org"
+)");
+	Config c = load_config(f);
+	CHECK(c.file == f);
+	CHECK(c.backend_name == "toml");
+	CHECK(c.plugin_dir == MXD_PLUGINDIR);
+	CHECK(c.backend["path"] == "domains.toml");
+	CHECK(c.backend["config_file"] == f);
+	CHECK(c.backend["config_dir"] == d.path());
+	CHECK(c.backend.size() == 3);
+	CHECK(c.defaults == nlohmann::json{{"server", "matrix.{domain}:443"}, {"max_age", 600}});
+	CHECK(c.http.max_age == 7200);
+	CHECK(c.http.not_found_max_age == 60);
+	CHECK(c.threads == 8);
+	CHECK(c.listen == "unix:/run/mxdelegate/mxdelegate.sock");
+	CHECK(c.check_interval_ms == 250);
+	CHECK(c.read_timeout_s == 2);
+	CHECK(c.cache_size == 10);
+}
+
+TEST_CASE("defaults apply when tables are absent; plugin_dir is relative to the file", "[config]")
+{
+	test::TempDir d;
+	Config c = load_config(d.write("a.toml", "[backend]\nname = \"x\"\nplugin_dir = \"lib\"\n"));
+	CHECK(c.plugin_dir == d.path() + "/lib");
+	CHECK(c.defaults == nlohmann::json::object());
+	CHECK(c.http.max_age == 14400);
+	CHECK(c.http.not_found_max_age == 300);
+	CHECK(c.threads == 4);
+	CHECK(c.listen.empty());
+	CHECK(c.check_interval_ms == 1000);
+}
+
+TEST_CASE("a syntax error names file, line and column", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("bad.toml", "[backend]\nname = \"toml\"\nthreads = = 3\n");
+	const std::string e = error_of(f);
+	CHECK(e.rfind(f + ":3:", 0) == 0);
+}
+
+TEST_CASE("a duplicate table is a parse error with its position", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("dup.toml", "[backend]\nname = \"toml\"\n[backend]\nname = \"x\"\n");
+	CHECK(error_of(f).rfind(f + ":3:", 0) == 0);
+}
+
+TEST_CASE("a missing file is named", "[config]")
+{
+	test::TempDir d;
+	const std::string e = error_of(d.file("none.toml"));
+	CHECK(e.rfind(d.file("none.toml") + ": ", 0) == 0);
+}
+
+TEST_CASE("every problem is reported, each with its position", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("p.toml", R"([backend]
+name = 3
+[http]
+max_age = "long"
+colour = "blue"
+[server]
+threads = 0
+check_interval = 0
+[defaults]
+server = "https://matrix.{domain}"
+[extra]
+x = 1
+)");
+	const std::string e = error_of(f);
+	CHECK_THAT(e, Catch::Contains(f + ":2:8: name: must be a string"));
+	CHECK_THAT(e, Catch::Contains(f + ":4:11: max_age: must be an integer"));
+	CHECK_THAT(e, Catch::Contains(f + ":5:10: unknown key \"colour\" in [http]"));
+	CHECK_THAT(e, Catch::Contains(f + ":7:11: threads: must be between 1 and 1024"));
+	CHECK_THAT(e, Catch::Contains(f + ":8:18: check_interval: must be a number of seconds"));
+	CHECK_THAT(e, Catch::Contains(f + ":10:10: defaults: server: "));
+	CHECK_THAT(e, Catch::Contains(f + ":11:1: unknown table or key \"extra\""));
+}
+
+TEST_CASE("no [backend] table is an error", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("n.toml", "[http]\nmax_age = 1\n");
+	CHECK(error_of(f) == f + ":1:1: no [backend] table; add one with name = \"toml\" or another backend");
+}
+
+TEST_CASE("[domains] with another backend is refused", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("s.toml", "[backend]\nname = \"sqlite\"\n[domains.\"a.org\"]\nserver = \"x:1\"\n");
+	CHECK_THAT(error_of(f), Catch::Contains("[domains] is read by the toml backend only"));
+}

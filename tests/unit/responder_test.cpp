@@ -1,0 +1,182 @@
+#include "responder.hpp"
+
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mxd;
+using nlohmann::json;
+
+namespace {
+
+Config memory_config(const json &records)
+{
+	Config c;
+	c.file = "memory.toml";
+	c.plugin_dir = test::build_dir() + "/tests/plugins";
+	c.backend_name = "memory";
+	c.backend = {{"records", json::object()}};
+	for (auto &[k, v] : records.items())
+		c.backend["records"][k] = v.dump();
+	c.defaults = json::object();
+	return c;
+}
+
+Request get(const char *host, Document doc = Document::client)
+{
+	Request r;
+	r.method = Method::get;
+	r.method_name = "GET";
+	r.has_target = true;
+	r.document = doc;
+	r.has_host = host != nullptr;
+	r.host = host ? host : "";
+	return r;
+}
+
+struct Parsed {
+	int status;
+	std::string head;
+	std::string body;
+};
+
+Parsed answer(Responder &r, const Request &req)
+{
+	Reply reply;
+	r.answer(req, reply);
+	std::string s(reply.bytes);
+	auto split = s.find("\r\n\r\n");
+	REQUIRE(split != std::string::npos);
+	return {reply.status, s.substr(0, split + 2), s.substr(split + 4)};
+}
+
+const json example = {{"example.org", {{"server", "matrix.example.org:443"},
+                                       {"client", "https://matrix.example.org"}}}};
+
+} // namespace
+
+TEST_CASE("GET serves the document of the normalised host", "[responder]")
+{
+	Responder r(memory_config(example));
+	for (const char *h : {"example.org", "Example.ORG", "example.org.", "example.org:443",
+	                      "EXAMPLE.org.:8448"}) {
+		INFO(h);
+		auto a = answer(r, get(h));
+		CHECK(a.status == 200);
+		CHECK(a.head.rfind("Status: 200 OK\r\n", 0) == 0);
+		CHECK(json::parse(a.body)["m.homeserver"]["base_url"] == "https://matrix.example.org");
+	}
+}
+
+TEST_CASE("HEAD has the headers of GET and no body", "[responder]")
+{
+	Responder r(memory_config(example));
+	Request h = get("example.org");
+	h.method = Method::head;
+	auto g = answer(r, get("example.org"));
+	auto a = answer(r, h);
+	CHECK(a.status == 200);
+	CHECK(a.head == g.head);
+	CHECK(a.body.empty());
+}
+
+TEST_CASE("a matching If-None-Match gets 304", "[responder]")
+{
+	Responder r(memory_config(example));
+	auto g = answer(r, get("example.org"));
+	auto at = g.head.find("ETag: ");
+	REQUIRE(at != std::string::npos);
+	std::string tag = g.head.substr(at + 6, g.head.find("\r\n", at) - at - 6);
+	Request c = get("example.org");
+	c.if_none_match = "\"other\", " + tag;
+	auto a = answer(r, c);
+	CHECK(a.status == 304);
+	CHECK(a.body.empty());
+	CHECK_THAT(a.head, Catch::Contains("ETag: " + tag));
+	c.if_none_match = "\"other\"";
+	CHECK(answer(r, c).status == 200);
+}
+
+TEST_CASE("OPTIONS is answered without looking at anything", "[responder]")
+{
+	Responder r(memory_config(example));
+	Request o;
+	o.method = Method::options;
+	auto a = answer(r, o); // no path, no host
+	CHECK(a.status == 204);
+	CHECK_THAT(a.head, Catch::Contains("Access-Control-Allow-Origin: *\r\n"));
+	CHECK_THAT(a.head, Catch::Contains(
+		"Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\n"));
+	CHECK_THAT(a.head, Catch::Contains(
+		"Access-Control-Allow-Headers: X-Requested-With, Content-Type, Authorization\r\n"));
+	CHECK(a.body.empty());
+}
+
+TEST_CASE("errors: 404 path, 405 method, 400 host, 404 IP literal, 403 role", "[responder]")
+{
+	Responder r(memory_config(example));
+	Request p = get("example.org");
+	p.document.reset();
+	CHECK(answer(r, p).status == 404);
+
+	Request m = get("example.org");
+	m.method = Method::other;
+	auto a = answer(r, m);
+	CHECK(a.status == 405);
+	CHECK_THAT(a.head, Catch::Contains("Allow: GET, HEAD, OPTIONS\r\n"));
+	CHECK(json::parse(a.body)["errcode"] == "M_UNRECOGNIZED");
+
+	CHECK(answer(r, get(nullptr)).status == 400);
+	CHECK(answer(r, get("exa mple.org")).status == 400);
+	CHECK(answer(r, get("a.org, b.org")).status == 400);
+	CHECK(answer(r, get("[::1]:8448")).status == 404);
+	CHECK(answer(r, get("127.0.0.1")).status == 404);
+	CHECK(answer(r, get("other.example")).status == 404);
+	CHECK(answer(r, get("example.org", Document::support)).status == 404);
+
+	Request role = get("example.org");
+	role.role = Role::other;
+	CHECK(answer(r, role).status == 403);
+
+	Request none = get("example.org");
+	none.has_target = false;
+	none.document.reset();
+	CHECK(answer(r, none).status == 400);
+}
+
+TEST_CASE("every answer carries Content-Type and the CORS headers", "[responder]")
+{
+	Responder r(memory_config(example));
+	Request m = get("example.org");
+	m.method = Method::other;
+	Request nopath = get("example.org");
+	nopath.document.reset();
+	for (const Request &q : {get("example.org"), get("nowhere.org"), get("bad host"), m, nopath}) {
+		auto a = answer(r, q);
+		INFO(a.head);
+		CHECK_THAT(a.head, Catch::Contains("Content-Type: application/json\r\n"));
+		CHECK_THAT(a.head, Catch::Contains("Access-Control-Allow-Origin: *\r\n"));
+	}
+}
+
+TEST_CASE("a backend that cannot answer gives 503 no-store", "[responder]")
+{
+	Config c = memory_config(json::object());
+	c.backend_name = "failing";
+	c.backend = json::object();
+	Responder r(c);
+	auto a = answer(r, get("example.org"));
+	CHECK(a.status == 503);
+	CHECK_THAT(a.head, Catch::Contains("Cache-Control: no-store\r\n"));
+	CHECK(json::parse(a.body)["errcode"] == "M_UNAVAILABLE");
+	Request h = get("example.org");
+	h.method = Method::head;
+	CHECK(answer(r, h).body.empty());
+}
+
+TEST_CASE("a missing plugin is an error naming its path", "[responder]")
+{
+	Config c = memory_config(json::object());
+	c.backend_name = "nonexistent";
+	CHECK_THROWS_WITH(Responder(c), Catch::Contains(c.plugin_dir + "/nonexistent.so"));
+}

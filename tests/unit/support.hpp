@@ -1,0 +1,60 @@
+// Shared helpers for the unit tests: a temporary directory removed at the
+// end of the test, files written into it, and where the build put things.
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+namespace mxd::test {
+
+inline std::string build_dir()
+{
+	const char *b = std::getenv("MXD_BUILDDIR");
+	return b && *b ? b : "build";
+}
+
+inline std::string plugin_dir() { return build_dir() + "/backends"; }
+inline std::string test_plugin(const std::string &name)
+{
+	return build_dir() + "/tests/plugins/" + name + ".so";
+}
+
+class TempDir {
+public:
+	TempDir()
+	{
+		std::string tmpl = (std::filesystem::temp_directory_path() / "mxd-test-XXXXXX").string();
+		if (!mkdtemp(tmpl.data()))
+			throw std::runtime_error("mkdtemp failed");
+		path_ = tmpl;
+	}
+	~TempDir()
+	{
+		std::error_code ec;
+		std::filesystem::remove_all(path_, ec);
+	}
+	TempDir(const TempDir &) = delete;
+	TempDir &operator=(const TempDir &) = delete;
+
+	const std::string &path() const { return path_; }
+	std::string file(const std::string &name) const { return path_ + "/" + name; }
+
+	// Writes (replaces) a file and returns its path.
+	std::string write(const std::string &name, const std::string &text) const
+	{
+		std::string p = file(name);
+		std::ofstream out(p, std::ios::binary | std::ios::trunc);
+		out << text;
+		if (!out)
+			throw std::runtime_error("cannot write " + p);
+		return p;
+	}
+
+private:
+	std::string path_;
+};
+
+} // namespace mxd::test
