@@ -1,0 +1,447 @@
+// Host names.  normalise() runs on every request: a straight scan of at most
+// 260 bytes, no allocation but the name it returns, nothing heavier than
+// inet_pton.
+#include "host.hpp"
+
+#include <idn2.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstddef>
+#include <cstring>
+#include <stdexcept>
+
+namespace mxd::host {
+
+namespace {
+
+constexpr std::size_t max_name = 253;
+constexpr std::size_t max_label = 63;
+// The longest Host value any valid input can have: a 253-character name, the
+// trailing dot and ":65535".  Longer input is refused before it is walked.
+constexpr std::size_t max_host_value = max_name + 1 + 6;
+
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
+constexpr bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
+constexpr bool is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+constexpr char to_lower(char c) { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
+
+constexpr bool is_control(char c)
+{
+	const auto u = static_cast<unsigned char>(c);
+	return u < 0x20 || u == 0x7f;
+}
+constexpr bool is_non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
+
+// The reason for a byte that has no place in a host name.  Control bytes and
+// non-ASCII get their own words because they are the ones worth spotting in
+// a log (header injection, Unicode look-alikes).
+constexpr std::string_view byte_reason(char c)
+{
+	if (is_control(c))
+		return "control character";
+	if (is_non_ascii(c))
+		return "non-ASCII byte";
+	return "forbidden character";
+}
+
+enum class Fault : unsigned char {
+	none, empty, too_long, empty_label, label_too_long, hyphen_edge, upper, bad_byte
+};
+
+struct Scan {
+	Fault fault = Fault::none;
+	char byte = 0;             // the offending byte when fault == bad_byte
+	bool numeric_last = false; // the last label is all digits
+};
+
+// The LDH rules shared by normalise(), is_valid_name(), canonical_domain()
+// and check_server_name().  Upper case is allowed only where the caller lowers
+// the name afterwards or DNS ignores case anyway.
+Scan scan_name(std::string_view s, bool allow_upper)
+{
+	if (s.empty())
+		return {Fault::empty};
+	std::size_t label = 0;
+	bool digits = true;
+	char prev = '.';
+	for (char c : s) {
+		if (c == '.') {
+			if (label == 0)
+				return {Fault::empty_label};
+			if (prev == '-')
+				return {Fault::hyphen_edge};
+			label = 0;
+			digits = true;
+			prev = c;
+			continue;
+		}
+		if (c == '-') {
+			if (label == 0)
+				return {Fault::hyphen_edge};
+			digits = false;
+		} else if (is_lower(c) || (allow_upper && is_upper(c))) {
+			digits = false;
+		} else if (is_upper(c)) {
+			return {Fault::upper, c};
+		} else if (!is_digit(c)) {
+			return {Fault::bad_byte, c};
+		}
+		if (++label > max_label)
+			return {Fault::label_too_long};
+		prev = c;
+	}
+	if (label == 0)
+		return {Fault::empty_label};
+	if (prev == '-')
+		return {Fault::hyphen_edge};
+	if (s.size() > max_name)
+		return {Fault::too_long, 0, digits};
+	return {Fault::none, 0, digits};
+}
+
+// Short and static, for the 400 path and its log line.
+std::string_view short_reason(const Scan &scan)
+{
+	switch (scan.fault) {
+	case Fault::none: break;
+	case Fault::empty: return "empty name";
+	case Fault::too_long: return "name too long";
+	case Fault::empty_label: return "empty label";
+	case Fault::label_too_long: return "label too long";
+	case Fault::hyphen_edge: return "hyphen at label edge";
+	case Fault::upper: return "upper-case letter";
+	case Fault::bad_byte: return byte_reason(scan.byte);
+	}
+	return {};
+}
+
+// For people who wrote the name in a configuration: what to fix.
+std::string long_reason(const Scan &scan)
+{
+	switch (scan.fault) {
+	case Fault::none: break;
+	case Fault::empty: return "is empty";
+	case Fault::too_long: return "is longer than 253 characters";
+	case Fault::empty_label: return "has an empty label (a leading, trailing or doubled '.')";
+	case Fault::label_too_long: return "has a label longer than 63 characters";
+	case Fault::hyphen_edge: return "has a label that starts or ends with '-'";
+	case Fault::upper: return "has an upper-case letter";
+	case Fault::bad_byte:
+		if (is_control(scan.byte) || is_non_ascii(scan.byte))
+			return "has a " + std::string(byte_reason(scan.byte));
+		return std::string("has '") + scan.byte +
+		       "'; a host name has only letters, digits, '-' and '.'";
+	}
+	return {};
+}
+
+enum class Ipv4 { ok, leading_zero, bad };
+
+// Four dotted decimal octets 0..255.  A leading zero is reported apart:
+// inet_aton() and some resolvers read "010" as octal.
+Ipv4 parse_ipv4(std::string_view s)
+{
+	int parts = 0;
+	bool leading_zero = false;
+	std::size_t i = 0;
+	for (;;) {
+		const std::size_t start = i;
+		unsigned value = 0;
+		while (i < s.size() && is_digit(s[i]) && i - start < 3)
+			value = value * 10 + static_cast<unsigned>(s[i++] - '0');
+		const std::size_t len = i - start;
+		if (len == 0 || value > 255)
+			return Ipv4::bad;
+		if (len > 1 && s[start] == '0')
+			leading_zero = true;
+		if (++parts == 4)
+			break;
+		if (i >= s.size() || s[i] != '.')
+			return Ipv4::bad;
+		++i;
+	}
+	if (i != s.size())
+		return Ipv4::bad;
+	return leading_zero ? Ipv4::leading_zero : Ipv4::ok;
+}
+
+bool looks_like_ipv6(std::string_view s)
+{
+	for (char c : s)
+		if (!is_hex(c) && c != ':' && c != '.')
+			return false;
+	return true;
+}
+
+// RFC 4291 text form; the character check comes first so that inet_pton
+// never sees a NUL or a zone index ("%eth0").
+bool is_ipv6(std::string_view s)
+{
+	if (s.size() < 2 || s.size() > 45 || !looks_like_ipv6(s))
+		return false;
+	char buf[46];
+	std::memcpy(buf, s.data(), s.size());
+	buf[s.size()] = '\0';
+	in6_addr addr;
+	return inet_pton(AF_INET6, buf, &addr) == 1;
+}
+
+// The port of a Host value: 1..5 digits, at most 65535.
+std::string_view port_reason(std::string_view p)
+{
+	if (p.empty())
+		return "empty port";
+	unsigned long value = 0;
+	for (char c : p) {
+		if (c == ':')
+			return "more than one colon";
+		if (!is_digit(c))
+			return is_control(c) || is_non_ascii(c) ? byte_reason(c) : "malformed port";
+		value = value * 10 + static_cast<unsigned long>(c - '0');
+		if (value > 65535)
+			return "port out of range";
+	}
+	if (p.size() > 5)
+		return "port too long";
+	return {};
+}
+
+std::string dns_name_reason(std::string_view host)
+{
+	// The grammar's own limit; the label rules below are DNS's ("should" in
+	// the appendix) because a name that breaks them can never resolve.
+	if (host.size() > 255)
+		return "is longer than 255 characters";
+	if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+		switch (parse_ipv4(host)) {
+		case Ipv4::ok:
+			return {};
+		case Ipv4::leading_zero:
+			return "has an IPv4 number with a leading zero, which some resolvers read as octal";
+		case Ipv4::bad:
+			return "is not a valid IPv4 address (four numbers 0 to 255)";
+		}
+	}
+	const Scan scan = scan_name(host, true);
+	// 254 or 255 characters: the grammar allows them.
+	if (scan.fault != Fault::none && scan.fault != Fault::too_long)
+		return long_reason(scan);
+	if (scan.numeric_last)
+		return "ends in an all-digit label, so it is neither a DNS name nor an IPv4 address";
+	return {};
+}
+
+std::string server_port_reason(std::string_view p)
+{
+	if (p.empty())
+		return "has an empty port after ':'";
+	for (char c : p)
+		if (!is_digit(c))
+			return "has a port that is not a number";
+	if (p.size() > 5)
+		return "has a port longer than 5 digits";
+	unsigned long value = 0;
+	for (char c : p)
+		value = value * 10 + static_cast<unsigned long>(c - '0');
+	if (value < 1 || value > 65535)
+		return "has a port outside 1 to 65535";
+	return {};
+}
+
+Parsed invalid(std::string_view reason) { return {Kind::invalid, {}, reason}; }
+
+Parsed bracketed(std::string_view raw)
+{
+	const std::size_t close = raw.find(']');
+	if (close == std::string_view::npos)
+		return invalid("unclosed IPv6 literal");
+	if (!is_ipv6(raw.substr(1, close - 1)))
+		return invalid("malformed IPv6 literal");
+	const std::string_view rest = raw.substr(close + 1);
+	if (!rest.empty()) {
+		if (rest.front() != ':')
+			return invalid("junk after IPv6 literal");
+		if (const auto r = port_reason(rest.substr(1)); !r.empty())
+			return invalid(r);
+	}
+	return {Kind::ip_literal, {}, {}};
+}
+
+} // namespace
+
+Parsed normalise(std::string_view raw)
+{
+	if (raw.empty())
+		return invalid("empty");
+	if (raw.size() > max_host_value)
+		return invalid("too long");
+	if (raw.front() == '[')
+		return bracketed(raw);
+
+	std::string_view name = raw;
+	std::string_view port;
+	const std::size_t colon = raw.find(':');
+	if (colon != std::string_view::npos) {
+		name = raw.substr(0, colon);
+		port = raw.substr(colon + 1);
+	}
+	if (!name.empty() && name.back() == '.')
+		name.remove_suffix(1);
+	const Scan scan = scan_name(name, true);
+	if (scan.fault != Fault::none)
+		return invalid(short_reason(scan));
+	if (colon != std::string_view::npos)
+		if (const auto r = port_reason(port); !r.empty())
+			return invalid(r);
+	if (scan.numeric_last)
+		return parse_ipv4(name) == Ipv4::ok ? Parsed{Kind::ip_literal, {}, {}}
+		                                    : invalid("numeric top-level label");
+
+	std::string out(name.size(), '\0');
+	for (std::size_t i = 0; i < name.size(); ++i)
+		out[i] = to_lower(name[i]);
+	return {Kind::name, std::move(out), {}};
+}
+
+bool is_valid_name(std::string_view name)
+{
+	const Scan scan = scan_name(name, false);
+	return scan.fault == Fault::none && !scan.numeric_last;
+}
+
+std::string canonical_domain(std::string_view configured, bool allow_wildcard)
+{
+	std::string_view rest = configured;
+	std::string_view prefix;
+	if (rest.size() >= 2 && rest[0] == '*' && rest[1] == '.') {
+		if (!allow_wildcard)
+			throw std::invalid_argument("a wildcard is not allowed here");
+		prefix = "*.";
+		rest.remove_prefix(2);
+	}
+	if (rest.find('*') != std::string_view::npos)
+		throw std::invalid_argument(allow_wildcard
+			? "'*' is allowed only as the whole first label (\"*.example.net\")"
+			: "a wildcard is not allowed here");
+	if (!rest.empty() && rest.back() == '.')
+		rest.remove_suffix(1);
+	if (rest.empty())
+		throw std::invalid_argument("empty domain name");
+	// idn2 reads a C string: an embedded NUL would cut the name short.
+	bool ascii_only = true;
+	for (char c : rest) {
+		if (is_control(c))
+			throw std::invalid_argument("control character in domain name");
+		ascii_only = ascii_only && !is_non_ascii(c);
+	}
+	// idn2 counts the wire form and would say "longer than 255" here.
+	if (ascii_only && prefix.size() + rest.size() > max_name)
+		throw std::invalid_argument("domain name is longer than 253 characters");
+
+	// idn2 also lowers ASCII, and checks "xn--" labels for valid punycode.
+	const std::string input(rest);
+	char *ascii = nullptr;
+	const int rc = idn2_to_ascii_8z(input.c_str(), &ascii, IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK) {
+		idn2_free(ascii);
+		throw std::invalid_argument(std::string("not a valid internationalised domain name: ") +
+		                            idn2_strerror(rc));
+	}
+	std::string result(prefix);
+	result += ascii;
+	idn2_free(ascii);
+
+	// IDNA2008 without STD3 rules lets '_', spaces and empty labels through;
+	// a name that normalise() could never produce would never be served.
+	const Scan scan = scan_name(std::string_view(result).substr(prefix.size()), false);
+	if (scan.fault != Fault::none)
+		throw std::invalid_argument("domain name " + long_reason(scan));
+	if (scan.numeric_last)
+		throw std::invalid_argument("domain name ends in an all-digit label: "
+		                            "an IP address is not a domain name");
+	if (result.size() > max_name)
+		throw std::invalid_argument("domain name is longer than 253 characters");
+	return result;
+}
+
+std::vector<std::string> lookup_keys(std::string_view name)
+{
+	std::vector<std::string> keys;
+	if (name.empty())
+		return keys;
+	std::size_t dots = 0;
+	for (char c : name)
+		dots += c == '.';
+	keys.reserve(dots + 1);
+	keys.emplace_back(name);
+	for (std::size_t i = name.find('.'); i != std::string_view::npos; i = name.find('.', i + 1)) {
+		std::string key("*.");
+		key += name.substr(i + 1);
+		keys.push_back(std::move(key));
+	}
+	return keys;
+}
+
+std::string check_server_name(std::string_view value)
+{
+	if (value.empty())
+		return "is empty";
+	if (value.find("://") != std::string_view::npos)
+		return "has a scheme; write host[:port] without https://";
+	if (const std::size_t slash = value.find('/'); slash != std::string_view::npos)
+		return slash + 1 == value.size() ? "has a trailing slash; write host[:port] only"
+		                                 : "has a path; write host[:port] only";
+	for (char c : value) {
+		if (is_non_ascii(c))
+			return "has a non-ASCII character; write an internationalised name as A-labels (xn--...)";
+		if (is_control(c) || c == ' ')
+			return "has a space or control character";
+	}
+
+	std::string_view port;
+	bool has_port = false;
+	if (value.front() == '[') {
+		const std::size_t close = value.find(']');
+		if (close == std::string_view::npos)
+			return "has '[' without ']'";
+		const std::string_view addr = value.substr(1, close - 1);
+		if (addr.size() < 2 || addr.size() > 45 || !looks_like_ipv6(addr))
+			return "has an IPv6 literal with characters other than hex digits, ':' and '.', "
+			       "or not 2 to 45 of them";
+		if (!is_ipv6(addr))
+			return "is not a valid IPv6 address";
+		const std::string_view rest = value.substr(close + 1);
+		if (!rest.empty()) {
+			if (rest.front() != ':')
+				return "has text after ']'; write [address] or [address]:port";
+			port = rest.substr(1);
+			has_port = true;
+		}
+	} else {
+		std::string_view host = value;
+		if (const std::size_t colon = value.find(':'); colon != std::string_view::npos) {
+			host = value.substr(0, colon);
+			port = value.substr(colon + 1);
+			has_port = true;
+			if (port.find(':') != std::string_view::npos)
+				return looks_like_ipv6(value)
+					? "is an IPv6 address without brackets; write [address] or [address]:port"
+					: "has more than one ':'";
+		}
+		if (host.empty())
+			return "has no host name before the port";
+		if (auto r = dns_name_reason(host); !r.empty())
+			return r;
+	}
+	if (has_port)
+		return server_port_reason(port);
+	return {};
+}
+
+} // namespace mxd::host

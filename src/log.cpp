@@ -1,0 +1,88 @@
+// Logging.  A line goes out in one write(2) so that lines from several
+// threads or processes sharing the web server's error log never interleave.
+#include "log.hpp"
+
+#include <cerrno>
+#include <unistd.h>
+
+namespace mxd::log {
+
+namespace {
+
+std::string_view level_prefix(Level level)
+{
+	switch (level) {
+	case Level::error: return "error: ";
+	case Level::warning: return "warning: ";
+	case Level::info: break;
+	}
+	return {};
+}
+
+// One event, one line: a message that carries a newline (an exception's
+// text, a backend's error) must not forge a second line.
+void append_line_safe(std::string &out, std::string_view s)
+{
+	for (char c : s)
+		out += c == '\n' || c == '\r' ? ' ' : c;
+}
+
+} // namespace
+
+void write(Level level, std::string_view component, std::string_view message)
+{
+	static constexpr std::string_view program = "mxdelegate: ";
+	const std::string_view prefix = level_prefix(level);
+	std::string line;
+	line.reserve(program.size() + component.size() + 2 + prefix.size() + message.size() + 1);
+	line += program;
+	append_line_safe(line, component);
+	line += ": ";
+	line += prefix;
+	append_line_safe(line, message);
+	line += '\n';
+
+	// Callers may log between a failing call and their use of errno.
+	const int saved = errno;
+	const char *p = line.data();
+	std::size_t left = line.size();
+	while (left > 0) {
+		const ssize_t n = ::write(STDERR_FILENO, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		p += n;
+		left -= static_cast<std::size_t>(n);
+	}
+	errno = saved;
+}
+
+std::string escape(std::string_view value, std::size_t max)
+{
+	static constexpr char hex[] = "0123456789abcdef";
+	const bool cut = value.size() > max;
+	if (cut)
+		value = value.substr(0, max);
+	std::string out;
+	out.reserve(value.size() + (cut ? 3 : 0));
+	for (char c : value) {
+		const auto u = static_cast<unsigned char>(c);
+		if (c == '\\' || c == '"') {
+			out += '\\';
+			out += c;
+		} else if (u < 0x20 || u >= 0x7f) {
+			out += "\\x";
+			out += hex[u >> 4];
+			out += hex[u & 0xf];
+		} else {
+			out += c;
+		}
+	}
+	if (cut)
+		out += "...";
+	return out;
+}
+
+} // namespace mxd::log

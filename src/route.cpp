@@ -1,0 +1,157 @@
+// Routing.  Web servers disagree on which parameter holds the path and how
+// much of it they decode (reference §2.2), so the raw REQUEST_URI is the one
+// source when there is one, and everything else must match exactly.
+#include "route.hpp"
+
+namespace mxd {
+
+std::string_view document_path(Document doc)
+{
+	switch (doc) {
+	case Document::server: return "/.well-known/matrix/server";
+	case Document::client: return "/.well-known/matrix/client";
+	case Document::support: return "/.well-known/matrix/support";
+	case Document::policy_server: return "/.well-known/matrix/policy_server";
+	}
+	return {};
+}
+
+std::string_view document_name(Document doc)
+{
+	switch (doc) {
+	case Document::server: return "server";
+	case Document::client: return "client";
+	case Document::support: return "support";
+	case Document::policy_server: return "policy_server";
+	}
+	return {};
+}
+
+} // namespace mxd
+
+namespace mxd::route {
+
+namespace {
+
+constexpr bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool is_unreserved(char c)
+{
+	return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+constexpr bool is_control(char c)
+{
+	const auto u = static_cast<unsigned char>(c);
+	return u < 0x20 || u == 0x7f;
+}
+constexpr int hex_value(char c)
+{
+	if (is_digit(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+// Case-insensitive "http://" or "https://" at the start of the target.
+std::size_t scheme_length(std::string_view t)
+{
+	for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+		if (t.size() < scheme.size())
+			continue;
+		bool same = true;
+		for (std::size_t i = 0; i < scheme.size() && same; ++i) {
+			char c = t[i];
+			if (c >= 'A' && c <= 'Z')
+				c = static_cast<char>(c - 'A' + 'a');
+			same = c == scheme[i];
+		}
+		if (same)
+			return scheme.size();
+	}
+	return 0;
+}
+
+} // namespace
+
+std::optional<std::string> canonical_path(std::string_view target)
+{
+	// A control byte anywhere, even in the query we drop, means a request
+	// that no conforming client sent.
+	for (char c : target)
+		if (is_control(c))
+			return std::nullopt;
+
+	if (const std::size_t scheme = scheme_length(target); scheme != 0) {
+		const std::size_t path = target.find_first_of("/?#", scheme);
+		if (path == std::string_view::npos || target[path] != '/')
+			return std::string("/");
+		target.remove_prefix(path);
+	}
+	if (const std::size_t end = target.find_first_of("?#"); end != std::string_view::npos)
+		target = target.substr(0, end);
+	if (target.empty() || target.front() != '/')
+		return std::nullopt;
+
+	static constexpr char hex[] = "0123456789ABCDEF";
+	std::string path;
+	path.reserve(target.size());
+	for (std::size_t i = 0; i < target.size(); ++i) {
+		const char c = target[i];
+		if (c != '%') {
+			path += c;
+			continue;
+		}
+		if (target.size() - i < 3)
+			return std::nullopt;
+		const int hi = hex_value(target[i + 1]);
+		const int lo = hex_value(target[i + 2]);
+		if (hi < 0 || lo < 0)
+			return std::nullopt;
+		const auto decoded = static_cast<char>(hi * 16 + lo);
+		if (is_unreserved(decoded)) {
+			path += decoded;
+		} else {
+			// Decoding "%2F" or "%3F" would change the path's structure.
+			path += '%';
+			path += hex[hi];
+			path += hex[lo];
+		}
+		i += 2;
+	}
+	return path;
+}
+
+std::optional<Document> match_path(std::string_view path)
+{
+	for (Document doc : all_documents)
+		if (path == document_path(doc))
+			return doc;
+	return std::nullopt;
+}
+
+std::optional<Document> match(const char *request_uri, const char *script_name,
+                              const char *path_info)
+{
+	if (request_uri != nullptr && *request_uri != '\0') {
+		const auto path = canonical_path(request_uri);
+		return path ? match_path(*path) : std::nullopt;
+	}
+	// RFC 3875: SCRIPT_NAME and PATH_INFO are already decoded.  Decoding them
+	// again would make "%2573erver" match here but not through REQUEST_URI,
+	// and a decoded '?' would be cut as a query, so they are compared as they
+	// are, without building the concatenation.
+	const std::string_view script = script_name != nullptr ? script_name : "";
+	const std::string_view info = path_info != nullptr ? path_info : "";
+	for (Document doc : all_documents) {
+		const std::string_view want = document_path(doc);
+		if (want.size() == script.size() + info.size() && want.starts_with(script) &&
+		    want.substr(script.size()) == info)
+			return doc;
+	}
+	return std::nullopt;
+}
+
+} // namespace mxd::route

@@ -1,0 +1,121 @@
+// log: the line format on fd 2 and the escaping of network values.
+#include "log.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <string>
+#include <string_view>
+#include <unistd.h>
+
+namespace {
+
+// Runs f with fd 2 on a pipe and returns what it wrote there.
+template <typename F>
+std::string capture_stderr(F f)
+{
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	const int saved = dup(STDERR_FILENO);
+	REQUIRE(saved >= 0);
+	REQUIRE(dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+	close(fds[1]);
+	f();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	std::string out;
+	char buf[4096];
+	for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+		out.append(buf, static_cast<std::size_t>(n));
+	close(fds[0]);
+	return out;
+}
+
+} // namespace
+
+TEST_CASE("log: one line per event, prefixed with program and component", "[log]")
+{
+	using mxd::log::Level;
+	CHECK(capture_stderr([] { mxd::log::error("backend", "cannot open x.db"); }) ==
+	      "mxdelegate: backend: error: cannot open x.db\n");
+	CHECK(capture_stderr([] { mxd::log::warning("host", "bad Host"); }) ==
+	      "mxdelegate: host: warning: bad Host\n");
+	CHECK(capture_stderr([] { mxd::log::info("main", "started"); }) ==
+	      "mxdelegate: main: started\n");
+	CHECK(capture_stderr([] { mxd::log::write(Level::error, "c", ""); }) ==
+	      "mxdelegate: c: error: \n");
+	CHECK(capture_stderr([] { mxd::log::write(Level::info, "c", "m"); }) == "mxdelegate: c: m\n");
+	CHECK(capture_stderr([] {
+		      mxd::log::info("a", "one");
+		      mxd::log::warning("b", "two");
+	      }) == "mxdelegate: a: one\nmxdelegate: b: warning: two\n");
+}
+
+TEST_CASE("log: a message cannot forge a second line", "[log]")
+{
+	CHECK(capture_stderr([] { mxd::log::error("sqlite", "line one\nline two\r\n"); }) ==
+	      "mxdelegate: sqlite: error: line one line two  \n");
+	CHECK(capture_stderr([] { mxd::log::info("x\ny", "m"); }) == "mxdelegate: x y: m\n");
+}
+
+TEST_CASE("log: a long line is written whole", "[log]")
+{
+	const std::string big(3000, 'v');
+	CHECK(capture_stderr([&] { mxd::log::info("c", big); }) == "mxdelegate: c: " + big + "\n");
+}
+
+TEST_CASE("log: errno survives logging", "[log]")
+{
+	int after = 0;
+	capture_stderr([&] {
+		errno = ENOENT;
+		mxd::log::error("c", "m");
+		after = errno;
+	});
+	CHECK(after == ENOENT);
+	// Also when the write itself fails (fd 2 closed).
+	const int saved = dup(STDERR_FILENO);
+	REQUIRE(saved >= 0);
+	close(STDERR_FILENO);
+	errno = EACCES;
+	mxd::log::error("c", "m");
+	after = errno;
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	CHECK(after == EACCES);
+}
+
+TEST_CASE("log::escape", "[log]")
+{
+	using mxd::log::escape;
+	using namespace std::string_view_literals;
+	CHECK(escape("") == "");
+	CHECK(escape("example.org:443") == "example.org:443");
+	CHECK(escape(" ~!#") == " ~!#");
+	CHECK(escape("a\"b") == "a\\\"b");
+	CHECK(escape("a\\b") == "a\\\\b");
+	CHECK(escape("\r\n") == "\\x0d\\x0a");
+	CHECK(escape("\t\x1b") == "\\x09\\x1b");
+	CHECK(escape("\0"sv) == "\\x00");
+	CHECK(escape("\x7f") == "\\x7f");
+	CHECK(escape("ex\xc3\xa4mple") == "ex\\xc3\\xa4mple");
+	CHECK(escape("\xff") == "\\xff");
+}
+
+TEST_CASE("log::escape: cut to max bytes of input", "[log]")
+{
+	using mxd::log::escape;
+	CHECK(escape("abcdef", 3) == "abc...");
+	CHECK(escape("abc", 3) == "abc");
+	CHECK(escape("ab", 3) == "ab");
+	CHECK(escape("a", 0) == "...");
+	CHECK(escape("", 0) == "");
+	CHECK(escape("\n\n\n\n", 2) == "\\x0a\\x0a...");
+	CHECK(escape("\"\"\"", 2) == "\\\"\\\"...");
+	CHECK(escape(std::string(256, 'a')) == std::string(256, 'a'));
+	CHECK(escape(std::string(64 * 1024, 'a')) == std::string(256, 'a') + "...");
+	const std::string escaped_nul = escape(std::string(300, '\0'));
+	CHECK(escaped_nul.size() == 256 * 4 + 3);
+	CHECK(escaped_nul.substr(0, 8) == "\\x00\\x00");
+	CHECK(escaped_nul.substr(escaped_nul.size() - 7) == "\\x00...");
+}
