@@ -1,0 +1,655 @@
+#include "record.hpp"
+
+#include "host.hpp"
+#include "render.hpp"
+#include "route.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+namespace mxd::record {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view placeholder = "{domain}";
+constexpr std::int64_t max_age_limit = 604800; // 7 days: beyond it, a fix never arrives
+
+bool is_identifier(std::string_view s)
+{
+	if (s.empty())
+		return false;
+	for (std::size_t i = 0; i < s.size(); i++) {
+		const char c = s[i];
+		const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+		if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+			return false;
+	}
+	return true;
+}
+
+// RFC 3629 well-formed sequences (Unicode table 3-7): no overlong forms, no
+// surrogates, nothing above U+10FFFF; what nlohmann's strict dump() accepts.
+bool valid_utf8(std::string_view s)
+{
+	std::size_t i = 0;
+	const std::size_t n = s.size();
+	while (i < n) {
+		const auto c = static_cast<unsigned char>(s[i]);
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		std::size_t len;
+		unsigned char lo = 0x80, hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2;
+		else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else
+			return false;
+		if (n - i < len)
+			return false;
+		const auto c1 = static_cast<unsigned char>(s[i + 1]);
+		if (c1 < lo || c1 > hi)
+			return false;
+		for (std::size_t k = 2; k < len; k++) {
+			const auto ck = static_cast<unsigned char>(s[i + k]);
+			if (ck < 0x80 || ck > 0xbf)
+				return false;
+		}
+		i += len;
+	}
+	return true;
+}
+
+bool is_space_or_control(char ch)
+{
+	const auto c = static_cast<unsigned char>(ch);
+	return c <= 0x20 || c == 0x7f;
+}
+
+bool has_space_or_control(std::string_view s)
+{
+	for (char c : s)
+		if (is_space_or_control(c))
+			return true;
+	return false;
+}
+
+char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequal(std::string_view a, std::string_view b)
+{
+	if (a.size() != b.size())
+		return false;
+	for (std::size_t i = 0; i < a.size(); i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+void append_hex(std::string &out, unsigned char c)
+{
+	static constexpr char hex[] = "0123456789abcdef";
+	out.append("\\x").append(1, hex[c >> 4]).append(1, hex[c & 0xf]);
+}
+
+// A value shown inside a message: quoted, escaped so that a log line stays
+// one line, and cut so that a 10 KiB value does not drown the message.
+std::string quote(std::string_view s)
+{
+	constexpr std::size_t max = 96;
+	const bool utf8 = valid_utf8(s);
+	bool cut = false;
+	if (s.size() > max) {
+		std::size_t end = max;
+		// Never split a UTF-8 sequence: back up to its first byte.
+		while (utf8 && end > 0 && (static_cast<unsigned char>(s[end]) & 0xc0) == 0x80)
+			end--;
+		s = s.substr(0, end);
+		cut = true;
+	}
+	std::string out = "\"";
+	for (char ch : s) {
+		const auto c = static_cast<unsigned char>(ch);
+		if (ch == '"' || ch == '\\')
+			out.append(1, '\\').append(1, ch);
+		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
+			append_hex(out, c);
+		else
+			out.append(1, ch);
+	}
+	out.append(1, '"');
+	if (cut)
+		out.append("...");
+	return out;
+}
+
+std::string_view type_name(const json &v)
+{
+	switch (v.type()) {
+	case json::value_t::null: return "null";
+	case json::value_t::object: return "an object";
+	case json::value_t::array: return "an array";
+	case json::value_t::string: return "a string";
+	case json::value_t::boolean: return "a boolean";
+	case json::value_t::number_integer:
+	case json::value_t::number_unsigned: return "an integer";
+	case json::value_t::number_float: return "a number";
+	default: return "a binary value";
+	}
+}
+
+// Java-package style (client spec, "Well-known URIs"): a dotted name with no
+// space, such as org.matrix.msc4143.rtc_foci or m.identity_server.
+bool is_namespaced(std::string_view s)
+{
+	return s.find('.') != std::string_view::npos && !has_space_or_control(s);
+}
+
+// The sample host name that templates are expanded with, so that a template
+// is checked as it will be served.
+std::string sample_name(std::string_view key)
+{
+	if (key.empty())
+		return "example.org";
+	if (key.starts_with("*."))
+		return "a." + std::string(key.substr(2));
+	return std::string(key);
+}
+
+// Empty when `url` is an absolute http(s) URL with a host, else the reason.
+// A base URL gets "/_matrix/..." appended by clients, so it may carry
+// neither a query nor a fragment; a web page may.
+std::string check_url(std::string_view url, bool base)
+{
+	if (url.empty())
+		return "is empty";
+	if (has_space_or_control(url))
+		return "contains a space or a control character";
+	const std::size_t sep = url.find("://");
+	if (sep == std::string_view::npos)
+		return "has no http:// or https:// scheme";
+	const std::string_view scheme = url.substr(0, sep);
+	if (!iequal(scheme, "http") && !iequal(scheme, "https"))
+		return "is not an http or https URL";
+	const std::string_view rest = url.substr(sep + 3);
+	const std::size_t auth_end = std::min(rest.find_first_of("/?#"), rest.size());
+	std::string_view authority = rest.substr(0, auth_end);
+	const std::string_view tail = rest.substr(auth_end);
+	if (authority.find('@') != std::string_view::npos)
+		return "has user information (user@); a public document must not carry credentials";
+
+	std::string_view hostname, port;
+	bool has_port = false;
+	if (authority.starts_with("[")) {
+		const std::size_t close = authority.find(']');
+		if (close == std::string_view::npos)
+			return "has an unterminated [IPv6] literal";
+		hostname = authority.substr(1, close - 1);
+		const std::string_view after = authority.substr(close + 1);
+		if (!after.empty()) {
+			if (after[0] != ':')
+				return "has characters after the ] of its [IPv6] literal";
+			has_port = true;
+			port = after.substr(1);
+		}
+	} else {
+		const std::size_t colon = authority.rfind(':');
+		hostname = authority.substr(0, colon);
+		if (colon != std::string_view::npos) {
+			has_port = true;
+			port = authority.substr(colon + 1);
+		}
+	}
+	if (hostname.empty())
+		return "has no host";
+	if (has_port) {
+		if (port.empty() || port.size() > 5)
+			return "has an invalid port";
+		unsigned value = 0;
+		for (char c : port) {
+			if (c < '0' || c > '9')
+				return "has an invalid port";
+			value = value * 10 + static_cast<unsigned>(c - '0');
+		}
+		if (value == 0 || value > 65535)
+			return "has a port outside 1..65535";
+	}
+	if (base && tail.find('#') != std::string_view::npos)
+		return "has a fragment (#...)";
+	if (base && tail.find('?') != std::string_view::npos)
+		return "has a query (?...)";
+	return {};
+}
+
+// Standard base64 without padding of exactly 32 bytes: 43 characters, the
+// last of which carries 2 unused bits that must be zero, as strict decoders
+// (Ruma's) require.
+std::string check_ed25519(std::string_view s)
+{
+	if (s.find('=') != std::string_view::npos)
+		return "has padding (=); the key is unpadded base64";
+	if (s.find_first_of("-_") != std::string_view::npos)
+		return "is URL-safe base64 (- or _); the key is standard base64 (+ and /)";
+	for (char c : s) {
+		const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		                (c >= '0' && c <= '9') || c == '+' || c == '/';
+		if (!ok)
+			return "contains a character outside base64";
+	}
+	if (s.size() != 43)
+		return "is " + std::to_string(s.size()) +
+		       " characters long; an ed25519 key (32 bytes) is 43 in unpadded base64";
+	static constexpr std::string_view alphabet =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	if (alphabet.find(s.back()) % 4 != 0)
+		return "is not canonical base64: the unused bits of its last character are not zero";
+	return {};
+}
+
+class Checker {
+public:
+	std::vector<Problem> problems;
+
+	void add(Path path, std::string message)
+	{
+		problems.push_back({std::move(path), std::move(message)});
+	}
+
+	void check(const json &record, const json &stored)
+	{
+		static constexpr std::string_view known[] = {
+			"server", "client", "client_extra", "support",
+			"policy_server", "max_age", "domain", "note"};
+		for (const auto &[key, value] : stored.items()) {
+			bool ok = false;
+			for (std::string_view k : known)
+				ok = ok || key == k;
+			if (!ok)
+				add({key}, "unknown field; a record has server, client, client_extra, "
+				           "support, policy_server, max_age, domain and note");
+		}
+		utf8(stored, {});
+		if (const auto it = record.find("server"); it != record.end())
+			server(*it);
+		if (const auto it = record.find("client"); it != record.end())
+			base_url(*it, {"client"}, "https://matrix.example.org");
+		if (const auto it = record.find("client_extra"); it != record.end())
+			client_extra(*it);
+		if (const auto it = record.find("support"); it != record.end())
+			support(*it);
+		if (const auto it = record.find("policy_server"); it != record.end())
+			policy_server(*it);
+		if (const auto it = record.find("max_age"); it != record.end())
+			max_age(*it);
+		for (const char *k : {"domain", "note"})
+			if (const auto it = record.find(k); it != record.end() && !it->is_string())
+				add({k}, std::string("must be a string, not ").append(type_name(*it)));
+		sizes(record);
+	}
+
+private:
+	bool bad_utf8_ = false;
+
+	// Every string and key, wherever it is: a path to the very value beats
+	// "the client document is not valid UTF-8".
+	void utf8(const json &v, const Path &path)
+	{
+		if (v.is_string()) {
+			if (!valid_utf8(v.get_ref<const std::string &>())) {
+				add(path, "not valid UTF-8");
+				bad_utf8_ = true;
+			}
+		} else if (v.is_object()) {
+			for (const auto &[key, value] : v.items()) {
+				Path p = path;
+				p.emplace_back(key);
+				if (!valid_utf8(key)) {
+					add(p, "key is not valid UTF-8");
+					bad_utf8_ = true;
+				}
+				utf8(value, p);
+			}
+		} else if (v.is_array()) {
+			for (std::size_t i = 0; i < v.size(); i++) {
+				Path p = path;
+				p.emplace_back(i);
+				utf8(v[i], p);
+			}
+		}
+	}
+
+	void server(const json &v)
+	{
+		if (!v.is_string()) {
+			add({"server"}, std::string("must be a string such as \"matrix.example.org:443\", not ")
+			                    .append(type_name(v)));
+			return;
+		}
+		const std::string &s = v.get_ref<const std::string &>();
+		const std::string reason = host::check_server_name(s);
+		if (reason.empty())
+			return;
+		std::string message = quote(s) + " " + reason;
+		// host's reasons sometimes teach the grammar already.
+		if (reason.find("host[:port]") == std::string::npos)
+			message.append("; a server name is host[:port], such as matrix.example.org:443");
+		add({"server"}, std::move(message));
+	}
+
+	void base_url(const json &v, Path path, std::string_view example)
+	{
+		if (!v.is_string()) {
+			add(std::move(path), std::string("must be a string: a base URL such as ")
+			                         .append(example).append(", not ").append(type_name(v)));
+			return;
+		}
+		const std::string &s = v.get_ref<const std::string &>();
+		const std::string reason = check_url(s, true);
+		if (!reason.empty())
+			add(std::move(path), quote(s) + " " + reason +
+			                         "; expected an absolute http or https URL such as " +
+			                         std::string(example));
+	}
+
+	void client_extra(const json &v)
+	{
+		if (!v.is_object()) {
+			add({"client_extra"},
+			    std::string("must be an object of namespaced keys such as "
+			                "{\"m.identity_server\": {\"base_url\": \"https://id.example.org\"}}, not ")
+			        .append(type_name(v)));
+			return;
+		}
+		for (const auto &[key, value] : v.items()) {
+			if (key == "m.homeserver") {
+				add({"client_extra", key},
+				    "m.homeserver is built from \"client\"; set client instead");
+				continue;
+			}
+			if (!is_namespaced(key)) {
+				add({"client_extra", key},
+				    "not a namespaced key; extra client keys follow the Java package "
+				    "convention, such as org.example.key or m.identity_server");
+				continue;
+			}
+			if (key == "m.identity_server") {
+				if (!value.is_object()) {
+					add({"client_extra", key},
+					    std::string("must be an object such as "
+					                "{\"base_url\": \"https://id.example.org\"}, not ")
+					        .append(type_name(value)));
+					continue;
+				}
+				const auto b = value.find("base_url");
+				if (b == value.end())
+					add({"client_extra", key, "base_url"},
+					    "missing; m.identity_server needs a base_url such as "
+					    "https://id.example.org");
+				else
+					base_url(*b, {"client_extra", key, "base_url"}, "https://id.example.org");
+			}
+		}
+	}
+
+	void support(const json &v)
+	{
+		if (!v.is_object()) {
+			add({"support"}, std::string("must be an object with contacts and/or support_page, not ")
+			                     .append(type_name(v)));
+			return;
+		}
+		const auto contacts = v.find("contacts");
+		const auto page = v.find("support_page");
+		if (contacts == v.end() && page == v.end())
+			add({"support"}, "needs contacts, support_page or both");
+		if (contacts != v.end()) {
+			if (!contacts->is_array())
+				add({"support", "contacts"},
+				    std::string("must be an array of contacts, not ").append(type_name(*contacts)));
+			else if (contacts->empty())
+				add({"support", "contacts"},
+				    "must not be empty; add a contact such as "
+				    "{\"role\": \"m.role.admin\", \"matrix_id\": \"@admin:example.org\"} "
+				    "or remove contacts");
+			else
+				for (std::size_t i = 0; i < contacts->size(); i++)
+					contact((*contacts)[i], i);
+		}
+		if (page != v.end()) {
+			if (!page->is_string()) {
+				add({"support", "support_page"},
+				    std::string("must be a string such as \"https://example.org/help\", not ")
+				        .append(type_name(*page)));
+			} else {
+				const std::string &s = page->get_ref<const std::string &>();
+				const std::string reason = check_url(s, false);
+				if (!reason.empty())
+					add({"support", "support_page"},
+					    quote(s) + " " + reason +
+					        "; expected an absolute http or https URL such as "
+					        "https://example.org/help");
+			}
+		}
+		for (const auto &[key, value] : v.items())
+			if (key != "contacts" && key != "support_page" && !is_namespaced(key))
+				add({"support", key},
+				    "unknown field; support has contacts and support_page, and namespaced "
+				    "extensions such as org.example.key");
+	}
+
+	void contact(const json &c, std::size_t i)
+	{
+		const Path at{"support", "contacts", i};
+		const auto sub = [&](std::string_view k) {
+			Path p = at;
+			p.emplace_back(std::string(k));
+			return p;
+		};
+		if (!c.is_object()) {
+			add(at, std::string("must be an object with a role and a matrix_id or "
+			                    "email_address, not ")
+			            .append(type_name(c)));
+			return;
+		}
+		const auto role = c.find("role");
+		if (role == c.end())
+			add(sub("role"), "missing; each contact needs a role such as m.role.admin");
+		else if (!role->is_string())
+			add(sub("role"), std::string("must be a string such as \"m.role.admin\", not ")
+			                     .append(type_name(*role)));
+		else {
+			const std::string &r = role->get_ref<const std::string &>();
+			if (r != "m.role.admin" && r != "m.role.security" && !is_namespaced(r))
+				add(sub("role"), quote(r) + " is not a role; use m.role.admin, "
+				                            "m.role.security or a namespaced role such as "
+				                            "org.example.role");
+		}
+
+		const auto mxid = c.find("matrix_id");
+		const auto email = c.find("email_address");
+		if (mxid == c.end() && email == c.end())
+			add(at, "needs a matrix_id, an email_address or both");
+		if (mxid != c.end()) {
+			if (!mxid->is_string())
+				add(sub("matrix_id"),
+				    std::string("must be a string such as \"@admin:example.org\", not ")
+				        .append(type_name(*mxid)));
+			else if (const std::string &s = mxid->get_ref<const std::string &>(); !is_user_id(s))
+				add(sub("matrix_id"),
+				    quote(s) + " is not a Matrix user ID such as @admin:example.org");
+		}
+		if (email != c.end()) {
+			if (!email->is_string())
+				add(sub("email_address"),
+				    std::string("must be a string such as \"admin@example.org\", not ")
+				        .append(type_name(*email)));
+			else if (const std::string &s = email->get_ref<const std::string &>(); !is_email(s))
+				add(sub("email_address"),
+				    quote(s) + " is not an email address such as admin@example.org");
+		}
+		for (const auto &[key, value] : c.items())
+			if (key != "role" && key != "matrix_id" && key != "email_address" &&
+			    !is_namespaced(key))
+				add(sub(key),
+				    "unknown field; a contact has role, matrix_id and email_address, and "
+				    "namespaced extensions such as org.example.key");
+	}
+
+	static bool is_user_id(std::string_view s)
+	{
+		if (s.size() < 4 || s[0] != '@' || has_space_or_control(s))
+			return false;
+		const std::size_t colon = s.find(':');
+		return colon != std::string_view::npos && colon > 1 && colon + 1 < s.size();
+	}
+
+	static bool is_email(std::string_view s)
+	{
+		const std::size_t at = s.find('@');
+		return at != std::string_view::npos && at > 0 && at + 1 < s.size() &&
+		       s.find('@', at + 1) == std::string_view::npos && !has_space_or_control(s);
+	}
+
+	void policy_server(const json &v)
+	{
+		if (!v.is_object()) {
+			add({"policy_server"},
+			    std::string("must be an object such as {\"ed25519\": \"<unpadded base64>\"}, not ")
+			        .append(type_name(v)));
+			return;
+		}
+		const auto key = v.find("ed25519");
+		if (key == v.end())
+			add({"policy_server", "ed25519"},
+			    "missing; the policy server's ed25519 public key in unpadded base64 (43 characters)");
+		else if (!key->is_string())
+			add({"policy_server", "ed25519"},
+			    std::string("must be a string of unpadded base64, not ").append(type_name(*key)));
+		else if (const std::string &s = key->get_ref<const std::string &>();
+		         !check_ed25519(s).empty())
+			add({"policy_server", "ed25519"}, quote(s) + " " + check_ed25519(s));
+		for (const auto &[k, value] : v.items())
+			if (k != "ed25519" && !is_namespaced(k))
+				add({"policy_server", k},
+				    "unknown field; policy_server has ed25519 and namespaced key algorithms");
+	}
+
+	void max_age(const json &v)
+	{
+		bool ok = false;
+		if (v.is_number_unsigned())
+			ok = v.get<std::uint64_t>() <= static_cast<std::uint64_t>(max_age_limit);
+		else if (v.is_number_integer())
+			ok = v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= max_age_limit;
+		if (!ok)
+			add({"max_age"}, "must be a whole number of seconds from 0 to 604800 (7 days)");
+	}
+
+	// Rendered as served, since the size a homeserver sees is what counts.
+	void sizes(const json &record)
+	{
+		for (Document d : all_documents) {
+			const std::string_view part = d == Document::client && record.contains("client_extra")
+			                                      ? "client_extra"
+			                                      : document_name(d);
+			try {
+				const std::optional<std::string> b = render::body(record, d);
+				if (b && b->size() > max_document_size)
+					add({std::string(part)},
+					    "makes " + std::string(document_path(d)) + " " +
+					        std::to_string(b->size()) + " bytes long; the limit is " +
+					        std::to_string(max_document_size) +
+					        " bytes, the smallest a homeserver accepts");
+			} catch (const json::exception &e) {
+				// The walk above has named the value already when it can.
+				if (!bad_utf8_)
+					add({std::string(part)},
+					    e.id == 316 ? "not valid UTF-8" : std::string("cannot be rendered: ") + e.what());
+			}
+		}
+	}
+};
+
+void expand_in_place(json &v, std::string_view domain)
+{
+	if (v.is_string()) {
+		std::string &s = v.get_ref<std::string &>();
+		std::size_t at = s.find(placeholder);
+		while (at != std::string::npos) {
+			s.replace(at, placeholder.size(), domain);
+			at = s.find(placeholder, at + domain.size());
+		}
+	} else if (v.is_structured()) {
+		for (auto &child : v)
+			expand_in_place(child, domain);
+	}
+}
+
+} // namespace
+
+std::string format_path(const Path &path)
+{
+	std::string out;
+	for (const PathElement &e : path) {
+		if (const std::size_t *index = std::get_if<std::size_t>(&e)) {
+			out.append(1, '[').append(std::to_string(*index)).append(1, ']');
+			continue;
+		}
+		const std::string &name = std::get<std::string>(e);
+		if (!out.empty())
+			out.append(1, '.');
+		if (is_identifier(name))
+			out.append(name);
+		else
+			out.append(quote(name));
+	}
+	return out;
+}
+
+std::vector<Problem> validate(const nlohmann::json &record, std::string_view key)
+{
+	if (!record.is_object())
+		return {{{}, std::string("the record must be an object, not ").append(type_name(record))}};
+	Checker c;
+	c.check(expand(record, sample_name(key)), record);
+	return std::move(c.problems);
+}
+
+nlohmann::json expand(const nlohmann::json &value, std::string_view domain)
+{
+	nlohmann::json out = value;
+	expand_in_place(out, domain);
+	return out;
+}
+
+nlohmann::json effective(const nlohmann::json &stored, const nlohmann::json &defaults,
+                         std::string_view domain)
+{
+	nlohmann::json out = stored;
+	if (out.is_object() && defaults.is_object())
+		for (const auto &[key, value] : defaults.items())
+			if (!out.contains(key))
+				out[key] = value;
+	expand_in_place(out, domain);
+	return out;
+}
+
+} // namespace mxd::record
