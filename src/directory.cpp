@@ -75,9 +75,10 @@ std::shared_ptr<const Answers> Directory::build(const std::string &host) const
 	// this host can still break a rule (a name grown past 255 characters).
 	const auto problems = record::validate(record, host);
 	if (!problems.empty()) {
-		log::error("directory", host + " (entry " + key + "): " +
-		                            record::format_path(problems.front().path) + ": " +
-		                            problems.front().message + "; answering 500");
+		log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
+		                            "): " + record::format_path(problems.front().path) + ": " +
+		                            log::escape(problems.front().message, 160) +
+		                            "; answering 500");
 		return all_docs(render::error(500, "M_UNKNOWN",
 		                              "The delegation of this host is misconfigured",
 		                              policy_));

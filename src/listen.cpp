@@ -93,7 +93,8 @@ int open_tcp(std::string_view spec, int backlog)
 	} else {
 		auto colon = s.rfind(':');
 		if (colon == std::string::npos)
-			throw Error(s + ": expected unix:/path, host:port or *:port");
+			throw Error(s + ": expected unix:/path, 127.0.0.1:port (this machine only) "
+			            "or *:port (every interface)");
 		host = s.substr(0, colon);
 		port = s.substr(colon + 1);
 		if (host.find(':') != std::string::npos)

@@ -154,13 +154,16 @@ int serve_cgi(const Config &config)
 {
 	Request req = parse_request(env_param, nullptr);
 	Reply reply;
+	// The reply may point into the responder's fixed answers: it lives
+	// until the bytes are written.
+	std::unique_ptr<Responder> responder;
 	try {
-		Responder r(config);
-		r.answer(req, reply);
+		responder = std::make_unique<Responder>(config);
+		responder->answer(req, reply);
 	} catch (const std::exception &e) {
 		// The backend cannot be opened: the web server still gets an answer
 		// that no remote server caches.
-		log::error("cgi", e.what());
+		report(e.what());
 		Response resp = render::error(503, "M_UNAVAILABLE",
 		                              "The delegation store is unavailable; try again later",
 		                              config.http);
@@ -202,7 +205,8 @@ const char *fcgi_param(const char *name, void *ctx)
 
 void on_usr1(int)
 {
-	// Only interrupts accept(); the worker loop reads `stopping` itself.
+	// Only interrupts a blocking read past the shutdown grace period; the
+	// worker loop reads `stopping` itself.
 }
 
 // Workers wait in poll() on the listening socket and on this pipe, which

@@ -86,7 +86,7 @@ class Responder:
         self.proc = subprocess.Popen([BIN, "-c", config, "--listen", "unix:" + self.socket, *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.err, env=env)
-        wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 10)
+        wait_for(lambda: _accepts(self.socket) or self.proc.poll() is not None, 10)
         if self.proc.poll() is not None:
             raise AssertionError("mxdelegate exited %s: %s" % (self.proc.returncode, self.stderr()))
 
@@ -109,6 +109,14 @@ class Responder:
                 raise AssertionError("mxdelegate did not stop within %ss" % timeout)
         self.err.close()
         return self.proc.returncode
+
+
+def _accepts(path):
+    try:
+        fcgi.connect(path, 1).close()
+        return True
+    except OSError:
+        return False
 
 
 def wait_for(cond, timeout, step=0.02):

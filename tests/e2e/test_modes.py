@@ -108,18 +108,18 @@ class Sockets(Test):
             self.eq(proc.wait(10), 0)
 
     def test_systemd_socket_on_fd3(self):
+        """Socket activation without StandardInput=socket: the socket is fd 3,
+        stdin is /dev/null, which libfcgi alone would take for CGI."""
         path = self.tmp.file("sd.sock")
         ls = socket.socket(socket.AF_UNIX)
         ls.bind(path)
         ls.listen(16)
-        os.dup2(ls.fileno(), 3, inheritable=True) if ls.fileno() != 3 else None
         env = dict(os.environ, LISTEN_FDS="1")
-        # LISTEN_PID must be the responder's own pid: the shell execs it.
-        proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$0" -c "$1"', BIN,
-                                 example_config(self.tmp)],
-                                stdin=subprocess.DEVNULL, pass_fds=(3,), env=env,
-                                stderr=subprocess.PIPE)
-        os.close(3)
+        # The shell moves the socket to fd 3 and execs, so LISTEN_PID=$$ is
+        # the responder's own pid, as systemd sets it.
+        proc = subprocess.Popen(["sh", "-c", 'exec 3<&0 0</dev/null; LISTEN_PID=$$ exec "$0" -c "$1"',
+                                 BIN, example_config(self.tmp)],
+                                stdin=ls.fileno(), env=env, stderr=subprocess.PIPE)
         ls.close()
         try:
             r = fcgi.request(path, fcgi.cgi_params())
@@ -176,3 +176,45 @@ def _connects(port):
         return True
     except OSError:
         return False
+
+
+class Shipped(Test):
+    def test_example_configuration_checks_clean(self):
+        with open(os.path.join(os.path.dirname(__file__), "../../etc/mxdelegate.toml")) as f:
+            text = f.read()
+        text = text.replace('name = "toml"', 'name = "toml"\nplugin_dir = "%s"' % PLUGINS, 1)
+        cfg = self.tmp.write("mxdelegate.toml", text)
+        p = subprocess.run([BIN, "-c", cfg, "--check"], capture_output=True)
+        self.eq((p.returncode, p.stderr), (0, b""))
+        p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/server",
+                      "HTTP_HOST": "example.net"})
+        self.eq(fcgi.Response(p.stdout).json(), {"m.server": "matrix.example.net:443"})
+        p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/client",
+                      "HTTP_HOST": "chat.example.com"})
+        r = fcgi.Response(p.stdout)
+        self.eq(r.json(), {"m.homeserver": {"base_url": "https://matrix.chat.example.com"}})
+        self.eq(r.header("Cache-Control"), "public, max-age=3600")
+
+    def test_install_to_a_prefix_finds_its_plugins(self):
+        top = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+        prefix = self.tmp.file("prefix")
+        p = subprocess.run(["make", "-s", "-C", top, "install", "PREFIX=" + prefix,
+                            "BUILDDIR=" + self.tmp.file("build")],
+                           capture_output=True, timeout=900)
+        self.eq(p.returncode, 0, p.stderr.decode()[-2000:])
+        for f in ["sbin/mxdelegate", "lib/mxdelegate/backends/toml.so",
+                  "include/mxdelegate/backend.h"]:
+            self.true(os.path.exists(os.path.join(prefix, f)), f)
+        # No plugin_dir: the installed binary must look in its own LIBDIR.
+        cfg = self.tmp.write("plain.toml", '[backend]\nname = "toml"\n[domains."example.org"]\n'
+                                           'server = "m.example.org:443"\n')
+        p = subprocess.run([os.path.join(prefix, "sbin/mxdelegate"), "-c", cfg],
+                           env={"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/server",
+                                "HTTP_HOST": "example.org"},
+                           stdin=subprocess.DEVNULL, capture_output=True)
+        self.eq(fcgi.Response(p.stdout).json(), {"m.server": "m.example.org:443"})
+        p = subprocess.run(["make", "-s", "-C", top, "uninstall", "PREFIX=" + prefix,
+                            "BUILDDIR=" + self.tmp.file("build")], capture_output=True)
+        self.eq(p.returncode, 0)
+        left = [os.path.join(d, f) for d, _, fs in os.walk(prefix) for f in fs]
+        self.eq(left, [])
