@@ -77,7 +77,7 @@ std::shared_ptr<const Answers> Directory::build(const std::string &host) const
 	if (!problems.empty()) {
 		log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
 		                            "): " + record::format_path(problems.front().path) + ": " +
-		                            log::escape(problems.front().message, 160) +
+		                            problems.front().message +
 		                            "; answering 500");
 		return all_docs(render::error(500, "M_UNKNOWN",
 		                              "The delegation of this host is misconfigured",
