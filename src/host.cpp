@@ -3,6 +3,8 @@
 // inet_pton.
 #include "host.hpp"
 
+#include "ascii.hpp"
+
 #include <idn2.h>
 
 #include <arpa/inet.h>
@@ -22,21 +24,7 @@ constexpr std::size_t max_label = 63;
 // trailing dot and ":65535".  Longer input is refused before it is walked.
 constexpr std::size_t max_host_value = max_name + 1 + 6;
 
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
-constexpr bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-constexpr bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-constexpr bool is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-constexpr char to_lower(char c) { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
-
-constexpr bool is_control(char c)
-{
-	const auto u = static_cast<unsigned char>(c);
-	return u < 0x20 || u == 0x7f;
-}
-constexpr bool is_non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
+using namespace ascii;
 
 // The reason for a byte that has no place in a host name.  Control bytes and
 // non-ASCII get their own words because they are the ones worth spotting in

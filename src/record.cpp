@@ -1,5 +1,6 @@
 #include "record.hpp"
 
+#include "ascii.hpp"
 #include "host.hpp"
 #include "render.hpp"
 #include "route.hpp"
@@ -89,20 +90,6 @@ bool has_space_or_control(std::string_view s)
 	return false;
 }
 
-char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequal(std::string_view a, std::string_view b)
-{
-	if (a.size() != b.size())
-		return false;
-	for (std::size_t i = 0; i < a.size(); i++)
-		if (lower(a[i]) != lower(b[i]))
-			return false;
-	return true;
-}
 
 void append_hex(std::string &out, unsigned char c)
 {
@@ -187,7 +174,7 @@ std::string check_url(std::string_view url, bool base)
 	if (sep == std::string_view::npos)
 		return "has no http:// or https:// scheme";
 	const std::string_view scheme = url.substr(0, sep);
-	if (!iequal(scheme, "http") && !iequal(scheme, "https"))
+	if (!ascii::iequal(scheme, "http") && !ascii::iequal(scheme, "https"))
 		return "is not an http or https URL";
 	const std::string_view rest = url.substr(sep + 3);
 	const std::size_t auth_end = std::min(rest.find_first_of("/?#"), rest.size());

@@ -1,25 +1,13 @@
 #include "response.hpp"
 
+#include "ascii.hpp"
+
 #include <cstddef>
 
 namespace mxd {
 
 namespace {
 
-char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequal(std::string_view a, std::string_view b)
-{
-	if (a.size() != b.size())
-		return false;
-	for (std::size_t i = 0; i < a.size(); i++)
-		if (lower(a[i]) != lower(b[i]))
-			return false;
-	return true;
-}
 
 // 204 and 304 never carry a body (RFC 9110 6.4.1), so neither a length nor
 // the bytes of one may follow their headers.
@@ -33,7 +21,7 @@ bool bodiless(int status)
 const std::string *Response::header(std::string_view name) const
 {
 	for (const auto &[n, v] : headers)
-		if (iequal(n, name))
+		if (ascii::iequal(n, name))
 			return &v;
 	return nullptr;
 }

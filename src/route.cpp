@@ -3,6 +3,8 @@
 // source when there is one, and everything else must match exactly.
 #include "route.hpp"
 
+#include "ascii.hpp"
+
 namespace mxd {
 
 std::string_view document_path(Document doc)
@@ -33,26 +35,11 @@ namespace mxd::route {
 
 namespace {
 
-constexpr bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+using namespace ascii;
+
 constexpr bool is_unreserved(char c)
 {
 	return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-constexpr bool is_control(char c)
-{
-	const auto u = static_cast<unsigned char>(c);
-	return u < 0x20 || u == 0x7f;
-}
-constexpr int hex_value(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 // Case-insensitive "http://" or "https://" at the start of the target.
