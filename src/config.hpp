@@ -29,7 +29,7 @@ struct Config {
 	std::string listen;               // [server] listen; "" = as started
 	unsigned check_interval_ms = 1000;// [server] check_interval (seconds)
 	unsigned read_timeout_s = 5;      // [server] read_timeout (seconds, 0 = none)
-	std::size_t cache_size = 100000;  // [server] cache_size (domains)
+	std::size_t cache_size = 10000;   // [server] cache_size (hosts; 1-3 KiB each)
 };
 
 // The default configuration path, from SYSCONFDIR at build time.

@@ -13,7 +13,8 @@ Answer make_answer(const Response &response)
 	Answer a;
 	a.status = response.status;
 	a.full = serialize(response, true);
-	a.head = serialize(response, false);
+	// HEAD's answer is GET's without the body: kept as a prefix, not a copy.
+	a.head_size = serialize(response, false).size();
 	if (response.status == 200) {
 		if (const std::string *tag = response.header("ETag")) {
 			a.etag = *tag;

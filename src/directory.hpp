@@ -15,6 +15,7 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace mxd {
@@ -24,8 +25,13 @@ struct Answer {
 	int status = 0;
 	std::string etag;         // empty unless status is 200
 	std::string full;         // status line, headers, body
-	std::string head;         // status line and headers (HEAD)
+	std::size_t head_size = 0;// bytes of `full` before the body (HEAD)
 	std::string not_modified; // the 304 form, when etag is set
+
+	std::string_view bytes(bool head) const
+	{
+		return head ? std::string_view(full).substr(0, head_size) : std::string_view(full);
+	}
 };
 
 // Everything served for one host name.

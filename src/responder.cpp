@@ -51,7 +51,7 @@ void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 {
 	reply.hold.reset();
 	reply.status = answer.status;
-	reply.bytes = head ? answer.head : answer.full;
+	reply.bytes = answer.bytes(head);
 }
 
 void Responder::unavailable(Reply &reply, std::string_view why, bool head)
@@ -104,7 +104,7 @@ void Responder::answer(const Request &req, Reply &reply)
 		reply.status = 304;
 		reply.bytes = a.not_modified;
 	} else {
-		reply.bytes = head ? a.head : a.full;
+		reply.bytes = a.bytes(head);
 	}
 }
 

@@ -185,3 +185,54 @@ class Documents(Test):
                     break
             self.eq(fcgi.Response(out).status, 200, "request %d" % i)
         s.close()
+
+
+class Templates(Test):
+    """Defaults, wildcards, per-domain max_age and the policy server document,
+    through the TOML backend and the whole request path."""
+
+    KEY = "l8Hft5qXKn1vfHrg3p4+W8gELQVo8N13JkluMfmn2sQ"
+
+    def setup(self):
+        from harness import PLUGINS
+        cfg = self.tmp.write("t.toml", """[backend]
+name = "toml"
+plugin_dir = "%s"
+[defaults]
+server = "matrix.{domain}:443"
+[domains."example.org"]
+client = "https://matrix.example.org"
+max_age = 60
+policy_server = { ed25519 = "%s" }
+[domains."*.example.net"]
+client = "https://{domain}/chat"
+[domains."deep.eu.example.net"]
+server = "eu.example.net:8448"
+[domains."*.eu.example.net"]
+server = "eu-wild.example.net:8448"
+""" % (PLUGINS, self.KEY))
+        self.mx = Responder(cfg, self.tmp)
+
+    def teardown(self):
+        self.eq(self.mx.stop(), 0)
+
+    def test_defaults_fill_listed_domains_only(self):
+        r = self.mx.get("/.well-known/matrix/server")
+        self.eq(r.json(), {"m.server": "matrix.example.org:443"})
+        self.eq(r.header("Cache-Control"), "public, max-age=60")
+        self.eq(self.mx.get("/.well-known/matrix/server", host="unlisted.org").status, 404)
+
+    def test_wildcards_most_specific_wins(self):
+        get = lambda h: self.mx.get("/.well-known/matrix/server", host=h)
+        self.eq(get("a.example.net").json(), {"m.server": "matrix.a.example.net:443"})
+        self.eq(get("x.eu.example.net").json(), {"m.server": "eu-wild.example.net:8448"})
+        self.eq(get("deep.eu.example.net").json(), {"m.server": "eu.example.net:8448"})
+        self.eq(get("example.net").status, 404)
+        self.eq(self.mx.get(host="B.Example.NET.").json(),
+                {"m.homeserver": {"base_url": "https://b.example.net/chat"}})
+
+    def test_policy_server(self):
+        r = self.mx.get("/.well-known/matrix/policy_server")
+        self.eq(r.status, 200)
+        self.eq(r.json(), {"public_keys": {"ed25519": self.KEY}})
+        self.eq(self.mx.get("/.well-known/matrix/policy_server", host="a.example.net").status, 404)

@@ -44,7 +44,11 @@ TEST_CASE("a listed domain gets its documents; an unlisted one 404", "[directory
 	CHECK((*a)[Document::policy_server].status == 404);
 	CHECK((*a)[Document::server].etag.size() > 2);
 	CHECK((*a)[Document::server].not_modified.rfind("Status: 304", 0) == 0);
-	CHECK((*a)[Document::server].head.size() < (*a)[Document::server].full.size());
+	const Answer &s = (*a)[Document::server];
+	CHECK(s.bytes(true) == serialize(render::document(dir.resolve("example.org"), Document::server,
+	                                                  "example.org", {}),
+	                                 false));
+	CHECK(s.bytes(false) == s.full);
 
 	auto u = dir.find("other.example");
 	for (Document d : all_documents) {
