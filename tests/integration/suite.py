@@ -1,0 +1,409 @@
+"""What every server row must do: the shared behaviour suite over real HTTP,
+FastCGI connections closed after each answer, cross-origin reads in a real
+browser, and the responder coming back after SIGKILL.  Each check states the
+exact status and headers; where a server rewrites a reply (a chunked body
+instead of Content-Length, no Content-Type on a 304), the one rewrite it may
+make is named."""
+
+import html
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import client
+import servers
+
+sys.path.insert(0, os.path.join(servers.REPO, "tests", "e2e"))
+import fcgi  # noqa: E402  (the e2e suite's FastCGI client)
+
+DOC = "/.well-known/matrix/"
+CORS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization"),
+]
+KEY = servers.Tree.KEY
+ORG_SERVER = {"m.server": "matrix.example.org:443"}
+ORG_CLIENT = {"m.homeserver": {"base_url": "https://matrix.example.org"},
+              "m.identity_server": {"base_url": "https://vector.im"}}
+ORG_SUPPORT = {"contacts": [{"matrix_id": "@admin:example.org", "role": "m.role.admin"}],
+               "support_page": "https://example.org/help"}
+ORG_POLICY = {"public_keys": {"ed25519": KEY}}
+NET_SERVER = {"m.server": "matrix.example.net:443"}
+NET_CLIENT = {"m.homeserver": {"base_url": "https://chat.example.net"}}
+COM_CLIENT = {"m.homeserver": {"base_url": "https://matrix.chat.example.com"}}
+LONG_LABEL = "a" * 64 + ".example"
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError("%s: %r != %r" % (what, a, b) if what else "%r != %r" % (a, b))
+
+
+class Case:
+    """One request and the answer every server must pass on.  `host=None`
+    sends no Host header (HTTP/1.0)."""
+
+    def __init__(self, label, status, method="GET", path=DOC + "client", host="example.org",
+                 headers=(), body=b"", version="HTTP/1.1", json=None, errcode=None):
+        self.label, self.status, self.method, self.path = label, status, method, path
+        self.host, self.headers, self.body, self.version = host, list(headers), body, version
+        self.json, self.errcode = json, errcode
+
+    def params(self):
+        """The FastCGI parameters a web server makes of the request, for the
+        reference answer from mxdelegate without a web server."""
+        extra = {}
+        for name, value in self.headers:
+            extra["HTTP_" + name.upper().replace("-", "_")] = value
+        if self.body:
+            extra["CONTENT_LENGTH"] = str(len(self.body))
+        return fcgi.cgi_params(self.method, self.path, self.host, **extra)
+
+
+def cases(etag):
+    return [
+        Case("server document", 200, path=DOC + "server", json=ORG_SERVER),
+        Case("client document", 200, json=ORG_CLIENT),
+        Case("support document", 200, path=DOC + "support", json=ORG_SUPPORT),
+        Case("policy_server document", 200, path=DOC + "policy_server", json=ORG_POLICY),
+        Case("Host with upper case and port", 200, host="Example.ORG:443", json=ORG_CLIENT),
+        Case("Host with a trailing dot", 200, host="example.org.", json=ORG_CLIENT),
+        Case("query string ignored", 200, path=DOC + "client?from=test", json=ORG_CLIENT),
+        Case("second domain, server from [defaults]", 200, path=DOC + "server",
+             host="example.net", json=NET_SERVER),
+        Case("second domain, client", 200, host="example.net", json=NET_CLIENT),
+        Case("second domain, no support document", 404, path=DOC + "support",
+             host="example.net", errcode="M_NOT_FOUND"),
+        Case("wildcard domain", 200, host="chat.example.com", json=COM_CLIENT),
+        Case("HEAD of a document", 200, method="HEAD", path=DOC + "server"),
+        Case("HEAD for an unknown host", 404, method="HEAD", host="unknown.example"),
+        Case("OPTIONS preflight", 204, method="OPTIONS", headers=[
+            ("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization")]),
+        Case("OPTIONS for an unknown host", 204, method="OPTIONS", host="unknown.example"),
+        Case("If-None-Match with the ETag", 304, headers=[("If-None-Match", etag)]),
+        Case("If-None-Match with another ETag", 200, headers=[("If-None-Match", '"0123456789abcdef"')],
+             json=ORG_CLIENT),
+        Case("unknown host", 404, host="unknown.example", errcode="M_NOT_FOUND"),
+        Case("unknown path", 404, path=DOC + "nope", errcode="M_NOT_FOUND"),
+        Case("IP literal Host", 404, host="127.0.0.1", errcode="M_NOT_FOUND"),
+        Case("Host with a label ending in '-'", 400, host="x-.example", errcode="M_BAD_REQUEST"),
+        Case("Host with a 64-character label", 400, host=LONG_LABEL, errcode="M_BAD_REQUEST"),
+        Case("HTTP/1.0 without Host", 400, host=None, version="HTTP/1.0", errcode="M_BAD_REQUEST"),
+        Case("POST with a body", 405, method="POST", body=b"a=b", errcode="M_UNRECOGNIZED"),
+        Case("DELETE", 405, method="DELETE", errcode="M_UNRECOGNIZED"),
+    ]
+
+
+CACHE_CONTROL = {200: "public, max-age=3600", 304: "public, max-age=3600",
+                 404: "public, max-age=120", 400: "no-store", 405: "no-store", 204: None}
+
+
+class Reference:
+    """mxdelegate on a socket of its own, asked directly over FastCGI: the
+    answer a web server must pass on unchanged."""
+
+    def __init__(self, tree):
+        self.socket = os.path.join(tree.root, "reference.sock")
+        config = servers.write(os.path.join(tree.root, "reference.toml"), tree.config_text())
+        self.log = open(os.path.join(tree.root, "reference.log"), "wb")
+        self.proc = subprocess.Popen([tree.bin, "-c", config, "--listen", "unix:" + self.socket],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                     env=servers.CLEAN_ENV)
+        if not servers.wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 10):
+            raise servers.StartError("the reference responder made no socket")
+        self.cache = {}
+
+    def answer(self, case):
+        key = (case.method, case.path, case.host, tuple(case.headers), case.body)
+        if key not in self.cache:
+            r = fcgi.request(self.socket, case.params(), stdin=case.body)
+            if r is None:
+                raise AssertionError("the reference responder gave no answer to %s" % case.label)
+            self.cache[key] = r
+        return self.cache[key]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def check_reply(case, r, ref):
+    where = case.label
+    eq(ref.status, case.status, where + ": the reference answer's status")
+    eq(r.status, case.status, where + ": status")
+    if r.elapsed > 3:
+        raise AssertionError("%s: took %.1f s" % (where, r.elapsed))
+    # Every header mxdelegate sent arrives once, with its value.
+    for name, value in ref.headers:
+        if name.lower() == "content-length":
+            continue
+        got = r.all(name)
+        if name.lower() == "content-type" and case.status in (204, 304) and not got:
+            continue  # Apache drops it from a 204 and a 304, Caddy from a 304
+        eq(got, [value], "%s: header %s" % (where, name))
+    # And the fixed ones, spelled out, so that the reference is checked too.
+    for name, value in CORS:
+        eq(r.all(name), [value], "%s: %s" % (where, name))
+    if case.status not in (204, 304) or r.all("Content-Type"):
+        eq(r.all("Content-Type"), ["application/json"], where + ": Content-Type")
+    cc = CACHE_CONTROL[case.status]
+    eq(r.all("Cache-Control"), [cc] if cc else [], where + ": Cache-Control")
+    eq(r.all("Allow"), ["GET, HEAD, OPTIONS"] if case.status == 405 else [], where + ": Allow")
+    if case.status in (200, 304):
+        etag = r.header("ETag")
+        if not etag or not re.fullmatch(r'"[0-9a-f]{16}"', etag):
+            raise AssertionError("%s: ETag %r" % (where, etag))
+    # A CGI "Status:" line is for the web server, not for the client.
+    eq(r.all("Status"), [], where + ": a Status header reached the client")
+    # The body, and its length where the server kept it.
+    bodiless = case.method == "HEAD" or case.status in (204, 304)
+    eq(r.body, b"" if bodiless else ref.body, where + ": body")
+    ref_length = ref.header("Content-Length")
+    length = r.header("Content-Length")
+    if length is not None:
+        eq(length, ref_length, where + ": Content-Length")
+    elif not (bodiless or (r.header("Transfer-Encoding") or "").lower() == "chunked"
+              or case.version == "HTTP/1.0"):
+        # Without a length, HTTP/1.1 needs chunks; HTTP/1.0 ends at the close.
+        raise AssertionError("%s: neither Content-Length nor a chunked body" % where)
+    if not bodiless:
+        doc = json.loads(r.body)
+        if case.json is not None:
+            eq(doc, case.json, where + ": document")
+        if case.errcode is not None:
+            eq(doc.get("errcode"), case.errcode, where + ": errcode")
+
+
+def behaviour(row, ref):
+    etag = ref.answer(Case("", 200)).header("ETag")
+    failures = []
+    n = 0
+    for case in cases(etag):
+        n += 1
+        try:
+            r = client.request(row.port, case.method, case.path, case.host, case.headers,
+                               case.body, case.version)
+            check_reply(case, r, ref.answer(case))
+        except Exception as e:  # noqa: BLE001 - collected, all cases run
+            failures.append("%s: %s" % (case.label, e))
+    # The rest of the site is the server's own.
+    n += 2
+    try:
+        r = client.request(row.port, path="/index.html")
+        eq((r.status, r.body), (200, servers.Tree.STATIC), "static file")
+        eq(r.all("Access-Control-Allow-Origin"), [], "static file: CORS header")
+        # nginx redirects to the prefix with its "/" (301), the others answer
+        # 404; neither is mxdelegate's.
+        r = client.request(row.port, path="/.well-known/matrix")
+        if r.status not in (301, 404):
+            raise AssertionError("/.well-known/matrix without '/': %d" % r.status)
+        eq(r.all("Access-Control-Allow-Origin"), [], "/.well-known/matrix: CORS header")
+    except Exception as e:  # noqa: BLE001
+        failures.append("rest of the site: %s" % e)
+    if failures:
+        raise AssertionError("%d of %d cases failed:\n  %s" % (len(failures), n, "\n  ".join(failures)))
+    return "%d cases" % n
+
+
+def keepalive(row):
+    """nginx fastcgi_keep_conn, Apache enablereuse and the like keep idle
+    FastCGI connections, each holding one responder thread: after a few
+    answers, no connection to the responder may stay open."""
+    prefix = row.fastcgi_socket_prefix()
+    for _ in range(5):
+        eq(client.request(row.port).status, 200, "GET")
+    if not servers.wait_for(lambda: servers.connected_unix_sockets(prefix) == 0, 3, 0.05):
+        raise AssertionError("%d FastCGI connections still open 3 s after the answers"
+                             % servers.connected_unix_sockets(prefix))
+    return "no connection kept"
+
+
+RESTARTS = []  # (row, who restarts, seconds to the first good answer, failed answers)
+
+
+def restart(row):
+    eq(client.request(row.port).status, 200, "GET before the kill")
+    before = row.responder_pids()
+    if not before:
+        raise AssertionError("no responder process found")
+    t0 = time.monotonic()
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    failed = {}
+    deadline = t0 + 15
+    while True:
+        try:
+            r = client.request(row.port, timeout=5)
+            status = r.status
+        except (OSError, client.ProtocolError) as e:
+            r, status = None, type(e).__name__
+        if status == 200:
+            eq(r.json(), ORG_CLIENT, "document after the restart")
+            break
+        failed[status] = failed.get(status, 0) + 1
+        if time.monotonic() > deadline:
+            raise AssertionError("no answer 15 s after SIGKILL; got %r" % failed)
+        time.sleep(0.05)
+    took = time.monotonic() - t0
+    after = row.responder_pids()
+    if not after or set(after) & set(before):
+        raise AssertionError("responder processes before %r, after %r" % (before, after))
+    if row.service is not None and row.service.failure:
+        raise AssertionError(row.service.failure)
+    if row.socket_persists and failed:
+        raise AssertionError("the socket stays open while the service restarts, yet "
+                             "requests failed: %r" % failed)
+    RESTARTS.append((row.name, row.restarted_by, took, failed))
+    lost = ", ".join("%s x%d" % kv for kv in sorted(failed.items(), key=str)) or "none failed"
+    return "back after %.2f s (%s)" % (took, lost)
+
+
+def retry(row):
+    """mod_proxy_fcgi's retry=0: after a failed connect Apache must try the
+    socket again at the next request, not refuse for 60 s."""
+    service = row.service
+    service.stop()  # systemctl stop mxdelegate.socket mxdelegate.service
+    r = client.request(row.port)
+    eq(r.status, 503, "with no socket")
+    service.start()
+    r = client.request(row.port)
+    eq(r.status, 200, "at once after the socket is back")
+    return "503 while down, 200 at once after"
+
+
+# --- the browser ----------------------------------------------------------------
+
+class PageServer:
+    """Serves cors.html from an origin of its own."""
+
+    def __init__(self):
+        page = os.path.join(servers.HERE, "cors.html")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] != "/cors.html":
+                    self.send_error(404)
+                    return
+                with open(page, "rb") as f:
+                    data = f.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def browser(row, page, ref):
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=row.dir)
+    env = dict(servers.CLEAN_ENV, HOME=profile, XDG_CONFIG_HOME=profile, XDG_CACHE_HOME=profile)
+    argv = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--no-first-run", "--disable-component-update",
+            "--disable-sync", "--user-data-dir=" + profile, "--virtual-time-budget=10000",
+            "--dump-dom", "http://127.0.0.1:%d/cors.html?port=%d" % (page.port, row.port)]
+    errlog = os.path.join(row.dir, "chromium.log")
+    with open(errlog, "wb") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=err, env=env, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("chromium did not finish within 90 s")
+    finally:
+        # Its helpers (zygote, renderers) share its process group.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+    m = re.search(r'<pre id="out">(.*?)</pre>', out.decode("utf-8", "replace"), re.S)
+    if not m:
+        raise AssertionError("no result in the page; chromium exited %s:\n%s" %
+                             (proc.returncode, servers.tail(errlog, 15)))
+    seen = json.loads(html.unescape(m.group(1))) if m.group(1) != "pending" else None
+    if seen is None:
+        raise AssertionError("the page's script did not finish")
+    want_client = ref.answer(Case("", 200, host="example.localhost")).body.decode()
+    want_unknown = ref.answer(Case("", 404, host="unknown.localhost")).body.decode()
+    eq(seen.get("client"), {"status": 200, "type": "application/json", "body": want_client},
+       "simple cross-origin GET")
+    eq(seen.get("unknown"), {"status": 404, "type": "application/json", "body": want_unknown},
+       "cross-origin 404")
+    eq(seen.get("preflighted"), {"status": 200, "type": "application/json", "body": want_client},
+       "GET with Authorization, after a preflight")
+    return "GET, 404 and a preflighted GET read cross-origin"
+
+
+# --- the systemd units -------------------------------------------------------------
+
+SOCKET_WANT = {"Accept": "no", "SocketMode": "0660", "SocketUser": "www-data",
+               "SocketGroup": "www-data"}
+SERVICE_WANT = {"Restart": "on-failure", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+                "PrivateTmp": "yes", "ProtectHome": "yes", "PrivateDevices": "yes",
+                "RestrictAddressFamilies": "AF_UNIX", "SystemCallFilter": "@system-service",
+                "StandardOutput": "journal", "StandardError": "journal",
+                "ExecReload": "/bin/kill -HUP $MAINPID"}
+
+
+def units(tree):
+    d = tree.row_dir("systemd-units")
+    values = {"SOCKET": "/run/mxdelegate/mxdelegate.sock", "MXDELEGATE": tree.bin,
+              "CONFIG": os.path.join(d, "mxdelegate.toml")}
+    servers.write(values["CONFIG"], tree.config_text())
+    paths = []
+    for unit in ("mxdelegate.socket", "mxdelegate.service"):
+        paths.append(servers.write(os.path.join(d, unit), servers.substitute("systemd/" + unit, values)))
+    sock = servers.parse_unit(open(paths[0]).read())["Socket"]
+    unit_section = servers.parse_unit(open(paths[1]).read())
+    svc = unit_section["Service"]
+    eq(sock.get("ListenStream"), values["SOCKET"], "ListenStream")
+    for k, v in SOCKET_WANT.items():
+        eq(sock.get(k), v, "mxdelegate.socket " + k)
+    for k, v in SERVICE_WANT.items():
+        eq(svc.get(k), v, "mxdelegate.service " + k)
+    if svc.get("User", "root") in ("root", "0") and svc.get("DynamicUser") != "yes":
+        raise AssertionError("mxdelegate.service runs as root")
+    eq(unit_section["Unit"].get("Requires"), "mxdelegate.socket", "Requires")
+    if "Sockets" in svc or "StandardInput" in svc:
+        raise AssertionError("mxdelegate takes its socket from LISTEN_FDS; no StandardInput=socket")
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        return "settings checked; systemd-analyze is not installed, units NOT verified"
+    # --man=no: mxdelegate(8) is not installed where the tests run.
+    r = subprocess.run([analyze, "verify", "--man=no"] + paths, capture_output=True, text=True,
+                       env=servers.CLEAN_ENV)
+    if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
+        raise AssertionError("systemd-analyze verify exited %d:\n%s%s" %
+                             (r.returncode, r.stdout, r.stderr))
+    r = subprocess.run([analyze, "security", "--offline=yes", paths[1]], capture_output=True,
+                       text=True, env=servers.CLEAN_ENV)
+    m = re.search(r"Overall exposure level for mxdelegate\.service: ([0-9.]+)", r.stdout)
+    if not m:
+        raise AssertionError("systemd-analyze security gave no exposure level:\n%s%s" %
+                             (r.stdout[-2000:], r.stderr))
+    if float(m.group(1)) > 2.0:
+        raise AssertionError("exposure level %s, more than 2.0:\n%s" % (m.group(1), r.stdout))
+    return "systemd-analyze verify clean, exposure %s" % m.group(1)
