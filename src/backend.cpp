@@ -4,15 +4,20 @@
 
 #include <dlfcn.h>
 
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 
 namespace mxd {
 
 namespace {
 
-// The size of the table as ABI 1.0 defines it: the loader reads no member
-// beyond what the plugin's minor version promises.
-constexpr std::size_t table_size_1_0 = sizeof(mxd_backend);
+// The size of the table as ABI 1.0 defines it: it ends at free_string.  The
+// loader reads no member beyond what the plugin's minor version promises.
+constexpr std::size_t table_size_1_0 = offsetof(mxd_backend, list);
+static_assert(table_size_1_0 == offsetof(mxd_backend, free_string) + sizeof(void (*)(char *)),
+              "the 1.1 members start right after free_string");
 
 void host_log(void *, int level, const char *message)
 {
@@ -22,6 +27,16 @@ void host_log(void *, int level, const char *message)
 }
 
 const mxd_host the_host{nullptr, host_log};
+
+BackendError::Kind kind_of(int rc)
+{
+	switch (rc) {
+	case MXD_BUSY: return BackendError::Kind::busy;
+	case MXD_INVALID: return BackendError::Kind::invalid;
+	case MXD_NO_STORE: return BackendError::Kind::no_store;
+	default: return BackendError::Kind::failed;
+	}
+}
 
 bool valid_plugin_name(std::string_view name)
 {
@@ -47,9 +62,15 @@ std::string plugin_path(std::string_view dir, std::string_view name)
 	return path;
 }
 
-Plugin::Plugin(std::string path, void *dl, const mxd_backend *table)
+Plugin::Plugin(std::string path, void *dl, const mxd_backend &table)
 	: path_(std::move(path)), dl_(dl), table_(table)
 {
+}
+
+bool Plugin::writable() const
+{
+	return table_.list && table_.put && table_.remove && table_.begin && table_.commit &&
+	       table_.rollback;
 }
 
 Plugin::~Plugin()
@@ -79,19 +100,23 @@ std::shared_ptr<const Plugin> Plugin::load(const std::string &path)
 		                   std::to_string(minor) + " found, " +
 		                   std::to_string(MXD_BACKEND_ABI_MAJOR) + ".x expected");
 	}
-	static_assert(table_size_1_0 == sizeof(mxd_backend),
-	              "reading appended members needs a check of abi_minor");
-	const char *missing = !table->open ? "open"
-	                    : !table->lookup ? "lookup"
-	                    : !table->generation ? "generation"
-	                    : !table->close ? "close"
-	                    : !table->free_string ? "free_string"
-	                    : !table->name ? "name" : nullptr;
+	// A 1.0 table is shorter than ours: copy what its version promises and
+	// leave the rest NULL.  A later minor's extra members are not ours to read.
+	static_assert(sizeof(mxd_backend) == offsetof(mxd_backend, rollback) + sizeof(void *),
+	              "a member appended for ABI 1.2 needs its own abi_minor check here");
+	mxd_backend copy{};
+	std::memcpy(static_cast<void *>(&copy), table, minor >= 1 ? sizeof copy : table_size_1_0);
+	const char *missing = !copy.open ? "open"
+	                    : !copy.lookup ? "lookup"
+	                    : !copy.generation ? "generation"
+	                    : !copy.close ? "close"
+	                    : !copy.free_string ? "free_string"
+	                    : !copy.name ? "name" : nullptr;
 	if (missing) {
 		dlclose(dl);
 		throw BackendError(path + ": backend table has no \"" + missing + "\" entry");
 	}
-	return std::shared_ptr<const Plugin>(new Plugin(path, dl, table));
+	return std::shared_ptr<const Plugin>(new Plugin(path, dl, copy));
 }
 
 Backend::Backend(std::shared_ptr<const Plugin> plugin, void *handle)
@@ -126,7 +151,7 @@ std::shared_ptr<Backend> Backend::open(std::shared_ptr<const Plugin> plugin,
 		if (error)
 			t.free_string(error);
 		// A failed open() owns no handle (backend.h), so none is closed here.
-		throw BackendError(why);
+		throw BackendError(why, kind_of(rc));
 	}
 	if (error)
 		t.free_string(error);
@@ -136,7 +161,8 @@ std::shared_ptr<Backend> Backend::open(std::shared_ptr<const Plugin> plugin,
 std::optional<std::string> Backend::lookup(const std::string &key) const
 {
 	char *record = nullptr, *error = nullptr;
-	switch (plugin_->table().lookup(handle_, key.c_str(), &record, &error)) {
+	const int rc = plugin_->table().lookup(handle_, key.c_str(), &record, &error);
+	switch (rc) {
 	case MXD_OK:
 		if (!record)
 			throw BackendError(plugin_->path() + ": lookup of " + key +
@@ -145,7 +171,7 @@ std::optional<std::string> Backend::lookup(const std::string &key) const
 	case MXD_NOT_FOUND:
 		return std::nullopt;
 	default:
-		throw BackendError(take(error));
+		fail(rc, error);
 	}
 }
 
@@ -153,9 +179,111 @@ std::uint64_t Backend::generation() const
 {
 	std::uint64_t gen = 0;
 	char *error = nullptr;
-	if (plugin_->table().generation(handle_, &gen, &error) != MXD_OK)
-		throw BackendError(take(error));
+	if (int rc = plugin_->table().generation(handle_, &gen, &error); rc != MXD_OK)
+		fail(rc, error);
 	return gen;
+}
+
+namespace {
+
+struct ListContext {
+	const Backend::Each *each;
+	std::exception_ptr error;
+	bool bad_arguments = false;
+};
+
+// The plugin calls this with C linkage; nothing may unwind into it.
+extern "C" int list_trampoline(void *ctx, const char *domain, const char *record_json)
+{
+	auto *c = static_cast<ListContext *>(ctx);
+	if (!domain || !record_json) {
+		c->bad_arguments = true;
+		return 1;
+	}
+	try {
+		return (*c->each)(domain, record_json) ? 0 : 1;
+	} catch (...) {
+		c->error = std::current_exception();
+		return 1;
+	}
+}
+
+} // namespace
+
+void Backend::fail(int rc, char *error) const
+{
+	throw BackendError(take(error), kind_of(rc));
+}
+
+const mxd_backend &Backend::writer(const char *what) const
+{
+	const mxd_backend &t = plugin_->table();
+	if (!writable())
+		throw BackendError("backend \"" + std::string(t.name) + "\" (" + plugin_->path() +
+		                   ") is read-only: it cannot " + what,
+		                   BackendError::Kind::unsupported);
+	return t;
+}
+
+void Backend::list(const Each &each) const
+{
+	const mxd_backend &t = plugin_->table();
+	if (!t.list)
+		throw BackendError("backend \"" + std::string(t.name) + "\" (" + plugin_->path() +
+		                   ") cannot list its records",
+		                   BackendError::Kind::unsupported);
+	ListContext ctx{&each, nullptr};
+	char *error = nullptr;
+	const int rc = t.list(handle_, list_trampoline, &ctx, &error);
+	if (ctx.error) {
+		if (error)
+			t.free_string(error);
+		std::rethrow_exception(ctx.error);
+	}
+	if (rc != MXD_OK)
+		fail(rc, error);
+	if (ctx.bad_arguments)
+		throw BackendError(plugin_->path() + ": list passed a null domain or record");
+}
+
+void Backend::put(const std::string &domain, const std::string &record_json)
+{
+	char *error = nullptr;
+	if (int rc = writer("store records").put(handle_, domain.c_str(), record_json.c_str(), &error);
+	    rc != MXD_OK)
+		fail(rc, error);
+}
+
+bool Backend::remove(const std::string &domain)
+{
+	char *error = nullptr;
+	const int rc = writer("remove records").remove(handle_, domain.c_str(), &error);
+	if (rc == MXD_NOT_FOUND)
+		return false;
+	if (rc != MXD_OK)
+		fail(rc, error);
+	return true;
+}
+
+void Backend::begin()
+{
+	char *error = nullptr;
+	if (int rc = writer("begin a transaction").begin(handle_, &error); rc != MXD_OK)
+		fail(rc, error);
+}
+
+void Backend::commit()
+{
+	char *error = nullptr;
+	if (int rc = writer("commit a transaction").commit(handle_, &error); rc != MXD_OK)
+		fail(rc, error);
+}
+
+void Backend::rollback()
+{
+	char *error = nullptr;
+	if (int rc = writer("roll back a transaction").rollback(handle_, &error); rc != MXD_OK)
+		fail(rc, error);
 }
 
 } // namespace mxd

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -18,7 +19,16 @@ namespace mxd {
 
 class BackendError : public std::runtime_error {
 public:
+	// What the plugin's result said, so that the admin tool can pick its
+	// exit code (sysexits): busy 75, invalid 65, no_store 66.
+	enum class Kind { failed, busy, invalid, no_store, unsupported };
+
 	using std::runtime_error::runtime_error;
+	BackendError(const std::string &what, Kind kind) : std::runtime_error(what), kind_(kind) {}
+	Kind kind() const { return kind_; }
+
+private:
+	Kind kind_ = Kind::failed;
 };
 
 // A loaded shared object.  Kept alive by every Backend opened from it.
@@ -32,14 +42,19 @@ public:
 	Plugin(const Plugin &) = delete;
 	Plugin &operator=(const Plugin &) = delete;
 
-	const mxd_backend &table() const { return *table_; }
+	// A copy of the plugin's table as this core knows it: the members that
+	// the plugin's minor version lacks are NULL here, whatever follows its
+	// table in memory.
+	const mxd_backend &table() const { return table_; }
 	const std::string &path() const { return path_; }
+	// list, put, remove, begin, commit and rollback are all there.
+	bool writable() const;
 
 private:
-	Plugin(std::string path, void *dl, const mxd_backend *table);
+	Plugin(std::string path, void *dl, const mxd_backend &table);
 	std::string path_;
 	void *dl_;
-	const mxd_backend *table_;
+	mxd_backend table_;
 };
 
 // "<dir>/<name>.so"; throws BackendError for a name that is not [a-z0-9_-]+.
@@ -64,9 +79,28 @@ public:
 
 	const Plugin &plugin() const { return *plugin_; }
 
+	// ABI 1.1, the write side.  Each throws BackendError (Kind::unsupported)
+	// when the plugin lacks the member, and otherwise with the plugin's
+	// message and the Kind of its result.
+	bool can_list() const { return plugin_->table().list != nullptr; }
+	bool writable() const { return plugin_->writable(); }
+	// Calls each(domain, record_json) in domain order until it returns
+	// false.  An exception thrown by each() stops the listing and is
+	// rethrown here, after the plugin has returned.
+	using Each = std::function<bool(std::string_view domain, std::string_view record_json)>;
+	void list(const Each &each) const;
+	void put(const std::string &domain, const std::string &record_json);
+	// False when there was no record under domain.
+	bool remove(const std::string &domain);
+	void begin();
+	void commit();
+	void rollback();
+
 private:
 	Backend(std::shared_ptr<const Plugin> plugin, void *handle);
 	std::string take(char *s) const; // copies and frees a plugin string
+	[[noreturn]] void fail(int rc, char *error) const;
+	const mxd_backend &writer(const char *what) const;
 	std::shared_ptr<const Plugin> plugin_;
 	void *handle_;
 };

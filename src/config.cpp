@@ -121,6 +121,13 @@ void read_backend(const toml::table &root, Config &c, Problems &p)
 	for (auto &&[k, v] : *t) {
 		if (k.str() == "name" || k.str() == "plugin_dir")
 			continue;
+		// The responder opens its backend read-only, always: "access" is
+		// what mxdelegatectl adds to open one for writing.
+		if (k.str() == "access") {
+			p.add(v, "[backend] access: not a configuration key; mxdelegatectl sets it "
+			         "for its own writes, and mxdelegate always reads only");
+			continue;
+		}
 		try {
 			c.backend[std::string(k.str())] = toml_json::to_json(v);
 		} catch (const std::exception &e) {

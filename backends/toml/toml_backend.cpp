@@ -566,8 +566,13 @@ void plugin_free_string(char *s)
 } // namespace
 } // namespace mxd
 
+// Built against ABI 1.1 with the write side left NULL: the file is the
+// operator's to edit, so the backend stays read-only and the admin tool says
+// so.  (Declaring 1.0 would work as well; 1.1 with NULLs says that the write
+// side was left out on purpose.)
 extern "C" __attribute__((visibility("default"))) const struct mxd_backend mxd_backend = {
 	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "toml",
 	mxd::plugin_open, mxd::plugin_lookup, mxd::plugin_generation, mxd::plugin_close,
 	mxd::plugin_free_string,
+	nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
 };

@@ -22,8 +22,23 @@
  *    any other call on the same handle.
  *  - lookup() and generation() may be called concurrently from any number of
  *    threads on the same handle; the plugin synchronises itself.
+ *  - list() may be called concurrently with lookup() and generation() on a
+ *    handle opened for reading.
+ *  - On a handle opened for writing ("access" in open()'s configuration, see
+ *    below) every call comes from one thread at a time: the admin tool is
+ *    single-threaded, so the write side needs no locking of its own.
  *  - Different handles of one plugin are independent (a reload opens a second
- *    handle while the first still serves).
+ *    handle while the first still serves; the admin tool may write through
+ *    one handle while a responder reads through others, in other processes).
+ *
+ * ABI history:
+ *  1.0  open, lookup, generation, close, free_string.
+ *  1.1  the optional write side, appended after free_string: list, put,
+ *       remove, begin, commit, rollback; the "access" key of open()'s
+ *       configuration; the results MXD_BUSY, MXD_INVALID and MXD_NO_STORE.
+ *       A backend that leaves them NULL is read-only, and the admin tool
+ *       says so.  A 1.0 table ends at free_string: the loader never reads
+ *       past it.
  */
 #ifndef MXDELEGATE_BACKEND_H
 #define MXDELEGATE_BACKEND_H
@@ -35,13 +50,22 @@ extern "C" {
 #endif
 
 #define MXD_BACKEND_ABI_MAJOR 1
-#define MXD_BACKEND_ABI_MINOR 0
+#define MXD_BACKEND_ABI_MINOR 1
 #define MXD_BACKEND_SYMBOL "mxd_backend"
 
 enum mxd_status {
 	MXD_OK = 0,        /* found / done */
 	MXD_NOT_FOUND = 1, /* lookup: no record for this exact key */
-	MXD_ERROR = 2      /* failure; *error holds a message */
+	MXD_ERROR = 2,     /* failure; *error holds a message */
+	/* Since 1.1.  Each comes with a message in *error, as MXD_ERROR does,
+	 * so that a core that knows only 1.0 reads them as failures. */
+	MXD_BUSY = 3,      /* the store stayed locked longer than the plugin
+	                      waits for it: try again later */
+	MXD_INVALID = 4,   /* put(): the domain or the record was refused; the
+	                      message says "domain: field: problem" */
+	MXD_NO_STORE = 5   /* the store does not exist: from open() with
+	                      "access": "write" ("create" makes it), or from a
+	                      call on a handle whose store is gone */
 };
 
 enum mxd_log_level { MXD_LOG_ERR = 3, MXD_LOG_WARNING = 4, MXD_LOG_INFO = 6 };
@@ -64,7 +88,11 @@ struct mxd_backend {
 	 * Open the data source.  config_json is a JSON object: the keys of the
 	 * configuration's [backend] table that belong to the plugin, plus
 	 * "config_file" (absolute path of the configuration file) and
-	 * "config_dir" (its directory, for relative paths).  On success stores an
+	 * "config_dir" (its directory, for relative paths).  The admin tool adds
+	 * "access": "write" to open the store for the write side, or "create" to
+	 * also create the store or migrate it to the plugin's schema; without
+	 * "access" (the responder never passes it) the store is opened read-only.
+	 * A plugin without a write side refuses "access".  On success stores an
 	 * opaque handle in *handle and returns MXD_OK.  On failure returns
 	 * MXD_ERROR with a message in *error; a message may hold several lines,
 	 * one problem each, as "file:line:column: domain: field: message".
@@ -93,6 +121,49 @@ struct mxd_backend {
 
 	/* Releases any string this plugin handed out. */
 	void (*free_string)(char *s);
+
+	/*
+	 * ABI 1.1: the write side.  Every member below is optional: NULL in a
+	 * read-only backend.  The loader reads them only when abi_minor >= 1.
+	 * A backend is writable when all six are set; list alone may be set by
+	 * a backend that can enumerate but not write.
+	 */
+
+	/*
+	 * Calls each() once per record, in ascending byte order of the domain,
+	 * with the key and the record as lookup() would return it; both strings
+	 * belong to the plugin and are valid during the call only.  each()
+	 * returns 0 to go on and nonzero to stop; list() then returns MXD_OK as
+	 * after the last record.  each() never throws and never calls back into
+	 * the handle.  Works on a handle opened for reading or writing; inside a
+	 * transaction it sees the transaction's own changes.
+	 */
+	int (*list)(void *handle,
+	            int (*each)(void *ctx, const char *domain, const char *record_json),
+	            void *ctx, char **error);
+
+	/*
+	 * Inserts or replaces the record stored under domain, a canonical key
+	 * (A-labels, lower case, no trailing dot; or a wildcard "*.example.net").
+	 * The plugin validates the record as open() does and answers MXD_INVALID
+	 * for a record or key it refuses.  Needs a handle opened with "access".
+	 */
+	int (*put)(void *handle, const char *domain, const char *record_json, char **error);
+
+	/* Removes the record stored under domain; MXD_NOT_FOUND when there is
+	 * none.  Needs a handle opened with "access". */
+	int (*remove)(void *handle, const char *domain, char **error);
+
+	/*
+	 * One transaction around many put() and remove() calls (a bulk import):
+	 * readers see all of them at commit() or none.  begin() takes the write
+	 * lock at once, so that a lookup() made inside the transaction decides
+	 * what the commit changes.  Without begin(), each put() and remove()
+	 * stands alone.  Transactions do not nest.
+	 */
+	int (*begin)(void *handle, char **error);
+	int (*commit)(void *handle, char **error);
+	int (*rollback)(void *handle, char **error);
 };
 
 #ifdef __cplusplus

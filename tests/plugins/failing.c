@@ -53,4 +53,6 @@ static void release(char *s) { free(s); }
 const struct mxd_backend mxd_backend = {
 	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "failing",
 	open_, lookup, generation, close_, release,
+	/* read-only: no write side */
+	NULL, NULL, NULL, NULL, NULL, NULL,
 };

@@ -7,4 +7,5 @@ static void release(char *s) { free(s); }
 const struct mxd_backend mxd_backend = {
 	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "missing_entry",
 	NULL, NULL, NULL, NULL, release,
+	NULL, NULL, NULL, NULL, NULL, NULL,
 };

@@ -23,4 +23,5 @@ static void release(char *s) { (void)s; abort(); }
 
 const struct mxd_backend mxd_backend = {
 	2, 7, "wrong_abi", open_, lookup, generation, close_, release,
+	NULL, NULL, NULL, NULL, NULL, NULL,
 };

@@ -4,6 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <dlfcn.h>
+#include <link.h>
+
+#include <cstddef>
+
 using namespace mxd;
 using mxd::test::test_plugin;
 
@@ -85,4 +90,77 @@ TEST_CASE("records come back as the plugin stored them", "[backend]")
 	// The handle keeps the plugin loaded after the last other reference goes.
 	plugin.reset();
 	CHECK(b->lookup("example.org").has_value());
+}
+
+namespace {
+
+// The size of the plugin's exported table as the linker recorded it.
+std::size_t symbol_size(const std::string &path)
+{
+	void *dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+	REQUIRE(dl);
+	void *sym = dlsym(dl, MXD_BACKEND_SYMBOL);
+	REQUIRE(sym);
+	Dl_info info;
+	void *extra = nullptr;
+	REQUIRE(dladdr1(sym, &info, &extra, RTLD_DL_SYMENT) != 0);
+	const auto *entry = static_cast<const ElfW(Sym) *>(extra);
+	REQUIRE(entry);
+	const std::size_t size = entry->st_size;
+	dlclose(dl);
+	return size;
+}
+
+} // namespace
+
+TEST_CASE("a 1.0 plugin's table is shorter, and the loader reads none of the 1.1 members", "[backend]")
+{
+	const std::string p = test_plugin("abi_1_0");
+	// The test is only worth something if the table really ends early.
+	REQUIRE(symbol_size(p) == offsetof(mxd_backend, list));
+	REQUIRE(symbol_size(p) < sizeof(mxd_backend));
+	auto plugin = Plugin::load(p);
+	CHECK(plugin->table().abi_minor == 0);
+	CHECK(plugin->table().list == nullptr);
+	CHECK(plugin->table().rollback == nullptr);
+	CHECK_FALSE(plugin->writable());
+	auto b = Backend::open(plugin, nlohmann::json::object());
+	CHECK(b->lookup("example.org") == std::optional<std::string>(R"({"server":"matrix.example.org:443"})"));
+	CHECK(b->generation() == 10);
+	CHECK_FALSE(b->can_list());
+	CHECK_FALSE(b->writable());
+}
+
+TEST_CASE("what follows a 1.0 table in memory is never taken for the write side", "[backend]")
+{
+	// Its trailing pointers lead to abort(): a loader that read them would
+	// call writable() true, and a call would kill the test.
+	auto plugin = Plugin::load(test_plugin("abi_1_0_trailing"));
+	CHECK_FALSE(plugin->writable());
+	auto b = Backend::open(plugin, nlohmann::json::object());
+	CHECK_FALSE(b->can_list());
+	const std::string read_only = "backend \"abi_1_0_trailing\" (" + test_plugin("abi_1_0_trailing") +
+	                              ") is read-only: it cannot ";
+	CHECK_THROWS_WITH(b->put("example.org", "{}"), read_only + "store records");
+	CHECK_THROWS_WITH(b->remove("example.org"), read_only + "remove records");
+	CHECK_THROWS_WITH(b->begin(), read_only + "begin a transaction");
+	CHECK_THROWS_WITH(b->commit(), read_only + "commit a transaction");
+	CHECK_THROWS_WITH(b->rollback(), read_only + "roll back a transaction");
+	CHECK_THROWS_WITH(b->list([](std::string_view, std::string_view) { return true; }),
+	                  Catch::Contains("cannot list its records"));
+	try {
+		b->put("example.org", "{}");
+	} catch (const BackendError &e) {
+		CHECK(e.kind() == BackendError::Kind::unsupported);
+	}
+}
+
+TEST_CASE("a 1.1 plugin that leaves the write side NULL is read-only", "[backend]")
+{
+	auto plugin = Plugin::load(test_plugin("memory"));
+	CHECK(plugin->table().abi_minor == 1);
+	CHECK_FALSE(plugin->writable());
+	auto toml = Plugin::load(mxd::test::plugin_dir() + "/toml.so");
+	CHECK_FALSE(toml->writable());
+	CHECK(toml->table().list == nullptr);
 }

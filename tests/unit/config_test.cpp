@@ -138,3 +138,12 @@ TEST_CASE("[domains] with another backend is refused", "[config]")
 	const auto f = d.write("s.toml", "[backend]\nname = \"sqlite\"\n[domains.\"a.org\"]\nserver = \"x:1\"\n");
 	CHECK_THAT(error_of(f), Catch::Contains("[domains] is read by the toml backend only"));
 }
+
+TEST_CASE("[backend] access is refused: the responder never opens a backend for writing",
+          "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("mx.toml", "[backend]\nname = \"sqlite\"\npath = \"d.db\"\naccess = \"write\"\n");
+	CHECK(error_of(f) == f + ":4:10: [backend] access: not a configuration key; mxdelegatectl "
+	                         "sets it for its own writes, and mxdelegate always reads only");
+}
