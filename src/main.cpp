@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -148,6 +149,32 @@ bool write_all(int fd, std::string_view bytes)
 		bytes.remove_prefix(static_cast<size_t>(n));
 	}
 	return true;
+}
+
+// mod_cgid hands the program its stdin and stdout as one unix socket, and
+// closing a socket with unread data resets it: Apache then loses the end of
+// the answer (a POST's 405 arrived only after its keep-alive timeout, the
+// chunked body unterminated).  No answer needs the body, so up to 1 MiB of
+// it is read and dropped before the answer is written.
+void discard_body()
+{
+	const char *length = std::getenv("CONTENT_LENGTH");
+	if (length == nullptr || *length < '0' || *length > '9')
+		return;
+	char *end = nullptr;
+	unsigned long long left = std::strtoull(length, &end, 10);
+	if (*end != '\0')
+		return;
+	left = std::min(left, 1ULL << 20);
+	char buf[8192];
+	while (left > 0) {
+		ssize_t n = read(0, buf, std::min<unsigned long long>(sizeof buf, left));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		left -= static_cast<unsigned long long>(n);
+	}
 }
 
 int serve_cgi(const Config &config)
@@ -472,6 +499,7 @@ int run(int argc, char **argv)
 			listen_fd = 0;
 		else if (std::getenv("REQUEST_METHOD")) {
 			pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
+			discard_body();
 			if (!config_error.empty()) {
 				report_cgi_failure(config_error.c_str());
 				return ex_config;
