@@ -1,0 +1,29 @@
+-- The mxdelegate SQLite store, schema version 1 (PRAGMA user_version).
+--
+-- Embedded into backends/sqlite.so at build time; "mxdelegatectl init" runs
+-- it on an empty database, inside one transaction.  The responder opens the
+-- database read-only and refuses any other user_version.
+--
+-- One row per domain.  The key is the canonical name the responder looks up:
+-- A-labels, lower case, no trailing dot, or a wildcard "*.example.net".
+-- The parts of the record that are JSON are stored as compact JSON text with
+-- sorted keys, so that an export is stable.  Every record was validated by
+-- mxd::record::validate before it was written; the CHECKs below only stop a
+-- hand-made INSERT from storing what the plugin could not read back.
+CREATE TABLE domains (
+	domain        TEXT PRIMARY KEY NOT NULL,
+	server        TEXT CHECK (server IS NULL OR typeof(server) = 'text'),
+	client        TEXT CHECK (client IS NULL OR typeof(client) = 'text'),
+	client_extra  TEXT CHECK (client_extra IS NULL OR json_type(client_extra) = 'object'),
+	support       TEXT CHECK (support IS NULL OR json_type(support) = 'object'),
+	policy_server TEXT CHECK (policy_server IS NULL OR json_type(policy_server) = 'object'),
+	max_age       INTEGER CHECK (max_age IS NULL OR typeof(max_age) = 'integer'),
+	-- Free text for the provider's own reference (customer id, ticket).
+	note          TEXT CHECK (note IS NULL OR typeof(note) = 'text'),
+	-- UTC, ISO 8601 ("2025-01-31T12:00:00Z"); updated moves only when a
+	-- write changed the record.
+	created       TEXT NOT NULL,
+	updated       TEXT NOT NULL
+) WITHOUT ROWID;
+
+PRAGMA user_version = 1;

@@ -1,0 +1,483 @@
+// The SQLite backend, loaded as the responder and mxdelegatectl load it:
+// build/backends/sqlite.so through the plugin loader, on real files.  The
+// database is tampered with through SQLite's own C API.
+#include "backend.hpp"
+
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using nlohmann::json;
+using mxd::Backend;
+using mxd::BackendError;
+using mxd::test::TempDir;
+
+namespace {
+
+const std::shared_ptr<const mxd::Plugin> &plugin()
+{
+	static const auto loaded = mxd::Plugin::load(mxd::test::plugin_dir() + "/sqlite.so");
+	return loaded;
+}
+
+std::shared_ptr<Backend> open(const std::string &path, const char *access = nullptr,
+                              json extra = json::object())
+{
+	extra["path"] = path;
+	if (access)
+		extra["access"] = access;
+	return Backend::open(plugin(), extra);
+}
+
+std::shared_ptr<Backend> create(const std::string &path)
+{
+	return open(path, "create");
+}
+
+// Raw SQL on the file, as another program would run it.
+class Raw {
+public:
+	explicit Raw(const std::string &path)
+	{
+		REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+		                        nullptr) == SQLITE_OK);
+	}
+	~Raw() { sqlite3_close(db_); }
+	Raw(const Raw &) = delete;
+	Raw &operator=(const Raw &) = delete;
+
+	void exec(const std::string &sql)
+	{
+		char *error = nullptr;
+		const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+		const std::string why = error ? error : "";
+		sqlite3_free(error);
+		INFO(sql << ": " << why);
+		REQUIRE(rc == SQLITE_OK);
+	}
+
+	std::string text(const std::string &sql)
+	{
+		sqlite3_stmt *st = nullptr;
+		REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+		std::string out;
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			out = reinterpret_cast<const char *>(sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		return out;
+	}
+
+private:
+	sqlite3 *db_ = nullptr;
+};
+
+std::string error_of(const std::function<void()> &f, BackendError::Kind *kind = nullptr)
+{
+	try {
+		f();
+	} catch (const BackendError &e) {
+		if (kind)
+			*kind = e.kind();
+		return e.what();
+	}
+	return "(no error)";
+}
+
+void write_file(const std::string &path, const std::string &bytes)
+{
+	FILE *f = std::fopen(path.c_str(), "wb");
+	REQUIRE(f);
+	std::fwrite(bytes.data(), 1, bytes.size(), f);
+	std::fclose(f);
+}
+
+// Polls until the backend answers without an error, as the responder's
+// next requests would: the handle retries after its backoff.
+bool recovers(const Backend &b, const std::string &key)
+{
+	for (int i = 0; i < 200; i++) {
+		try {
+			(void)b.generation();
+			(void)b.lookup(key);
+			return true;
+		} catch (const BackendError &) {
+			std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		}
+	}
+	return false;
+}
+
+const std::string record_text =
+	R"({"client":"https://matrix.example.org","client_extra":{"m.identity_server":{"base_url":"https://id.example.org"}},)"
+	R"("max_age":600,"note":"customer 42","policy_server":{"ed25519":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},)"
+	R"("server":"matrix.example.org:443","support":{"contacts":[{"matrix_id":"@admin:example.org","role":"m.role.admin"}]}})";
+
+} // namespace
+
+TEST_CASE("sqlite: create makes the schema, mode 0644 whatever the umask, rollback journal",
+          "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	const mode_t old = umask(077);
+	auto w = create(db);
+	umask(old);
+	struct stat st;
+	REQUIRE(stat(db.c_str(), &st) == 0);
+	CHECK((st.st_mode & 0777) == 0644);
+	Raw raw(db);
+	CHECK(raw.text("PRAGMA user_version") == "1");
+	CHECK(raw.text("PRAGMA journal_mode") == "delete");
+	CHECK(raw.text("SELECT name FROM sqlite_schema WHERE type = 'table'") == "domains");
+	CHECK(w->writable());
+	// A second create is a no-op on a current database.
+	w.reset();
+	CHECK_NOTHROW(create(db));
+}
+
+TEST_CASE("sqlite: records written are read back as the same JSON, in domain order", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	w->put("example.org", record_text);
+	w->put("*.example.net", R"({"server":"matrix.example.net"})");
+	w->put("b.example", R"({"client":"https://b.example"})");
+	auto r = open(db);
+	CHECK(r->lookup("example.org") == std::optional<std::string>(record_text));
+	CHECK(r->lookup("*.example.net") == std::optional<std::string>(R"({"server":"matrix.example.net"})"));
+	CHECK(r->lookup("a.example.net") == std::nullopt);
+	// Bound, never spliced: a quote in the key is just a key that is not there.
+	CHECK(r->lookup("x' OR '1'='1") == std::nullopt);
+	std::vector<std::string> keys;
+	r->list([&](std::string_view d, std::string_view) {
+		keys.emplace_back(d);
+		return true;
+	});
+	CHECK(keys == std::vector<std::string>{"*.example.net", "b.example", "example.org"});
+	// each() returning false stops the listing.
+	keys.clear();
+	r->list([&](std::string_view d, std::string_view) {
+		keys.emplace_back(d);
+		return false;
+	});
+	CHECK(keys.size() == 1);
+	// A "domain" field naming the key is accepted and not stored.
+	w->put("c.example", R"({"domain":"c.example","server":"c.example"})");
+	CHECK(r->lookup("c.example") == std::optional<std::string>(R"({"server":"c.example"})"));
+}
+
+TEST_CASE("sqlite: replacing keeps created, moves updated only on a change", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	w->put("example.org", R"({"server":"a.example.org"})");
+	Raw raw(db);
+	raw.exec("UPDATE domains SET created = '2000-01-01T00:00:00Z', updated = '2000-01-01T00:00:00Z'");
+	w->put("example.org", R"({"server":"a.example.org"})");
+	CHECK(raw.text("SELECT updated FROM domains") == "2000-01-01T00:00:00Z");
+	w->put("example.org", R"({"server":"b.example.org"})");
+	CHECK(raw.text("SELECT created FROM domains") == "2000-01-01T00:00:00Z");
+	CHECK(raw.text("SELECT updated FROM domains") != "2000-01-01T00:00:00Z");
+}
+
+TEST_CASE("sqlite: put refuses what the responder would not serve, with domain and field",
+          "[sqlite]")
+{
+	TempDir dir;
+	auto w = create(dir.file("domains.db"));
+	BackendError::Kind kind{};
+	CHECK_THAT(error_of([&] { w->put("example.org", R"({"client":"ftp://x"})"); }, &kind),
+	           Catch::StartsWith("example.org: client: \"ftp://x\" is not an http or https URL"));
+	CHECK(kind == BackendError::Kind::invalid);
+	CHECK(error_of([&] { w->put("Example.ORG", "{}"); }, &kind) ==
+	      "Example.ORG: domain: not in canonical form; store it as example.org");
+	CHECK(kind == BackendError::Kind::invalid);
+	CHECK_THAT(error_of([&] { w->put("bad..org", "{}"); }), Catch::StartsWith("bad..org: domain: "));
+	CHECK(error_of([&] { w->put("example.org", "[1]"); }) ==
+	      "example.org: the record is not a JSON object");
+	CHECK(error_of([&] { w->put("example.org", R"({"domain":"other.org"})"); }) ==
+	      "example.org: domain: the record names another domain");
+	CHECK_THAT(error_of([&] { w->put("example.org", R"({"colour":"red"})"); }),
+	           Catch::StartsWith("example.org: colour: unknown field"));
+	auto r = open(dir.file("domains.db"));
+	CHECK(r->lookup("example.org") == std::nullopt);
+}
+
+TEST_CASE("sqlite: remove, and a transaction seen whole or not at all", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	auto r = open(db);
+	w->put("a.example", R"({"server":"a.example"})");
+	CHECK(w->remove("a.example"));
+	CHECK_FALSE(w->remove("a.example"));
+	CHECK(r->lookup("a.example") == std::nullopt);
+
+	w->begin();
+	w->put("b.example", R"({"server":"b.example"})");
+	CHECK(w->lookup("b.example").has_value()); // the transaction sees itself
+	CHECK(r->lookup("b.example") == std::nullopt);
+	w->rollback();
+	CHECK(w->lookup("b.example") == std::nullopt);
+
+	w->begin();
+	w->put("b.example", R"({"server":"b.example"})");
+	w->put("c.example", R"({"server":"c.example"})");
+	w->commit();
+	CHECK(r->lookup("b.example").has_value());
+	CHECK(r->lookup("c.example").has_value());
+	// rollback() outside a transaction is harmless.
+	CHECK_NOTHROW(w->rollback());
+}
+
+TEST_CASE("sqlite: a read handle never writes", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db);
+	auto r = open(db);
+	CHECK_THAT(error_of([&] { r->put("a.example", "{}"); }),
+	           Catch::Contains("opened read-only"));
+	CHECK_THAT(error_of([&] { r->begin(); }), Catch::Contains("opened read-only"));
+}
+
+TEST_CASE("sqlite: configuration mistakes fail open() with the key named", "[sqlite]")
+{
+	CHECK_THAT(error_of([] { Backend::open(plugin(), json::object()); }),
+	           Catch::Contains("path: missing"));
+	CHECK_THAT(error_of([] { open("/x.db", nullptr, {{"colour", "red"}}); }),
+	           Catch::Contains("unknown key in [backend]: colour"));
+	CHECK_THAT(error_of([] { open("/x.db", "everything"); }),
+	           Catch::Contains("\"everything\" is not read, write or create"));
+	CHECK_THAT(error_of([] { open("/x.db", nullptr, {{"busy_timeout", "long"}}); }),
+	           Catch::Contains("busy_timeout"));
+}
+
+TEST_CASE("sqlite: relative paths start at the configuration's directory", "[sqlite]")
+{
+	TempDir dir;
+	create(dir.file("domains.db"))->put("example.org", R"({"server":"example.org"})");
+	auto r = Backend::open(plugin(), {{"path", "domains.db"}, {"config_dir", dir.path()},
+	                                  {"config_file", dir.file("mxdelegate.toml")}});
+	CHECK(r->lookup("example.org").has_value());
+}
+
+TEST_CASE("sqlite: opening for writing needs the store and its schema", "[sqlite]")
+{
+	TempDir dir;
+	BackendError::Kind kind{};
+	CHECK_THAT(error_of([&] { open(dir.file("none.db"), "write"); }, &kind),
+	           Catch::Contains("none.db: No such file or directory; \"mxdelegatectl init\" creates it"));
+	CHECK(kind == BackendError::Kind::no_store);
+	CHECK_FALSE(std::filesystem::exists(dir.file("none.db")));
+
+	{
+		Raw raw(dir.file("old.db"));
+		raw.exec("CREATE TABLE t(x)");
+	}
+	CHECK_THAT(error_of([&] { open(dir.file("old.db"), "write"); }),
+	           Catch::Contains("run \"mxdelegatectl init\""));
+	CHECK_THAT(error_of([&] { create(dir.file("old.db")); }),
+	           Catch::Contains("holds other tables (t) and no mxdelegate schema"));
+
+	create(dir.file("new.db"));
+	Raw(dir.file("new.db")).exec("PRAGMA user_version = 9");
+	CHECK_THAT(error_of([&] { create(dir.file("new.db")); }),
+	           Catch::Contains("schema version 9 is newer than this mxdelegatectl knows (1)"));
+
+	CHECK_THAT(error_of([&] { create(dir.path() + "/missing/x.db"); }, &kind),
+	           Catch::Contains("cannot create " + dir.path() + "/missing/x.db: No such file"));
+	CHECK(kind == BackendError::Kind::failed);
+}
+
+TEST_CASE("sqlite: a missing database does not fail open(); lookups fail until it appears",
+          "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto r = open(db);
+	BackendError::Kind kind{};
+	CHECK(error_of([&] { r->lookup("example.org"); }, &kind) ==
+	      "sqlite: " + db + ": No such file or directory");
+	CHECK(kind == BackendError::Kind::no_store);
+	const auto g0 = r->generation();
+	CHECK(r->generation() == g0);
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	CHECK(recovers(*r, "example.org"));
+	CHECK(r->generation() != g0);
+	CHECK(r->lookup("example.org").has_value());
+}
+
+TEST_CASE("sqlite: a wrong schema version is refused with the tool and versions named",
+          "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	auto r = open(db);
+	CHECK(r->lookup("example.org").has_value());
+	const auto g = r->generation();
+
+	Raw(db).exec("PRAGMA user_version = 7");
+	// The watcher notices the commit and the new version; the pooled
+	// connection is retired with it.
+	CHECK(r->generation() != g);
+	CHECK(error_of([&] { r->lookup("example.org"); }) ==
+	      "sqlite: " + db + ": schema version 7 is newer than this mxdelegate knows (1); "
+	      "upgrade mxdelegate, or restore a database of schema version 1");
+
+	Raw(db).exec("PRAGMA user_version = 0");
+	// Past the backoff, the next lookup looks at the file again.
+	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+	(void)r->generation();
+	CHECK_THAT(error_of([&] { r->lookup("example.org"); }),
+	           Catch::Contains("schema version 0, expected 1); run \"mxdelegatectl init\""));
+
+	Raw(db).exec("PRAGMA user_version = 1");
+	CHECK(recovers(*r, "example.org"));
+}
+
+TEST_CASE("sqlite: garbage in place of the database, then the database again", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	std::filesystem::copy_file(db, dir.file("good.db"));
+	auto r = open(db);
+	CHECK(r->lookup("example.org").has_value());
+
+	write_file(dir.file("bad.db"), std::string(8192, 'x'));
+	std::filesystem::rename(dir.file("bad.db"), db);
+	(void)r->generation();
+	CHECK(error_of([&] { r->lookup("example.org"); }) ==
+	      "sqlite: " + db + ": not an SQLite database (file is not a database)");
+
+	std::filesystem::copy_file(dir.file("good.db"), dir.file("again.db"));
+	std::filesystem::rename(dir.file("again.db"), db);
+	CHECK(recovers(*r, "example.org"));
+	CHECK(r->lookup("example.org").has_value());
+}
+
+TEST_CASE("sqlite: generation moves on a commit and on a replaced file, not otherwise",
+          "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	auto r = open(db);
+	const auto g0 = r->generation();
+	CHECK(r->generation() == g0);
+	w->put("example.org", R"({"server":"example.org"})");
+	const auto g1 = r->generation();
+	CHECK(g1 != g0);
+	CHECK(r->generation() == g1);
+
+	// A new file under the same name (a restore): new inode, same
+	// data_version possibly, and the pooled connections read the old one.
+	create(dir.file("other.db"))->put("example.org", R"({"server":"other.example.org"})");
+	CHECK(r->lookup("example.org") == std::optional<std::string>(R"({"server":"example.org"})"));
+	std::filesystem::rename(dir.file("other.db"), db);
+	CHECK(r->generation() != g1);
+	CHECK(r->lookup("example.org") == std::optional<std::string>(R"({"server":"other.example.org"})"));
+}
+
+TEST_CASE("sqlite: a writer's lock delays a lookup; held too long it is an error, then passes",
+          "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	auto r = open(db, nullptr, {{"busy_timeout", 200}});
+	Raw locker(db);
+	locker.exec("BEGIN EXCLUSIVE");
+	const auto t0 = std::chrono::steady_clock::now();
+	BackendError::Kind kind{};
+	CHECK(error_of([&] { r->lookup("example.org"); }, &kind) ==
+	      "sqlite: " + db + ": the database stayed locked by a writer for more than 200 ms");
+	CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(190));
+	const auto g = r->generation(); // busy is no news, and no error
+	locker.exec("ROLLBACK");
+	CHECK(r->lookup("example.org").has_value());
+	CHECK(r->generation() == g);
+
+	// A lock released within the timeout is only a delay.
+	locker.exec("BEGIN EXCLUSIVE");
+	std::thread release([&] {
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+		locker.exec("ROLLBACK");
+	});
+	CHECK(r->lookup("example.org").has_value());
+	release.join();
+}
+
+TEST_CASE("sqlite: concurrent lookups while a writer commits see no errors", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	w->put("example.org", R"({"server":"example.org"})");
+	auto r = open(db);
+	std::atomic<bool> stop{false};
+	std::atomic<int> errors{0}, found{0};
+	std::vector<std::thread> readers;
+	for (int t = 0; t < 4; t++)
+		readers.emplace_back([&] {
+			while (!stop) {
+				try {
+					found += r->lookup("example.org").has_value();
+					(void)r->lookup("n.example");
+				} catch (const BackendError &e) {
+					errors++;
+					WARN(e.what());
+				}
+			}
+		});
+	for (int i = 0; i < 200; i++) {
+		w->begin();
+		w->put("n.example", R"({"server":"n)" + std::to_string(i) + R"(.example"})");
+		if (i % 2)
+			w->remove("n.example");
+		w->commit();
+		(void)r->generation();
+	}
+	stop = true;
+	for (auto &t : readers)
+		t.join();
+	CHECK(errors == 0);
+	CHECK(found > 0);
+}
+
+TEST_CASE("sqlite: an exception in the list callback comes back through the loader", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	w->put("a.example", "{}");
+	w->put("b.example", "{}");
+	auto r = open(db);
+	int calls = 0;
+	CHECK_THROWS_WITH(r->list([&](std::string_view, std::string_view) -> bool {
+		calls++;
+		throw std::runtime_error("callback failed");
+	}),
+	                  "callback failed");
+	CHECK(calls == 1);
+	// The handle is still good.
+	CHECK(r->lookup("a.example").has_value());
+}
