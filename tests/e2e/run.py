@@ -6,5 +6,6 @@ import harness
 import test_fastcgi
 import test_lifecycle
 import test_modes
+import test_sqlite
 
-sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle]))
+sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_sqlite]))

@@ -1,0 +1,219 @@
+#include "ctl_args.hpp"
+
+#include <algorithm>
+#include <string_view>
+
+namespace mxd::ctl {
+
+namespace {
+
+struct CommandInfo {
+	std::string_view name;
+	Command command;
+	std::size_t min_operands, max_operands;
+	std::string_view operands; // for messages
+};
+
+constexpr std::size_t many = static_cast<std::size_t>(-1);
+
+constexpr CommandInfo commands[] = {
+	{"init", Command::init, 0, 0, ""},
+	{"add", Command::add, 1, 1, "DOMAIN"},
+	{"set", Command::set, 1, 1, "DOMAIN"},
+	{"remove", Command::remove, 1, many, "DOMAIN..."},
+	{"show", Command::show, 1, 1, "DOMAIN"},
+	{"list", Command::list, 0, 0, ""},
+	{"import", Command::import, 1, 1, "FILE"},
+	{"export", Command::export_, 0, 0, ""},
+	{"check", Command::check, 0, 0, ""},
+	{"query", Command::query, 2, 2, "DOMAIN server|client|support|policy_server"},
+};
+
+// The options each command takes; true when the option takes a value.
+struct OptionInfo {
+	std::string_view name;
+	bool value;
+};
+
+constexpr OptionInfo field_options[] = {
+	{"server", true}, {"client", true}, {"identity-server", true}, {"extra", true},
+	{"support-page", true}, {"contact", true}, {"note", true},
+};
+
+bool is_field(std::string_view name, bool set)
+{
+	if (set && name == "unset")
+		return true;
+	return std::any_of(std::begin(field_options), std::end(field_options),
+	                   [&](const OptionInfo &o) { return o.name == name; });
+}
+
+// Which options a command takes, and whether each wants a value.
+bool command_option(Command c, std::string_view name, bool &value)
+{
+	value = true;
+	switch (c) {
+	case Command::add:
+	case Command::set:
+		return is_field(name, c == Command::set);
+	case Command::list:
+		if (name == "json") {
+			value = false;
+			return true;
+		}
+		return name == "match";
+	case Command::import:
+		value = false;
+		return name == "dry-run" || name == "replace";
+	case Command::export_:
+		return name == "format";
+	default:
+		return false;
+	}
+}
+
+} // namespace
+
+const char *usage_text()
+{
+	return "usage: mxdelegatectl [-c CONFIG | --db PATH] [--plugin-dir DIR] COMMAND ...\n"
+	       "  init                          create the database, or migrate it\n"
+	       "  add DOMAIN FIELD...           add a domain; fails if it exists\n"
+	       "  set DOMAIN FIELD... [--unset NAME]...\n"
+	       "                                change fields of an existing domain\n"
+	       "  remove DOMAIN...              remove domains\n"
+	       "  show DOMAIN                   the stored record as JSON\n"
+	       "  list [--json] [--match GLOB]  domains, one a line (or JSON lines)\n"
+	       "  import [--dry-run] [--replace] FILE\n"
+	       "                                add or replace from TOML or JSON lines\n"
+	       "  export [--format toml|jsonl]  everything, as import reads it back\n"
+	       "  check                         check the configuration and every record\n"
+	       "  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"
+	       "FIELD: --server HOST[:PORT] --client URL --identity-server URL\n"
+	       "       --extra KEY=JSON --support-page URL --note TEXT\n"
+	       "       --contact role=ROLE,matrix_id=MXID,email=ADDRESS\n"
+	       "See mxdelegatectl(8).\n";
+}
+
+Options parse_args(int argc, const char *const *argv)
+{
+	Options o;
+	int i = 1;
+	auto take_value = [&](std::string_view name, std::string_view arg, std::size_t eq) {
+		if (eq != std::string_view::npos)
+			return std::string(arg.substr(eq + 1));
+		if (i + 1 >= argc)
+			throw UsageError(std::string(name) + " needs a value");
+		return std::string(argv[++i]);
+	};
+
+	// Global options, up to the command.
+	bool have_config = false;
+	for (; i < argc; i++) {
+		const std::string_view arg = argv[i];
+		if (arg.empty() || arg[0] != '-')
+			break;
+		const std::size_t eq = arg.find('=');
+		const std::string_view name = arg.substr(0, eq);
+		if (name == "-c" || name == "--config") {
+			o.config = take_value(name, arg, eq);
+			have_config = true;
+			if (o.config.empty())
+				throw UsageError(std::string(name) + " needs a file name");
+		} else if (name == "--db") {
+			o.db = take_value(name, arg, eq);
+			if (o.db.empty())
+				throw UsageError("--db needs a file name");
+		} else if (name == "--plugin-dir") {
+			o.plugin_dir = take_value(name, arg, eq);
+		} else if (arg == "-h" || arg == "--help") {
+			o.command = Command::help;
+			return o;
+		} else if (arg == "-V" || arg == "--version") {
+			o.command = Command::version;
+			return o;
+		} else {
+			throw UsageError("unknown option " + std::string(arg));
+		}
+	}
+	if (have_config && !o.db.empty())
+		throw UsageError("-c and --db exclude each other: --db PATH is the sqlite backend "
+		                 "without a configuration");
+	if (i >= argc)
+		throw UsageError("no command given");
+
+	o.command_name = argv[i++];
+	const CommandInfo *info = nullptr;
+	for (const auto &c : commands)
+		if (c.name == o.command_name)
+			info = &c;
+	if (!info) {
+		if (o.command_name == "help") {
+			o.command = Command::help;
+			return o;
+		}
+		throw UsageError("unknown command \"" + o.command_name + "\"");
+	}
+	o.command = info->command;
+
+	bool options_end = false;
+	for (; i < argc; i++) {
+		const std::string_view arg = argv[i];
+		if (options_end || arg.size() < 2 || arg[0] != '-') {
+			o.operands.emplace_back(arg);
+			continue;
+		}
+		if (arg == "--") {
+			options_end = true;
+			continue;
+		}
+		const std::size_t eq = arg.find('=');
+		const std::string_view full = arg.substr(0, eq);
+		if (!full.starts_with("--")) {
+			throw UsageError(o.command_name + ": unknown option " + std::string(arg));
+		}
+		const std::string_view name = full.substr(2);
+		bool value = false;
+		if (!command_option(o.command, name, value)) {
+			std::string msg = o.command_name + ": unknown option " + std::string(full);
+			if (full == "-c" || full == "--config" || full == "--db" || full == "--plugin-dir")
+				msg += " (global options go before the command)";
+			throw UsageError(msg);
+		}
+		if (!value) {
+			if (eq != std::string_view::npos)
+				throw UsageError(o.command_name + ": " + std::string(full) + " takes no value");
+			if (name == "json")
+				o.json = true;
+			else if (name == "dry-run")
+				o.dry_run = true;
+			else if (name == "replace")
+				o.replace = true;
+			continue;
+		}
+		std::string v = take_value(o.command_name + ": " + std::string(full), arg, eq);
+		if (name == "match") {
+			o.match = std::move(v);
+		} else if (name == "format") {
+			if (v != "toml" && v != "jsonl")
+				throw UsageError(o.command_name + ": --format " + v + ": use toml or jsonl");
+			o.format = std::move(v);
+		} else {
+			o.fields.push_back({std::string(name), std::move(v)});
+		}
+	}
+
+	const std::size_t n = o.operands.size();
+	if (n < info->min_operands || n > info->max_operands) {
+		std::string want = info->operands.empty() ? "no arguments"
+		                                          : "arguments " + std::string(info->operands);
+		throw UsageError(o.command_name + ": takes " + want + ", got " + std::to_string(n));
+	}
+	if ((o.command == Command::add || o.command == Command::set) && o.fields.empty())
+		throw UsageError(o.command_name + ": no field given (--server, --client, "
+		                 "--identity-server, --extra, --support-page, --contact, --note" +
+		                 std::string(o.command == Command::set ? ", --unset" : "") + ")");
+	return o;
+}
+
+} // namespace mxd::ctl

@@ -1,0 +1,543 @@
+// mxdelegatectl: manages the domains of a writable backend (the SQLite
+// store), checks any configuration, and shows exactly what the responder
+// would answer.  The backend is loaded through the responder's own loader and
+// configuration; records are judged by the responder's own validation.
+#include "backend.hpp"
+#include "config.hpp"
+#include "ctl_args.hpp"
+#include "ctl_fields.hpp"
+#include "ctl_format.hpp"
+#include "host.hpp"
+#include "request.hpp"
+#include "responder.hpp"
+#include "route.hpp"
+
+#include <fnmatch.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <unordered_set>
+
+#ifndef MXD_PLUGINDIR
+#define MXD_PLUGINDIR "/usr/local/lib/mxdelegate/backends"
+#endif
+#ifndef MXD_VERSION
+#define MXD_VERSION "0.1.0"
+#endif
+
+namespace {
+
+using namespace mxd;
+using namespace mxd::ctl;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// A failure with its exit code, for what none of the other errors covers.
+class Failure : public std::runtime_error {
+public:
+	Failure(int code, const std::string &what) : std::runtime_error(what), code_(code) {}
+	int code() const { return code_; }
+
+private:
+	int code_;
+};
+
+std::string command_name = "mxdelegatectl";
+
+// Each line of a message on stderr, prefixed with the program and command.
+void report(const std::string &message)
+{
+	std::size_t start = 0;
+	while (start <= message.size()) {
+		std::size_t nl = message.find('\n', start);
+		if (nl == std::string::npos)
+			nl = message.size();
+		if (nl > start)
+			std::fprintf(stderr, "mxdelegatectl: %s: %.*s\n", command_name.c_str(),
+			             static_cast<int>(nl - start), message.data() + start);
+		start = nl + 1;
+	}
+}
+
+void out(std::string_view s)
+{
+	std::fwrite(s.data(), 1, s.size(), stdout);
+}
+
+enum class Access { read, write, create };
+
+Config store_config(const Options &o)
+{
+	if (!o.db.empty()) {
+		Config c;
+		c.file = o.db;
+		c.backend_name = "sqlite";
+		c.plugin_dir = o.plugin_dir.empty() ? MXD_PLUGINDIR : o.plugin_dir;
+		std::error_code ec;
+		const fs::path abs = fs::absolute(o.db, ec);
+		c.backend = {{"path", (ec ? fs::path(o.db) : abs).lexically_normal().string()}};
+		c.defaults = json::object();
+		return c;
+	}
+	Config c = load_config(o.config.empty() ? default_config_path() : o.config);
+	if (!o.plugin_dir.empty())
+		c.plugin_dir = o.plugin_dir;
+	return c;
+}
+
+std::shared_ptr<const Plugin> load_plugin(const Config &c)
+{
+	try {
+		return Plugin::load(plugin_path(c.plugin_dir, c.backend_name));
+	} catch (const BackendError &e) {
+		throw Failure(exit_code::config, e.what());
+	}
+}
+
+std::shared_ptr<Backend> open_store(const Config &c, Access access)
+{
+	auto plugin = load_plugin(c);
+	json config = c.backend;
+	if (access != Access::read) {
+		if (!plugin->writable())
+			throw BackendError("backend \"" + std::string(plugin->table().name) + "\" (" +
+			                   plugin->path() + ") is read-only: it has no write side "
+			                   "(ABI 1.1 put, remove, list and transactions); manage its data "
+			                   "in its own files, or use a writable backend such as sqlite",
+			                   BackendError::Kind::unsupported);
+		config["access"] = access == Access::create ? "create" : "write";
+	}
+	return Backend::open(std::move(plugin), config);
+}
+
+int exit_code_of(const BackendError &e, Command command)
+{
+	switch (e.kind()) {
+	case BackendError::Kind::busy: return exit_code::temporary;
+	case BackendError::Kind::invalid: return exit_code::data;
+	case BackendError::Kind::no_store: return exit_code::no_input;
+	case BackendError::Kind::unsupported: return exit_code::unavailable;
+	case BackendError::Kind::failed: break;
+	}
+	return command == Command::init ? exit_code::cant_create : exit_code::io;
+}
+
+// A write transaction with the signals that would end the program held
+// back until it is over, so that an interrupt never leaves a hot journal
+// that an unprivileged reader cannot roll back (postmap does the same).
+class Transaction {
+public:
+	explicit Transaction(Backend &b) : b_(b)
+	{
+		sigset_t set;
+		sigemptyset(&set);
+		for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE})
+			sigaddset(&set, s);
+		sigprocmask(SIG_BLOCK, &set, &old_);
+		try {
+			b_.begin();
+		} catch (...) {
+			sigprocmask(SIG_SETMASK, &old_, nullptr);
+			throw;
+		}
+		open_ = true;
+	}
+	~Transaction()
+	{
+		if (open_) {
+			try {
+				b_.rollback();
+			} catch (const std::exception &e) {
+				report(std::string("rollback failed: ") + e.what());
+			}
+		}
+		sigprocmask(SIG_SETMASK, &old_, nullptr);
+	}
+	Transaction(const Transaction &) = delete;
+	Transaction &operator=(const Transaction &) = delete;
+
+	void commit()
+	{
+		b_.commit();
+		open_ = false;
+	}
+
+private:
+	Backend &b_;
+	sigset_t old_;
+	bool open_ = false;
+};
+
+json parse_record(std::string_view domain, std::string_view text)
+{
+	json r = json::parse(text, nullptr, false);
+	if (!r.is_object())
+		throw BackendError(std::string(domain) + ": the backend returned a record that is not "
+		                                         "a JSON object");
+	r.erase("domain");
+	return r;
+}
+
+void require_valid(const json &record, const std::string &key, const json &defaults)
+{
+	const auto found = problems(record, key, defaults);
+	if (found.empty())
+		return;
+	std::string text;
+	for (const auto &p : found)
+		text += (text.empty() ? "" : "\n") + p;
+	throw DataError(text);
+}
+
+int cmd_init(const Options &o)
+{
+	open_store(store_config(o), Access::create);
+	return exit_code::ok;
+}
+
+int cmd_add(const Options &o)
+{
+	const std::string key = domain_key(o.operands[0]);
+	const Config c = store_config(o);
+	const json record = apply(json::object(), o.fields);
+	require_valid(record, key, c.defaults);
+	auto b = open_store(c, Access::write);
+	Transaction tx(*b);
+	if (b->lookup(key))
+		throw DataError(key + ": already exists; \"set\" changes it");
+	b->put(key, record.dump());
+	tx.commit();
+	return exit_code::ok;
+}
+
+int cmd_set(const Options &o)
+{
+	const std::string key = domain_key(o.operands[0]);
+	const Config c = store_config(o);
+	// The options' own mistakes are found before the store is touched.
+	apply(json::object(), o.fields);
+	auto b = open_store(c, Access::write);
+	Transaction tx(*b);
+	const auto stored = b->lookup(key);
+	if (!stored)
+		throw DataError(key + ": no such domain; \"add\" adds it");
+	const json record = apply(parse_record(key, *stored), o.fields);
+	require_valid(record, key, c.defaults);
+	b->put(key, record.dump());
+	tx.commit();
+	return exit_code::ok;
+}
+
+int cmd_remove(const Options &o)
+{
+	std::vector<std::string> keys;
+	std::set<std::string> seen;
+	for (const auto &d : o.operands)
+		if (std::string k = domain_key(d); seen.insert(k).second)
+			keys.push_back(std::move(k));
+	auto b = open_store(store_config(o), Access::write);
+	Transaction tx(*b);
+	for (const auto &k : keys)
+		if (!b->remove(k))
+			throw DataError(k + ": no such domain; nothing was removed");
+	tx.commit();
+	return exit_code::ok;
+}
+
+int cmd_show(const Options &o)
+{
+	const std::string key = domain_key(o.operands[0]);
+	auto b = open_store(store_config(o), Access::read);
+	const auto stored = b->lookup(key);
+	if (!stored)
+		throw DataError(key + ": no such domain");
+	out(json_line(key, parse_record(key, *stored)) + "\n");
+	return exit_code::ok;
+}
+
+int cmd_list(const Options &o)
+{
+	auto b = open_store(store_config(o), Access::read);
+	std::string line;
+	b->list([&](std::string_view domain, std::string_view record) {
+		const std::string d(domain);
+		if (!o.match.empty() && fnmatch(o.match.c_str(), d.c_str(), 0) != 0)
+			return true;
+		line = o.json ? json_line(d, parse_record(d, record)) : d;
+		line += '\n';
+		out(line);
+		return true;
+	});
+	return exit_code::ok;
+}
+
+int cmd_export(const Options &o)
+{
+	auto b = open_store(store_config(o), Access::read);
+	const bool toml = o.format == "toml";
+	std::string text;
+	b->list([&](std::string_view domain, std::string_view record) {
+		const std::string d(domain);
+		const json r = parse_record(d, record);
+		text = toml ? toml_table(d, r) : json_line(d, r) + "\n";
+		out(text);
+		return true;
+	});
+	return exit_code::ok;
+}
+
+std::string read_input(const std::string &file)
+{
+	std::ostringstream text;
+	if (file == "-") {
+		text << std::cin.rdbuf();
+		if (std::cin.bad())
+			throw Failure(exit_code::io, "standard input: read error");
+		return text.str();
+	}
+	std::error_code ec;
+	if (fs::is_directory(file, ec))
+		throw Failure(exit_code::no_input, file + ": is a directory");
+	std::ifstream in(file, std::ios::binary);
+	if (!in)
+		throw Failure(errno == ENOENT || errno == EACCES ? exit_code::no_input : exit_code::io,
+		              file + ": " + std::generic_category().message(errno));
+	text << in.rdbuf();
+	if (in.bad())
+		throw Failure(exit_code::io, file + ": read error");
+	return text.str();
+}
+
+int cmd_import(const Options &o)
+{
+	const std::string &file = o.operands[0];
+	const std::string text = read_input(file);
+	const Config c = store_config(o);
+	const std::string name = file == "-" ? "(stdin)" : file;
+	Parsed parsed = read_import(text, name, c.defaults);
+	if (!parsed.problems.empty()) {
+		std::string all;
+		for (const auto &p : parsed.problems)
+			all += (all.empty() ? "" : "\n") + p;
+		throw DataError(all + "\n" + name + ": " + std::to_string(parsed.problems.size()) +
+		                (parsed.problems.size() == 1 ? " problem" : " problems") +
+		                "; nothing was imported");
+	}
+	if (o.dry_run) {
+		out("import: " + name + ": " + std::to_string(parsed.entries.size()) +
+		    " records, all valid; dry run, nothing written\n");
+		return exit_code::ok;
+	}
+	auto b = open_store(c, Access::write);
+	Transaction tx(*b);
+	std::unordered_set<std::string> stored;
+	b->list([&](std::string_view domain, std::string_view) {
+		stored.emplace(domain);
+		return true;
+	});
+	std::size_t added = 0, replaced = 0, removed = 0;
+	for (const Entry &e : parsed.entries) {
+		try {
+			b->put(e.domain, e.record);
+		} catch (const BackendError &err) {
+			if (err.kind() == BackendError::Kind::invalid)
+				throw DataError(e.where + ": " + err.what() + "\nnothing was imported");
+			throw;
+		}
+		(stored.count(e.domain) ? replaced : added)++;
+	}
+	if (o.replace) {
+		std::unordered_set<std::string> keep;
+		keep.reserve(parsed.entries.size());
+		for (const Entry &e : parsed.entries)
+			keep.insert(e.domain);
+		std::vector<std::string> gone;
+		for (const auto &d : stored)
+			if (!keep.count(d))
+				gone.push_back(d);
+		for (const auto &d : gone)
+			removed += b->remove(d) ? 1 : 0;
+	}
+	tx.commit();
+	out("import: " + name + ": " + std::to_string(added) + " added, " + std::to_string(replaced) +
+	    " replaced, " + std::to_string(removed) + " removed\n");
+	return exit_code::ok;
+}
+
+int cmd_check(const Options &o)
+{
+	Config c;
+	std::shared_ptr<Backend> b;
+	try {
+		c = store_config(o);
+		b = open_store(c, Access::read);
+	} catch (const std::exception &e) {
+		report(e.what());
+		return exit_code::problems;
+	}
+	if (!b->can_list()) {
+		out("check: " + c.file + ": no problems; backend \"" + b->plugin().table().name +
+		    "\" checked every record when it opened\n");
+		return exit_code::ok;
+	}
+	std::size_t count = 0, bad = 0;
+	try {
+		b->list([&](std::string_view domain, std::string_view text) {
+			const std::string d(domain);
+			count++;
+			std::vector<std::string> found;
+			std::string key;
+			try {
+				key = domain_key(d);
+			} catch (const DataError &e) {
+				found.push_back(e.what());
+			}
+			if (found.empty() && key != d)
+				found.push_back(d + ": domain: stored as it is never looked up; the canonical "
+				                    "form is " + key);
+			json r = json::parse(text, nullptr, false);
+			if (!r.is_object()) {
+				found.push_back(d + ": the record is not a JSON object");
+			} else {
+				r.erase("domain");
+				for (auto &p : problems(r, d, c.defaults))
+					found.push_back(std::move(p));
+			}
+			for (const auto &p : found)
+				report(p);
+			bad += found.empty() ? 0 : 1;
+			return true;
+		});
+	} catch (const std::exception &e) {
+		report(e.what());
+		return exit_code::problems;
+	}
+	const std::string domains = std::to_string(count) + (count == 1 ? " domain" : " domains");
+	if (bad) {
+		out("check: " + domains + ", " + std::to_string(bad) + " with problems\n");
+		return exit_code::problems;
+	}
+	out("check: " + domains + ", no problems\n");
+	return exit_code::ok;
+}
+
+const char *map_param(const char *name, void *ctx)
+{
+	const auto &m = *static_cast<const std::map<std::string, std::string> *>(ctx);
+	const auto it = m.find(name);
+	return it == m.end() ? nullptr : it->second.c_str();
+}
+
+int cmd_query(const Options &o)
+{
+	std::string host;
+	try {
+		host = host::canonical_domain(o.operands[0], /*allow_wildcard=*/false);
+	} catch (const std::invalid_argument &e) {
+		throw DataError(o.operands[0] + ": domain: " + e.what());
+	}
+	const std::string &doc = o.operands[1];
+	bool known = false;
+	for (Document d : all_documents)
+		known = known || document_name(d) == doc;
+	if (!known)
+		throw UsageError("query: unknown document \"" + doc +
+		                 "\" (server, client, support, policy_server)");
+	const Config c = store_config(o);
+	// The very path a web server's request takes: parameters, request,
+	// responder, directory, backend, render.
+	std::map<std::string, std::string> params = {
+		{"REQUEST_METHOD", "GET"},
+		{"REQUEST_URI", "/.well-known/matrix/" + doc},
+		{"HTTP_HOST", host},
+		{"SERVER_PROTOCOL", "HTTP/1.1"},
+	};
+	const Request request = parse_request(map_param, &params);
+	std::unique_ptr<Responder> responder;
+	try {
+		responder = std::make_unique<Responder>(c);
+	} catch (const BackendError &e) {
+		throw Failure(e.kind() == BackendError::Kind::failed ? exit_code::config
+		                                                     : exit_code_of(e, Command::query),
+		              e.what());
+	}
+	Reply reply;
+	responder->answer(request, reply);
+	out(reply.bytes);
+	return reply.status == 200 ? exit_code::ok : exit_code::problems;
+}
+
+int run(const Options &o)
+{
+	switch (o.command) {
+	case Command::help:
+		out(usage_text());
+		return exit_code::ok;
+	case Command::version:
+		out("mxdelegatectl " MXD_VERSION "\n");
+		return exit_code::ok;
+	case Command::init: return cmd_init(o);
+	case Command::add: return cmd_add(o);
+	case Command::set: return cmd_set(o);
+	case Command::remove: return cmd_remove(o);
+	case Command::show: return cmd_show(o);
+	case Command::list: return cmd_list(o);
+	case Command::import: return cmd_import(o);
+	case Command::export_: return cmd_export(o);
+	case Command::check: return cmd_check(o);
+	case Command::query: return cmd_query(o);
+	}
+	return exit_code::software;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	static char buffer[1 << 20];
+	std::setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+	Options o;
+	int code;
+	try {
+		o = parse_args(argc, argv);
+		if (!o.command_name.empty())
+			command_name = o.command_name;
+		code = run(o);
+	} catch (const UsageError &e) {
+		std::fprintf(stderr, "mxdelegatectl: %s\nTry \"mxdelegatectl --help\".\n", e.what());
+		code = exit_code::usage;
+	} catch (const DataError &e) {
+		report(e.what());
+		code = exit_code::data;
+	} catch (const ConfigError &e) {
+		report(e.what());
+		code = exit_code::config;
+	} catch (const BackendError &e) {
+		report(e.what());
+		code = exit_code_of(e, o.command);
+	} catch (const Failure &e) {
+		report(e.what());
+		code = e.code();
+	} catch (const std::exception &e) {
+		report(e.what());
+		code = exit_code::software;
+	}
+	if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+		std::fprintf(stderr, "mxdelegatectl: standard output: %s\n", std::strerror(errno));
+		if (code == exit_code::ok)
+			code = exit_code::io;
+	}
+	return code;
+}

@@ -1,0 +1,101 @@
+#include "ctl_args.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <initializer_list>
+#include <vector>
+
+using namespace mxd::ctl;
+
+namespace {
+
+Options parse(std::initializer_list<const char *> args)
+{
+	std::vector<const char *> argv{"mxdelegatectl"};
+	argv.insert(argv.end(), args.begin(), args.end());
+	return parse_args(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string usage_error(std::initializer_list<const char *> args)
+{
+	try {
+		parse(args);
+	} catch (const UsageError &e) {
+		return e.what();
+	}
+	return "(parsed)";
+}
+
+} // namespace
+
+TEST_CASE("global options come before the command", "[ctl_args]")
+{
+	auto o = parse({"--db", "/var/lib/x.db", "add", "example.org", "--server", "m.example.org"});
+	CHECK(o.db == "/var/lib/x.db");
+	CHECK(o.command == Command::add);
+	CHECK(o.operands == std::vector<std::string>{"example.org"});
+	REQUIRE(o.fields.size() == 1);
+	CHECK(o.fields[0].option == "server");
+	CHECK(o.fields[0].value == "m.example.org");
+
+	o = parse({"-c", "/etc/m.toml", "--plugin-dir=/p", "check"});
+	CHECK(o.config == "/etc/m.toml");
+	CHECK(o.plugin_dir == "/p");
+	CHECK(o.command == Command::check);
+	CHECK(parse({"--help"}).command == Command::help);
+	CHECK(parse({"-V"}).command == Command::version);
+}
+
+TEST_CASE("field options keep their order; --opt=value and --opt value", "[ctl_args]")
+{
+	auto o = parse({"set", "example.org", "--unset", "note", "--extra=a.b=1", "--contact",
+	                "role=admin,email=a@example.org", "--note", "--not-an-option"});
+	REQUIRE(o.fields.size() == 4);
+	CHECK(o.fields[0].option == "unset");
+	CHECK(o.fields[1].option == "extra");
+	CHECK(o.fields[1].value == "a.b=1");
+	CHECK(o.fields[2].option == "contact");
+	CHECK(o.fields[3].value == "--not-an-option");
+}
+
+TEST_CASE("list, import and export options", "[ctl_args]")
+{
+	auto o = parse({"list", "--json", "--match", "*.example.org"});
+	CHECK(o.json);
+	CHECK(o.match == "*.example.org");
+	o = parse({"import", "--dry-run", "--replace", "domains.toml"});
+	CHECK(o.dry_run);
+	CHECK(o.replace);
+	CHECK(o.operands == std::vector<std::string>{"domains.toml"});
+	CHECK(parse({"import", "-"}).operands == std::vector<std::string>{"-"});
+	CHECK(parse({"export"}).format == "toml");
+	CHECK(parse({"export", "--format", "jsonl"}).format == "jsonl");
+	CHECK(parse({"remove", "a.example", "b.example"}).operands.size() == 2);
+	CHECK(parse({"query", "example.org", "client"}).operands.size() == 2);
+	CHECK(parse({"remove", "--", "-odd-"}).operands == std::vector<std::string>{"-odd-"});
+}
+
+TEST_CASE("usage errors name the argument", "[ctl_args]")
+{
+	CHECK(usage_error({}) == "no command given");
+	CHECK(usage_error({"frobnicate"}) == "unknown command \"frobnicate\"");
+	CHECK(usage_error({"--bogus", "list"}) == "unknown option --bogus");
+	CHECK(usage_error({"add", "example.org", "--bogus", "1"}) == "add: unknown option --bogus");
+	CHECK(usage_error({"add", "example.org", "-s", "x"}) == "add: unknown option -s");
+	CHECK(usage_error({"add", "example.org", "--server"}) == "add: --server needs a value");
+	CHECK(usage_error({"add", "example.org"}) ==
+	      "add: no field given (--server, --client, --identity-server, --extra, --support-page, "
+	      "--contact, --note)");
+	CHECK(usage_error({"add", "example.org", "--unset", "note"}) == "add: unknown option --unset");
+	CHECK(usage_error({"add"}) == "add: takes arguments DOMAIN, got 0");
+	CHECK(usage_error({"show", "a.example", "b.example"}) == "show: takes arguments DOMAIN, got 2");
+	CHECK(usage_error({"list", "x"}) == "list: takes no arguments, got 1");
+	CHECK(usage_error({"list", "--json=yes"}) == "list: --json takes no value");
+	CHECK(usage_error({"export", "--format", "xml"}) == "export: --format xml: use toml or jsonl");
+	CHECK(usage_error({"-c", "a.toml", "--db", "b.db", "list"}) ==
+	      "-c and --db exclude each other: --db PATH is the sqlite backend without a configuration");
+	CHECK(usage_error({"list", "--db", "x.db"}) ==
+	      "list: unknown option --db (global options go before the command)");
+	CHECK(usage_error({"--db"}) == "--db needs a value");
+	CHECK(usage_error({"--db", "", "list"}) == "--db needs a file name");
+}
