@@ -3,6 +3,7 @@
 #   make            build the responder and the backend plugins
 #   make check      install missing packages, build with -Werror, run every test
 #   make run        install missing packages, build, serve a demo through lighttpd
+#                   (SERVER=apache, nginx or caddy for another web server)
 #   make install    PREFIX, DESTDIR, SBINDIR, LIBDIR, MANDIR, SYSCONFDIR honoured
 #
 # Packagers: make PREFIX=/usr SYSCONFDIR=/etc && make install DESTDIR=...
@@ -16,6 +17,7 @@ SYSCONFDIR ?= $(PREFIX)/etc
 PLUGINDIR  ?= $(LIBDIR)/mxdelegate/backends
 
 PORT     ?= 8080
+SERVER   ?= lighttpd
 # SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer, in a build
 # directory of their own so that the two builds never mix objects.
 SANITIZE ?=
@@ -46,11 +48,16 @@ LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 CORE    := host route request response record render log toml_json
 # The responder's own modules, on top of the core.
 SERVICE := backend config directory responder listen
+# mxdelegatectl's own modules, on top of the service modules.
+CTL     := ctl_args ctl_fields ctl_format
 CORE_OBJ    := $(CORE:%=$(BUILDDIR)/src/%.o)
 SERVICE_OBJ := $(SERVICE:%=$(BUILDDIR)/src/%.o)
+CTL_OBJ     := $(CTL:%=$(BUILDDIR)/src/%.o)
 CORE_LIB    := $(BUILDDIR)/libmxdcore.a
 
-PLUGINS  := toml
+PLUGINS  := toml sqlite
+# Libraries a plugin links besides the core (SQLiteCpp is a static library).
+PLUGIN_LIBS_sqlite := -lSQLiteCpp -lsqlite3
 PLUGIN_SO := $(PLUGINS:%=$(BUILDDIR)/backends/%.so)
 # Deliberately broken plugins for the loader's tests.
 TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILDDIR)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
@@ -59,9 +66,10 @@ UNIT_SRC := $(wildcard tests/unit/*.cpp)
 UNIT_OBJ := $(UNIT_SRC:%.cpp=$(BUILDDIR)/%.o)
 
 BIN := $(BUILDDIR)/mxdelegate
+CTL_BIN := $(BUILDDIR)/mxdelegatectl
 
 .PHONY: all check unit e2e run install uninstall clean deps
-all: $(BIN) $(PLUGIN_SO)
+all: $(BIN) $(CTL_BIN) $(PLUGIN_SO)
 
 # Objects depend on the flags they were built with, so that "make check"
 # after a plain "make" rebuilds with -Werror instead of trusting old objects.
@@ -80,6 +88,18 @@ $(CORE_LIB): $(CORE_OBJ)
 $(BIN): $(BUILDDIR)/src/main.o $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(CTL_BIN): $(BUILDDIR)/src/ctl_main.o $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The SQLite schema is compiled into the plugin as a raw string literal, so
+# that the plugin needs no file beside it.
+SQLITE_INC := $(BUILDDIR)/backends/sqlite/schema.inc
+$(SQLITE_INC): backends/sqlite/schema.sql
+	@mkdir -p $(@D)
+	{ printf 'R"mxd_schema('; cat $<; printf ')mxd_schema"\n'; } > $@.tmp && mv $@.tmp $@
+$(BUILDDIR)/backends/sqlite/sqlite_backend.o: $(SQLITE_INC)
+$(BUILDDIR)/backends/sqlite/sqlite_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
+
 .SECONDEXPANSION:
 # Objects made by pattern rules are kept, so a rebuild compiles only what changed.
 .SECONDARY:
@@ -89,7 +109,7 @@ plugin_objs = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard backends/$(1)/*.cpp))
 $(BUILDDIR)/backends/%.so: $$(call plugin_objs,$$*) $(CORE_LIB) backends/plugin.map
 	@mkdir -p $(@D)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -shared -Wl,--version-script=backends/plugin.map \
-		-o $@ $(filter %.o %.a,$^) $(PKG_LIBS) -pthread
+		-o $@ $(filter %.o %.a,$^) $(PLUGIN_LIBS_$*) $(PKG_LIBS) -pthread
 $(BUILDDIR)/tests/plugins/%.so: tests/plugins/%.c include/mxdelegate/backend.h $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -fPIC -shared $(WARN) $(WERROR) $(SAN_FLAGS) -Iinclude -o $@ $<
@@ -100,8 +120,8 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(SERVICE_OBJ) $(CTL_OBJ) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lsqlite3
 
 deps:
 	@sh tools/deps.sh check
@@ -111,18 +131,20 @@ check: deps
 	@BUILDDIR=$(BUILDDIR) SANITIZE=$(SANITIZE) sh tests/run
 
 run:
-	@sh tools/deps.sh run
+	@SERVER=$(SERVER) sh tools/deps.sh run
 	@$(MAKE) --no-print-directory all
-	@BUILDDIR=$(BUILDDIR) PORT=$(PORT) sh tools/demo.sh
+	@BUILDDIR=$(BUILDDIR) PORT=$(PORT) SERVER=$(SERVER) sh tools/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxdelegate
+	install -m 755 $(CTL_BIN) $(DESTDIR)$(SBINDIR)/mxdelegatectl
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 include/mxdelegate/backend.h $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
+	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(SBINDIR)/mxdelegatectl
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 	rm -f $(PLUGINS:%=$(DESTDIR)$(PLUGINDIR)/%.so)
 	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/mxdelegate $(DESTDIR)$(INCLUDEDIR)/mxdelegate 2>/dev/null
 

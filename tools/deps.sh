@@ -5,9 +5,20 @@
 set -eu
 
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
-libidn2-dev catch2"
-check="$build libfcgi-bin clang mandoc curl python3 lighttpd"
+libidn2-dev catch2 libsqlitecpp-dev libsqlite3-dev"
+check="$build sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
+# tests/integration: every web server of etc/, spawn-fcgi, a real browser,
+# and procps for the /bin/kill of mxdelegate.service's ExecReload.  The tests
+# start each server with a configuration, ports and pid file of their own,
+# so a system nginx or Apache already on port 80 does not matter.
+check="$check apache2 libapache2-mod-fcgid nginx spawn-fcgi caddy chromium procps"
 run="$build lighttpd curl"
+# make run's server: SERVER=apache|nginx|caddy (lighttpd by default).
+case "${SERVER:-lighttpd}" in
+apache) run="$run apache2 libapache2-mod-fcgid" ;;
+nginx)  run="$run nginx spawn-fcgi" ;;
+caddy)  run="$run caddy spawn-fcgi" ;;
+esac
 
 case "${1:-check}" in
 build) want=$build ;;
@@ -31,8 +42,9 @@ fi
 echo "deps.sh: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-# --no-install-recommends keeps a fresh machine lean; lighttpd must not be
-# started as a system service, which policy-rc.d below prevents.
+# --no-install-recommends keeps a fresh machine lean; lighttpd, Apache,
+# nginx and Caddy must not be started as system services (on port 80),
+# which policy-rc.d below prevents.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 	chmod 755 /usr/sbin/policy-rc.d
