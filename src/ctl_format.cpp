@@ -1,6 +1,7 @@
 #include "ctl_format.hpp"
 
 #include "ctl_fields.hpp"
+#include "log.hpp"
 #include "record.hpp"
 #include "toml_json.hpp"
 
@@ -18,22 +19,8 @@ using json = nlohmann::json;
 
 namespace {
 
-// A message stays on one line whatever bytes a file holds.
-std::string printable(std::string_view s)
-{
-	static constexpr char hex[] = "0123456789abcdef";
-	std::string out;
-	for (unsigned char c : s) {
-		if (c < 0x20 || c == 0x7f) {
-			out += "\\x";
-			out += hex[c >> 4];
-			out += hex[c & 0xf];
-		} else {
-			out += static_cast<char>(c);
-		}
-	}
-	return out;
-}
+// Keys and values may hold any byte: a message stays one line.
+std::string printable(std::string_view s) { return log::one_line(s); }
 
 struct Positioned {
 	toml::source_position at;

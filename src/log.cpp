@@ -85,4 +85,22 @@ std::string escape(std::string_view value, std::size_t max)
 	return out;
 }
 
+std::string one_line(std::string_view text)
+{
+	static constexpr char hex[] = "0123456789abcdef";
+	std::string out;
+	out.reserve(text.size());
+	for (char c : text) {
+		const auto u = static_cast<unsigned char>(c);
+		if (u < 0x20 || u == 0x7f) {
+			out += "\\x";
+			out += hex[u >> 4];
+			out += hex[u & 0xf];
+		} else {
+			out += c;
+		}
+	}
+	return out;
+}
+
 } // namespace mxd::log

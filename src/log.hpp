@@ -21,4 +21,8 @@ inline void info(std::string_view c, std::string_view m) { write(Level::info, c,
 // to at most max bytes of input (with "..." appended when cut).
 std::string escape(std::string_view value, std::size_t max = 256);
 
+// Text from a file (a key, a value) made safe for a one-line message: only
+// control bytes become \xNN, so UTF-8 and quotes stay as written.
+std::string one_line(std::string_view text);
+
 } // namespace mxd::log

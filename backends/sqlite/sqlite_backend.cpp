@@ -21,6 +21,7 @@
 #include <mxdelegate/backend.h>
 
 #include "host.hpp"
+#include "log.hpp"
 #include "record.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -90,22 +91,8 @@ std::string reason(int error)
 	return std::generic_category().message(error);
 }
 
-// Keys and values from a file may hold any byte; a message stays one line.
-std::string printable(std::string_view s)
-{
-	static constexpr char hex[] = "0123456789abcdef";
-	std::string out;
-	for (unsigned char c : s) {
-		if (c < 0x20 || c == 0x7f) {
-			out += "\\x";
-			out += hex[c >> 4];
-			out += hex[c & 0xf];
-		} else {
-			out += static_cast<char>(c);
-		}
-	}
-	return out;
-}
+// Keys and values may hold any byte: a message stays one line.
+std::string printable(std::string_view s) { return log::one_line(s); }
 
 Settings configure(const char *config_json)
 {

@@ -6,6 +6,7 @@
 #include <mxdelegate/backend.h>
 
 #include "host.hpp"
+#include "log.hpp"
 #include "record.hpp"
 #include "toml_json.hpp"
 
@@ -148,24 +149,8 @@ std::string reason(int error)
 	return std::generic_category().message(error);
 }
 
-// Keys and values may hold any character through TOML escapes; a newline in
-// one must not split a problem into two lines of the report.
-std::string printable(std::string_view s)
-{
-	static constexpr char hex[] = "0123456789abcdef";
-	std::string out;
-	out.reserve(s.size());
-	for (unsigned char c : s) {
-		if (c < 0x20 || c == 0x7f) {
-			out += "\\x";
-			out += hex[c >> 4];
-			out += hex[c & 0xf];
-		} else {
-			out += static_cast<char>(c);
-		}
-	}
-	return out;
-}
+// Keys and values may hold any byte: a message stays one line.
+std::string printable(std::string_view s) { return log::one_line(s); }
 
 std::string quoted(std::string_view s)
 {

@@ -119,3 +119,10 @@ TEST_CASE("log::escape: cut to max bytes of input", "[log]")
 	CHECK(escaped_nul.substr(0, 8) == "\\x00\\x00");
 	CHECK(escaped_nul.substr(escaped_nul.size() - 7) == "\\x00...");
 }
+
+TEST_CASE("one_line escapes control bytes only", "[log]")
+{
+	CHECK(mxd::log::one_line("a\nb\tc\x7f") == "a\\x0ab\\x09c\\x7f");
+	CHECK(mxd::log::one_line("\"B\xc3\xbc" "cher\" \\") == "\"B\xc3\xbc" "cher\" \\");
+	CHECK(mxd::log::one_line("") == "");
+}
