@@ -19,9 +19,8 @@ import threading
 import time
 
 import client
-import servers
+import servers  # also puts tests/e2e on the path
 
-sys.path.insert(0, os.path.join(servers.REPO, "tests", "e2e"))
 import fcgi  # noqa: E402  (the e2e suite's FastCGI client)
 
 DOC = "/.well-known/matrix/"
