@@ -4,7 +4,9 @@
 #   make check      install missing packages, build with -Werror, run every test
 #   make run        install missing packages, build, serve a demo through lighttpd
 #                   (SERVER=apache, nginx or caddy for another web server)
-#   make install    PREFIX, DESTDIR, SBINDIR, LIBDIR, MANDIR, SYSCONFDIR honoured
+#   make install    PREFIX, DESTDIR, SBINDIR, LIBDIR, INCLUDEDIR, MANDIR, DOCDIR,
+#                   SYSCONFDIR, PLUGINDIR honoured; nothing is written to SYSCONFDIR
+#   make uninstall  removes what make install put there, with the same variables
 #
 # Packagers: make PREFIX=/usr SYSCONFDIR=/etc && make install DESTDIR=...
 
@@ -13,8 +15,10 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/mxdelegate
 SYSCONFDIR ?= $(PREFIX)/etc
 PLUGINDIR  ?= $(LIBDIR)/mxdelegate/backends
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 PORT     ?= 8080
 SERVER   ?= lighttpd
@@ -126,6 +130,15 @@ $(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(SERVICE_OBJ) $(CTL_OBJ) $(CORE_LIB)
 deps:
 	@sh tools/deps.sh check
 
+# make bench: mxdelegate against the floor, static files and nginx's map, in
+# one run (bench/RESULTS.md).  QUICK=1: a reduced set in under a minute.
+# Generated data goes to $(BUILDDIR)/bench/.  Not part of make check.
+.PHONY: bench
+bench:
+	@sh tools/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@BUILDDIR=$(BUILDDIR) QUICK=$(QUICK) python3 bench/bench.py
+
 check: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror all $(BUILDDIR)/tests/unit_tests $(TEST_PLUGINS)
 	@BUILDDIR=$(BUILDDIR) SANITIZE=$(SANITIZE) sh tests/run
@@ -135,18 +148,60 @@ run:
 	@$(MAKE) --no-print-directory all
 	@BUILDDIR=$(BUILDDIR) PORT=$(PORT) SERVER=$(SERVER) sh tools/demo.sh
 
+# What make install puts where; make uninstall removes the same list.
+# The pages are written with the paths of a PREFIX=/usr SYSCONFDIR=/etc
+# build and get the configured ones on the way; the etc/ files go to the
+# examples as they are, @PLACEHOLDERS@ included.
+MAN5 := mxdelegate.toml.5
+MAN7 := mxdelegate-backend.7
+MAN8 := mxdelegate.8 mxdelegatectl.8
+EXAMPLES := $(patsubst etc/%,%,$(sort $(wildcard etc/*.toml etc/*/*)))
+EXAMPLE_DIRS := $(sort $(patsubst %/,%,$(filter-out ./,$(dir $(EXAMPLES)))))
+ABI_VERSION = $(shell sed -n 's/^\#define MXD_BACKEND_ABI_MAJOR //p' include/mxdelegate/backend.h).$(shell \
+	sed -n 's/^\#define MXD_BACKEND_ABI_MINOR //p' include/mxdelegate/backend.h)
+MAN_PATHS = -e 's|/etc/mxdelegate/|$(SYSCONFDIR)/mxdelegate/|g' \
+	-e 's|/usr/lib/mxdelegate/backends|$(PLUGINDIR)|g' \
+	-e 's|/usr/lib/pkgconfig|$(PKGCONFIGDIR)|g' \
+	-e 's|/usr/sbin/mxdelegate|$(SBINDIR)/mxdelegate|g' \
+	-e 's|/usr/include/mxdelegate|$(INCLUDEDIR)/mxdelegate|g' \
+	-e 's|/usr/share/doc/mxdelegate|$(DOCDIR)|g'
+# Our own directories, removed by uninstall when they are empty; the shared
+# ones (SBINDIR, MANDIR/man8, ...) may have been there before and stay.
+OWN_DIRS = $(EXAMPLE_DIRS:%=$(DESTDIR)$(DOCDIR)/examples/%) $(DESTDIR)$(DOCDIR)/examples \
+	$(DESTDIR)$(DOCDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/mxdelegate \
+	$(DESTDIR)$(INCLUDEDIR)/mxdelegate
+GEN := $(BUILDDIR)/install
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate
+	@mkdir -p $(GEN)
+	for p in $(MAN5) $(MAN7) $(MAN8); do sed $(MAN_PATHS) man/$$p > $(GEN)/$$p || exit 1; done
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$(INCLUDEDIR)' 'plugindir=$(PLUGINDIR)' '' \
+		'Name: mxdelegate-backend' \
+		'Description: plugin interface of mxdelegate backends (header only)' \
+		'Version: $(ABI_VERSION)' 'Cflags: -I$${includedir}' > $(GEN)/mxdelegate-backend.pc
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples \
+		$(EXAMPLE_DIRS:%=$(DESTDIR)$(DOCDIR)/examples/%)
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxdelegate
 	install -m 755 $(CTL_BIN) $(DESTDIR)$(SBINDIR)/mxdelegatectl
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 include/mxdelegate/backend.h $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
+	install -m 644 $(GEN)/mxdelegate-backend.pc $(DESTDIR)$(PKGCONFIGDIR)/mxdelegate-backend.pc
+	install -m 644 $(MAN5:%=$(GEN)/%) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(MAN7:%=$(GEN)/%) $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 $(MAN8:%=$(GEN)/%) $(DESTDIR)$(MANDIR)/man8/
+	for f in $(EXAMPLES); do install -m 644 etc/$$f $(DESTDIR)$(DOCDIR)/examples/$$f || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(SBINDIR)/mxdelegatectl
-	rm -f $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 	rm -f $(PLUGINS:%=$(DESTDIR)$(PLUGINDIR)/%.so)
-	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/mxdelegate $(DESTDIR)$(INCLUDEDIR)/mxdelegate 2>/dev/null
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/mxdelegate-backend.pc
+	rm -f $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) $(MAN7:%=$(DESTDIR)$(MANDIR)/man7/%) \
+		$(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
+	rm -f $(EXAMPLES:%=$(DESTDIR)$(DOCDIR)/examples/%)
+	for d in $(OWN_DIRS); do if [ -d $$d ]; then rmdir $$d 2>/dev/null || true; fi; done
 
 clean:
 	rm -rf $(BUILDDIR)

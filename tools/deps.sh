@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages that the build, the tests and the demo need,
 # only when one is missing, so that a second run is quiet and fast.
-# Usage: tools/deps.sh [build|check|run]   (default: check, the superset)
+# Usage: tools/deps.sh [build|check|run|bench]   (default: check, the superset)
 set -eu
 
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
@@ -13,6 +13,8 @@ check="$build sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 # so a system nginx or Apache already on port 80 does not matter.
 check="$check apache2 libapache2-mod-fcgid nginx spawn-fcgi caddy chromium procps"
 run="$build lighttpd curl"
+# make bench: the load generator, both web servers, valgrind for callgrind.
+bench="$build wrk nginx lighttpd valgrind python3"
 # make run's server: SERVER=apache|nginx|caddy (lighttpd by default).
 case "${SERVER:-lighttpd}" in
 apache) run="$run apache2 libapache2-mod-fcgid" ;;
@@ -24,7 +26,8 @@ case "${1:-check}" in
 build) want=$build ;;
 run)   want=$run ;;
 check) want=$check ;;
-*) echo "deps.sh: unknown set '$1' (build, check or run)" >&2; exit 64 ;;
+bench) want=$bench ;;
+*) echo "deps.sh: unknown set '$1' (build, check, run or bench)" >&2; exit 64 ;;
 esac
 
 missing=

@@ -2,6 +2,7 @@
 a responder process started on a socket of its own, and a tiny test runner
 that prints the closing line "N passed, N failed"."""
 
+import atexit
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import fcgi
 BUILD = os.path.abspath(os.environ.get("MXD_BUILDDIR", "build"))
 BIN = os.path.join(BUILD, "mxdelegate")
 PLUGINS = os.path.join(BUILD, "backends")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 
 EXAMPLE_CONFIG = """\
 [backend]
@@ -117,6 +119,57 @@ def _accepts(path):
         return True
     except OSError:
         return False
+
+
+class Installed:
+    """The tree built once for a temporary PREFIX (the installed responder
+    finds its plugins and configuration through paths compiled in), shared by
+    the tests that install it: the install test and the manual pages'
+    examples, which run the installed programs.  The build is the slow part;
+    make install and make uninstall are run by each test as it needs them.
+    The directory is readable by all, so that a web server's user can run
+    the installed responder, and is removed when the tests end."""
+
+    _shared = None
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="mxd-e2e-install-")
+        os.chmod(self.root, 0o755)
+        atexit.register(shutil.rmtree, self.root, True)
+        self.prefix = os.path.join(self.root, "prefix")
+        self.build = os.path.join(self.root, "build")
+        self.sbin = os.path.join(self.prefix, "sbin")
+        self.plugindir = os.path.join(self.prefix, "lib/mxdelegate/backends")
+        self.pkgconfig = os.path.join(self.prefix, "lib/pkgconfig")
+        # SANITIZE= : the installed programs are the plain build, whatever
+        # this run of the tests was built with.
+        p = self.make("all", "-j%d" % (os.cpu_count() or 1))
+        if p.returncode != 0:
+            raise AssertionError("make all for PREFIX=%s failed:\n%s" %
+                                 (self.prefix, p.stderr.decode(errors="replace")[-3000:]))
+
+    @classmethod
+    def shared(cls):
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
+
+    def make(self, *args, destdir=None):
+        argv = ["make", "-s", "-C", REPO, *args, "PREFIX=" + self.prefix,
+                "BUILDDIR=" + self.build, "SANITIZE="]
+        if destdir is not None:
+            argv.append("DESTDIR=" + destdir)
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=1200)
+
+    def install(self, destdir=None):
+        p = self.make("install", destdir=destdir)
+        if p.returncode != 0:
+            raise AssertionError("make install failed:\n" + p.stderr.decode(errors="replace")[-3000:])
+
+    def uninstall(self, destdir=None):
+        p = self.make("uninstall", destdir=destdir)
+        if p.returncode != 0:
+            raise AssertionError("make uninstall failed:\n" + p.stderr.decode(errors="replace")[-3000:])
 
 
 def wait_for(cond, timeout, step=0.02):

@@ -7,8 +7,8 @@ import socket
 import subprocess
 
 import fcgi
-from harness import (BIN, PLUGINS, Test, Responder, example_config, check_common_headers,
-                     free_port, wait_for)
+from harness import (BIN, PLUGINS, REPO, Installed, Test, Responder, example_config,
+                     check_common_headers, free_port, wait_for)
 
 
 def cgi(config, env, stdin=subprocess.DEVNULL):
@@ -196,25 +196,92 @@ class Shipped(Test):
         self.eq(r.header("Cache-Control"), "public, max-age=3600")
 
     def test_install_to_a_prefix_finds_its_plugins(self):
-        top = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
-        prefix = self.tmp.file("prefix")
-        p = subprocess.run(["make", "-s", "-C", top, "install", "PREFIX=" + prefix,
-                            "BUILDDIR=" + self.tmp.file("build")],
-                           capture_output=True, timeout=900)
-        self.eq(p.returncode, 0, p.stderr.decode()[-2000:])
-        for f in ["sbin/mxdelegate", "lib/mxdelegate/backends/toml.so",
-                  "include/mxdelegate/backend.h"]:
-            self.true(os.path.exists(os.path.join(prefix, f)), f)
-        # No plugin_dir: the installed binary must look in its own LIBDIR.
-        cfg = self.tmp.write("plain.toml", '[backend]\nname = "toml"\n[domains."example.org"]\n'
-                                           'server = "m.example.org:443"\n')
-        p = subprocess.run([os.path.join(prefix, "sbin/mxdelegate"), "-c", cfg],
-                           env={"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/server",
-                                "HTTP_HOST": "example.org"},
-                           stdin=subprocess.DEVNULL, capture_output=True)
-        self.eq(fcgi.Response(p.stdout).json(), {"m.server": "m.example.org:443"})
-        p = subprocess.run(["make", "-s", "-C", top, "uninstall", "PREFIX=" + prefix,
-                            "BUILDDIR=" + self.tmp.file("build")], capture_output=True)
-        self.eq(p.returncode, 0)
+        inst = Installed.shared()
+        prefix = inst.prefix
+
+        # Into a DESTDIR: exactly these files, with these modes, under
+        # DESTDIR/PREFIX and nowhere else.
+        dest = self.tmp.file("dest")
+        inst.install(destdir=dest)
+        expected = {"sbin/mxdelegate": 0o755, "sbin/mxdelegatectl": 0o755,
+                    "lib/mxdelegate/backends/toml.so": 0o644,
+                    "lib/mxdelegate/backends/sqlite.so": 0o644,
+                    "include/mxdelegate/backend.h": 0o644,
+                    "lib/pkgconfig/mxdelegate-backend.pc": 0o644,
+                    "share/man/man5/mxdelegate.toml.5": 0o644,
+                    "share/man/man7/mxdelegate-backend.7": 0o644,
+                    "share/man/man8/mxdelegate.8": 0o644,
+                    "share/man/man8/mxdelegatectl.8": 0o644}
+        etc = os.path.join(REPO, "etc")
+        for d, _, fs in os.walk(etc):
+            for f in fs:
+                rel = os.path.relpath(os.path.join(d, f), etc)
+                expected["share/doc/mxdelegate/examples/" + rel] = 0o644
+        root = dest + prefix
+        found = {}
+        for d, _, fs in os.walk(dest):
+            for f in fs:
+                path = os.path.join(d, f)
+                self.true(path.startswith(root + "/"), "installed outside PREFIX: " + path)
+                found[os.path.relpath(path, root)] = os.lstat(path).st_mode & 0o7777
+        self.eq(found, expected)
+        # The examples are the shipped files as they are; the pages carry
+        # the configured paths instead of /usr's, and still lint clean.
+        with open(os.path.join(etc, "nginx/mxdelegate.conf"), "rb") as a, \
+                open(os.path.join(root, "share/doc/mxdelegate/examples/nginx/mxdelegate.conf"), "rb") as b:
+            self.eq(a.read(), b.read())
+        with open(os.path.join(root, "share/man/man8/mxdelegate.8")) as f:
+            page = f.read()
+        self.contains(page, prefix + "/lib/mxdelegate/backends")
+        self.contains(page, prefix + "/etc/mxdelegate/mxdelegate.toml")
+        self.contains(page, prefix + "/sbin/mxdelegate -c " + prefix + "/etc/mxdelegate/mxdelegate.toml")
+        self.true("/usr/lib/mxdelegate" not in page and "/usr/sbin/" not in page
+                  and " /etc/mxdelegate" not in page, "a /usr or /etc path left in the page")
+        pages = [os.path.join(root, f) for f in expected if f.startswith("share/man/")]
+        p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", *pages], capture_output=True)
+        self.eq((p.returncode, p.stdout + p.stderr), (0, b""))
+        with open(os.path.join(root, "lib/pkgconfig/mxdelegate-backend.pc")) as f:
+            pc = f.read()
+        self.contains(pc, "plugindir=%s/lib/mxdelegate/backends\n" % prefix)
+        self.contains(pc, "Cflags: -I${includedir}\n")
+
+        # Uninstall removes every file and the directories of its own; the
+        # shared ones, which may have been there before, stay.
+        inst.uninstall(destdir=dest)
+        left = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
+        self.eq(left, [])
+        dirs = sorted(os.path.relpath(d, root) for d, _, _ in os.walk(root))
+        self.eq(dirs, [".", "include", "lib", "lib/pkgconfig", "sbin", "share", "share/doc",
+                       "share/man", "share/man/man5", "share/man/man7", "share/man/man8"])
+
+        # Into the PREFIX itself: the installed responder finds its plugins
+        # with no plugin_dir, pkg-config finds the header, and uninstall
+        # leaves no file behind.
+        inst.install()
+        try:
+            cfg = self.tmp.write("plain.toml", '[backend]\nname = "toml"\n[domains."example.org"]\n'
+                                               'server = "m.example.org:443"\n')
+            p = subprocess.run([os.path.join(prefix, "sbin/mxdelegate"), "-c", cfg],
+                               env={"REQUEST_METHOD": "GET",
+                                    "REQUEST_URI": "/.well-known/matrix/server",
+                                    "HTTP_HOST": "example.org"},
+                               stdin=subprocess.DEVNULL, capture_output=True)
+            self.eq(p.stderr, b"")
+            self.eq(fcgi.Response(p.stdout).json(), {"m.server": "m.example.org:443"})
+            p = subprocess.run([os.path.join(prefix, "sbin/mxdelegatectl"), "-c", cfg, "check"],
+                               capture_output=True)
+            self.eq(p.returncode, 0, p.stderr)
+            env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib/pkgconfig"))
+            p = subprocess.run(["pkg-config", "--cflags", "mxdelegate-backend"], env=env,
+                               capture_output=True)
+            self.eq((p.returncode, p.stdout.decode().strip()), (0, "-I%s/include" % prefix))
+            p = subprocess.run(["pkg-config", "--variable=plugindir", "mxdelegate-backend"],
+                               env=env, capture_output=True)
+            self.eq(p.stdout.decode().strip(), prefix + "/lib/mxdelegate/backends")
+            p = subprocess.run(["pkg-config", "--atleast-version=1.1", "mxdelegate-backend"],
+                               env=env, capture_output=True)
+            self.eq(p.returncode, 0)
+        finally:
+            inst.uninstall()
         left = [os.path.join(d, f) for d, _, fs in os.walk(prefix) for f in fs]
         self.eq(left, [])
