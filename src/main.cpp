@@ -396,8 +396,9 @@ int serve_fastcgi(const Options &opt, const Config &config, int listen_fd)
 	sigaddset(&wait, SIGINT);
 	sigaddset(&wait, SIGHUP);
 	FileStamp seen = stamp(opt.config);
-	const unsigned interval = config.check_interval_ms;
 	while (!stopping.load()) {
+		// Read each time: a reload may have changed it.
+		const unsigned interval = load_current()->config().check_interval_ms;
 		timespec ts{static_cast<time_t>(interval / 1000),
 		            static_cast<long>(interval % 1000) * 1000000L};
 		int sig = sigtimedwait(&wait, nullptr, &ts);
