@@ -24,15 +24,30 @@ Answer make_answer(const Response &response)
 	return a;
 }
 
+Answers::Answers(const Answer &every)
+{
+	for (std::size_t i = 0; i < document_count; ++i)
+		std::call_once(once_[i], [&] { doc_[i] = every; });
+}
+
+Answers::Answers(nlohmann::json record, std::string host, render::Policy policy)
+	: record_(std::move(record)), host_(std::move(host)), policy_(policy)
+{
+}
+
+const Answer &Answers::operator[](Document d) const
+{
+	const auto i = static_cast<std::size_t>(d);
+	std::call_once(once_[i],
+	               [&] { doc_[i] = make_answer(render::document(record_, d, host_, policy_)); });
+	return doc_[i];
+}
+
 namespace {
 
 std::shared_ptr<const Answers> all_docs(const Response &r)
 {
-	auto answers = std::make_shared<Answers>();
-	const Answer a = make_answer(r);
-	for (auto &slot : answers->doc)
-		slot = a;
-	return answers;
+	return std::make_shared<Answers>(make_answer(r));
 }
 
 } // namespace
@@ -68,7 +83,7 @@ nlohmann::json Directory::resolve(const std::string &host, std::string *matched)
 std::shared_ptr<const Answers> Directory::build(const std::string &host) const
 {
 	std::string key;
-	const nlohmann::json record = resolve(host, &key);
+	nlohmann::json record = resolve(host, &key);
 	if (record.is_null())
 		return unknown_;
 
@@ -84,11 +99,7 @@ std::shared_ptr<const Answers> Directory::build(const std::string &host) const
 		                              "The delegation of this host is misconfigured",
 		                              policy_));
 	}
-	auto answers = std::make_shared<Answers>();
-	for (Document d : all_documents)
-		answers->doc[static_cast<std::size_t>(d)] =
-			make_answer(render::document(record, d, host, policy_));
-	return answers;
+	return std::make_shared<Answers>(std::move(record), host, policy_);
 }
 
 std::shared_ptr<const Answers> Directory::find(const std::string &host)
@@ -103,6 +114,9 @@ std::shared_ptr<const Answers> Directory::find(const std::string &host)
 	auto answers = build(host);
 	if (capacity_ == 0)
 		return answers;
+	// Declared before the lock, so destroyed after it is released: freeing
+	// a full cache's answers must not stall the other workers.
+	std::unordered_map<std::string, std::shared_ptr<const Answers>> dropped;
 	std::unique_lock lock(mutex_);
 	// A drop while this was built means it may hold old data: serve it
 	// once, but do not keep it.
@@ -111,7 +125,7 @@ std::shared_ptr<const Answers> Directory::find(const std::string &host)
 	if (cache_.size() >= capacity_) {
 		// A full cache is emptied rather than aged: simple, and a flood of
 		// random hosts costs lookups, never memory.
-		cache_.clear();
+		dropped.swap(cache_);
 	}
 	cache_.emplace(host, answers);
 	return answers;

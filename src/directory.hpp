@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -35,9 +36,24 @@ struct Answer {
 };
 
 // Everything served for one host name.
-struct Answers {
-	std::array<Answer, document_count> doc;
-	const Answer &operator[](Document d) const { return doc[static_cast<std::size_t>(d)]; }
+// The answers for one host.  A record's documents are each rendered and
+// serialised the first time one is asked for, then kept: a host is mostly
+// asked for one or two of them, so a cache miss renders one, not all.
+class Answers {
+public:
+	// The same answer for every document (404, 500).
+	explicit Answers(const Answer &every);
+	// The documents of an effective, validated record served for host.
+	Answers(nlohmann::json record, std::string host, render::Policy policy);
+
+	const Answer &operator[](Document d) const;
+
+private:
+	nlohmann::json record_;
+	std::string host_;
+	render::Policy policy_{};
+	mutable std::array<std::once_flag, document_count> once_;
+	mutable std::array<Answer, document_count> doc_;
 };
 
 // Serialises a rendered response into an Answer.

@@ -92,12 +92,14 @@ void Responder::answer(const Request &req, Reply &reply)
 	if (host.kind == host::Kind::ip_literal)
 		return fixed(reply, ip_host_, head);
 
+	const Answer *found;
 	try {
 		reply.hold = directory_.find(host.name);
+		found = &(*reply.hold)[*req.document]; // rendered here on first use
 	} catch (const std::exception &e) {
 		return unavailable(reply, e.what(), head);
 	}
-	const Answer &a = (*reply.hold)[*req.document];
+	const Answer &a = *found;
 	reply.status = a.status;
 	if (!a.etag.empty() && !req.if_none_match.empty() &&
 	    render::etag_matches(req.if_none_match, a.etag)) {

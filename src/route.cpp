@@ -5,6 +5,8 @@
 
 #include "ascii.hpp"
 
+#include <algorithm>
+
 namespace mxd {
 
 std::string_view document_path(Document doc)
@@ -86,11 +88,12 @@ std::optional<std::string> canonical_path(std::string_view target)
 	std::string path;
 	path.reserve(target.size());
 	for (std::size_t i = 0; i < target.size(); ++i) {
-		const char c = target[i];
-		if (c != '%') {
-			path += c;
-			continue;
-		}
+		// The bytes up to the next '%' are copied as they are, in one go.
+		const std::size_t pct = std::min(target.find('%', i), target.size());
+		path.append(target.substr(i, pct - i));
+		i = pct;
+		if (i == target.size())
+			break;
 		if (target.size() - i < 3)
 			return std::nullopt;
 		const int hi = hex_value(target[i + 1]);
