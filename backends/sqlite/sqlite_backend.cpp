@@ -22,6 +22,7 @@
 
 #include "host.hpp"
 #include "log.hpp"
+#include "plugin_strings.hpp"
 #include "record.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -718,24 +719,8 @@ private:
 	std::atomic<std::uint64_t> generation_{1};
 };
 
-char *copy(std::string_view s) noexcept
-{
-	auto *p = static_cast<char *>(std::malloc(s.size() + 1));
-	if (p) {
-		std::memcpy(p, s.data(), s.size());
-		p[s.size()] = '\0';
-	}
-	return p;
-}
-
-// Sets *error when the caller gave a place for it; a message that cannot be
-// allocated leaves NULL, which the core reports as an unknown error.
-int fail(char **error, int status, std::string_view message) noexcept
-{
-	if (error)
-		*error = copy(message);
-	return status;
-}
+using plugin::c_string;
+using plugin::fail;
 
 // Every entry point ends in this: no exception crosses into the core.
 template <typename F>
@@ -789,7 +774,7 @@ int plugin_lookup(void *handle, const char *domain, char **record_json, char **e
 		std::string record;
 		if (h->lookup(domain, record) != MXD_OK)
 			return MXD_NOT_FOUND;
-		char *s = copy(record);
+		char *s = c_string(record);
 		if (!s)
 			return fail(error, MXD_ERROR, "sqlite: lookup: out of memory");
 		*record_json = s;

@@ -7,6 +7,7 @@
 
 #include "host.hpp"
 #include "log.hpp"
+#include "plugin_strings.hpp"
 #include "record.hpp"
 #include "toml_json.hpp"
 
@@ -425,23 +426,11 @@ private:
 	FileState seen_;
 };
 
-char *copy(std::string_view s) noexcept
-{
-	auto *p = static_cast<char *>(std::malloc(s.size() + 1));
-	if (p) {
-		std::memcpy(p, s.data(), s.size());
-		p[s.size()] = '\0';
-	}
-	return p;
-}
+using plugin::c_string;
 
-// Sets *error when the caller gave a place for it; a message that cannot be
-// allocated leaves NULL, which the core reports as an unknown error.
 int fail(char **error, std::string_view message) noexcept
 {
-	if (error)
-		*error = copy(message);
-	return MXD_ERROR;
+	return plugin::fail(error, MXD_ERROR, message);
 }
 
 Source configure(const char *config_json)
@@ -512,7 +501,7 @@ int plugin_lookup(void *handle, const char *domain, char **record_json, char **e
 		const auto it = map->find(std::string_view(domain));
 		if (it == map->end())
 			return MXD_NOT_FOUND;
-		char *s = copy(it->second);
+		char *s = c_string(it->second);
 		if (!s)
 			return fail(error, "toml: lookup: out of memory");
 		*record_json = s;

@@ -1,0 +1,34 @@
+// What a plugin hands across the C boundary (backend.h): strings allocated
+// with malloc() here and released by the plugin's own free_string(), so the
+// core never frees memory of another heap.  For plugins only.
+#pragma once
+
+#include <mxdelegate/backend.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+namespace mxd::plugin {
+
+// A NUL-terminated copy, or NULL when memory is short (the core then reports
+// an unknown error rather than crash).
+inline char *c_string(std::string_view s) noexcept
+{
+	auto *p = static_cast<char *>(std::malloc(s.size() + 1));
+	if (p) {
+		std::memcpy(p, s.data(), s.size());
+		p[s.size()] = '\0';
+	}
+	return p;
+}
+
+// Stores a message in *error when the caller gave a place for it.
+inline int fail(char **error, int status, std::string_view message) noexcept
+{
+	if (error)
+		*error = c_string(message);
+	return status;
+}
+
+} // namespace mxd::plugin
