@@ -18,11 +18,15 @@ import shutil
 import socket
 import sqlite3
 import statistics
-import struct
 import subprocess
 import sys
 import time
 import urllib.request
+
+# The end-to-end suite's FastCGI client and wait_for, shared rather than copied.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import fcgi  # noqa: E402
+from harness import wait_for  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -69,13 +73,6 @@ def free_port():
     return p
 
 
-def wait_for(cond, timeout=30, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def write(path, text):
@@ -450,24 +447,8 @@ def cgi_cold(configs, n):
 
 def fcgi_get(path, h):
     """One FastCGI request over the unix socket at path (for callgrind)."""
-    def rec(t, content):
-        return struct.pack("!BBHHBx", 1, t, 1, len(content), 0) + content
-
-    def nv(k, v):
-        return bytes([len(k), len(v)]) + k + v
-    params = (nv(b"REQUEST_METHOD", b"GET") + nv(b"REQUEST_URI", PATH.encode()) +
-              nv(b"HTTP_HOST", h.encode()) + nv(b"GATEWAY_INTERFACE", b"CGI/1.1"))
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(path)
-    s.sendall(rec(1, struct.pack("!HB5x", 1, 0)) + rec(4, params) + rec(4, b"") + rec(5, b""))
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
+    r = fcgi.request(path, fcgi.cgi_params("GET", PATH, h))
+    return r.raw if r else b""
 
 
 def callgrind_total(argv, sock, hosts, n):
