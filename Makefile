@@ -49,7 +49,7 @@ ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG
 LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 
 # The core modules, shared by the responder, the plugins and the tests.
-CORE    := host route request response record render log toml_json
+CORE    := host route request response record render answer log toml_json
 # The responder's own modules, on top of the core.
 SERVICE := backend config directory responder listen
 # mxdelegatectl's own modules, on top of the service modules.

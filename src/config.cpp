@@ -167,9 +167,10 @@ void read_http(const toml::table &root, Config &c, Problems &p)
 	const toml::table *t = table_of(root, "http", p);
 	if (!t)
 		return;
-	unknown_keys(*t, "http", {"max_age", "not_found_max_age"}, p);
+	unknown_keys(*t, "http", {"max_age", "not_found_max_age", "stale_max_age"}, p);
 	read_int(*t, "max_age", 0, 604800, c.http.max_age, p);
 	read_int(*t, "not_found_max_age", 0, 86400, c.http.not_found_max_age, p);
+	read_int(*t, "stale_max_age", 0, 3600, c.http.stale_max_age, p);
 }
 
 void read_server(const toml::table &root, Config &c, Problems &p)

@@ -27,7 +27,7 @@ struct Config {
 	render::Policy http;              // [http]
 	unsigned threads = 4;             // [server] threads
 	std::string listen;               // [server] listen; "" = as started
-	unsigned check_interval_ms = 1000;// [server] check_interval (seconds)
+	unsigned check_interval_ms = 20;  // [server] check_interval (seconds)
 	unsigned read_timeout_s = 5;      // [server] read_timeout (seconds, 0 = none)
 	std::size_t cache_size = 10000;   // [server] cache_size (hosts; 1-3 KiB each)
 };

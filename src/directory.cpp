@@ -8,46 +8,11 @@
 
 namespace mxd {
 
-Answer make_answer(const Response &response)
-{
-	Answer a;
-	a.status = response.status;
-	a.full = serialize(response, true);
-	// HEAD's answer is GET's without the body: kept as a prefix, not a copy.
-	a.head_size = serialize(response, false).size();
-	if (response.status == 200) {
-		if (const std::string *tag = response.header("ETag")) {
-			a.etag = *tag;
-			a.not_modified = serialize(render::not_modified(response), false);
-		}
-	}
-	return a;
-}
-
-Answers::Answers(const Answer &every)
-{
-	for (std::size_t i = 0; i < document_count; ++i)
-		std::call_once(once_[i], [&] { doc_[i] = every; });
-}
-
-Answers::Answers(nlohmann::json record, std::string host, render::Policy policy)
-	: record_(std::move(record)), host_(std::move(host)), policy_(policy)
-{
-}
-
-const Answer &Answers::operator[](Document d) const
-{
-	const auto i = static_cast<std::size_t>(d);
-	std::call_once(once_[i],
-	               [&] { doc_[i] = make_answer(render::document(record_, d, host_, policy_)); });
-	return doc_[i];
-}
-
 namespace {
 
-std::shared_ptr<const Answers> all_docs(const Response &r)
+std::shared_ptr<const Answer> shared(const Response &r)
 {
-	return std::make_shared<Answers>(make_answer(r));
+	return std::make_shared<const Answer>(make_answer(r));
 }
 
 } // namespace
@@ -56,9 +21,9 @@ Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
                      render::Policy policy, std::size_t capacity)
 	: backend_(std::move(backend)), defaults_(std::move(defaults)), policy_(policy),
 	  capacity_(capacity),
-	  unknown_(all_docs(render::error(404, "M_NOT_FOUND",
-	                                  "No Matrix delegation is configured for this host",
-	                                  policy_))),
+	  unknown_(shared(render::error(404, "M_NOT_FOUND",
+	                                "No Matrix delegation is configured for this host",
+	                                policy_))),
 	  generation_(backend_->generation())
 {
 }
@@ -80,70 +45,107 @@ nlohmann::json Directory::resolve(const std::string &host, std::string *matched)
 	return nullptr;
 }
 
-std::shared_ptr<const Answers> Directory::build(const std::string &host) const
+Directory::Built Directory::build(const std::string &host, Document doc) const
 {
 	std::string key;
 	nlohmann::json record = resolve(host, &key);
 	if (record.is_null())
-		return unknown_;
+		return {unknown_, true};
 
-	// Stored records were validated when loaded, but a template expanded for
-	// this host can still break a rule (a name grown past 255 characters).
+	// Stored records were checked when written, but not against the
+	// defaults they are served with, nor with this host's name in their
+	// templates (a name grown past 255 characters); and a database may have
+	// been written behind the admin tool's back.
 	const auto problems = record::validate(record, host);
 	if (!problems.empty()) {
 		log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
 		                            "): " + record::format_path(problems.front().path) + ": " +
 		                            problems.front().message +
 		                            "; answering 500");
-		return all_docs(render::error(500, "M_UNKNOWN",
-		                              "The delegation of this host is misconfigured",
-		                              policy_));
+		return {shared(render::error(500, "M_UNKNOWN",
+		                             "The delegation of this host is misconfigured", policy_)),
+		        true};
 	}
-	return std::make_shared<Answers>(std::move(record), host, policy_);
+	return {shared(render::document(record, doc, host, policy_)), false};
 }
 
-std::shared_ptr<const Answers> Directory::find(const std::string &host)
+Directory::Found Directory::find(const std::string &host, Document doc)
 {
+	const auto d = static_cast<std::size_t>(doc);
+	std::shared_ptr<const Answer> cached;
+	bool current = false;
 	std::uint64_t epoch;
 	{
 		std::shared_lock lock(mutex_);
-		if (auto it = cache_.find(host); it != cache_.end())
-			return it->second;
+		if (auto it = cache_.find(host); it != cache_.end()) {
+			cached = it->second.docs[d];
+			current = it->second.epoch == epoch_;
+		}
 		epoch = epoch_;
 	}
-	auto answers = build(host);
+	const bool stale_ok = policy_.stale_max_age > 0;
+	if (cached) {
+		if (failing_.load(std::memory_order_relaxed) && stale_ok)
+			return {std::move(cached), true};
+		if (current)
+			return {std::move(cached), false};
+	}
+
+	Built built;
+	try {
+		built = build(host, doc);
+	} catch (const std::exception &) {
+		if (cached && stale_ok)
+			return {std::move(cached), true};
+		throw;
+	}
 	if (capacity_ == 0)
-		return answers;
+		return {std::move(built.answer), false};
+
 	// Declared before the lock, so destroyed after it is released: freeing
 	// a full cache's answers must not stall the other workers.
-	std::unordered_map<std::string, std::shared_ptr<const Answers>> dropped;
+	std::unordered_map<std::string, Entry> dropped;
 	std::unique_lock lock(mutex_);
-	// A drop while this was built means it may hold old data: serve it
-	// once, but do not keep it.
+	// The generation moved while this was built: it may hold old data, so
+	// serve it once but do not keep it.
 	if (epoch != epoch_)
-		return answers;
-	if (cache_.size() >= capacity_) {
-		// A full cache is emptied rather than aged: simple, and a flood of
-		// random hosts costs lookups, never memory.
-		dropped.swap(cache_);
+		return {std::move(built.answer), false};
+	auto it = cache_.find(host);
+	if (it == cache_.end()) {
+		if (cache_.size() >= capacity_) {
+			// A full cache is emptied rather than aged: simple, and a flood
+			// of random hosts costs lookups, never memory.
+			dropped.swap(cache_);
+		}
+		it = cache_.emplace(host, Entry{}).first;
 	}
-	cache_.emplace(host, answers);
-	return answers;
+	Entry &e = it->second;
+	if (e.epoch != epoch_) {
+		e.docs = {}; // stale documents go with it: a newer one was just read
+		e.epoch = epoch_;
+	}
+	if (built.every_document)
+		e.docs.fill(built.answer);
+	else
+		e.docs[d] = built.answer;
+	return {std::move(built.answer), false};
 }
 
 void Directory::refresh()
 {
-	const std::uint64_t now = backend_->generation();
+	std::uint64_t now;
+	try {
+		now = backend_->generation();
+	} catch (...) {
+		failing_.store(true, std::memory_order_relaxed);
+		throw;
+	}
+	failing_.store(false, std::memory_order_relaxed);
 	if (now == generation_.load(std::memory_order_relaxed))
 		return;
-	std::unordered_map<std::string, std::shared_ptr<const Answers>> old;
-	{
-		std::unique_lock lock(mutex_);
-		old.swap(cache_);
-		++epoch_;
-		generation_.store(now, std::memory_order_relaxed);
-	}
-	// The old answers are freed here, outside the lock.
+	std::unique_lock lock(mutex_);
+	++epoch_;
+	generation_.store(now, std::memory_order_relaxed);
 }
 
 } // namespace mxd

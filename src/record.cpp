@@ -251,6 +251,38 @@ std::string check_ed25519(std::string_view s)
 	return {};
 }
 
+// An upper bound on the bytes any document rendered from v can take: every
+// string byte escaped as \u00XX (6), quotes, separators and numbers at their
+// longest.  Documents are made of parts of the record plus a short wrapper.
+std::size_t worst_size(const json &v)
+{
+	constexpr std::size_t wrapper = 64; // {"m.homeserver":{"base_url":...}} and the like
+	std::size_t n = wrapper;
+	const auto walk = [&](const auto &self, const json &x) -> void {
+		switch (x.type()) {
+		case json::value_t::string:
+			n += 6 * x.get_ref<const std::string &>().size() + 3;
+			break;
+		case json::value_t::object:
+			n += 2;
+			for (auto it = x.begin(); it != x.end(); ++it) {
+				n += 6 * it.key().size() + 4;
+				self(self, it.value());
+			}
+			break;
+		case json::value_t::array:
+			n += 2;
+			for (const json &e : x)
+				self(self, e);
+			break;
+		default:
+			n += 32; // a number, true, false or null, and its comma
+		}
+	};
+	walk(walk, v);
+	return n;
+}
+
 class Checker {
 public:
 	std::vector<Problem> problems;
@@ -273,7 +305,7 @@ public:
 				add({key}, "unknown field; a record has server, client, client_extra, "
 				           "support, policy_server, max_age, domain and note");
 		}
-		utf8(stored, {});
+		utf8(stored, nullptr);
 		if (const auto it = record.find("server"); it != record.end())
 			server(*it);
 		if (const auto it = record.find("client"); it != record.end())
@@ -295,30 +327,45 @@ public:
 private:
 	bool bad_utf8_ = false;
 
+	// A position in the walk below, kept on the stack: the Path is only
+	// built when a problem is found, so a clean record costs no allocation.
+	struct Step {
+		const Step *up;
+		std::string_view key; // or, when empty and is_index, an index
+		std::size_t index;
+		bool is_index;
+	};
+
+	static Path path_of(const Step *s)
+	{
+		Path p;
+		for (; s; s = s->up)
+			p.insert(p.begin(), s->is_index ? PathElement(s->index) : PathElement(std::string(s->key)));
+		return p;
+	}
+
 	// Every string and key, wherever it is: a path to the very value beats
 	// "the client document is not valid UTF-8".
-	void utf8(const json &v, const Path &path)
+	void utf8(const json &v, const Step *at)
 	{
 		if (v.is_string()) {
 			if (!valid_utf8(v.get_ref<const std::string &>())) {
-				add(path, "not valid UTF-8");
+				add(path_of(at), "not valid UTF-8");
 				bad_utf8_ = true;
 			}
 		} else if (v.is_object()) {
-			for (const auto &[key, value] : v.items()) {
-				Path p = path;
-				p.emplace_back(key);
-				if (!valid_utf8(key)) {
-					add(p, "key is not valid UTF-8");
+			for (auto it = v.begin(); it != v.end(); ++it) {
+				const Step here{at, it.key(), 0, false};
+				if (!valid_utf8(it.key())) {
+					add(path_of(&here), "key is not valid UTF-8");
 					bad_utf8_ = true;
 				}
-				utf8(value, p);
+				utf8(it.value(), &here);
 			}
 		} else if (v.is_array()) {
 			for (std::size_t i = 0; i < v.size(); i++) {
-				Path p = path;
-				p.emplace_back(i);
-				utf8(v[i], p);
+				const Step here{at, {}, i, true};
+				utf8(v[i], &here);
 			}
 		}
 	}
@@ -551,8 +598,13 @@ private:
 	}
 
 	// Rendered as served, since the size a homeserver sees is what counts.
+	// A record whose every byte, escaped at worst, fits is not rendered:
+	// that is nearly every record, and rendering four documents was most of
+	// the cost of checking one on a cache miss.
 	void sizes(const json &record)
 	{
+		if (!bad_utf8_ && worst_size(record) <= max_document_size)
+			return;
 		for (Document d : all_documents) {
 			const std::string_view part = d == Document::client && record.contains("client_extra")
 			                                      ? "client_extra"
@@ -574,6 +626,17 @@ private:
 		}
 	}
 };
+
+bool has_template(const json &v)
+{
+	if (v.is_string())
+		return v.get_ref<const std::string &>().find(placeholder) != std::string::npos;
+	if (v.is_structured())
+		for (const json &child : v)
+			if (has_template(child))
+				return true;
+	return false;
+}
 
 void expand_in_place(json &v, std::string_view domain)
 {
@@ -616,7 +679,11 @@ std::vector<Problem> validate(const nlohmann::json &record, std::string_view key
 	if (!record.is_object())
 		return {{{}, std::string("the record must be an object, not ").append(type_name(record))}};
 	Checker c;
-	c.check(expand(record, sample_name(key)), record);
+	// Expanding copies the record: only worth it when there is a template.
+	if (has_template(record))
+		c.check(expand(record, sample_name(key)), record);
+	else
+		c.check(record, record);
 	return std::move(c.problems);
 }
 

@@ -159,15 +159,23 @@ Response preflight()
 
 Response not_modified(const Response &document)
 {
+	const std::string *cache = document.header("Cache-Control");
+	const std::string *tag = document.header("ETag");
+	return not_modified(cache ? std::string_view(*cache) : std::string_view(),
+	                    tag ? std::string_view(*tag) : std::string_view());
+}
+
+Response not_modified(std::string_view cache_control, std::string_view etag)
+{
 	Response r;
 	r.status = 304;
 	add_common(r);
 	// RFC 9110 15.4.5: a 304 repeats the validators and cache headers the
 	// 200 would have sent, so caches can refresh what they hold.
-	if (const std::string *v = document.header("Cache-Control"))
-		r.headers.emplace_back("Cache-Control", *v);
-	if (const std::string *v = document.header("ETag"))
-		r.headers.emplace_back("ETag", *v);
+	if (!cache_control.empty())
+		r.headers.emplace_back("Cache-Control", cache_control);
+	if (!etag.empty())
+		r.headers.emplace_back("ETag", etag);
 	return r;
 }
 

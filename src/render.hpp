@@ -16,6 +16,9 @@ namespace mxd::render {
 struct Policy {
 	unsigned max_age = 14400;          // documents: 4 h, within Synapse's [5 min, 48 h]
 	unsigned not_found_max_age = 300;  // 404: a remote server retries after 5 min
+	// A cached answer served while the backend fails is given this lifetime
+	// at most; 0 = never served stale (503 instead).
+	unsigned stale_max_age = 30;
 };
 
 // The JSON body of `doc` for an effective record, or nullopt when the record
@@ -43,6 +46,8 @@ Response preflight();
 // 304 answer for a 200 answer whose ETag matched: same ETag, Cache-Control
 // and CORS headers, no body.
 Response not_modified(const Response &document);
+// The same from the two header values (empty: left out).
+Response not_modified(std::string_view cache_control, std::string_view etag);
 
 // Strong ETag of a body: a quoted hex digest.
 std::string etag(std::string_view body);

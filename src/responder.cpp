@@ -54,12 +54,17 @@ void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 	reply.bytes = answer.bytes(head);
 }
 
-void Responder::unavailable(Reply &reply, std::string_view why, bool head)
+bool Responder::log_allowed()
 {
-	// One line a second at most: a broken database must not flood the log.
+	// A broken database must not flood the log.
 	const long long now = now_seconds();
 	long long last = last_unavailable_log_.load(std::memory_order_relaxed);
-	if (now != last && last_unavailable_log_.compare_exchange_strong(last, now))
+	return now != last && last_unavailable_log_.compare_exchange_strong(last, now);
+}
+
+void Responder::unavailable(Reply &reply, std::string_view why, bool head)
+{
+	if (log_allowed())
 		log::error("backend", std::string(why) + "; answering 503");
 	Response r = render::error(503, "M_UNAVAILABLE",
 	                           "The delegation store is unavailable; try again later",
@@ -92,21 +97,31 @@ void Responder::answer(const Request &req, Reply &reply)
 	if (host.kind == host::Kind::ip_literal)
 		return fixed(reply, ip_host_, head);
 
-	const Answer *found;
+	Directory::Found found;
 	try {
-		reply.hold = directory_.find(host.name);
-		found = &(*reply.hold)[*req.document]; // rendered here on first use
+		found = directory_.find(host.name, *req.document);
 	} catch (const std::exception &e) {
 		return unavailable(reply, e.what(), head);
 	}
-	const Answer &a = *found;
+	const Answer &a = *found.answer;
+	reply.hold = std::move(found.answer);
 	reply.status = a.status;
-	if (!a.etag.empty() && !req.if_none_match.empty() &&
-	    render::etag_matches(req.if_none_match, a.etag)) {
+	const bool matched = a.etag_size != 0 && !req.if_none_match.empty() &&
+	                     render::etag_matches(req.if_none_match, a.etag());
+	if (matched) {
 		reply.status = 304;
-		reply.bytes = a.not_modified;
+		reply.buffer = not_modified(a);
+		reply.bytes = reply.buffer;
 	} else {
 		reply.bytes = a.bytes(head);
+	}
+	if (found.stale) {
+		if (log_allowed())
+			log::error("backend", "cannot confirm the answer for " + log::escape(host.name, 64) +
+			                          "; serving the cached one with max-age at most " +
+			                          std::to_string(config_.http.stale_max_age));
+		reply.buffer = stale(a, reply.bytes, config_.http.stale_max_age);
+		reply.bytes = reply.buffer;
 	}
 }
 

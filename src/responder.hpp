@@ -17,7 +17,7 @@ namespace mxd {
 // The bytes to write for one request.  `bytes` points into `hold` or
 // `buffer`, which the Reply keeps alive until it is written.
 struct Reply {
-	std::shared_ptr<const Answers> hold;
+	std::shared_ptr<const Answer> hold;
 	std::string buffer;
 	std::string_view bytes;
 	int status = 0;
@@ -40,6 +40,7 @@ public:
 private:
 	void fixed(Reply &reply, const Answer &answer, bool head) const;
 	void unavailable(Reply &reply, std::string_view why, bool head);
+	bool log_allowed(); // one line a second at most
 
 	Config config_;
 	Directory directory_;

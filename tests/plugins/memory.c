@@ -2,7 +2,8 @@
  * {"records": {"example.org": "{...json...}", ...}} held as one string: the
  * tests use it to drive the core's directory and responder without TOML.
  * Its generation is read from the file named by "generation_file" on each
- * call, so a test can bump it. */
+ * call, so a test can bump it; when the file says "down", lookups and the
+ * generation check fail, as with a database that went away. */
 #include <mxdelegate/backend.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +60,24 @@ static int open_(const char *config, const struct mxd_host *host, void **out, ch
 	return MXD_OK;
 }
 
+static int is_down(const struct handle *h)
+{
+	char word[5] = "";
+	FILE *f = h->gen_file[0] ? fopen(h->gen_file, "r") : NULL;
+	if (!f)
+		return 0;
+	int down = fscanf(f, "%4s", word) == 1 && strcmp(word, "down") == 0;
+	fclose(f);
+	return down;
+}
+
 static int lookup(void *hv, const char *domain, char **record, char **error)
 {
 	struct handle *h = hv;
-	(void)error;
+	if (is_down(h)) {
+		*error = dup("memory: the store is down");
+		return MXD_ERROR;
+	}
 	char *r = find(h->config, domain);
 	if (!r)
 		return MXD_NOT_FOUND;
@@ -73,8 +88,11 @@ static int lookup(void *hv, const char *domain, char **record, char **error)
 static int generation(void *hv, uint64_t *gen, char **error)
 {
 	struct handle *h = hv;
-	(void)error;
 	*gen = 0;
+	if (is_down(h)) {
+		*error = dup("memory: the store is down");
+		return MXD_ERROR;
+	}
 	if (h->gen_file[0]) {
 		FILE *f = fopen(h->gen_file, "r");
 		if (f) {

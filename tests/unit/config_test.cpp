@@ -35,6 +35,7 @@ max_age = 600
 [http]
 max_age = 7200
 not_found_max_age = 60
+stale_max_age = 5
 
 [server]
 threads = 8
@@ -57,6 +58,7 @@ client = "https://matrix.example.org"
 	CHECK(c.defaults == nlohmann::json{{"server", "matrix.{domain}:443"}, {"max_age", 600}});
 	CHECK(c.http.max_age == 7200);
 	CHECK(c.http.not_found_max_age == 60);
+	CHECK(c.http.stale_max_age == 5);
 	CHECK(c.threads == 8);
 	CHECK(c.listen == "unix:/run/mxdelegate/mxdelegate.sock");
 	CHECK(c.check_interval_ms == 250);
@@ -72,9 +74,10 @@ TEST_CASE("defaults apply when tables are absent; plugin_dir is relative to the 
 	CHECK(c.defaults == nlohmann::json::object());
 	CHECK(c.http.max_age == 14400);
 	CHECK(c.http.not_found_max_age == 300);
+	CHECK(c.http.stale_max_age == 30);
 	CHECK(c.threads == 4);
 	CHECK(c.listen.empty());
-	CHECK(c.check_interval_ms == 1000);
+	CHECK(c.check_interval_ms == 20);
 }
 
 TEST_CASE("a syntax error names file, line and column", "[config]")

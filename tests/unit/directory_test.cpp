@@ -21,6 +21,14 @@ std::shared_ptr<Backend> memory(const json &records, const std::string &gen_file
 	return Backend::open(Plugin::load(test::test_plugin("memory")), config);
 }
 
+// The answer for one document, kept alive by the cache or by `keep`.
+const Answer &doc(Directory &dir, const std::string &host, Document d)
+{
+	static std::vector<std::shared_ptr<const Answer>> keep;
+	keep.push_back(dir.find(host, d).answer);
+	return *keep.back();
+}
+
 json body_of(const Answer &a)
 {
 	auto split = a.full.find("\r\n\r\n");
@@ -35,28 +43,27 @@ TEST_CASE("a listed domain gets its documents; an unlisted one 404", "[directory
 	Directory dir(memory({{"example.org", {{"server", "matrix.example.org:443"},
 	                                       {"client", "https://matrix.example.org"}}}}),
 	              json::object(), {}, 100);
-	auto a = dir.find("example.org");
-	CHECK((*a)[Document::server].status == 200);
-	CHECK(body_of((*a)[Document::server]) == json{{"m.server", "matrix.example.org:443"}});
-	CHECK(body_of((*a)[Document::client]) ==
+	CHECK(doc(dir, "example.org", Document::server).status == 200);
+	CHECK(body_of(doc(dir, "example.org", Document::server)) ==
+	      json{{"m.server", "matrix.example.org:443"}});
+	CHECK(body_of(doc(dir, "example.org", Document::client)) ==
 	      json{{"m.homeserver", {{"base_url", "https://matrix.example.org"}}}});
-	CHECK((*a)[Document::support].status == 404);
-	CHECK((*a)[Document::policy_server].status == 404);
-	CHECK((*a)[Document::server].etag.size() > 2);
-	CHECK((*a)[Document::server].not_modified.rfind("Status: 304", 0) == 0);
-	const Answer &s = (*a)[Document::server];
+	CHECK(doc(dir, "example.org", Document::support).status == 404);
+	CHECK(doc(dir, "example.org", Document::policy_server).status == 404);
+	CHECK(doc(dir, "example.org", Document::server).etag().size() > 2);
+	const Answer &s = doc(dir, "example.org", Document::server);
 	CHECK(s.bytes(true) == serialize(render::document(dir.resolve("example.org"), Document::server,
 	                                                  "example.org", {}),
 	                                 false));
 	CHECK(s.bytes(false) == s.full);
 
-	auto u = dir.find("other.example");
 	for (Document d : all_documents) {
-		CHECK((*u)[d].status == 404);
-		CHECK(body_of((*u)[d])["errcode"] == "M_NOT_FOUND");
+		CHECK(doc(dir, "other.example", d).status == 404);
+		CHECK(body_of(doc(dir, "other.example", d))["errcode"] == "M_NOT_FOUND");
 	}
 	// Never another tenant's document.
-	CHECK((*u)[Document::server].full.find("matrix.example.org") == std::string::npos);
+	CHECK(doc(dir, "other.example", Document::server).full.find("matrix.example.org") ==
+	      std::string::npos);
 }
 
 TEST_CASE("the most specific wildcard wins and {domain} expands to the host", "[directory]")
@@ -65,16 +72,16 @@ TEST_CASE("the most specific wildcard wins and {domain} expands to the host", "[
 	                      {"*.eu.example.net", {{"server", "eu.example.net:8448"}}},
 	                      {"own.example.net", {{"client", "https://own.example.net"}}}}),
 	              json::object(), {}, 100);
-	CHECK(body_of((*dir.find("a.example.net"))[Document::server]) ==
+	CHECK(body_of(doc(dir, "a.example.net", Document::server)) ==
 	      json{{"m.server", "matrix.a.example.net:443"}});
-	CHECK(body_of((*dir.find("x.y.example.net"))[Document::server]) ==
+	CHECK(body_of(doc(dir, "x.y.example.net", Document::server)) ==
 	      json{{"m.server", "matrix.x.y.example.net:443"}});
-	CHECK(body_of((*dir.find("b.eu.example.net"))[Document::server]) ==
+	CHECK(body_of(doc(dir, "b.eu.example.net", Document::server)) ==
 	      json{{"m.server", "eu.example.net:8448"}});
 	// An entry of its own shadows every wildcard, parts and all.
-	CHECK((*dir.find("own.example.net"))[Document::server].status == 404);
+	CHECK(doc(dir, "own.example.net", Document::server).status == 404);
 	// The wildcard covers names below, not the name itself.
-	CHECK((*dir.find("example.net"))[Document::server].status == 404);
+	CHECK(doc(dir, "example.net", Document::server).status == 404);
 	std::string key;
 	CHECK(dir.resolve("q.eu.example.net", &key)["server"] == "eu.example.net:8448");
 	CHECK(key == "*.eu.example.net");
@@ -85,10 +92,11 @@ TEST_CASE("defaults fill the parts a listed domain lacks, and only for listed on
 	json defaults = {{"server", "matrix.{domain}:443"}, {"client", "https://matrix.{domain}"}};
 	Directory dir(memory({{"example.org", {{"client", "https://chat.example.org"}}}}), defaults,
 	              {}, 100);
-	auto a = dir.find("example.org");
-	CHECK(body_of((*a)[Document::server]) == json{{"m.server", "matrix.example.org:443"}});
-	CHECK(body_of((*a)[Document::client])["m.homeserver"]["base_url"] == "https://chat.example.org");
-	CHECK((*dir.find("unlisted.org"))[Document::server].status == 404);
+	CHECK(body_of(doc(dir, "example.org", Document::server)) ==
+	      json{{"m.server", "matrix.example.org:443"}});
+	CHECK(body_of(doc(dir, "example.org", Document::client))["m.homeserver"]["base_url"] ==
+	      "https://chat.example.org");
+	CHECK(doc(dir, "unlisted.org", Document::server).status == 404);
 }
 
 TEST_CASE("a template that breaks a rule once expanded answers 500", "[directory]")
@@ -99,7 +107,7 @@ TEST_CASE("a template that breaks a rule once expanded answers 500", "[directory
 	Directory dir(memory({{"*." + label + "." + label + "." + std::string(56, 'b') + ".net",
 	                       {{"server", "matrix.{domain}:443"}}}}),
 	              json::object(), {}, 100);
-	CHECK((*dir.find(host))[Document::server].status == 500);
+	CHECK(doc(dir, host, Document::server).status == 500);
 }
 
 TEST_CASE("cached answers are dropped when the generation moves", "[directory]")
@@ -108,25 +116,26 @@ TEST_CASE("cached answers are dropped when the generation moves", "[directory]")
 	const std::string gen = d.write("gen", "1");
 	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen), json::object(),
 	              {}, 100);
-	auto first = dir.find("example.org");
-	CHECK(dir.find("example.org") == first); // served from the cache
+	const auto find = [&] { return dir.find("example.org", Document::server).answer; };
+	auto first = find();
+	CHECK(find() == first); // served from the cache
 	dir.refresh();
-	CHECK(dir.find("example.org") == first); // generation unchanged
+	CHECK(find() == first); // generation unchanged
 	d.write("gen", "2");
 	dir.refresh();
-	CHECK(dir.find("example.org") != first);
+	CHECK(find() != first);
 }
 
 TEST_CASE("backend failures propagate and are not cached", "[directory]")
 {
 	Directory dir(memory(json::object()), json::object(), {}, 100);
-	CHECK((*dir.find("a.org"))[Document::client].status == 404);
+	CHECK(doc(dir, "a.org", Document::client).status == 404);
 
 	auto failing = Plugin::load(test::test_plugin("failing"));
 	Directory down(Backend::open(failing, json::object()), json::object(), {}, 100);
-	CHECK_THROWS_WITH(down.find("example.org"), "failing: the store is down");
-	CHECK_THROWS_WITH(down.find("example.org"), "failing: the store is down");
-	CHECK((*down.find("missing.example"))[Document::server].status == 404);
+	CHECK_THROWS_WITH(down.find("example.org", Document::server), "failing: the store is down");
+	CHECK_THROWS_WITH(down.find("example.org", Document::server), "failing: the store is down");
+	CHECK(doc(down, "missing.example", Document::server).status == 404);
 	CHECK_THROWS_AS(Directory(Backend::open(failing, {{"fail_generation", true}}), json::object(),
 	                          {}, 1),
 	                BackendError);
@@ -135,9 +144,74 @@ TEST_CASE("backend failures propagate and are not cached", "[directory]")
 TEST_CASE("a full cache is emptied, never grown past its capacity", "[directory]")
 {
 	Directory dir(memory({{"*.org", {{"server", "m.{domain}:1"}}}}), json::object(), {}, 2);
-	auto a = dir.find("a.org");
-	dir.find("b.org");
-	CHECK(dir.find("a.org") == a);
-	dir.find("c.org"); // over capacity: everything goes
-	CHECK(dir.find("a.org") != a);
+	const auto find = [&](const char *h) { return dir.find(h, Document::server).answer; };
+	auto a = find("a.org");
+	find("b.org");
+	CHECK(find("a.org") == a);
+	find("c.org"); // over capacity: everything goes
+	CHECK(find("a.org") != a);
+}
+
+TEST_CASE("only the document asked for is rendered; the others follow on demand", "[directory]")
+{
+	Directory dir(memory({{"example.org", {{"server", "m.example.org:1"},
+	                                       {"client", "https://m.example.org"}}}}),
+	              json::object(), {}, 100);
+	const auto server = dir.find("example.org", Document::server).answer;
+	const auto client = dir.find("example.org", Document::client).answer;
+	CHECK(body_of(*client)["m.homeserver"]["base_url"] == "https://m.example.org");
+	// Adding the second document kept the first.
+	CHECK(dir.find("example.org", Document::server).answer == server);
+	CHECK(dir.find("example.org", Document::client).answer == client);
+}
+
+TEST_CASE("stale-if-error: a cached answer outlives a failing backend", "[directory]")
+{
+	test::TempDir d;
+	const std::string gen = d.write("gen", "1");
+	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen), json::object(),
+	              {}, 100);
+	const auto first = dir.find("example.org", Document::server);
+	CHECK_FALSE(first.stale);
+
+	SECTION("the generation check fails: cached answers are served stale, without asking")
+	{
+		d.write("gen", "down");
+		CHECK_THROWS_WITH(dir.refresh(), "memory: the store is down");
+		const auto again = dir.find("example.org", Document::server);
+		CHECK(again.answer == first.answer);
+		CHECK(again.stale);
+		// Nothing cached for this document or host: the failure shows.
+		CHECK_THROWS_WITH(dir.find("example.org", Document::client), "memory: the store is down");
+		CHECK_THROWS_WITH(dir.find("other.org", Document::server), "memory: the store is down");
+		d.write("gen", "1");
+		dir.refresh();
+		CHECK_FALSE(dir.find("example.org", Document::server).stale);
+	}
+	SECTION("the generation moved, then lookups fail: the stale answer, marked so")
+	{
+		d.write("gen", "2");
+		dir.refresh();
+		d.write("gen", "down");
+		const auto again = dir.find("example.org", Document::server);
+		CHECK(again.answer == first.answer);
+		CHECK(again.stale);
+		d.write("gen", "2");
+		const auto fresh = dir.find("example.org", Document::server);
+		CHECK_FALSE(fresh.stale);
+		CHECK(fresh.answer != first.answer); // asked again, and kept
+		CHECK(dir.find("example.org", Document::server).answer == fresh.answer);
+	}
+	SECTION("stale_max_age = 0 turns it off")
+	{
+		render::Policy off;
+		off.stale_max_age = 0;
+		Directory strict(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen),
+		                 json::object(), off, 100);
+		strict.find("example.org", Document::server);
+		d.write("gen", "3");
+		strict.refresh();
+		d.write("gen", "down");
+		CHECK_THROWS_WITH(strict.find("example.org", Document::server), "memory: the store is down");
+	}
 }

@@ -1,0 +1,68 @@
+#include "answer.hpp"
+
+#include "render.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mxd;
+using nlohmann::json;
+
+namespace {
+
+Answer document_answer(unsigned max_age = 14400)
+{
+	render::Policy p;
+	p.max_age = max_age;
+	return make_answer(render::document(json{{"server", "m.example.org:443"}}, Document::server,
+	                                    "example.org", p));
+}
+
+} // namespace
+
+TEST_CASE("make_answer: one serialisation, HEAD a prefix, headers located", "[answer]")
+{
+	const Response r = render::document(json{{"server", "m.example.org:443"}}, Document::server,
+	                                    "example.org", {});
+	const Answer a = make_answer(r);
+	CHECK(a.status == 200);
+	CHECK(a.full == serialize(r, true));
+	CHECK(a.bytes(true) == serialize(r, false));
+	CHECK(a.etag() == *r.header("ETag"));
+	CHECK(a.cache_control() == "public, max-age=14400");
+
+	const Answer e = make_answer(render::error(503, "M_UNAVAILABLE", "down", {}));
+	CHECK(e.etag().empty()); // validators only on documents
+	CHECK(e.cache_control() == "no-store");
+	const Answer p = make_answer(render::preflight());
+	CHECK(p.bytes(true) == p.full); // no body
+}
+
+TEST_CASE("not_modified: the 304 render makes, from the answer's bytes", "[answer]")
+{
+	const Response r = render::document(json{{"client", "https://m.example.org"}},
+	                                    Document::client, "example.org", {});
+	CHECK(not_modified(make_answer(r)) == serialize(render::not_modified(r), false));
+}
+
+TEST_CASE("stale: Cache-Control lowered to the stale lifetime, nothing else", "[answer]")
+{
+	const Answer a = document_answer();
+	const std::string s = stale(a, a.full, 30);
+	CHECK(s.find("Cache-Control: public, max-age=30\r\n") != std::string::npos);
+	CHECK(s.find("max-age=14400") == std::string::npos);
+	std::string expect = a.full;
+	expect.replace(expect.find("public, max-age=14400"), 21, "public, max-age=30");
+	CHECK(s == expect);
+
+	// HEAD's bytes and the 304 are lowered the same way.
+	CHECK(stale(a, a.bytes(true), 30) == expect.substr(0, expect.find("\r\n\r\n") + 4));
+	const std::string nm = stale(a, not_modified(a), 30);
+	CHECK(nm.rfind("Status: 304", 0) == 0);
+	CHECK(nm.find("Cache-Control: public, max-age=30\r\n") != std::string::npos);
+
+	// A shorter lifetime of the record's own is kept; no-store stays.
+	const Answer brief = document_answer(10);
+	CHECK(stale(brief, brief.full, 30) == brief.full);
+	const Answer e = make_answer(render::error(500, "M_UNKNOWN", "broken", {}));
+	CHECK(stale(e, e.full, 30) == e.full);
+}
