@@ -7,19 +7,25 @@
 
 #include <fcgiapp.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -262,12 +268,139 @@ bool wait_for_connection(int listen_fd)
 	}
 }
 
-void worker(int listen_fd)
+// SO_RCVTIMEO bounds one read, not a request: a peer that sends a byte
+// within each timeout, or goes on sending after its answer (libfcgi drains a
+// connection before it closes it, waiting 2 s after each chunk), would hold
+// a worker for ever.  So each worker accepts its connections itself and
+// lends the watchdog a duplicate of the socket; a request not read,
+// answered and closed within read_timeout has its socket shut down, which
+// ends whatever read, write or drain libfcgi is blocked in.  The duplicate
+// is closed by the worker alone, under the slot's lock, so the watchdog
+// never shuts down a descriptor number that was reused.
+struct Slot {
+	std::mutex mutex;
+	int fd = -1; // the worker's duplicate of its connection, or -1
+	bool armed = false;
+	std::chrono::steady_clock::time_point deadline;
+};
+
+std::chrono::seconds request_timeout{0}; // 0: no deadline
+// libfcgi is given this socket, never listened on, to accept from: after it
+// dropped a connection by itself (a bad BEGIN_REQUEST, an unknown role) it
+// then fails at once instead of taking the next connection unwatched.
+int no_listen_fd = -1;
+
+void lend(Slot &slot, int fd)
+{
+	std::lock_guard lock(slot.mutex);
+	slot.fd = fd;
+	slot.armed = false;
+}
+
+void take_back(Slot &slot)
+{
+	std::lock_guard lock(slot.mutex);
+	if (slot.fd >= 0)
+		close(slot.fd);
+	slot.fd = -1;
+	slot.armed = false;
+}
+
+void arm(Slot &slot)
+{
+	if (request_timeout.count() == 0)
+		return;
+	std::lock_guard lock(slot.mutex);
+	slot.armed = true;
+	slot.deadline = std::chrono::steady_clock::now() + request_timeout;
+}
+
+void watchdog(Slot *slots, unsigned n)
+{
+	while (!stopping.load(std::memory_order_acquire)) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		const auto now = std::chrono::steady_clock::now();
+		for (unsigned i = 0; i < n; ++i) {
+			std::lock_guard lock(slots[i].mutex);
+			if (slots[i].fd >= 0 && slots[i].armed && now >= slots[i].deadline) {
+				shutdown(slots[i].fd, SHUT_RDWR);
+				slots[i].armed = false;
+			}
+		}
+	}
+}
+
+// FCGI_WEB_SERVER_ADDRS, read once: the IPv4 peers libfcgi would accept
+// (none listed: all), checked here since libfcgi no longer accepts.
+std::vector<in_addr_t> web_server_addrs;
+
+void read_web_server_addrs()
+{
+	const char *list = std::getenv("FCGI_WEB_SERVER_ADDRS");
+	if (list == nullptr)
+		return;
+	std::string all(list);
+	for (std::size_t start = 0; start <= all.size();) {
+		std::size_t comma = all.find(',', start);
+		if (comma == std::string::npos)
+			comma = all.size();
+		const std::string one = all.substr(start, comma - start);
+		if (const in_addr_t a = inet_addr(one.c_str()); a != INADDR_NONE)
+			web_server_addrs.push_back(a);
+		start = comma + 1;
+	}
+}
+
+// What libfcgi's own accept did to a connection: TCP_NODELAY on TCP, so
+// that the answer's records are not held back by Nagle, and the
+// FCGI_WEB_SERVER_ADDRS check of IPv4 peers.  False: close it.
+bool prepare_connection(int fd, const sockaddr_storage &peer)
+{
+	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+		return true;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (peer.ss_family != AF_INET || web_server_addrs.empty())
+		return true;
+	sockaddr_in in;
+	std::memcpy(&in, &peer, sizeof in);
+	return std::find(web_server_addrs.begin(), web_server_addrs.end(), in.sin_addr.s_addr) !=
+	       web_server_addrs.end();
+}
+
+// A connection of our own for FCGX_Accept_r, or -1 (none ready, or an error
+// that passes).  Clears `ok` when the listening socket is unusable.
+int accept_connection(int listen_fd, bool &ok)
+{
+	sockaddr_storage peer{};
+	socklen_t len = sizeof peer;
+	int fd = accept4(listen_fd, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		if (prepare_connection(fd, peer))
+			return fd;
+		close(fd);
+		return -1;
+	}
+	// EAGAIN: another worker took the connection (the listening socket is
+	// non-blocking); the others: the peer left, or a stray signal.
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+		return -1;
+	log::error("worker", std::string("accept failed: ") + std::strerror(errno));
+	if (errno == EBADF || errno == ENOTSOCK || errno == EINVAL) {
+		ok = false;
+		return -1;
+	}
+	// EMFILE and the like pass; do not spin while they last.
+	std::this_thread::sleep_for(std::chrono::milliseconds(100));
+	return -1;
+}
+
+void worker(int listen_fd, Slot &slot)
 {
 	FCGX_Request req;
 	// FCGI_FAIL_ACCEPT_ON_INTR: past the shutdown grace period, SIGUSR1 gets
 	// a worker out of a read on a kept-alive connection.
-	if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (FCGX_InitRequest(&req, no_listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log::error("worker", "FCGX_InitRequest failed");
 		return;
 	}
@@ -281,32 +414,50 @@ void worker(int listen_fd)
 	for (;;) {
 		// A kept-alive connection (nginx fastcgi_keep_conn) is read again
 		// by FCGX_Accept_r itself; only a new one is waited for here.
-		if (req.ipcFd < 0 && !wait_for_connection(listen_fd))
-			break;
+		if (req.ipcFd < 0) {
+			take_back(slot);
+			if (!wait_for_connection(listen_fd))
+				break;
+			bool ok = true;
+			const int fd = accept_connection(listen_fd, ok);
+			if (!ok) {
+				stopping = true;
+				break;
+			}
+			if (fd < 0)
+				continue;
+			const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			if (dup < 0) {
+				log::error("worker", std::string("dup failed: ") + std::strerror(errno));
+				close(fd);
+				std::this_thread::sleep_for(std::chrono::milliseconds(100));
+				continue;
+			}
+			lend(slot, dup);
+			req.ipcFd = fd;
+			// FCGX_Accept_r first finishes "the previous request", and
+			// closes its connection unless that one was kept alive.
+			req.keepConnection = 1;
+		}
+		arm(slot);
 		pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr);
 		int rc = FCGX_Accept_r(&req);
 		// While a request is served, SIGUSR1 stays blocked: libfcgi takes an
 		// interrupted write for a failed one and would drop the answer.
 		pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
 		if (rc < 0) {
+			// libfcgi closed the connection (no BEGIN_REQUEST, an unknown
+			// role, a read error, the deadline), then could not accept.
 			if (stopping.load(std::memory_order_acquire))
 				break;
-			// EAGAIN: another worker took the connection (the listening
-			// socket is non-blocking); EINTR: a stray signal.
-			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
-				continue;
-			log::error("worker", std::string("accept failed: ") + std::strerror(-rc));
-			if (rc == -EBADF || rc == -ENOTSOCK || rc == -EINVAL) {
-				stopping = true;
-				break;
-			}
-			// EMFILE and the like pass; do not spin while they last.
-			std::this_thread::sleep_for(std::chrono::milliseconds(100));
 			continue;
 		}
 		if (FCGX_GetError(req.in) != 0) {
-			// The parameters were cut short (peer gone, or a read timeout):
-			// libfcgi still returns the request.  Answer nothing.
+			// The parameters were cut short (peer gone, a read timeout, the
+			// deadline): libfcgi still returns the request.  Answer nothing,
+			// and close without libfcgi's drain, which a trickling peer
+			// would prolong: there is no answer that a reset could lose.
+			FCGX_Detach(&req);
 			FCGX_Free(&req, 1);
 			continue;
 		}
@@ -323,6 +474,7 @@ void worker(int listen_fd)
 			break;
 	}
 	FCGX_Free(&req, 1);
+	take_back(slot);
 }
 
 struct FileStamp {
@@ -369,9 +521,10 @@ void reload(const std::string &path, const char *why)
 	}
 }
 
-int serve_fastcgi(const Options &opt, const Config &config, int listen_fd)
+int serve_fastcgi(const Options &opt, const Config &config, int listen_fd,
+                  std::shared_ptr<Responder> first)
 {
-	install(std::make_shared<Responder>(config));
+	install(first ? std::move(first) : std::make_shared<Responder>(config));
 	if (config.read_timeout_s > 0)
 		listen::set_read_timeout(listen_fd, config.read_timeout_s);
 	// Every worker polls the socket; those that lose the race for a
@@ -382,13 +535,23 @@ int serve_fastcgi(const Options &opt, const Config &config, int listen_fd)
 	if (pipe2(wake_pipe, O_CLOEXEC) != 0)
 		throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
 
+	read_web_server_addrs();
+	no_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (no_listen_fd < 0)
+		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+	request_timeout = std::chrono::seconds(config.read_timeout_s);
+
 	unsigned n = opt.threads ? opt.threads : config.threads;
+	auto slots = std::make_unique<Slot[]>(n);
 	std::vector<std::thread> workers;
 	std::vector<pthread_t> ids;
 	for (unsigned i = 0; i < n; ++i) {
-		workers.emplace_back(worker, listen_fd);
+		workers.emplace_back(worker, listen_fd, std::ref(slots[i]));
 		ids.push_back(workers.back().native_handle());
 	}
+	std::thread guard;
+	if (request_timeout.count() > 0)
+		guard = std::thread(watchdog, slots.get(), n);
 
 	sigset_t wait;
 	sigemptyset(&wait);
@@ -441,7 +604,28 @@ int serve_fastcgi(const Options &opt, const Config &config, int listen_fd)
 			pthread_kill(id, SIGUSR1);
 	}
 	joiner.join();
+	if (guard.joinable())
+		guard.join();
 	return 0;
+}
+
+// A socket of our own accepts connections into its backlog as soon as it
+// exists, so the backend is opened before it is made: whoever waits for the
+// socket (a supervisor's check, the tests) finds a responder that started,
+// not one that may still fail on a file edited meanwhile.  False (reported)
+// when the backend cannot be opened.
+bool open_first(const Config &config, const std::string &config_error,
+                std::shared_ptr<Responder> &first)
+{
+	if (!config_error.empty())
+		return true; // reported after the socket, as before
+	try {
+		first = std::make_shared<Responder>(config);
+		return true;
+	} catch (const std::exception &e) {
+		report(e.what());
+		return false;
+	}
 }
 
 void report_cgi_failure(const char *why)
@@ -491,10 +675,13 @@ int run(int argc, char **argv)
 	// systemd; a listening socket on fd 0 from a web server; CGI variables;
 	// [server] listen.
 	int listen_fd = -1;
+	std::shared_ptr<Responder> first;
 	try {
-		if (!opt.listen.empty())
+		if (!opt.listen.empty()) {
+			if (!open_first(config, config_error, first))
+				return ex_config;
 			listen_fd = listen::open(opt.listen);
-		else if ((listen_fd = listen::systemd_fd()) >= 0)
+		} else if ((listen_fd = listen::systemd_fd()) >= 0)
 			;
 		else if (!FCGX_IsCGI())
 			listen_fd = 0;
@@ -506,9 +693,11 @@ int run(int argc, char **argv)
 				return ex_config;
 			}
 			return serve_cgi(config);
-		} else if (config_error.empty() && !config.listen.empty())
+		} else if (config_error.empty() && !config.listen.empty()) {
+			if (!open_first(config, config_error, first))
+				return ex_config;
 			listen_fd = listen::open(config.listen);
-		else if (config_error.empty()) {
+		} else if (config_error.empty()) {
 			std::fprintf(stderr, "mxdelegate: not started by a web server (no FastCGI "
 			                     "socket, no REQUEST_METHOD) and no --listen given\n");
 			usage(stderr);
@@ -530,7 +719,7 @@ int run(int argc, char **argv)
 		return ex_oserr;
 	}
 	try {
-		return serve_fastcgi(opt, config, listen_fd);
+		return serve_fastcgi(opt, config, listen_fd, std::move(first));
 	} catch (const std::exception &e) {
 		report(e.what());
 		return ex_config;

@@ -4,10 +4,11 @@ import sys
 
 import harness
 import test_fastcgi
+import test_hostile
 import test_lifecycle
 import test_manpages
 import test_modes
 import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_sqlite,
-                      test_manpages]))
+                      test_hostile, test_manpages]))

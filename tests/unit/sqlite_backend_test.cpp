@@ -163,6 +163,10 @@ TEST_CASE("sqlite: records written are read back as the same JSON, in domain ord
 	CHECK(r->lookup("a.example.net") == std::nullopt);
 	// Bound, never spliced: a quote in the key is just a key that is not there.
 	CHECK(r->lookup("x' OR '1'='1") == std::nullopt);
+	// Compared with '=', never LIKE or GLOB: their wildcards match nothing.
+	for (const char *pattern : {"exampl_.org", "%", "%.org", "example.%", "*", "*.example.%",
+	                            "b.exampl?", "b.exampl[e]", "example.org%00"})
+		CHECK(r->lookup(pattern) == std::nullopt);
 	std::vector<std::string> keys;
 	r->list([&](std::string_view d, std::string_view) {
 		keys.emplace_back(d);
