@@ -231,11 +231,6 @@ void install(std::shared_ptr<Responder> r)
 	version.fetch_add(1, std::memory_order_release);
 }
 
-const char *fcgi_param(const char *name, void *ctx)
-{
-	return FCGX_GetParam(name, static_cast<FCGX_Request *>(ctx)->envp);
-}
-
 void on_usr1(int)
 {
 	// Only interrupts a blocking read past the shutdown grace period; the
@@ -465,7 +460,7 @@ void worker(int listen_fd, Slot &slot)
 			responder = load_current();
 			seen = v;
 		}
-		Request request = parse_request(fcgi_param, &req);
+		Request request = parse_request(req.envp);
 		responder->answer(request, reply);
 		FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
 		FCGX_Finish_r(&req);

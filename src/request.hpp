@@ -23,12 +23,29 @@ struct Request {
 	std::string if_none_match;           // HTTP_IF_NONE_MATCH as sent
 };
 
+// The only parameters a request is built from; null when absent.
+// X-Forwarded-Host, Forwarded and SERVER_NAME never choose a tenant.
+struct Params {
+	const char *method = nullptr;        // REQUEST_METHOD
+	const char *role = nullptr;          // FCGI_ROLE
+	const char *uri = nullptr;           // REQUEST_URI
+	const char *script = nullptr;        // SCRIPT_NAME
+	const char *info = nullptr;          // PATH_INFO
+	const char *host = nullptr;          // HTTP_HOST
+	const char *if_none_match = nullptr; // HTTP_IF_NONE_MATCH
+};
+
+Request parse_request(const Params &params);
+
 // Looks up one parameter by name; returns null when absent.
 using ParamFn = const char *(*)(const char *name, void *ctx);
 
-// Builds a Request from REQUEST_METHOD, FCGI_ROLE, REQUEST_URI, SCRIPT_NAME,
-// PATH_INFO, HTTP_HOST and HTTP_IF_NONE_MATCH.  Never reads any other
-// parameter: X-Forwarded-Host, Forwarded and SERVER_NAME never choose a tenant.
+// The same, each parameter asked for by name.
 Request parse_request(ParamFn param, void *ctx);
+
+// The same from a "NAME=value" array ending in null (a FastCGI request's
+// envp, or environ), read in one pass; the first of a repeated name counts,
+// as with FCGX_GetParam and getenv.
+Request parse_request(char *const *envp);
 
 } // namespace mxd

@@ -65,24 +65,44 @@ std::size_t scheme_length(std::string_view t)
 
 } // namespace
 
-std::optional<std::string> canonical_path(std::string_view target)
+namespace {
+
+// The path part of a request target, still encoded: no scheme and
+// authority, no query or fragment.  nullopt when it cannot be a path.
+std::optional<std::string_view> raw_path(std::string_view target)
 {
 	// A control byte anywhere, even in the query we drop, means a request
-	// that no conforming client sent.
-	for (char c : target)
+	// that no conforming client sent.  One pass finds both.
+	std::size_t end = std::string_view::npos;
+	for (std::size_t i = 0; i < target.size(); ++i) {
+		const char c = target[i];
 		if (is_control(c))
 			return std::nullopt;
+		if ((c == '?' || c == '#') && end == std::string_view::npos)
+			end = i;
+	}
 
 	if (const std::size_t scheme = scheme_length(target); scheme != 0) {
 		const std::size_t path = target.find_first_of("/?#", scheme);
 		if (path == std::string_view::npos || target[path] != '/')
-			return std::string("/");
+			return std::string_view("/");
 		target.remove_prefix(path);
+		end = target.find_first_of("?#");
 	}
-	if (const std::size_t end = target.find_first_of("?#"); end != std::string_view::npos)
-		target = target.substr(0, end);
+	target = target.substr(0, end);
 	if (target.empty() || target.front() != '/')
 		return std::nullopt;
+	return target;
+}
+
+} // namespace
+
+std::optional<std::string> canonical_path(std::string_view raw)
+{
+	const std::optional<std::string_view> found = raw_path(raw);
+	if (!found)
+		return std::nullopt;
+	const std::string_view target = *found;
 
 	static constexpr char hex[] = "0123456789ABCDEF";
 	std::string path;
@@ -126,6 +146,11 @@ std::optional<Document> match(const char *request_uri, const char *script_name,
                               const char *path_info)
 {
 	if (request_uri != nullptr && *request_uri != '\0') {
+		// Nothing escaped, nothing to decode: compared in place, without
+		// building the canonical copy.
+		const auto raw = raw_path(request_uri);
+		if (raw && raw->find('%') == std::string_view::npos)
+			return match_path(*raw);
 		const auto path = canonical_path(request_uri);
 		return path ? match_path(*path) : std::nullopt;
 	}

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 using mxd::Method;
 using mxd::Role;
@@ -156,4 +157,40 @@ TEST_CASE("parse_request: reads exactly its seven parameters (test 8)", "[reques
 	CHECK(r2.host.empty());
 	CHECK(p.asked.count("SERVER_NAME") == 0);
 	CHECK(p.asked.count("HTTP_X_FORWARDED_HOST") == 0);
+}
+
+TEST_CASE("parse_request: an envp array read in one pass gives the same request", "[request]")
+{
+	std::vector<std::string> env = {
+		"SERVER_NAME=b.example", "HTTP_X_FORWARDED_HOST=b.example", "REQUEST_METHOD=HEAD",
+		"FCGI_ROLE=RESPONDER", "REQUEST_URI=/.well-known/matrix/client?x=1",
+		"SCRIPT_NAME=/.well-known/matrix/client", "HTTP_HOST=A.Example:443",
+		"HTTP_IF_NONE_MATCH=\"t\"", "NO_EQUALS_SIGN", "HTTP_HOST=second.example",
+		"HTTP_HOSTX=x.example", "PATH_INFO="};
+	std::vector<char *> envp;
+	for (std::string &e : env)
+		envp.push_back(e.data());
+	envp.push_back(nullptr);
+	const auto r = mxd::parse_request(envp.data());
+	const auto same = parse({{"REQUEST_METHOD", "HEAD"},
+	                         {"FCGI_ROLE", "RESPONDER"},
+	                         {"REQUEST_URI", "/.well-known/matrix/client?x=1"},
+	                         {"SCRIPT_NAME", "/.well-known/matrix/client"},
+	                         {"HTTP_HOST", "A.Example:443"},
+	                         {"HTTP_IF_NONE_MATCH", "\"t\""},
+	                         {"PATH_INFO", ""}});
+	CHECK(r.method == same.method);
+	CHECK(r.method_name == "HEAD");
+	CHECK(r.role == same.role);
+	CHECK(r.has_target);
+	CHECK(r.document == same.document);
+	CHECK(r.document == mxd::Document::client);
+	CHECK(r.host == "A.Example:443"); // the first HTTP_HOST, as FCGX_GetParam
+	CHECK(r.if_none_match == "\"t\"");
+
+	char *none[] = {nullptr};
+	const auto empty = mxd::parse_request(none);
+	CHECK_FALSE(empty.has_host);
+	CHECK_FALSE(empty.has_target);
+	CHECK(empty.method == Method::other);
 }
