@@ -323,13 +323,20 @@ TEST_CASE("canonical_domain: what is wrong is named", "[host]")
 	                  "domain name is longer than 253 characters");
 	CHECK_THROWS_WITH(canonical_domain("*." + name_of_length(252), true),
 	                  "domain name is longer than 253 characters");
-	// idn2's own checks: punycode, hyphens and label length.
+	// Punycode is idn2's to check, in any case; plain ASCII names are
+	// checked for hyphens and label length without it, with the same verdict.
 	CHECK_THROWS_WITH(canonical_domain("xn--zz.org", false),
 	                  Catch::StartsWith("not a valid internationalised domain name: "));
+	CHECK_THROWS_WITH(canonical_domain("a.XN--ZZ.org", false),
+	                  Catch::StartsWith("not a valid internationalised domain name: "));
+	CHECK(canonical_domain("xn--bcher-kva.example", false) == "xn--bcher-kva.example");
+	CHECK(canonical_domain("Sub.XN--Bcher-KVA.Example.", false) == "sub.xn--bcher-kva.example");
 	CHECK_THROWS_WITH(canonical_domain("-a.org", false),
-	                  Catch::StartsWith("not a valid internationalised domain name: "));
+	                  "domain name has a label that starts or ends with '-'");
 	CHECK_THROWS_WITH(canonical_domain(repeat('a', 64) + ".org", false),
-	                  Catch::StartsWith("not a valid internationalised domain name: "));
+	                  "domain name has a label longer than 63 characters");
+	CHECK_THROWS_WITH(canonical_domain("a_b.org", false), Catch::StartsWith("domain name "));
+	CHECK(canonical_domain("*.MiXeD-Case.Example", true) == "*.mixed-case.example");
 	CHECK_THROWS_AS(canonical_domain("\xff.org", false), std::invalid_argument);
 }
 
