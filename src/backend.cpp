@@ -3,11 +3,16 @@
 #include "log.hpp"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <map>
+#include <mutex>
+#include <utility>
 
 namespace mxd {
 
@@ -78,8 +83,42 @@ Plugin::~Plugin()
 	dlclose(dl_);
 }
 
+namespace {
+
+// dlopen() hands back an object already loaded under the same name without
+// looking at the file again: a reload after the plugin was deleted or
+// replaced would go on with the old code and say nothing.  So the file is
+// looked at first, and a path that now names another file than the one in
+// memory is refused until the old one is unloaded (the next start).  The
+// path holds a '/' (plugin_path makes it so): dlopen() searches no library
+// path for it, and stat() sees the file that dlopen() would open.
+std::mutex loaded_mutex;
+std::map<std::string, std::pair<dev_t, ino_t>> loaded_files;
+
+void check_file(const std::string &path)
+{
+	struct stat st;
+	if (::stat(path.c_str(), &st) != 0)
+		throw BackendError("cannot load backend plugin " + path + ": " + std::strerror(errno));
+	std::lock_guard lock(loaded_mutex);
+	const std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+	void *in_memory = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	if (in_memory) {
+		dlclose(in_memory);
+		if (auto it = loaded_files.find(path); it != loaded_files.end() && it->second != id)
+			throw BackendError("cannot load backend plugin " + path +
+			                   ": the file was replaced since it was loaded, and the old one is "
+			                   "still in use; restart mxdelegate to load the new one");
+		return;
+	}
+	loaded_files[path] = id;
+}
+
+} // namespace
+
 std::shared_ptr<const Plugin> Plugin::load(const std::string &path)
 {
+	check_file(path);
 	void *dl = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		const char *why = dlerror();

@@ -4,6 +4,7 @@ import sys
 
 import harness
 import test_fastcgi
+import test_faults
 import test_hostile
 import test_lifecycle
 import test_manpages
@@ -11,4 +12,4 @@ import test_modes
 import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_sqlite,
-                      test_hostile, test_manpages]))
+                      test_faults, test_hostile, test_manpages]))

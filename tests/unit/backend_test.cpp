@@ -164,3 +164,25 @@ TEST_CASE("a 1.1 plugin that leaves the write side NULL is read-only", "[backend
 	CHECK_FALSE(toml->writable());
 	CHECK(toml->table().list == nullptr);
 }
+
+TEST_CASE("a plugin file replaced or removed while its object is loaded is refused", "[backend]")
+{
+	// dlopen() would hand back the object in memory for the same path
+	// without looking at the file: a reload would run the old code silently.
+	namespace fs = std::filesystem;
+	mxd::test::TempDir tmp;
+	const std::string so = tmp.file("memory.so");
+	fs::copy_file(test_plugin("memory"), so);
+	auto first = Plugin::load(so);
+	CHECK(Plugin::load(so)->path() == so); // the same file: loaded again
+	fs::copy_file(test_plugin("memory"), so + ".new");
+	fs::rename(so + ".new", so);
+	CHECK(load_error(so) == "cannot load backend plugin " + so +
+	                            ": the file was replaced since it was loaded, and the old one is "
+	                            "still in use; restart mxdelegate to load the new one");
+	fs::remove(so);
+	CHECK(load_error(so) == "cannot load backend plugin " + so + ": No such file or directory");
+	fs::copy_file(test_plugin("memory"), so);
+	first.reset(); // unloaded: the file now at the path is loaded
+	CHECK_NOTHROW(Plugin::load(so));
+}
