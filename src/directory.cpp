@@ -103,8 +103,8 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 		return {std::move(built.answer), false};
 
 	// Declared before the lock, so destroyed after it is released: freeing
-	// a full cache's answers must not stall the other workers.
-	std::unordered_map<std::string, Entry> dropped;
+	// answers must not stall the other workers.
+	Docs dropped;
 	std::unique_lock lock(mutex_);
 	// The generation moved while this was built: it may hold old data, so
 	// serve it once but do not keep it.
@@ -113,9 +113,17 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 	auto it = cache_.find(host);
 	if (it == cache_.end()) {
 		if (cache_.size() >= capacity_) {
-			// A full cache is emptied rather than aged: simple, and a flood
-			// of random hosts costs lookups, never memory.
-			dropped.swap(cache_);
+			// First in, first out: a flood of random hosts costs lookups,
+			// never memory, and no request pays for emptying the cache.
+			std::string &slot = order_[oldest_];
+			if (auto old = cache_.find(slot); old != cache_.end()) {
+				dropped = std::move(old->second.docs);
+				cache_.erase(old);
+			}
+			slot = host;
+			oldest_ = (oldest_ + 1) % order_.size();
+		} else {
+			order_.push_back(host);
 		}
 		it = cache_.emplace(host, Entry{}).first;
 	}

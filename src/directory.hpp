@@ -24,6 +24,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace mxd {
 
@@ -77,6 +78,10 @@ private:
 
 	mutable std::shared_mutex mutex_;
 	std::unordered_map<std::string, Entry> cache_;
+	// Hosts in the order they entered the cache; when it is full, the
+	// oldest makes room for the newest, one at a time.
+	std::vector<std::string> order_;
+	std::size_t oldest_ = 0;
 	std::uint64_t epoch_ = 0; // bumped when the generation moves, under mutex_
 	std::atomic<std::uint64_t> generation_;
 	std::atomic<bool> failing_{false}; // the last generation check failed

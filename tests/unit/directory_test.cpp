@@ -141,15 +141,20 @@ TEST_CASE("backend failures propagate and are not cached", "[directory]")
 	                BackendError);
 }
 
-TEST_CASE("a full cache is emptied, never grown past its capacity", "[directory]")
+TEST_CASE("a full cache makes room by dropping its oldest host, one at a time", "[directory]")
 {
 	Directory dir(memory({{"*.org", {{"server", "m.{domain}:1"}}}}), json::object(), {}, 2);
 	const auto find = [&](const char *h) { return dir.find(h, Document::server).answer; };
 	auto a = find("a.org");
-	find("b.org");
+	auto b = find("b.org");
 	CHECK(find("a.org") == a);
-	find("c.org"); // over capacity: everything goes
-	CHECK(find("a.org") != a);
+	auto c = find("c.org"); // over capacity: a.org, the oldest, goes
+	CHECK(find("b.org") == b);
+	CHECK(find("c.org") == c);
+	auto a2 = find("a.org"); // b.org goes now
+	CHECK(a2 != a);
+	CHECK(find("c.org") == c);
+	CHECK(find("b.org") != b);
 }
 
 TEST_CASE("only the document asked for is rendered; the others follow on demand", "[directory]")
