@@ -82,7 +82,7 @@ Request parse_request(char *const *envp)
 			continue;
 		const std::string_view name(entry, static_cast<std::size_t>(eq - entry));
 		for (const auto &[want, field] : wanted) {
-			if (name.size() == want.size() && name == want) {
+			if (name.size() == want.size() && name[0] == want[0] && name == want) {
 				if (p.*field == nullptr)
 					p.*field = eq + 1;
 				break;

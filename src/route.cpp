@@ -82,7 +82,9 @@ std::optional<std::string_view> raw_path(std::string_view target)
 			end = i;
 	}
 
-	if (const std::size_t scheme = scheme_length(target); scheme != 0) {
+	// The absolute form ("https://host/path") is rare: an origin-form
+	// target starts with '/' and has no scheme to look for.
+	if (const std::size_t scheme = target.starts_with('/') ? 0 : scheme_length(target); scheme != 0) {
 		const std::size_t path = target.find_first_of("/?#", scheme);
 		if (path == std::string_view::npos || target[path] != '/')
 			return std::string_view("/");
