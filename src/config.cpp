@@ -1,10 +1,12 @@
 #include "config.hpp"
 
+#include "log.hpp"
 #include "record.hpp"
 #include "toml_json.hpp"
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -31,11 +33,13 @@ public:
 	{
 		add(toml_json::where(at), message);
 	}
+	// One line a problem, whatever the file holds: a key or a parser's
+	// quote with a newline in it must not make up a problem of its own.
 	void add(const std::string &where, std::string_view message)
 	{
 		if (!text_.empty())
 			text_ += '\n';
-		text_.append(where).append(": ").append(message);
+		text_.append(log::one_line(where)).append(": ").append(log::one_line(message));
 	}
 	void raise() const
 	{
@@ -55,11 +59,15 @@ void read_int(const toml::table &t, std::string_view key, long long lo, long lon
 	const toml::node *n = t.get(key);
 	if (!n)
 		return;
-	auto v = n->value<std::int64_t>();
-	if (!n->is_integer() || !v) {
+	// is_integer() first: value<int64_t>() converts a float such as 1e302
+	// before checking its range, which is undefined behaviour (the config
+	// fuzzer found it under UBSan).
+	const auto *i = n->as_integer();
+	if (!i) {
 		p.add(*n, std::string(key) + ": must be an integer");
 		return;
 	}
+	const std::optional<std::int64_t> v = i->get();
 	if (*v < lo || *v > hi) {
 		p.add(*n, std::string(key) + ": must be between " + std::to_string(lo) + " and " +
 		              std::to_string(hi));
@@ -209,9 +217,10 @@ Config load_config(const std::string &path)
 		root = toml::parse_file(c.file);
 	} catch (const toml::parse_error &e) {
 		const auto &src = e.source();
+		// toml++ quotes the file's bytes, newlines included: one line each.
 		if (src.begin.line == 0) // no position: the file could not be read
-			throw ConfigError(c.file + ": " + std::string(e.description()));
-		throw ConfigError(toml_json::where(src) + ": " + std::string(e.description()));
+			throw ConfigError(log::one_line(c.file + ": " + std::string(e.description())));
+		throw ConfigError(log::one_line(toml_json::where(src) + ": " + std::string(e.description())));
 	}
 
 	Problems p;

@@ -4,6 +4,7 @@
 #include "log.hpp"
 #include "record.hpp"
 
+#include <chrono>
 #include <mutex>
 
 namespace mxd {
@@ -58,10 +59,15 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 	// been written behind the admin tool's back.
 	const auto problems = record::validate(record, host);
 	if (!problems.empty()) {
-		log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
-		                            "): " + record::format_path(problems.front().path) + ": " +
-		                            problems.front().message +
-		                            "; answering 500");
+		// A client picks the host: one line a second at most, or a flood of
+		// long names under a wildcard would flood the log.
+		const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+			std::chrono::steady_clock::now().time_since_epoch()).count();
+		long long last = last_log_.load(std::memory_order_relaxed);
+		if (now != last && last_log_.compare_exchange_strong(last, now))
+			log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
+			                            "): " + record::format_path(problems.front().path) +
+			                            ": " + problems.front().message + "; answering 500");
 		return {shared(render::error(500, "M_UNKNOWN",
 		                             "The delegation of this host is misconfigured", policy_)),
 		        true};

@@ -85,6 +85,7 @@ private:
 	std::uint64_t epoch_ = 0; // bumped when the generation moves, under mutex_
 	std::atomic<std::uint64_t> generation_;
 	std::atomic<bool> failing_{false}; // the last generation check failed
+	mutable std::atomic<long long> last_log_{0}; // second of the last 500 logged
 };
 
 } // namespace mxd

@@ -150,3 +150,30 @@ TEST_CASE("[backend] access is refused: the responder never opens a backend for 
 	CHECK(error_of(f) == f + ":4:10: [backend] access: not a configuration key; mxdelegatectl "
 	                         "sets it for its own writes, and mxdelegate always reads only");
 }
+
+TEST_CASE("a float where an integer belongs is a problem, not a conversion", "[config]")
+{
+	test::TempDir d;
+	const std::string f =
+		d.write("a.toml", "[backend]\nname = \"x\"\n[server]\ncache_size = 1e302\nthreads = -1e308\n");
+	const std::string e = error_of(f);
+	CHECK(e.find(f + ":4:") != std::string::npos);
+	CHECK(e.find("cache_size: must be an integer") != std::string::npos);
+	CHECK(e.find("threads: must be an integer") != std::string::npos);
+}
+
+TEST_CASE("every problem is one line, whatever the file quotes", "[config]")
+{
+	test::TempDir d;
+	const std::string f = d.write(
+		"a.toml", "\"evil\\n/etc/mxdelegate.toml:1:1: fake\" = 2\n[backend]\nname = \"x\"\n");
+	const std::string e = error_of(f);
+	CHECK(e.find('\n') == std::string::npos);
+	CHECK(e.rfind(f + ":1:", 0) == 0);
+	CHECK(e.find("evil\\x0a/etc/mxdelegate.toml:1:1: fake") != std::string::npos);
+
+	const std::string g = d.write("b.toml", "[backend]\nname = tr\nue\n");
+	const std::string pe = error_of(g);
+	CHECK(pe.find('\n') == std::string::npos);
+	CHECK(pe.rfind(g + ":2:", 0) == 0);
+}
