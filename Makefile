@@ -59,9 +59,11 @@ SERVICE_OBJ := $(SERVICE:%=$(BUILDDIR)/src/%.o)
 CTL_OBJ     := $(CTL:%=$(BUILDDIR)/src/%.o)
 CORE_LIB    := $(BUILDDIR)/libmxdcore.a
 
-PLUGINS  := toml sqlite
+PLUGINS  := toml sqlite postgres
 # Libraries a plugin links besides the core (SQLiteCpp is a static library).
 PLUGIN_LIBS_sqlite := -lSQLiteCpp -lsqlite3
+PLUGIN_LIBS_postgres := -lpq
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 PLUGIN_SO := $(PLUGINS:%=$(BUILDDIR)/backends/%.so)
 # Deliberately broken plugins for the loader's tests.
 TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILDDIR)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
@@ -95,14 +97,17 @@ $(BIN): $(BUILDDIR)/src/main.o $(SERVICE_OBJ) $(CORE_LIB)
 $(CTL_BIN): $(BUILDDIR)/src/ctl_main.o $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# The SQLite schema is compiled into the plugin as a raw string literal, so
-# that the plugin needs no file beside it.
-SQLITE_INC := $(BUILDDIR)/backends/sqlite/schema.inc
-$(SQLITE_INC): backends/sqlite/schema.sql
+# A plugin's schema (backends/NAME/schema.sql) is compiled into it as a raw
+# string literal, so that the plugin needs no file beside it.
+$(BUILDDIR)/backends/%/schema.inc: backends/%/schema.sql
 	@mkdir -p $(@D)
 	{ printf 'R"mxd_schema('; cat $<; printf ')mxd_schema"\n'; } > $@.tmp && mv $@.tmp $@
+SQLITE_INC := $(BUILDDIR)/backends/sqlite/schema.inc
 $(BUILDDIR)/backends/sqlite/sqlite_backend.o: $(SQLITE_INC)
 $(BUILDDIR)/backends/sqlite/sqlite_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
+PG_INC := $(BUILDDIR)/backends/postgres/schema.inc
+$(BUILDDIR)/backends/postgres/postgres_backend.o: $(PG_INC)
+$(BUILDDIR)/backends/postgres/postgres_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/backends/postgres $(PQ_CFLAGS)
 
 .SECONDEXPANSION:
 # Objects made by pattern rules are kept, so a rebuild compiles only what changed.
@@ -125,7 +130,57 @@ $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
 $(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(SERVICE_OBJ) $(CTL_OBJ) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lsqlite3
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lsqlite3 -lpq
+$(BUILDDIR)/tests/unit/postgres_backend_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
+
+# make fuzz: the libFuzzer targets of tests/fuzz/ (clang 14).  Each replays its
+# seeds and regressions from the repository, then fuzzes for FUZZ_TIME seconds
+# (FUZZ_TARGETS=host,config for some).  Everything is built with clang,
+# libFuzzer's coverage, ASan and UBSan into $(BUILDDIR)/fuzz/, apart from the
+# g++ objects; the fuzz copies of the toml and sqlite plugins are dlopen()ed by
+# their targets as the responder loads the real ones.  Corpus growth and crash
+# inputs stay in $(BUILDDIR)/fuzz/ (tests/fuzz/run says where).
+FUZZ_TIME ?= 30
+FUZZ_CXX  ?= clang++
+FUZZ_DIR  := $(BUILDDIR)/fuzz
+# -O1: faster than -O0 under ASan and still exact in its stack traces.
+FUZZ_CXXFLAGS = -std=c++20 -fPIC $(WARN) -Werror -O1 -g \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer $(PKG_CFLAGS) -Iinclude -Isrc \
+	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' -DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
+FUZZ_PLUGINS := toml sqlite
+FUZZ_PROGS := $(patsubst tests/fuzz/%.cpp,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.cpp))
+FUZZ_LIB   := $(FUZZ_DIR)/libmxdfuzz.a
+FUZZ_SO    := $(FUZZ_PLUGINS:%=$(FUZZ_DIR)/backends/%.so)
+FUZZ_FLAGS_FILE := $(FUZZ_DIR)/.flags
+# Only when fuzzing, so that a plain build never makes $(FUZZ_DIR).
+ifneq ($(filter fuzz fuzz-build,$(MAKECMDGOALS)),)
+FUZZ_FLAGS_NOW := $(FUZZ_CXX) $(FUZZ_CXXFLAGS)
+$(shell mkdir -p $(FUZZ_DIR) && { [ "$$(cat $(FUZZ_FLAGS_FILE) 2>/dev/null)" = '$(FUZZ_FLAGS_NOW)' ] || printf '%s' '$(FUZZ_FLAGS_NOW)' > $(FUZZ_FLAGS_FILE); })
+endif
+
+$(FUZZ_DIR)/%.o: %.cpp $(FUZZ_FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -MMD -MP -c -o $@ $<
+$(FUZZ_DIR)/backends/sqlite/sqlite_backend.o: $(SQLITE_INC)
+$(FUZZ_DIR)/backends/sqlite/sqlite_backend.o: FUZZ_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
+# Core and service modules in one archive: each target and plugin links only
+# the members it uses.
+$(FUZZ_LIB): $(CORE:%=$(FUZZ_DIR)/src/%.o) $(filter-out $(FUZZ_DIR)/src/listen.o,$(SERVICE:%=$(FUZZ_DIR)/src/%.o))
+	rm -f $@
+	ar rcs $@ $^
+fuzz_plugin_objs = $(patsubst %.cpp,$(FUZZ_DIR)/%.o,$(wildcard backends/$(1)/*.cpp))
+$(FUZZ_DIR)/backends/%.so: $$(call fuzz_plugin_objs,$$*) $(FUZZ_LIB) backends/plugin.map
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -shared -Wl,--version-script=backends/plugin.map \
+		-o $@ $(filter %.o %.a,$^) $(PLUGIN_LIBS_$*) $(PKG_LIBS) -pthread
+$(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/tests/fuzz/%_fuzz.o $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -ldl -pthread
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_PROGS) $(FUZZ_SO)
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@BUILDDIR=$(BUILDDIR) FUZZ_TIME=$(FUZZ_TIME) FUZZ_TARGETS=$(FUZZ_TARGETS) sh tests/fuzz/run
 
 deps:
 	@sh tools/deps.sh check
@@ -139,9 +194,20 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@BUILDDIR=$(BUILDDIR) QUICK=$(QUICK) python3 bench/bench.py
 
+# make check runs three stages, as CI does: the whole suite on the plain
+# build, the whole suite again with ASan and UBSan ($(BUILDDIR)/san), then
+# make fuzz (FUZZ_TIME seconds a target).  One stage alone: SANITIZE=0 (plain),
+# SANITIZE=1 (sanitizers), or make fuzz.
+ifeq ($(SANITIZE),)
+check: deps
+	@$(MAKE) --no-print-directory check SANITIZE=0 BUILDDIR=$(BUILDDIR)
+	@$(MAKE) --no-print-directory check SANITIZE=1 BUILDDIR=$(BUILDDIR)/san
+	@$(MAKE) --no-print-directory fuzz BUILDDIR=$(BUILDDIR) FUZZ_TIME=$(FUZZ_TIME)
+else
 check: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror all $(BUILDDIR)/tests/unit_tests $(TEST_PLUGINS)
 	@BUILDDIR=$(BUILDDIR) SANITIZE=$(SANITIZE) sh tests/run
+endif
 
 run:
 	@SERVER=$(SERVER) sh tools/deps.sh run

@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
 namespace mxd::plugin {
@@ -22,6 +24,18 @@ inline char *c_string(std::string_view s) noexcept
 	}
 	return p;
 }
+
+// A failure that carries the result the core acts on (MXD_BUSY for a lock,
+// MXD_INVALID for a refused record, ...), thrown inside a plugin and turned
+// into that result at its entry point.
+class Failure : public std::runtime_error {
+public:
+	Failure(int status, const std::string &what) : std::runtime_error(what), status_(status) {}
+	int status() const { return status_; }
+
+private:
+	int status_;
+};
 
 // Stores a message in *error when the caller gave a place for it.
 inline int fail(char **error, int status, std::string_view message) noexcept

@@ -5,8 +5,13 @@
 set -eu
 
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
-libidn2-dev catch2 libsqlitecpp-dev libsqlite3-dev"
+libidn2-dev catch2 libsqlitecpp-dev libsqlite3-dev libpq-dev"
 check="$build sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
+# make fuzz (part of make check): clang 14 with its sanitizer and libFuzzer
+# runtimes.
+check="$check libclang-rt-14-dev libfuzzer-14-dev"
+# tests/e2e/test_postgres.py runs its own server: initdb and pg_ctl.
+check="$check postgresql"
 # tests/integration: every web server of etc/, spawn-fcgi, a real browser,
 # and procps for the /bin/kill of mxdelegate.service's ExecReload.  The tests
 # start each server with a configuration, ports and pid file of their own,
@@ -14,7 +19,7 @@ check="$build sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 check="$check apache2 libapache2-mod-fcgid nginx spawn-fcgi caddy chromium procps"
 run="$build lighttpd curl"
 # make bench: the load generator, both web servers, valgrind for callgrind.
-bench="$build wrk nginx lighttpd valgrind python3"
+bench="$build wrk nginx lighttpd valgrind python3 postgresql"
 # make run's server: SERVER=apache|nginx|caddy (lighttpd by default).
 case "${SERVER:-lighttpd}" in
 apache) run="$run apache2 libapache2-mod-fcgid" ;;

@@ -20,10 +20,9 @@
 // gives its journal the same mode.
 #include <mxdelegate/backend.h>
 
-#include "host.hpp"
 #include "log.hpp"
+#include "plugin_record.hpp"
 #include "plugin_strings.hpp"
-#include "record.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
@@ -69,14 +68,7 @@ constexpr int default_busy_timeout_ms = 2000;
 constexpr std::chrono::milliseconds retry_backoff{250};
 
 // A failure with the result it is reported as and a message shown as it is.
-class Failure : public std::runtime_error {
-public:
-	Failure(int status, const std::string &what) : std::runtime_error(what), status_(status) {}
-	int status() const { return status_; }
-
-private:
-	int status_;
-};
+using plugin::Failure;
 
 enum class Access { read, write, create };
 
@@ -147,9 +139,20 @@ Settings configure(const char *config_json)
 }
 
 // "sqlite: PATH: what went wrong", with what SQLite does not say itself.
-std::string describe(const Settings &s, const SQLite::Exception &e)
+// `db`, when given, is the connection that failed: a failed write names
+// the system's reason ("disk I/O error" alone does not say "File too large").
+std::string describe(const Settings &s, const SQLite::Exception &e, sqlite3 *db = nullptr)
 {
 	const std::string where = "sqlite: " + s.path + ": ";
+	if (db && (e.getErrorCode() == SQLITE_IOERR || e.getErrorCode() == SQLITE_FULL)) {
+		// The unix VFS keeps the errno of the database file's last failed
+		// call; sqlite3_system_errno() may have seen a later one.
+		int err = 0;
+		if (sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO, &err) != SQLITE_OK || err == 0)
+			err = sqlite3_system_errno(db);
+		if (err != 0)
+			return where + e.what() + " (" + reason(err) + ")";
+	}
 	switch (e.getExtendedErrorCode()) {
 	case SQLITE_READONLY_ROLLBACK:
 		return where + "an interrupted write left a hot journal that a read-only reader "
@@ -458,6 +461,8 @@ public:
 
 	const Settings &settings() const { return s_; }
 	Writer *writer() { return writer_.get(); }
+	// The admin tool's connection, for the reason of a failed write.
+	sqlite3 *connection() const { return writer_ ? writer_->db().getHandle() : nullptr; }
 
 	// MXD_OK with *out set, or MXD_NOT_FOUND; throws Failure.
 	int lookup(const char *domain, std::string &out)
@@ -735,9 +740,11 @@ int guarded(const char *what, const Handle *h, char **error, F &&body) noexcept
 		return body();
 	} catch (const Failure &e) {
 		return fail(error, e.status(), e.what());
+	} catch (const plugin::Refused &e) {
+		return fail(error, MXD_INVALID, e.what());
 	} catch (const SQLite::Exception &e) {
 		if (h)
-			return fail(error, status_of(e), describe(h->settings(), e));
+			return fail(error, status_of(e), describe(h->settings(), e, h->connection()));
 		return fail(error, status_of(e), std::string("sqlite: ") + what + ": " + e.what());
 	} catch (const std::exception &e) {
 		return fail(error, MXD_ERROR, std::string("sqlite: ") + what + ": " + e.what());
@@ -824,20 +831,6 @@ int plugin_list(void *handle, int (*each)(void *, const char *, const char *), v
 	});
 }
 
-// The key a record is stored under: canonical, as the responder looks up.
-void check_key(const std::string &domain)
-{
-	std::string canonical;
-	try {
-		canonical = host::canonical_domain(domain, /*allow_wildcard=*/true);
-	} catch (const std::invalid_argument &e) {
-		throw Failure(MXD_INVALID, printable(domain) + ": domain: " + e.what());
-	}
-	if (canonical != domain)
-		throw Failure(MXD_INVALID, printable(domain) + ": domain: not in canonical form; store it as " +
-		                               canonical);
-}
-
 int plugin_put(void *handle, const char *domain, const char *record_json, char **error)
 {
 	auto *h = static_cast<Handle *>(handle);
@@ -846,26 +839,7 @@ int plugin_put(void *handle, const char *domain, const char *record_json, char *
 			return fail(error, MXD_ERROR, "sqlite: put: null argument");
 		Writer &w = writer_of(handle, "put");
 		const std::string key = domain;
-		check_key(key);
-		json record = json::parse(record_json, nullptr, false);
-		if (!record.is_object())
-			throw Failure(MXD_INVALID, key + ": the record is not a JSON object");
-		if (auto it = record.find("domain"); it != record.end()) {
-			if (!it->is_string() || *it != key)
-				throw Failure(MXD_INVALID, key + ": domain: the record names another domain");
-			record.erase(it);
-		}
-		const auto problems = record::validate(record, key);
-		if (!problems.empty()) {
-			std::string text;
-			for (const auto &p : problems) {
-				if (!text.empty())
-					text += '\n';
-				text += key + ": " + record::format_path(p.path) + ": " + p.message;
-			}
-			throw Failure(MXD_INVALID, text);
-		}
-		w.put(key, record);
+		w.put(key, plugin::record_to_store(key, record_json));
 		return MXD_OK;
 	});
 }

@@ -206,6 +206,7 @@ class Shipped(Test):
         expected = {"sbin/mxdelegate": 0o755, "sbin/mxdelegatectl": 0o755,
                     "lib/mxdelegate/backends/toml.so": 0o644,
                     "lib/mxdelegate/backends/sqlite.so": 0o644,
+                    "lib/mxdelegate/backends/postgres.so": 0o644,
                     "include/mxdelegate/backend.h": 0o644,
                     "lib/pkgconfig/mxdelegate-backend.pc": 0o644,
                     "share/man/man5/mxdelegate.toml.5": 0o644,

@@ -101,6 +101,11 @@ class Store(Test):
     def raw(self):
         return sqlite3.connect(self.db, isolation_level=None, check_same_thread=False)
 
+    def fresh_config(self):
+        """A configuration of a second, empty store of the same backend."""
+        return self.tmp.write("fresh.toml", CONFIG % {
+            "plugins": PLUGINS, "db": self.tmp.file("fresh.db"), "extra": ""})
+
 
 class Live(Store):
     def test_add_set_remove_are_served_without_restart(self):
@@ -341,7 +346,7 @@ class Invalid(Store):
     the domain and field, and nothing written."""
 
     def setup(self):
-        Store.setup(self)
+        super().setup()
         self.ok("init")
         self.ok("add", "example.org", "--client", "https://matrix.example.org", "--note", "n")
         self.before = self.snapshot()
@@ -485,8 +490,7 @@ class RoundTrip(Store):
         self.ok("import", src)
         first = self.ok("export", "--format", fmt)
         out = self.tmp.write("out." + fmt, first)
-        fresh = self.tmp.write("fresh.toml", CONFIG % {
-            "plugins": PLUGINS, "db": self.tmp.file("fresh.db"), "extra": ""})
+        fresh = self.fresh_config()
         self.ok("init", cfg=fresh)
         self.eq(self.ok("import", out, cfg=fresh), "import: %s: 4 added, 0 replaced, 0 removed\n" % out)
         self.eq(self.ok("export", "--format", fmt, cfg=fresh), first)

@@ -1,0 +1,315 @@
+"""The PostgreSQL store end to end, on a real server of the tests' own
+(pgserver.py): the SQLite store's backend-independent suites (test_sqlite's
+Live, Invalid, RoundTrip and Scale) run again on it, and then what only a
+networked store has: several responders on one database, the server going
+away under load and coming back, two hosts, passwords."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import harness
+import pgserver
+import test_sqlite as sq
+from harness import PLUGINS, Test, wait_for
+
+CONFIG = """\
+[backend]
+name = "postgres"
+plugin_dir = "%(plugins)s"
+conninfo = %(conninfo)s
+
+[server]
+%(interval)sthreads = 4
+"""
+
+CLIENT, SERVER = sq.CLIENT, sq.SERVER
+
+
+def max_age(r):
+    """The max-age of an answer's Cache-Control, or None."""
+    for part in (r.header("Cache-Control") or "").split(","):
+        part = part.strip()
+        if part.startswith("max-age="):
+            return int(part[len("max-age="):])
+    return None
+
+
+class PgStore(sq.Store):
+    """sq.Store's helpers on a database of its own on the shared server.
+    Listed after the suite class (class X(sq.Suite, PgStore)), so that the
+    suite's own setup runs and reaches this one through super()."""
+
+    def setup(self):
+        self.pg = pgserver.Server.shared()
+        self.dbname = self.pg.new_database()
+        self.cfg = self.config("mxdelegate.toml", self.pg.conninfo(self.dbname))
+        self.mx = None
+
+    def config(self, name, conninfo, interval="0.05"):
+        """interval=None: the default check_interval."""
+        return self.tmp.write(name, CONFIG % {
+            "plugins": PLUGINS, "conninfo": json.dumps(conninfo),
+            "interval": "" if interval is None else "check_interval = %s\n" % interval})
+
+    def fresh_config(self):
+        return self.config("fresh.toml", self.pg.conninfo(self.pg.new_database()))
+
+    def sql(self, text):
+        return self.pg.psql(text, self.dbname)
+
+
+class PgLive(sq.Live, PgStore):
+    pass
+
+
+class PgRoundTrip(sq.RoundTrip, PgStore):
+    pass
+
+
+class PgScale(sq.Scale, PgStore):
+    pass
+
+
+class PgInvalid(sq.Invalid, PgStore):
+    # The SQLite-only parts (a missing file, its lock) have their
+    # PostgreSQL counterparts here, under the same names.
+    def snapshot(self):
+        """Every column of every row, times included: "nothing written"."""
+        return self.sql("SELECT * FROM domains ORDER BY domain")
+
+    def test_missing_database_read_only_backend_and_lock(self):
+        bare = self.config("bare.toml", self.pg.conninfo(self.pg.new_database()))
+        self.fails(sq.EX_NOINPUT, ["add", "a.example", "--server", "m.example.org"],
+                   "no mxdelegate schema in this database yet; run \"mxdelegatectl init\"", cfg=bare)
+        self.fails(sq.EX_NOINPUT, ["list"], "run \"mxdelegatectl init\"", cfg=bare)
+        down = harness.free_port()
+        gone = self.config("gone.toml", "host=127.0.0.1 port=%d dbname=nowhere" % down)
+        r = self.ctl("add", "a.example", "--server", "m.example.org", cfg=gone)
+        self.eq(r.returncode, 74, r.stderr)
+        self.contains(r.stderr, "postgres: host=127.0.0.1 port=%d dbname=nowhere: " % down)
+        self.contains(r.stderr, "Connection refused")
+        toml = harness.example_config(self.tmp, name="toml.toml")
+        self.fails(sq.EX_UNAVAILABLE, ["init"], "is read-only", cfg=toml)
+        # Another writer holds the table: the tool waits lock_timeout, then 75.
+        quick = self.config("quick.toml", self.pg.conninfo(self.dbname, options="'-c lock_timeout=200'"))
+        holder = subprocess.Popen([os.path.join(self.pg.bin, "psql"), "-X", "-q", "-h", self.pg.root,
+                                   "-p", str(self.pg.port), "-U", pgserver.SUPERUSER, "-d", self.dbname],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            holder.stdin.write("BEGIN; LOCK TABLE domains IN EXCLUSIVE MODE; SELECT 1;\n")
+            holder.stdin.flush()
+            self.true(wait_for(lambda: self.sql(
+                "SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' AND relation = "
+                "'domains'::regclass").strip() == "1", 10), "the lock was not taken")
+            self.fails(sq.EX_TEMPFAIL, ["add", "a.example", "--server", "m.example.org"],
+                       "lock timeout", cfg=quick)
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+
+    def test_check_names_domain_and_field(self):
+        r = self.ctl("check")
+        self.eq((r.returncode, r.stdout), (0, "check: 1 domain, no problems\n"))
+        self.sql("INSERT INTO domains (domain, client) VALUES ('hand.example', 'ftp://x')")
+        r = self.ctl("check")
+        self.eq(r.returncode, 1)
+        self.contains(r.stderr, "mxdelegatectl: check: hand.example: client: \"ftp://x\" is not an http")
+        self.eq(r.stdout, "check: 2 domains, 1 with problems\n")
+        bad = self.tmp.write("bad.toml", "[backend]\nname = \"postgres\"\nplugin_dir = \"%s\"\n"
+                                         "conninfo = \"\"\ncolour = 1\n" % PLUGINS)
+        r = self.ctl("check", cfg=bad)
+        self.eq(r.returncode, 1)
+        self.contains(r.stderr, "unknown key in [backend]: colour")
+
+
+class Fleet(PgStore):
+    """What only a networked store has."""
+
+    def setup(self):
+        PgStore.setup(self)
+        self.others = []
+
+    def teardown(self):
+        for mx, tmp in self.others:
+            log = mx.stderr()
+            self.eq(mx.stop(), 0, log)
+            tmp.cleanup()
+        PgStore.teardown(self)
+
+    def second(self, cfg):
+        """Another responder, in a folder of its own, on the same database."""
+        tmp = harness.TempDir()
+        mx = sq.Served(cfg, tmp)
+        self.others.append((mx, tmp))
+        return mx
+
+    def test_two_responders_see_a_change_within_a_second(self):
+        # A change is seen at the next generation check, with the default
+        # check_interval that an operator gets.
+        cfg = self.config("fleet.toml", self.pg.conninfo(self.dbname), interval=None)
+        self.ok("init", cfg=cfg)
+        self.ok("add", "example.org", "--client", "https://one.example.org", cfg=cfg)
+        a = sq.Served(cfg, self.tmp)
+        self.mx = a
+        b = self.second(cfg)
+        for mx in (a, b):
+            self.eq(mx.get(CLIENT, host="example.org").json(),
+                    {"m.homeserver": {"base_url": "https://one.example.org"}})
+        t0 = time.monotonic()
+        self.ok("set", "example.org", "--client", "https://two.example.org", cfg=cfg)
+        want = {"m.homeserver": {"base_url": "https://two.example.org"}}
+        for mx in (a, b):
+            self.true(wait_for(lambda: mx.get(CLIENT, host="example.org").json() == want, 1.5),
+                      mx.stderr())
+        took = time.monotonic() - t0
+        print("     change seen by both responders after %.2f s" % took)
+        self.true(took <= 1.0, "the change took %.2f s" % took)
+        self.ok("remove", "example.org", cfg=cfg)
+        for mx in (a, b):
+            self.true(wait_for(lambda: mx.get(CLIENT, host="example.org").status == 404, 1.5))
+
+    def test_server_stopped_and_restarted_under_load(self):
+        self.ok("init")
+        for d in ("cached.example", "uncached.example"):
+            self.ok("add", d, "--server", "m." + d)
+        self.serve()
+        self.eq(self.status("cached.example", SERVER), 200)
+        stop = threading.Event()
+        seen = {}
+        lock = threading.Lock()
+
+        def hammer():
+            while not stop.is_set():
+                r = self.mx.get(SERVER, host="cached.example")
+                with lock:
+                    key = r.status if r else None
+                    seen[key] = seen.get(key, 0) + 1
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            self.pg.stop()
+            try:
+                time.sleep(0.5)  # the responder notices (check_interval 0.05)
+                for _ in range(5):
+                    t0 = time.monotonic()
+                    r = self.mx.get(SERVER, host="uncached.example")
+                    self.eq(r.status, 503, r.raw)
+                    self.eq(r.header("Cache-Control"), "no-store")
+                    self.true(time.monotonic() - t0 < 1, "a 503 took %.2f s" % (time.monotonic() - t0))
+                r = self.mx.get(SERVER, host="cached.example")
+                self.eq(r.status, 200, self.mx.stderr())
+                # Pending the core's stale-if-error: during an outage a
+                # cached answer carries [http] stale_max_age (30 s).
+                age = max_age(r)
+                self.true(age is not None and age <= 30,
+                          "a cached answer during the outage has %r" % r.header("Cache-Control"))
+            finally:
+                if not self.pg.running:
+                    self.pg.start()
+            self.true(self.becomes("uncached.example", 200, SERVER, timeout=10), self.mx.stderr())
+            # Notifications work again: a change is seen without a restart,
+            # with the usual max-age again.
+            self.ok("set", "cached.example", "--server", "m2.cached.example")
+            self.true(wait_for(lambda: self.mx.get(SERVER, host="cached.example").json() ==
+                               {"m.server": "m2.cached.example"}, 2), self.mx.stderr())
+            self.true(wait_for(lambda: (max_age(self.mx.get(SERVER, host="cached.example")) or 0) > 30, 2),
+                      self.mx.get(SERVER, host="cached.example").header("Cache-Control"))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.true(set(seen) == {200}, "cached answers during the outage: %r" % seen)
+        err = self.mx.stderr()
+        self.contains(err, "serving cached answers, 503 for the rest")
+        self.contains(err, "notifications work again")
+
+    def test_two_hosts_the_first_down(self):
+        down = harness.free_port()
+        conninfo = "host=127.0.0.1,127.0.0.1 port=%d,%d dbname=%s user=%s" % (
+            down, self.pg.port, self.dbname, pgserver.SUPERUSER)
+        self.cfg = self.config("two.toml", conninfo)
+        self.ok("init")
+        self.ok("add", "example.org", "--server", "m.example.org")
+        self.serve()
+        self.eq(self.mx.get(SERVER, host="example.org").json(), {"m.server": "m.example.org"})
+        self.ok("set", "example.org", "--server", "m2.example.org")
+        self.true(wait_for(lambda: self.mx.get(SERVER, host="example.org").json() ==
+                           {"m.server": "m2.example.org"}, 2), self.mx.stderr())
+
+    def test_password_from_a_passfile_is_used_and_never_shown(self):
+        pw = self.pg.secret_password
+        db = self.pg.new_database()
+        self.pg.psql("ALTER DATABASE %s OWNER TO %s" % (db, pgserver.SECRET_ROLE))
+        passfile = self.tmp.write("pgpass", "127.0.0.1:%d:*:%s:%s\n" % (self.pg.port, pgserver.SECRET_ROLE, pw))
+        os.chmod(passfile, 0o600)
+        base = self.pg.conninfo(db, user=pgserver.SECRET_ROLE)
+        self.cfg = self.config("pass.toml", base + " passfile=" + passfile)
+        self.ok("init")
+        self.ok("add", "example.org", "--server", "m.example.org")
+        self.serve()
+        self.eq(self.status("example.org", SERVER), 200)
+        # Without it: refused, and the messages say who, not with what.
+        wrong = self.tmp.write("wrong", "127.0.0.1:%d:*:%s:not-%s\n" % (self.pg.port, pgserver.SECRET_ROLE, pw))
+        os.chmod(wrong, 0o600)
+        r = self.ctl("list", cfg=self.config("wrong.toml", base + " passfile=" + wrong))
+        self.eq(r.returncode, 74, r.stderr)
+        self.contains(r.stderr, "password authentication failed for user \"secret\"")
+        self.true(pw not in r.stderr, r.stderr)
+        # A password in the conninfo itself (discouraged, but libpq's
+        # right) is not shown either, even in a string libpq cannot parse.
+        for conninfo in (base + " password=" + pw + " port=1",
+                         base + " password=" + pw + " bogus",
+                         "postgresql://secret:%s@127.0.0.1:1/%s" % (pw, db)):
+            r = self.ctl("list", cfg=self.config("inline.toml", conninfo))
+            self.true(r.returncode != 0, conninfo)
+            self.true(pw not in r.stderr, r.stderr)
+        self.true(pw not in self.mx.stderr(), self.mx.stderr())
+
+    def test_sqlite_export_then_import_is_the_migration(self):
+        lite = self.tmp.write("lite.toml", sq.CONFIG % {"plugins": PLUGINS, "db": self.tmp.file("lite.db"),
+                                                         "extra": ""})
+        self.ok("init", cfg=lite)
+        src = self.tmp.write("src.jsonl", "".join(json.dumps(r) + "\n" for r in sq.RoundTrip.RECORDS))
+        self.ok("import", src, cfg=lite)
+        dump = self.tmp.write("dump.jsonl", self.ok("export", "--format", "jsonl", cfg=lite))
+        self.ok("init")
+        self.eq(self.ok("import", dump), "import: %s: 4 added, 0 replaced, 0 removed\n" % dump)
+        for fmt in ("jsonl", "toml"):
+            self.eq(self.ok("export", "--format", fmt), self.ok("export", "--format", fmt, cfg=lite))
+        for doc in ("client", "support", "server"):
+            a = subprocess.run([sq.CTL, "-c", lite, "query", "example.org", doc], capture_output=True).stdout
+            b = subprocess.run([sq.CTL, "-c", self.cfg, "query", "example.org", doc], capture_output=True).stdout
+            self.eq(a, b)
+
+    def test_what_copy_gives_a_meaning_to_is_stored_as_it_was(self):
+        # Backslashes, "\\.", "\\N", tabs, newlines: COPY's text format
+        # treats each specially; an import must store them as they were, in
+        # both batches (the import sends 50,000 rows at a time).
+        note = "back\\slash \\. \\N new\nline cr\r tab\t end\\"
+        records = [{"domain": "d%05d.example" % i, "server": "m.example.org", "note": note + str(i)}
+                   for i in range(60000)]
+        src = self.tmp.write("odd.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        self.ok("init")
+        r = self.ctl("import", src)
+        self.eq(r.returncode, 0, r.stderr)
+        self.eq(json.loads(self.ok("show", "d12345.example")),
+                {"domain": "d12345.example", "server": "m.example.org", "note": note + "12345"})
+        self.eq(json.loads(self.ok("show", "d00007.example"))["note"], note + "7")
+        self.eq(self.sql("SELECT count(*) FROM domains").strip(), "60000")
+        self.serve()
+        self.eq(self.mx.get(SERVER, host="d59999.example").json(), {"m.server": "m.example.org"})
+
+    def test_responder_starts_while_the_server_is_away(self):
+        self.ok("init")
+        self.ok("add", "example.org", "--server", "m.example.org")
+        down = harness.free_port()
+        self.cfg = self.config("away.toml", self.pg.conninfo(self.dbname, port=str(down)))
+        self.serve()
+        r = self.mx.get(SERVER, host="example.org")
+        self.eq((r.status, r.header("Cache-Control")), (503, "no-store"))
+        self.true(wait_for(lambda: "Connection refused" in self.mx.stderr(), 5), self.mx.stderr())
