@@ -22,6 +22,8 @@ using nlohmann::json;
 using mxd::Backend;
 using mxd::BackendError;
 
+using mxd::test::error_of;
+
 namespace {
 
 const std::shared_ptr<const mxd::Plugin> &plugin()
@@ -33,18 +35,6 @@ const std::shared_ptr<const mxd::Plugin> &plugin()
 std::shared_ptr<Backend> open(json config)
 {
 	return Backend::open(plugin(), config);
-}
-
-std::string error_of(const std::function<void()> &f, BackendError::Kind *kind = nullptr)
-{
-	try {
-		f();
-	} catch (const BackendError &e) {
-		if (kind)
-			*kind = e.kind();
-		return e.what();
-	}
-	return "(no error)";
 }
 
 // A loopback port nobody listens on (bound, then released).

@@ -26,6 +26,8 @@ using mxd::Backend;
 using mxd::BackendError;
 using mxd::test::TempDir;
 
+using mxd::test::error_of;
+
 namespace {
 
 const std::shared_ptr<const mxd::Plugin> &plugin()
@@ -84,18 +86,6 @@ public:
 private:
 	sqlite3 *db_ = nullptr;
 };
-
-std::string error_of(const std::function<void()> &f, BackendError::Kind *kind = nullptr)
-{
-	try {
-		f();
-	} catch (const BackendError &e) {
-		if (kind)
-			*kind = e.kind();
-		return e.what();
-	}
-	return "(no error)";
-}
 
 void write_file(const std::string &path, const std::string &bytes)
 {

@@ -2,8 +2,11 @@
 // end of the test, files written into it, and where the build put things.
 #pragma once
 
+#include "backend.hpp"
+
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -14,6 +17,20 @@ inline std::string build_dir()
 {
 	const char *b = std::getenv("MXD_BUILDDIR");
 	return b && *b ? b : "build";
+}
+
+// The message of the BackendError that f throws (and its kind, when asked
+// for), or "(no error)".
+inline std::string error_of(const std::function<void()> &f, BackendError::Kind *kind = nullptr)
+{
+	try {
+		f();
+	} catch (const BackendError &e) {
+		if (kind)
+			*kind = e.kind();
+		return e.what();
+	}
+	return "(no error)";
 }
 
 inline std::string plugin_dir() { return build_dir() + "/backends"; }
