@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -310,10 +311,27 @@ void arm(Slot &slot)
 	slot.deadline = std::chrono::steady_clock::now() + request_timeout;
 }
 
+// Wakes the watchdog at shutdown, so that the process does not linger for
+// its next tick (a web server that stops its children may look at once).
+std::mutex watchdog_mutex;
+std::condition_variable watchdog_wake;
+
+void stop_watchdog()
+{
+	std::lock_guard lock(watchdog_mutex);
+	watchdog_wake.notify_all();
+}
+
 void watchdog(Slot *slots, unsigned n)
 {
-	while (!stopping.load(std::memory_order_acquire)) {
-		std::this_thread::sleep_for(std::chrono::milliseconds(100));
+	for (;;) {
+		{
+			std::unique_lock lock(watchdog_mutex);
+			if (watchdog_wake.wait_for(lock, std::chrono::milliseconds(100), [] {
+				    return stopping.load(std::memory_order_acquire);
+			    }))
+				return;
+		}
 		const auto now = std::chrono::steady_clock::now();
 		for (unsigned i = 0; i < n; ++i) {
 			std::lock_guard lock(slots[i].mutex);
@@ -599,8 +617,10 @@ int serve_fastcgi(const Options &opt, const Config &config, int listen_fd,
 			pthread_kill(id, SIGUSR1);
 	}
 	joiner.join();
-	if (guard.joinable())
+	if (guard.joinable()) {
+		stop_watchdog();
 		guard.join();
+	}
 	return 0;
 }
 

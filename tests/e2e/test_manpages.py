@@ -529,8 +529,12 @@ class LighttpdNewcomer(Test):
                     server[0].kill()
                     server[0].wait()
             inst.uninstall()
-        # lighttpd stops the responder it started.
-        left = [pid for pid in os.listdir("/proc") if pid.isdigit() and _runs(pid, box.default_config)]
+        # lighttpd stops the responder it started (SIGTERM; the responder
+        # then takes a few milliseconds to finish and leave).
+        def responders():
+            return [pid for pid in os.listdir("/proc") if pid.isdigit() and _runs(pid, box.default_config)]
+        wait_for(lambda: not responders(), 5)
+        left = responders()
         for pid in left:
             os.kill(int(pid), signal.SIGKILL)
         self.eq(left, [], "responders left behind")
