@@ -4,7 +4,6 @@
 #include "log.hpp"
 #include "record.hpp"
 
-#include <chrono>
 #include <mutex>
 
 namespace mxd {
@@ -61,10 +60,7 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 	if (!problems.empty()) {
 		// A client picks the host: one line a second at most, or a flood of
 		// long names under a wildcard would flood the log.
-		const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-			std::chrono::steady_clock::now().time_since_epoch()).count();
-		long long last = last_log_.load(std::memory_order_relaxed);
-		if (now != last && last_log_.compare_exchange_strong(last, now))
+		if (misconfigured_log_.allow())
 			log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
 			                            "): " + record::format_path(problems.front().path) +
 			                            ": " + problems.front().message + "; answering 500");

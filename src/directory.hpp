@@ -12,6 +12,7 @@
 
 #include "answer.hpp"
 #include "backend.hpp"
+#include "log.hpp"
 #include "render.hpp"
 #include "route.hpp"
 
@@ -85,7 +86,7 @@ private:
 	std::uint64_t epoch_ = 0; // bumped when the generation moves, under mutex_
 	std::atomic<std::uint64_t> generation_;
 	std::atomic<bool> failing_{false}; // the last generation check failed
-	mutable std::atomic<long long> last_log_{0}; // second of the last 500 logged
+	mutable log::OncePerSecond misconfigured_log_; // the 500's log line
 };
 
 } // namespace mxd

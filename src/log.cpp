@@ -2,8 +2,10 @@
 // threads or processes sharing the web server's error log never interleave.
 #include "log.hpp"
 
-#include <cerrno>
 #include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 
 namespace mxd::log {
 
@@ -101,6 +103,14 @@ std::string one_line(std::string_view text)
 		}
 	}
 	return out;
+}
+
+bool OncePerSecond::allow()
+{
+	using namespace std::chrono;
+	const long long now = duration_cast<seconds>(steady_clock::now().time_since_epoch()).count();
+	long long last = last_.load(std::memory_order_relaxed);
+	return now != last && last_.compare_exchange_strong(last, now);
 }
 
 } // namespace mxd::log

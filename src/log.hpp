@@ -3,6 +3,7 @@
 // that is the response.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -10,6 +11,16 @@
 namespace mxd::log {
 
 enum class Level { error = 3, warning = 4, info = 6 };
+
+// One line a second at most, for events a client or a broken store can
+// repeat at will: a flood of them must not flood the log.  Thread-safe.
+class OncePerSecond {
+public:
+	bool allow();
+
+private:
+	std::atomic<long long> last_{0};
+};
 
 void write(Level level, std::string_view component, std::string_view message);
 inline void error(std::string_view c, std::string_view m) { write(Level::error, c, m); }

@@ -3,8 +3,6 @@
 #include "host.hpp"
 #include "log.hpp"
 
-#include <chrono>
-
 namespace mxd {
 
 namespace {
@@ -13,12 +11,6 @@ std::shared_ptr<Backend> open_backend(const Config &c)
 {
 	auto plugin = Plugin::load(plugin_path(c.plugin_dir, c.backend_name));
 	return Backend::open(std::move(plugin), c.backend);
-}
-
-long long now_seconds()
-{
-	using namespace std::chrono;
-	return duration_cast<seconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 } // namespace
@@ -54,17 +46,9 @@ void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 	reply.bytes = answer.bytes(head);
 }
 
-bool Responder::log_allowed()
-{
-	// A broken database must not flood the log.
-	const long long now = now_seconds();
-	long long last = last_unavailable_log_.load(std::memory_order_relaxed);
-	return now != last && last_unavailable_log_.compare_exchange_strong(last, now);
-}
-
 void Responder::unavailable(Reply &reply, std::string_view why, bool head)
 {
-	if (log_allowed())
+	if (backend_log_.allow())
 		log::error("backend", std::string(why) + "; answering 503");
 	Response r = render::error(503, "M_UNAVAILABLE",
 	                           "The delegation store is unavailable; try again later",
@@ -116,7 +100,7 @@ void Responder::answer(const Request &req, Reply &reply)
 		reply.bytes = a.bytes(head);
 	}
 	if (found.stale) {
-		if (log_allowed())
+		if (backend_log_.allow())
 			log::error("backend", "cannot confirm the answer for " + log::escape(host.name, 64) +
 			                          "; serving the cached one with max-age at most " +
 			                          std::to_string(config_.http.stale_max_age));

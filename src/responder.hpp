@@ -5,6 +5,7 @@
 
 #include "config.hpp"
 #include "directory.hpp"
+#include "log.hpp"
 #include "request.hpp"
 
 #include <atomic>
@@ -40,13 +41,12 @@ public:
 private:
 	void fixed(Reply &reply, const Answer &answer, bool head) const;
 	void unavailable(Reply &reply, std::string_view why, bool head);
-	bool log_allowed(); // one line a second at most
 
 	Config config_;
 	Directory directory_;
 	// Answers that depend on nothing but the configuration, made once.
 	Answer preflight_, no_path_, bad_method_, bad_host_, ip_host_, bad_role_, no_target_;
-	std::atomic<long long> last_unavailable_log_{0};
+	log::OncePerSecond backend_log_; // 503s and stale answers
 	bool refresh_failing_ = false;
 };
 

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include <cerrno>
 #include <string>
 #include <string_view>
@@ -125,4 +127,18 @@ TEST_CASE("one_line escapes control bytes only", "[log]")
 	CHECK(mxd::log::one_line("a\nb\tc\x7f") == "a\\x0ab\\x09c\\x7f");
 	CHECK(mxd::log::one_line("\"B\xc3\xbc" "cher\" \\") == "\"B\xc3\xbc" "cher\" \\");
 	CHECK(mxd::log::one_line("") == "");
+}
+
+TEST_CASE("OncePerSecond: one event a second gets through", "[log]")
+{
+	mxd::log::OncePerSecond limit;
+	const auto start = std::chrono::steady_clock::now();
+	int allowed = 0;
+	for (int i = 0; i < 10000; ++i)
+		allowed += limit.allow();
+	const auto took = std::chrono::steady_clock::now() - start;
+	// The loop may straddle one second's boundary (two), never more unless
+	// it took that long.
+	CHECK(allowed >= 1);
+	CHECK(allowed <= 2 + std::chrono::duration_cast<std::chrono::seconds>(took).count());
 }
