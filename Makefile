@@ -48,15 +48,23 @@ ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG
 	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
 LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 
-# The core modules, shared by the responder, the plugins and the tests.
-CORE    := host route request response record render answer log toml_json
-# The responder's own modules, on top of the core.
-SERVICE := backend config directory responder listen
-# mxdelegatectl's own modules, on top of the service modules.
-CTL     := ctl_args ctl_fields ctl_format
-CORE_OBJ    := $(CORE:%=$(BUILDDIR)/src/%.o)
-SERVICE_OBJ := $(SERVICE:%=$(BUILDDIR)/src/%.o)
-CTL_OBJ     := $(CTL:%=$(BUILDDIR)/src/%.o)
+# The layers are the folders of src/ (HACKING.md): each is built from every
+# .cpp in it, and tools/check-layers keeps a lower one from including a
+# higher one.
+#   core           pure modules, linked by everything, plugins included
+#   service        what both programs share: plugin loader, configuration,
+#                  directory, responder
+#   mxdelegate     the responder's program
+#   mxdelegatectl  the admin tool's program
+#   plugin         what only backend plugins use (headers)
+layer_obj = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard src/$(1)/*.cpp))
+CORE_OBJ    := $(call layer_obj,core)
+SERVICE_OBJ := $(call layer_obj,service)
+# Each program's main.o apart, so that the unit tests link the rest.
+DAEMON_OBJ  := $(filter-out %/main.o,$(call layer_obj,mxdelegate))
+DAEMON_MAIN := $(BUILDDIR)/src/mxdelegate/main.o
+CTL_OBJ     := $(filter-out %/main.o,$(call layer_obj,mxdelegatectl))
+CTL_MAIN    := $(BUILDDIR)/src/mxdelegatectl/main.o
 CORE_LIB    := $(BUILDDIR)/libmxdcore.a
 
 PLUGINS  := toml sqlite postgres
@@ -91,10 +99,10 @@ $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILDDIR)/src/main.o $(SERVICE_OBJ) $(CORE_LIB)
+$(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(CTL_BIN): $(BUILDDIR)/src/ctl_main.o $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
+$(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A plugin's schema (backends/NAME/schema.sql) is compiled into it as a raw
@@ -129,7 +137,7 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(SERVICE_OBJ) $(CTL_OBJ) $(CORE_LIB)
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lsqlite3 -lpq
 $(BUILDDIR)/tests/unit/postgres_backend_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 
@@ -166,7 +174,7 @@ $(FUZZ_DIR)/backends/sqlite/sqlite_backend.o: $(SQLITE_INC)
 $(FUZZ_DIR)/backends/sqlite/sqlite_backend.o: FUZZ_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
 # Core and service modules in one archive: each target and plugin links only
 # the members it uses.
-$(FUZZ_LIB): $(CORE:%=$(FUZZ_DIR)/src/%.o) $(filter-out $(FUZZ_DIR)/src/listen.o,$(SERVICE:%=$(FUZZ_DIR)/src/%.o))
+$(FUZZ_LIB): $(patsubst $(BUILDDIR)/%,$(FUZZ_DIR)/%,$(CORE_OBJ) $(SERVICE_OBJ))
 	rm -f $@
 	ar rcs $@ $^
 fuzz_plugin_objs = $(patsubst %.cpp,$(FUZZ_DIR)/%.o,$(wildcard backends/$(1)/*.cpp))

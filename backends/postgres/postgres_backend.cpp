@@ -29,9 +29,9 @@
 // environment, all of them libpq's business.
 #include <mxdelegate/backend.h>
 
-#include "log.hpp"
-#include "plugin_record.hpp"
-#include "plugin_strings.hpp"
+#include "core/log.hpp"
+#include "plugin/plugin_record.hpp"
+#include "plugin/plugin_strings.hpp"
 
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>

@@ -20,9 +20,9 @@
 // gives its journal the same mode.
 #include <mxdelegate/backend.h>
 
-#include "log.hpp"
-#include "plugin_record.hpp"
-#include "plugin_strings.hpp"
+#include "core/log.hpp"
+#include "plugin/plugin_record.hpp"
+#include "plugin/plugin_strings.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>

@@ -5,11 +5,11 @@
 // refused and the previous data keeps serving.
 #include <mxdelegate/backend.h>
 
-#include "host.hpp"
-#include "log.hpp"
-#include "plugin_strings.hpp"
-#include "record.hpp"
-#include "toml_json.hpp"
+#include "core/host.hpp"
+#include "core/log.hpp"
+#include "plugin/plugin_strings.hpp"
+#include "core/record.hpp"
+#include "core/toml_json.hpp"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>

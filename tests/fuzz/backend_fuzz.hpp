@@ -9,7 +9,7 @@
 
 #include "fuzz.hpp"
 
-#include "backend.hpp"
+#include "service/backend.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -4,8 +4,8 @@
 // line, or a Config whose values are within their documented ranges.
 #include "fuzz.hpp"
 
-#include "config.hpp"
-#include "record.hpp"
+#include "service/config.hpp"
+#include "core/record.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 // and the name it yields becomes a backend key.
 #include "fuzz.hpp"
 
-#include "host.hpp"
+#include "core/host.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -6,9 +6,9 @@
 // it) renders every document as JSON within the size limit.
 #include "fuzz.hpp"
 
-#include "host.hpp"
-#include "record.hpp"
-#include "render.hpp"
+#include "core/host.hpp"
+#include "core/record.hpp"
+#include "core/render.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -4,10 +4,10 @@
 // it.  Also the fixed answers and If-None-Match with hostile values.
 #include "fuzz.hpp"
 
-#include "host.hpp"
-#include "record.hpp"
-#include "render.hpp"
-#include "response.hpp"
+#include "core/host.hpp"
+#include "core/record.hpp"
+#include "core/render.hpp"
+#include "core/response.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -5,11 +5,11 @@
 // the parameters, must be a well-formed CGI response with the CORS headers.
 #include "fuzz.hpp"
 
-#include "config.hpp"
-#include "host.hpp"
-#include "request.hpp"
-#include "responder.hpp"
-#include "route.hpp"
+#include "service/config.hpp"
+#include "core/host.hpp"
+#include "core/request.hpp"
+#include "service/responder.hpp"
+#include "core/route.hpp"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
-#include "answer.hpp"
+#include "core/answer.hpp"
 
-#include "render.hpp"
+#include "core/render.hpp"
 
 #include <catch2/catch.hpp>
 

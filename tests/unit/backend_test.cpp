@@ -1,4 +1,4 @@
-#include "backend.hpp"
+#include "service/backend.hpp"
 
 #include "support.hpp"
 

@@ -1,4 +1,4 @@
-#include "ctl_args.hpp"
+#include "mxdelegatectl/ctl_args.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "ctl_fields.hpp"
+#include "mxdelegatectl/ctl_fields.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
-#include "ctl_fields.hpp"
-#include "ctl_format.hpp"
+#include "mxdelegatectl/ctl_fields.hpp"
+#include "mxdelegatectl/ctl_format.hpp"
 
 #include <catch2/catch.hpp>
 

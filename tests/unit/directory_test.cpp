@@ -1,4 +1,4 @@
-#include "directory.hpp"
+#include "service/directory.hpp"
 
 #include "support.hpp"
 

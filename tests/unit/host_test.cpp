@@ -1,6 +1,6 @@
 // host: the Host normaliser (reference §3 and tests 1, 4-7), the name checks,
 // IDNA conversion, wildcard keys and the Matrix server-name grammar.
-#include "host.hpp"
+#include "core/host.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // log: the line format on fd 2 and the escaping of network values.
-#include "log.hpp"
+#include "core/log.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 // a connection string (never a password), and how it behaves while the
 // server is away (open succeeds, lookups fail fast, generation reports it).
 // Everything that needs a running server is in tests/e2e/test_postgres.py.
-#include "backend.hpp"
+#include "service/backend.hpp"
 
 #include "support.hpp"
 

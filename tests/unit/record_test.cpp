@@ -1,5 +1,5 @@
-#include "record.hpp"
-#include "render.hpp"
+#include "core/record.hpp"
+#include "core/render.hpp"
 
 #include <catch2/catch.hpp>
 

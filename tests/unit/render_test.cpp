@@ -1,4 +1,4 @@
-#include "render.hpp"
+#include "core/render.hpp"
 
 #define CATCH_CONFIG_ENABLE_PAIR_STRINGMAKER
 #define CATCH_CONFIG_ENABLE_OPTIONAL_STRINGMAKER

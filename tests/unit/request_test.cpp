@@ -1,6 +1,6 @@
 // request: what is read from the FastCGI/CGI parameters, and what never is
 // (test 8: X-Forwarded-Host, Forwarded and SERVER_NAME never choose a tenant).
-#include "request.hpp"
+#include "core/request.hpp"
 
 #include <catch2/catch.hpp>
 

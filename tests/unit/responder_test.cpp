@@ -1,4 +1,4 @@
-#include "responder.hpp"
+#include "service/responder.hpp"
 
 #include "support.hpp"
 

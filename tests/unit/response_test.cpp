@@ -1,4 +1,4 @@
-#include "response.hpp"
+#include "core/response.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // route: the path policy of reference §2.2 and tests 9-13, the same for
 // every web server's parameter set.
-#include "route.hpp"
+#include "core/route.hpp"
 
 #include <catch2/catch.hpp>
 

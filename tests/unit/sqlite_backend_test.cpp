@@ -1,7 +1,7 @@
 // The SQLite backend, loaded as the responder and mxdelegatectl load it:
 // build/backends/sqlite.so through the plugin loader, on real files.  The
 // database is tampered with through SQLite's own C API.
-#include "backend.hpp"
+#include "service/backend.hpp"
 
 #include "support.hpp"
 

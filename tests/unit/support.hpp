@@ -2,7 +2,7 @@
 // end of the test, files written into it, and where the build put things.
 #pragma once
 
-#include "backend.hpp"
+#include "service/backend.hpp"
 
 #include <cstdlib>
 #include <filesystem>

@@ -1,6 +1,6 @@
 // The TOML backend, loaded as the responder loads it: build/backends/toml.so
 // through the plugin loader, reading real files.
-#include "backend.hpp"
+#include "service/backend.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,10 +3,10 @@
 // server passes and the bytes written back, without the I/O.
 #pragma once
 
-#include "config.hpp"
-#include "directory.hpp"
-#include "log.hpp"
-#include "request.hpp"
+#include "service/config.hpp"
+#include "service/directory.hpp"
+#include "core/log.hpp"
+#include "core/request.hpp"
 
 #include <atomic>
 #include <memory>

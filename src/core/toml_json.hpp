@@ -3,7 +3,7 @@
 // the TOML backend so both report positions the same way.
 #pragma once
 
-#include "record.hpp"
+#include "core/record.hpp"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>

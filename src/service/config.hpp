@@ -2,7 +2,7 @@
 // belong to the toml backend, which reads them itself.
 #pragma once
 
-#include "render.hpp"
+#include "core/render.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -3,9 +3,9 @@
 // plugins only (they link the core, which has host and record).
 #pragma once
 
-#include "host.hpp"
-#include "log.hpp"
-#include "record.hpp"
+#include "core/host.hpp"
+#include "core/log.hpp"
+#include "core/record.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,15 +2,15 @@
 // store), checks any configuration, and shows exactly what the responder
 // would answer.  The backend is loaded through the responder's own loader and
 // configuration; records are judged by the responder's own validation.
-#include "backend.hpp"
-#include "config.hpp"
-#include "ctl_args.hpp"
-#include "ctl_fields.hpp"
-#include "ctl_format.hpp"
-#include "host.hpp"
-#include "request.hpp"
-#include "responder.hpp"
-#include "route.hpp"
+#include "service/backend.hpp"
+#include "service/config.hpp"
+#include "mxdelegatectl/ctl_args.hpp"
+#include "mxdelegatectl/ctl_fields.hpp"
+#include "mxdelegatectl/ctl_format.hpp"
+#include "core/host.hpp"
+#include "core/request.hpp"
+#include "service/responder.hpp"
+#include "core/route.hpp"
 
 #include <fnmatch.h>
 #include <signal.h>

@@ -1,6 +1,6 @@
-#include "response.hpp"
+#include "core/response.hpp"
 
-#include "ascii.hpp"
+#include "core/ascii.hpp"
 
 #include <cstddef>
 

@@ -1,4 +1,4 @@
-#include "render.hpp"
+#include "core/render.hpp"
 
 #include <cstdint>
 #include <utility>

@@ -1,7 +1,7 @@
 // The request as mxdelegate sees it.  Only the parameters named in the header
 // are read: a tenant chosen by X-Forwarded-Host or SERVER_NAME would let any
 // client pick another tenant's delegation.
-#include "request.hpp"
+#include "core/request.hpp"
 
 #include <cstring>
 #include <string_view>

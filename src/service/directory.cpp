@@ -1,8 +1,8 @@
-#include "directory.hpp"
+#include "service/directory.hpp"
 
-#include "host.hpp"
-#include "log.hpp"
-#include "record.hpp"
+#include "core/host.hpp"
+#include "core/log.hpp"
+#include "core/record.hpp"
 
 #include <mutex>
 

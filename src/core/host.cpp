@@ -1,9 +1,9 @@
 // Host names.  normalise() runs on every request: a straight scan of at most
 // 260 bytes, no allocation but the name it returns, nothing heavier than
 // inet_pton.
-#include "host.hpp"
+#include "core/host.hpp"
 
-#include "ascii.hpp"
+#include "core/ascii.hpp"
 
 #include <idn2.h>
 

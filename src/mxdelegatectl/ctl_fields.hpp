@@ -3,7 +3,7 @@
 // responder's own validation, with the configuration's [defaults] applied.
 #pragma once
 
-#include "ctl_args.hpp"
+#include "mxdelegatectl/ctl_args.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,8 +2,8 @@
 // fixed answers (errors, preflight, 304).  Pure functions: no I/O, no clock.
 #pragma once
 
-#include "response.hpp"
-#include "route.hpp"
+#include "core/response.hpp"
+#include "core/route.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
-#include "config.hpp"
+#include "service/config.hpp"
 
-#include "log.hpp"
-#include "record.hpp"
-#include "toml_json.hpp"
+#include "core/log.hpp"
+#include "core/record.hpp"
+#include "core/toml_json.hpp"
 
 #include <cmath>
 #include <filesystem>

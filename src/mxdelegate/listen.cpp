@@ -1,4 +1,4 @@
-#include "listen.hpp"
+#include "mxdelegate/listen.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -1,6 +1,6 @@
-#include "backend.hpp"
+#include "service/backend.hpp"
 
-#include "log.hpp"
+#include "core/log.hpp"
 
 #include <dlfcn.h>
 #include <sys/stat.h>

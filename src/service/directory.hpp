@@ -10,11 +10,11 @@
 // stale without asking.
 #pragma once
 
-#include "answer.hpp"
-#include "backend.hpp"
-#include "log.hpp"
-#include "render.hpp"
-#include "route.hpp"
+#include "core/answer.hpp"
+#include "service/backend.hpp"
+#include "core/log.hpp"
+#include "core/render.hpp"
+#include "core/route.hpp"
 
 #include <nlohmann/json.hpp>
 

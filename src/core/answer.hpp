@@ -3,7 +3,7 @@
 // while the backend fails.  Pure functions.
 #pragma once
 
-#include "response.hpp"
+#include "core/response.hpp"
 
 #include <cstddef>
 #include <string>

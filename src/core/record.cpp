@@ -1,9 +1,9 @@
-#include "record.hpp"
+#include "core/record.hpp"
 
-#include "ascii.hpp"
-#include "host.hpp"
-#include "render.hpp"
-#include "route.hpp"
+#include "core/ascii.hpp"
+#include "core/host.hpp"
+#include "core/render.hpp"
+#include "core/route.hpp"
 
 #include <algorithm>
 #include <cstdint>

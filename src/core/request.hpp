@@ -1,7 +1,7 @@
 // A request as mxdelegate sees it, built from FastCGI or CGI parameters.
 #pragma once
 
-#include "route.hpp"
+#include "core/route.hpp"
 
 #include <optional>
 #include <string>

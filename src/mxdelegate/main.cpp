@@ -1,9 +1,9 @@
 // mxdelegate: arguments, signals, threads and the FastCGI accept loop.  All
 // that decides an answer lives in the modules below responder.hpp.
-#include "config.hpp"
-#include "listen.hpp"
-#include "log.hpp"
-#include "responder.hpp"
+#include "service/config.hpp"
+#include "mxdelegate/listen.hpp"
+#include "core/log.hpp"
+#include "service/responder.hpp"
 
 #include <fcgiapp.h>
 

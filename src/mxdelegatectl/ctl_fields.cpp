@@ -1,7 +1,7 @@
-#include "ctl_fields.hpp"
+#include "mxdelegatectl/ctl_fields.hpp"
 
-#include "host.hpp"
-#include "record.hpp"
+#include "core/host.hpp"
+#include "core/record.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "toml_json.hpp"
+#include "core/toml_json.hpp"
 
 #include <cmath>
 #include <stdexcept>

@@ -1,7 +1,7 @@
-#include "responder.hpp"
+#include "service/responder.hpp"
 
-#include "host.hpp"
-#include "log.hpp"
+#include "core/host.hpp"
+#include "core/log.hpp"
 
 namespace mxd {
 

@@ -1,9 +1,9 @@
 // Routing.  Web servers disagree on which parameter holds the path and how
 // much of it they decode (reference §2.2), so the raw REQUEST_URI is the one
 // source when there is one, and everything else must match exactly.
-#include "route.hpp"
+#include "core/route.hpp"
 
-#include "ascii.hpp"
+#include "core/ascii.hpp"
 
 #include <algorithm>
 

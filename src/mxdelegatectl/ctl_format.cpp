@@ -1,9 +1,9 @@
-#include "ctl_format.hpp"
+#include "mxdelegatectl/ctl_format.hpp"
 
-#include "ctl_fields.hpp"
-#include "log.hpp"
-#include "record.hpp"
-#include "toml_json.hpp"
+#include "mxdelegatectl/ctl_fields.hpp"
+#include "core/log.hpp"
+#include "core/record.hpp"
+#include "core/toml_json.hpp"
 
 #include <toml++/toml.h>
 

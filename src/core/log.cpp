@@ -1,6 +1,6 @@
 // Logging.  A line goes out in one write(2) so that lines from several
 // threads or processes sharing the web server's error log never interleave.
-#include "log.hpp"
+#include "core/log.hpp"
 
 #include <unistd.h>
 
