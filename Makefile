@@ -194,13 +194,14 @@ deps:
 	@sh tools/deps.sh check
 
 # make bench: mxdelegate against the floor, static files and nginx's map, in
-# one run (bench/RESULTS.md).  QUICK=1: a reduced set in under a minute.
+# one run (bench/RESULTS.md).  QUICK=1: a reduced set in under a minute;
+# ONLY=callgrind: the instructions per request alone.
 # Generated data goes to $(BUILDDIR)/bench/.  Not part of make check.
 .PHONY: bench
 bench:
 	@sh tools/deps.sh bench
 	@$(MAKE) --no-print-directory all
-	@BUILDDIR=$(BUILDDIR) QUICK=$(QUICK) python3 bench/bench.py
+	@BUILDDIR=$(BUILDDIR) QUICK=$(QUICK) ONLY=$(ONLY) python3 bench/bench.py
 
 # make check runs three stages, as CI does: the whole suite on the plain
 # build, the whole suite again with ASan and UBSan ($(BUILDDIR)/san), then

@@ -10,7 +10,10 @@ PostgreSQL server of mx-postgres-1m (Debian's postgresql, run as the
 "postgres" user) keeps its data in build/bench/pg/ and runs only during
 the bench.
 
-  QUICK=1   a reduced set (nginx and lighttpd, few scenarios, short runs)
+  QUICK=1          a reduced set (nginx and lighttpd, few scenarios, short runs)
+  ONLY=callgrind   only the callgrind instructions per request (floor,
+                   mx-toml-10 cached, mx-sqlite-1m spread): the figures to
+                   compare before and after a change, whatever the noise
 """
 
 import os
@@ -37,6 +40,7 @@ REPO = os.path.dirname(HERE)
 BUILD = os.path.abspath(os.environ.get("BUILDDIR", os.path.join(REPO, "build")))
 OUT = os.path.join(BUILD, "bench")
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
+ONLY = os.environ.get("ONLY", "")
 THREADS = 4
 ROUNDS = 2
 WARM = 1
@@ -564,6 +568,21 @@ def nginx_big_map(n):
     return start, rss, master_rss, reload_s
 
 
+def callgrind_figures(cfg):
+    log("bench: callgrind")
+    hs = [host(i) for i in range(1, 11)]
+    cg_floor = callgrind_per_request(lambda s: [FLOOR, "-t", "1", "-s", s], hs)
+    cg_t = callgrind_per_request(lambda s: [MX, "-c", cfg["mx-toml-10"][0], "--listen", "unix:" + s,
+                                            "--threads", "1"], hs)
+    rnd = random.Random(6)
+    hs1m = [host(rnd.randint(1, 1000000)) for _ in range(3000)]
+    cg_s = callgrind_per_request(lambda s: [MX, "-c", cfg["mx-sqlite-1m"][0], "--listen", "unix:" + s,
+                                            "--threads", "1"], hs1m)
+    return {"callgrind Ir/request, floor": (cg_floor,) * 3,
+            "callgrind Ir/request, mx-toml-10": (cg_t,) * 3,
+            "callgrind Ir/request, mx-sqlite-1m (spread, cache misses)": (cg_s,) * 3}
+
+
 # --- main ------------------------------------------------------------------------
 
 def fmt(t, f="%.0f"):
@@ -579,6 +598,15 @@ def main():
     subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-o", FLOOR, os.path.join(HERE, "floor.c"),
                     "-lfcgi", "-pthread"], check=True)
     h10 = hosts_file(10)
+    if ONLY == "callgrind":
+        figures = callgrind_figures({"mx-toml-10": (toml_config(10), h10),
+                                     "mx-sqlite-1m": (sqlite_config(1000000), None)})
+        floor = figures["callgrind Ir/request, floor"][0]
+        for k, v in figures.items():
+            print("%s: %.0f (%.2f × the floor)" % (k, v[0], v[0] / floor))
+        return
+    if ONLY:
+        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind is known" % ONLY)
     cfg = {"mx-toml-10": (toml_config(10), h10), "mx-sqlite-10": (sqlite_config(10), h10)}
     if not QUICK:
         cfg["mx-toml-10k"] = (toml_config(10000), hosts_file(10000))
@@ -639,18 +667,7 @@ def main():
                          ("mx-toml-10k", [MX, "-c", cfg["mx-toml-10k"][0]])], 100)
         for k, v in cold.items():
             extra["CGI request, fresh process, %s, us" % k] = v
-        log("bench: callgrind")
-        hs = [host(i) for i in range(1, 11)]
-        cg_floor = callgrind_per_request(lambda s: [FLOOR, "-t", "1", "-s", s], hs)
-        cg_t = callgrind_per_request(lambda s: [MX, "-c", cfg["mx-toml-10"][0], "--listen", "unix:" + s,
-                                                "--threads", "1"], hs)
-        rnd = random.Random(6)
-        hs1m = [host(rnd.randint(1, 1000000)) for _ in range(3000)]
-        cg_s = callgrind_per_request(lambda s: [MX, "-c", cfg["mx-sqlite-1m"][0], "--listen", "unix:" + s,
-                                                "--threads", "1"], hs1m)
-        extra["callgrind Ir/request, floor"] = (cg_floor,) * 3
-        extra["callgrind Ir/request, mx-toml-10"] = (cg_t,) * 3
-        extra["callgrind Ir/request, mx-sqlite-1m (spread, cache misses)"] = (cg_s,) * 3
+        extra.update(callgrind_figures(cfg))
         log("bench: nginx with a 1,000,000-host map")
         start, rss, mrss, rel = nginx_big_map(1000000)
         extra["nginx 1M map: start-up to first answer, s"] = (start,) * 3
