@@ -58,8 +58,12 @@ def row_tests(row_class):
     tests.append("browser")
     if not row_class.cgi:
         tests.append("restart")
+    if not row_class.cgi:
+        tests.append("user")
     if row_class is servers.ApacheProxyFcgi:
         tests.append("retry")
+    if not row_class.cgi:
+        tests.append("own-errors")
     tests.append("stop")
     return tests
 
@@ -128,7 +132,9 @@ def run_row(run, row_class, tree, ref, page):
                   "keepalive": lambda: suite.keepalive(row),
                   "browser": lambda: suite.browser(row, page, ref),
                   "restart": lambda: suite.restart(row),
-                  "retry": lambda: suite.retry(row)}[t]
+                  "retry": lambda: suite.retry(row),
+                  "user": lambda: suite.user(row),
+                  "own-errors": lambda: suite.own_errors(row)}[t]
             if not run.record(label, fn):
                 tails = row.log_tails()
                 if tails:

@@ -163,6 +163,10 @@ client = "https://matrix.example.localhost"
         with open(os.path.join(self.docroot, "index.html"), "wb") as f:
             f.write(self.STATIC)
         os.chmod(os.path.join(self.docroot, "index.html"), 0o644)
+        # The body lighttpd answers with when it fails a request itself.
+        self.error_json = os.path.join(root, "mxdelegate-error.json")
+        shutil.copy(os.path.join(ETC, "lighttpd", "mxdelegate-error.json"), self.error_json)
+        os.chmod(self.error_json, 0o644)
 
     def config_text(self):
         return self.CONFIG % {"plugins": self.plugins, "key": self.KEY}
@@ -434,6 +438,30 @@ class Row:
     def fastcgi_socket_prefix(self):
         return None
 
+    # The status the web server answers with, itself, while the responder
+    # is down (its socket gone or refusing), and how to get it there: by
+    # stopping the supervisor that runs it (systemctl stop, sv down), or,
+    # where the server starts the responder itself, by a configuration
+    # that makes every new responder exit at once (EX_CONFIG) after the
+    # running ones are killed.
+    down_status = None
+
+    def take_responder_down(self):
+        if self.service is not None:
+            self.service.stop()
+            return
+        with open(self.config) as f:
+            self.saved_config = f.read()
+        write(self.config, "this is not TOML\n")
+        for pid in self.responder_pids():
+            os.kill(pid, signal.SIGKILL)
+
+    def bring_responder_back(self):
+        if self.service is not None:
+            self.service.start()
+            return
+        write(self.config, self.saved_config)
+
     def server_argv(self):
         raise NotImplementedError
 
@@ -499,18 +527,28 @@ class Row:
         return "\n".join(out)
 
 
+def owned_by_www_data(row):
+    """Started as root, lighttpd becomes www-data (server.username) before
+    it opens its error log and its sockets: the row's directory is its own,
+    as Debian's package makes /var/log/lighttpd and /run/lighttpd."""
+    os.chown(row.dir, *user_ids("www-data", "www-data"))
+
+
 class LighttpdFastCGI(Row):
     name = "lighttpd-fastcgi"
+    down_status = 503
     restarted_by = "lighttpd (mod_fastcgi bin-path), at the next request"
 
     def __init__(self, tree):
         super().__init__(tree)
+        owned_by_www_data(self)
         self.socket = os.path.join(self.dir, "mx.sock")
         self.conf = write(os.path.join(self.dir, "lighttpd.conf"),
                           substitute("lighttpd/mxdelegate.conf", {
                               "PORT": self.port, "DOCROOT": tree.docroot,
                               "ERRORLOG": self.errorlog, "SOCKET": self.socket,
-                              "MXDELEGATE": tree.bin, "CONFIG": self.config}))
+                              "MXDELEGATE": tree.bin, "CONFIG": self.config,
+                              "ERROR_JSON": tree.error_json}))
 
     def fastcgi_socket_prefix(self):
         return self.socket  # lighttpd adds "-0" for its first process
@@ -525,6 +563,7 @@ class LighttpdCGI(Row):
 
     def __init__(self, tree):
         super().__init__(tree)
+        owned_by_www_data(self)
         self.conf = write(os.path.join(self.dir, "lighttpd.conf"),
                           substitute("lighttpd/mxdelegate-cgi.conf", {
                               "PORT": self.port, "DOCROOT": tree.docroot,
@@ -565,6 +604,7 @@ class Apache(Row):
 
 class ApacheFcgid(Apache):
     name = "apache-fcgid"
+    down_status = 500  # "End of script output before headers"
     template = "apache2/mxdelegate-fcgid.conf"
     restarted_by = "mod_fcgid's process manager, at the next request"
 
@@ -577,6 +617,7 @@ class ApacheFcgid(Apache):
 
 class ApacheProxyFcgi(Apache):
     name = "apache-proxy-fcgi"
+    down_status = 503
     template = "apache2/mxdelegate-proxy-fcgi.conf"
     restarted_by = "systemd (Restart=on-failure; played by the test)"
     socket_persists = True
@@ -629,6 +670,7 @@ class Nginx(Row):
 
 class NginxSpawnFcgi(Nginx):
     name = "nginx-spawn-fcgi"
+    down_status = 502
     restarted_by = "daemontools or runit running etc/spawn-fcgi/run (played by the test, 1 s pause)"
 
     def __init__(self, tree):
@@ -644,6 +686,7 @@ class NginxSpawnFcgi(Nginx):
 
 class NginxSystemd(Nginx):
     name = "nginx-systemd"
+    down_status = 502
     restarted_by = "systemd (Restart=on-failure; played by the test)"
     socket_persists = True
 
@@ -655,6 +698,7 @@ class NginxSystemd(Nginx):
 
 class CaddySystemd(Row):
     name = "caddy-systemd"
+    down_status = 502
     restarted_by = "systemd (Restart=on-failure; played by the test)"
     socket_persists = True
 

@@ -9,6 +9,7 @@ import html
 import http.server
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -279,6 +280,46 @@ def retry(row):
     r = client.request(row.port)
     eq(r.status, 200, "at once after the socket is back")
     return "503 while down, 200 at once after"
+
+
+def user(row):
+    """The responder never runs as root, whoever started the web server."""
+    eq(client.request(row.port).status, 200, "GET")  # mod_fcgid starts it on demand
+    pids = row.responder_pids()
+    if not pids:
+        raise AssertionError("no responder process found")
+    users = set()
+    for pid in pids:
+        with open("/proc/%d/status" % pid) as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        if "0" in uids:
+            raise AssertionError("responder %d runs as root (Uid: %s)" % (pid, " ".join(uids)))
+        users.add(pwd.getpwuid(int(uids[1])).pw_name)
+    return "runs as " + ", ".join(sorted(users))
+
+
+def own_errors(row):
+    """With the responder down, the web server answers for it: a browser
+    must read that error too, so it is JSON with the CORS headers and
+    no-store, with the server's own status (502 stays 502, 503 stays 503)."""
+    row.take_responder_down()
+    try:
+        r = client.request(row.port, timeout=20)
+        eq(r.status, row.down_status, "status with the responder down")
+        for name, value in CORS:
+            eq(r.all(name), [value], name)
+        eq(r.all("Content-Type"), ["application/json"], "Content-Type")
+        eq(r.all("Cache-Control"), ["no-store"], "Cache-Control")
+        try:
+            doc = json.loads(r.body)
+        except ValueError:
+            raise AssertionError("the body is not JSON: %r" % r.body[:200])
+        eq(doc.get("errcode"), "M_UNKNOWN", "errcode")
+        if not isinstance(doc.get("error"), str) or not doc["error"]:
+            raise AssertionError("no error message in %r" % doc)
+    finally:
+        row.bring_responder_back()
+    return "%d in JSON with CORS and no-store" % r.status
 
 
 # --- the browser ----------------------------------------------------------------
