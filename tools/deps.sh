@@ -2,11 +2,15 @@
 # Installs the Debian 12 packages that the build, the tests and the demo need,
 # only when one is missing, so that a second run is quiet and fast.
 # Usage: tools/deps.sh [build|check|run|bench]   (default: check, the superset)
+#        tools/deps.sh list SET                  prints SET, one package a line
+#                                                (README.md's list is "list build")
 set -eu
 
+# "make" and "make install": the compiler and the libraries' headers.
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
-libidn2-dev catch2 libsqlitecpp-dev libsqlite3-dev libpq-dev"
-check="$build sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
+libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev"
+# catch2: the unit tests.
+check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 # make fuzz (part of make check): clang 14 with its sanitizer and libFuzzer
 # runtimes.
 check="$check libclang-rt-14-dev libfuzzer-14-dev"
@@ -27,6 +31,11 @@ nginx)  run="$run nginx spawn-fcgi" ;;
 caddy)  run="$run caddy spawn-fcgi" ;;
 esac
 
+list=
+if [ "${1:-}" = list ]; then
+	list=1
+	shift
+fi
 case "${1:-check}" in
 build) want=$build ;;
 run)   want=$run ;;
@@ -34,6 +43,10 @@ check) want=$check ;;
 bench) want=$bench ;;
 *) echo "deps.sh: unknown set '$1' (build, check, run or bench)" >&2; exit 64 ;;
 esac
+if [ -n "$list" ]; then
+	printf '%s\n' $want
+	exit 0
+fi
 
 missing=
 for p in $want; do

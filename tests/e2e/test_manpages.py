@@ -550,6 +550,20 @@ class LighttpdNewcomer(Test):
         return "\n".join(out)
 
 
+class Readme(Test):
+    def test_build_dependencies_are_those_of_deps_sh(self):
+        """README.md's list of build packages is the one tools/deps.sh
+        installs for "build", so that the two cannot drift apart."""
+        with open(os.path.join(REPO, "README.md")) as f:
+            text = f.read()
+        m = re.search(r"<!-- sh tools/deps\.sh list build -->\n```\n(.*?)```", text, re.S)
+        self.true(m, "README.md has no list under <!-- sh tools/deps.sh list build -->")
+        p = subprocess.run(["sh", os.path.join(REPO, "tools", "deps.sh"), "list", "build"],
+                           capture_output=True, text=True)
+        self.eq((p.returncode, p.stderr), (0, ""))
+        self.eq(m.group(1).split(), p.stdout.split())
+
+
 def _accepts(port):
     try:
         socket.create_connection(("127.0.0.1", port), 0.5).close()
