@@ -267,6 +267,7 @@ install: all
 	install -m 644 $(MAN7:%=$(GEN)/%) $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 $(MAN8:%=$(GEN)/%) $(DESTDIR)$(MANDIR)/man8/
 	for f in $(EXAMPLES); do install -m 644 etc/$$f $(DESTDIR)$(DOCDIR)/examples/$$f || exit 1; done
+	install -m 755 etc/spawn-fcgi/run $(DESTDIR)$(DOCDIR)/examples/spawn-fcgi/run
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(SBINDIR)/mxdelegatectl

@@ -218,6 +218,8 @@ class Shipped(Test):
             for f in fs:
                 rel = os.path.relpath(os.path.join(d, f), etc)
                 expected["share/doc/mxdelegate/examples/" + rel] = 0o644
+        # The run script, as its page says: mode 0755, ready to run.
+        expected["share/doc/mxdelegate/examples/spawn-fcgi/run"] = 0o755
         root = dest + prefix
         found = {}
         for d, _, fs in os.walk(dest):

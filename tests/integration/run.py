@@ -85,6 +85,8 @@ def main():
         page = suite.PageServer()
         if run.wanted("systemd-units"):
             run.record("systemd-units", suite.units, tree)
+        if run.wanted("tmpfiles"):
+            run.record("tmpfiles", suite.tmpfiles, tree)
         for row_class in servers.ROWS:
             labels = ["%s.%s" % (row_class.name, t) for t in row_tests(row_class)]
             if not any(run.wanted(label) for label in labels):

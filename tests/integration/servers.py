@@ -650,11 +650,13 @@ class ApacheCGIPrefork(ApacheCGI):
 
 
 class Nginx(Row):
+    socket_dir = ""  # below the row's directory
+
     def __init__(self, tree):
         super().__init__(tree)
         self.rundir = os.path.join(self.dir, "run")
         os.makedirs(self.rundir)
-        self.socket = os.path.join(self.dir, "mx.sock")
+        self.socket = os.path.join(self.dir, self.socket_dir, "mx.sock")
         self.conf = write(os.path.join(self.dir, "nginx.conf"), substitute("nginx/mxdelegate.conf", {
             "PORT": self.port, "DOCROOT": tree.docroot, "ERRORLOG": self.errorlog,
             "RUNDIR": self.rundir, "SOCKET": self.socket}))
@@ -672,6 +674,9 @@ class NginxSpawnFcgi(Nginx):
     name = "nginx-spawn-fcgi"
     down_status = 502
     restarted_by = "daemontools or runit running etc/spawn-fcgi/run (played by the test, 1 s pause)"
+    # As /run/mxdelegate after a boot (/run is a tmpfs): not there until the
+    # run script makes it.
+    socket_dir = "run-mxdelegate"
 
     def __init__(self, tree):
         super().__init__(tree)
@@ -682,6 +687,10 @@ class NginxSpawnFcgi(Nginx):
         super().start()
         if not wait_for(lambda: os.path.exists(self.socket), 10):
             raise StartError("spawn-fcgi made no socket\n" + self.log_tails())
+        st = os.stat(os.path.dirname(self.socket))
+        if (st.st_uid, st.st_gid, st.st_mode & 0o7777) != (0, 0, 0o755):
+            raise StartError("the run script made the socket's directory %d:%d %o, not root:root 0755"
+                             % (st.st_uid, st.st_gid, st.st_mode & 0o7777))
 
 
 class NginxSystemd(Nginx):

@@ -397,6 +397,32 @@ def browser(row, page, ref):
     return "GET, 404 and a preflighted GET read cross-origin"
 
 
+# --- tmpfiles.d ----------------------------------------------------------------
+
+def tmpfiles(tree):
+    """etc/tmpfiles.d/mxdelegate.conf makes the directory of the socket that
+    the pages and the run script use, at boot, as the run script would."""
+    d = tree.row_dir("tmpfiles")
+    conf = os.path.join(servers.ETC, "tmpfiles.d", "mxdelegate.conf")
+    if not os.path.exists(conf):
+        raise AssertionError("etc/tmpfiles.d/mxdelegate.conf is not shipped")
+    tool = shutil.which("systemd-tmpfiles")
+    if not tool:
+        raise AssertionError("systemd-tmpfiles is not installed")
+    root = os.path.join(d, "root")
+    os.makedirs(os.path.join(root, "run"))
+    r = subprocess.run([tool, "--create", "--root=" + root, conf], capture_output=True, text=True,
+                       env=servers.CLEAN_ENV)
+    if r.returncode != 0 or r.stderr.strip():
+        raise AssertionError("systemd-tmpfiles exited %d:\n%s%s" % (r.returncode, r.stdout, r.stderr))
+    made = os.path.join(root, "run", "mxdelegate")
+    if not os.path.isdir(made):
+        raise AssertionError("systemd-tmpfiles made no /run/mxdelegate")
+    st = os.stat(made)
+    eq((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, 0, 0o755), "/run/mxdelegate owner and mode")
+    return "/run/mxdelegate root:root 0755"
+
+
 # --- the systemd units -------------------------------------------------------------
 
 SOCKET_WANT = {"Accept": "no", "SocketMode": "0660", "SocketUser": "www-data",
