@@ -40,12 +40,12 @@ chmod 644 "$demo/mxdelegate.toml"
 
 "$bin" -c "$demo/mxdelegate.toml" --check
 
-# Under Apache, nginx and Caddy, mxdelegate runs as www-data when started
-# as root: it must be able to reach the build.
-if [ "$SERVER" != lighttpd ] && [ "$(id -u)" -eq 0 ] &&
+# Under every server, mxdelegate runs as www-data when started as root: it
+# must be able to reach the build.
+if [ "$(id -u)" -eq 0 ] &&
    ! runuser -u www-data -- test -x "$bin" -a -r "$demo/mxdelegate.toml"; then
 	echo "demo.sh: user www-data cannot reach $bin; build in a directory" \
-	     "that others may enter, or use SERVER=lighttpd" >&2
+	     "that others may enter" >&2
 	exit 1
 fi
 
@@ -54,7 +54,8 @@ sub() {
 	sed -e "s|@PORT@|$PORT|g" -e "s|@DOCROOT@|$demo/htdocs|g" \
 	    -e "s|@SOCKET@|$demo/mxdelegate.sock|g" -e "s|@MXDELEGATE@|$bin|g" \
 	    -e "s|@CONFIG@|$demo/mxdelegate.toml|g" -e "s|@ERRORLOG@|$demo/error.log|g" \
-	    -e "s|@RUNDIR@|$demo/run|g" "$top/etc/$1" > "$demo/$2"
+	    -e "s|@RUNDIR@|$demo/run|g" \
+	    -e "s|@ERROR_JSON@|$top/etc/lighttpd/mxdelegate-error.json|g" "$top/etc/$1" > "$demo/$2"
 }
 
 responder=
@@ -84,6 +85,9 @@ rm -rf "$demo/run"
 mkdir -p "$demo/run"
 case "$SERVER" in
 lighttpd)
+	# Started as root, lighttpd becomes www-data (server.username) before it
+	# opens its log and its socket, in the demo's directory.
+	[ "$(id -u)" -ne 0 ] || chown www-data:www-data "$demo"
 	sub lighttpd/mxdelegate.conf lighttpd.conf
 	lighttpd -tt -f "$demo/lighttpd.conf"
 	set -- lighttpd -D -f "$demo/lighttpd.conf"
