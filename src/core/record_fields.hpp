@@ -1,8 +1,9 @@
-// The fields of a delegation record, declared once.  Validation, the admin
-// tool's options, --unset, the export order and the SQL stores' columns are
-// derived from these two tables: a new field is a row in `fields` and, for
-// an admin option, a row in `options`.  Header only and constexpr, so that a
-// plugin can use it without linking anything.
+// The fields of a delegation record, declared once.  The admin tool's
+// options, --unset, the export order, the SQL stores' columns and the
+// "unknown field" message are derived from these two tables: a new field is
+// a row in `fields`, its check a row in record.cpp's field_checks (the build
+// fails without it) and, for an admin option, a row in `options`.  Header
+// only and constexpr, so that a plugin can use it without linking anything.
 #pragma once
 
 #include "core/route.hpp"
@@ -32,7 +33,7 @@ inline constexpr Documents no_document = 0;
 inline constexpr Documents every_document = (1u << document_count) - 1;
 
 struct FieldInfo {
-	std::string_view name; // the JSON key, the SQL column, the --unset name
+	std::string_view name; // the JSON key, the SQL column, the --unset name if stored
 	Kind kind;
 	Documents documents;   // what it is served in; max_age is every document's Cache-Control
 	Store store;
@@ -68,7 +69,9 @@ inline constexpr std::size_t stored_count = [] {
 	return n;
 }();
 
-// The fields a store keeps, in export order: an SQL store's columns.
+// The fields a store keeps, in export order: an SQL store's columns, each
+// bound and read back as its `store` says (text, JSON text of an object,
+// integer).
 inline constexpr std::array<FieldInfo, stored_count> stored_fields = [] {
 	std::array<FieldInfo, stored_count> out{};
 	std::size_t i = 0;

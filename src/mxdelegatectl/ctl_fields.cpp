@@ -73,12 +73,14 @@ json contact(std::string_view spec)
 	return c;
 }
 
-// "--extra: \"x\" is not KEY=JSON, such as ..." and the like name the option.
+// "--max-age", as messages name it.
 std::string option_name(const record::OptionInfo &o)
 {
 	return "--" + std::string(o.option);
 }
 
+// Whether the number is in range is record::validate's to say, with the
+// message it gives for an imported record.
 json integer(const record::OptionInfo &o, const std::string &v)
 {
 	std::int64_t n = 0;
@@ -121,7 +123,7 @@ void erase_member(json &record, const std::string &field, const std::string &key
 	drop_if_empty(record, field);
 }
 
-// "server, client, client_extra, client_extra.KEY, identity-server, ...":
+// "server, client, client_extra, identity-server, client_extra.KEY, ...":
 // each stored field, then the names of the parts its options write.
 std::string unset_names()
 {
