@@ -2,6 +2,7 @@
 
 #include "core/ascii.hpp"
 #include "core/host.hpp"
+#include "core/record_fields.hpp"
 #include "core/render.hpp"
 #include "core/route.hpp"
 
@@ -292,36 +293,13 @@ public:
 		problems.push_back({std::move(path), std::move(message)});
 	}
 
-	void check(const json &record, const json &stored)
+	// Defined below the table of each field's check.
+	void check(const json &record, const json &stored);
+
+	void string_field(const json &v, std::string_view name)
 	{
-		static constexpr std::string_view known[] = {
-			"server", "client", "client_extra", "support",
-			"policy_server", "max_age", "domain", "note"};
-		for (const auto &[key, value] : stored.items()) {
-			bool ok = false;
-			for (std::string_view k : known)
-				ok = ok || key == k;
-			if (!ok)
-				add({key}, "unknown field; a record has server, client, client_extra, "
-				           "support, policy_server, max_age, domain and note");
-		}
-		utf8(stored, nullptr);
-		if (const auto it = record.find("server"); it != record.end())
-			server(*it);
-		if (const auto it = record.find("client"); it != record.end())
-			base_url(*it, {"client"}, "https://matrix.example.org");
-		if (const auto it = record.find("client_extra"); it != record.end())
-			client_extra(*it);
-		if (const auto it = record.find("support"); it != record.end())
-			support(*it);
-		if (const auto it = record.find("policy_server"); it != record.end())
-			policy_server(*it);
-		if (const auto it = record.find("max_age"); it != record.end())
-			max_age(*it);
-		for (const char *k : {"domain", "note"})
-			if (const auto it = record.find(k); it != record.end() && !it->is_string())
-				add({k}, std::string("must be a string, not ").append(type_name(*it)));
-		sizes(record);
+		if (!v.is_string())
+			add({std::string(name)}, std::string("must be a string, not ").append(type_name(v)));
 	}
 
 private:
@@ -370,6 +348,8 @@ private:
 		}
 	}
 
+public:
+	// The check of each field, called from field_checks below.
 	void server(const json &v)
 	{
 		if (!v.is_string()) {
@@ -597,6 +577,7 @@ private:
 			add({"max_age"}, "must be a whole number of seconds from 0 to 604800 (7 days)");
 	}
 
+private:
 	// Rendered as served, since the size a homeserver sees is what counts.
 	// A record whose every byte, escaped at worst, fits is not rendered:
 	// that is nearly every record, and rendering four documents was most of
@@ -626,6 +607,66 @@ private:
 		}
 	}
 };
+
+// The check of each field of record_fields.hpp, in its order.
+using FieldCheck = void (*)(Checker &, const json &value, std::string_view name);
+
+struct NamedCheck {
+	std::string_view name;
+	FieldCheck check;
+};
+
+constexpr NamedCheck field_checks[] = {
+	{"server", [](Checker &c, const json &v, std::string_view) { c.server(v); }},
+	{"client",
+	 [](Checker &c, const json &v, std::string_view) {
+		 c.base_url(v, {"client"}, "https://matrix.example.org");
+	 }},
+	{"client_extra", [](Checker &c, const json &v, std::string_view) { c.client_extra(v); }},
+	{"support", [](Checker &c, const json &v, std::string_view) { c.support(v); }},
+	{"policy_server", [](Checker &c, const json &v, std::string_view) { c.policy_server(v); }},
+	{"max_age", [](Checker &c, const json &v, std::string_view) { c.max_age(v); }},
+	{"domain", [](Checker &c, const json &v, std::string_view n) { c.string_field(v, n); }},
+	{"note", [](Checker &c, const json &v, std::string_view n) { c.string_field(v, n); }},
+};
+
+// A field added to the table without its check does not compile.
+static_assert(
+	[] {
+		if (std::size(field_checks) != field_count)
+			return false;
+		for (std::size_t i = 0; i < field_count; i++)
+			if (field_checks[i].name != fields[i].name)
+				return false;
+		return true;
+	}(),
+	"field_checks must name the fields of record_fields.hpp, in their order");
+
+// "unknown field; a record has server, client, ... and note"
+std::string unknown_field_message()
+{
+	std::string out = "unknown field; a record has ";
+	for (std::size_t i = 0; i < field_count; i++) {
+		if (i > 0)
+			out.append(i + 1 == field_count ? " and " : ", ");
+		out.append(fields[i].name);
+	}
+	return out;
+}
+
+void Checker::check(const json &record, const json &stored)
+{
+	for (const auto &[key, value] : stored.items())
+		if (!find_field(key)) {
+			static const std::string message = unknown_field_message();
+			add({key}, message);
+		}
+	utf8(stored, nullptr);
+	for (std::size_t i = 0; i < field_count; i++)
+		if (const auto it = record.find(fields[i].name); it != record.end())
+			field_checks[i].check(*this, *it, fields[i].name);
+	sizes(record);
+}
 
 bool has_template(const json &v)
 {

@@ -13,7 +13,9 @@
 //   }
 //
 // Every part is optional.  String values may hold the template "{domain}",
-// replaced by the requested host name when the record is served.
+// replaced by the requested host name when the record is served.  The
+// fields, how they are stored and the admin options writing them are
+// declared in record_fields.hpp.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,7 @@
 #include "mxdelegatectl/ctl_args.hpp"
 
-#include <algorithm>
+#include "core/record_fields.hpp"
+
 #include <string_view>
 
 namespace mxd::ctl {
@@ -29,23 +30,37 @@ constexpr CommandInfo commands[] = {
 	{"query", Command::query, 2, 2, "DOMAIN server|client|support|policy_server"},
 };
 
-// The options each command takes; true when the option takes a value.
-struct OptionInfo {
-	std::string_view name;
-	bool value;
-};
-
-constexpr OptionInfo field_options[] = {
-	{"server", true}, {"client", true}, {"identity-server", true}, {"extra", true},
-	{"support-page", true}, {"contact", true}, {"note", true},
-};
-
 bool is_field(std::string_view name, bool set)
 {
 	if (set && name == "unset")
 		return true;
-	return std::any_of(std::begin(field_options), std::end(field_options),
-	                   [&](const OptionInfo &o) { return o.name == name; });
+	return record::find_option(name) != nullptr;
+}
+
+// "--server, --client, ..., --note": every field option.
+std::string field_option_list()
+{
+	std::string out;
+	for (const record::OptionInfo &o : record::options)
+		out.append(out.empty() ? "--" : ", --").append(o.option);
+	return out;
+}
+
+// The FIELD lines of the usage text, wrapped before 80 columns.
+std::string field_usage()
+{
+	constexpr std::size_t width = 78;
+	const std::string label = "FIELD:", indent(label.size(), ' ');
+	std::string out, line = label;
+	for (const record::OptionInfo &o : record::options) {
+		const std::string item = "--" + std::string(o.option) + " " + std::string(o.metavar);
+		if (line.size() > label.size() && line.size() + 1 + item.size() > width) {
+			out += line + "\n";
+			line = indent;
+		}
+		line += " " + item;
+	}
+	return out + line + "\n";
 }
 
 // Which options a command takes, and whether each wants a value.
@@ -76,23 +91,22 @@ bool command_option(Command c, std::string_view name, bool &value)
 
 const char *usage_text()
 {
-	return "usage: mxdelegatectl [-c CONFIG | --db PATH] [--plugin-dir DIR] COMMAND ...\n"
-	       "  init                          create the database, or migrate it\n"
-	       "  add DOMAIN FIELD...           add a domain; fails if it exists\n"
-	       "  set DOMAIN FIELD... [--unset NAME]...\n"
-	       "                                change fields of an existing domain\n"
-	       "  remove DOMAIN...              remove domains\n"
-	       "  show DOMAIN                   the stored record as JSON\n"
-	       "  list [--json] [--match GLOB]  domains, one a line (or JSON lines)\n"
-	       "  import [--dry-run] [--replace] FILE\n"
-	       "                                add or replace from TOML or JSON lines\n"
-	       "  export [--format toml|jsonl]  everything, as import reads it back\n"
-	       "  check                         check the configuration and every record\n"
-	       "  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"
-	       "FIELD: --server HOST[:PORT] --client URL --identity-server URL\n"
-	       "       --extra KEY=JSON --support-page URL --note TEXT\n"
-	       "       --contact role=ROLE,matrix_id=MXID,email=ADDRESS\n"
-	       "See mxdelegatectl(8).\n";
+	static const std::string text =
+		"usage: mxdelegatectl [-c CONFIG | --db PATH] [--plugin-dir DIR] COMMAND ...\n"
+		"  init                          create the database, or migrate it\n"
+		"  add DOMAIN FIELD...           add a domain; fails if it exists\n"
+		"  set DOMAIN FIELD... [--unset NAME]...\n"
+		"                                change fields of an existing domain\n"
+		"  remove DOMAIN...              remove domains\n"
+		"  show DOMAIN                   the stored record as JSON\n"
+		"  list [--json] [--match GLOB]  domains, one a line (or JSON lines)\n"
+		"  import [--dry-run] [--replace] FILE\n"
+		"                                add or replace from TOML or JSON lines\n"
+		"  export [--format toml|jsonl]  everything, as import reads it back\n"
+		"  check                         check the configuration and every record\n"
+		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n" +
+		field_usage() + "See mxdelegatectl(8).\n";
+	return text.c_str();
 }
 
 Options parse_args(int argc, const char *const *argv)
@@ -210,9 +224,8 @@ Options parse_args(int argc, const char *const *argv)
 		throw UsageError(o.command_name + ": takes " + want + ", got " + std::to_string(n));
 	}
 	if ((o.command == Command::add || o.command == Command::set) && o.fields.empty())
-		throw UsageError(o.command_name + ": no field given (--server, --client, "
-		                 "--identity-server, --extra, --support-page, --contact, --note" +
-		                 std::string(o.command == Command::set ? ", --unset" : "") + ")");
+		throw UsageError(o.command_name + ": no field given (" + field_option_list() +
+		                 (o.command == Command::set ? ", --unset" : "") + ")");
 	return o;
 }
 

@@ -2,8 +2,13 @@
 
 #include "core/host.hpp"
 #include "core/record.hpp"
+#include "core/record_fields.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <system_error>
+#include <utility>
 
 namespace mxd::ctl {
 
@@ -11,7 +16,7 @@ using json = nlohmann::json;
 
 namespace {
 
-json &object_at(json &record, const char *key)
+json &object_at(json &record, const std::string &key)
 {
 	json &v = record[key];
 	// A stored non-object (refused by validation anyway) is replaced, not
@@ -21,7 +26,7 @@ json &object_at(json &record, const char *key)
 	return v;
 }
 
-void drop_if_empty(json &record, const char *key)
+void drop_if_empty(json &record, const std::string &key)
 {
 	if (auto it = record.find(key); it != record.end() && it->is_object() && it->empty())
 		record.erase(it);
@@ -68,29 +73,89 @@ json contact(std::string_view spec)
 	return c;
 }
 
+// "--max-age", as messages name it.
+std::string option_name(const record::OptionInfo &o)
+{
+	return "--" + std::string(o.option);
+}
+
+// Whether the number is in range is record::validate's to say, with the
+// message it gives for an imported record.
+json integer(const record::OptionInfo &o, const std::string &v)
+{
+	std::int64_t n = 0;
+	const char *end = v.data() + v.size();
+	const auto [ptr, ec] = std::from_chars(v.data(), end, n);
+	if (v.empty() || ec != std::errc() || ptr != end)
+		throw DataError(option_name(o) + ": \"" + v + "\" is not a whole number");
+	return n;
+}
+
+// The value of an option with a path, wrapped in the path's other names.
+json wrapped(const record::OptionInfo &o, json value)
+{
+	for (std::size_t i = o.path.size(); i-- > 1;)
+		if (!o.path[i].empty())
+			value = json{{std::string(o.path[i]), std::move(value)}};
+	return value;
+}
+
+// KEY=JSON, for a member option such as --extra.
+std::pair<std::string, json> member(const record::OptionInfo &o, const std::string &v)
+{
+	const std::size_t eq = v.find('=');
+	if (eq == std::string::npos || eq == 0)
+		throw UsageError(option_name(o) + ": \"" + v + "\" is not KEY=JSON, such as "
+		                 "org.example.key='{\"url\": \"https://example.org\"}'");
+	std::string key = v.substr(0, eq);
+	try {
+		return {std::move(key), json::parse(v.substr(eq + 1))};
+	} catch (const json::parse_error &e) {
+		throw DataError(option_name(o) + " " + key + ": the value is not JSON (" + e.what() +
+		                "); a string is written with its quotes: '\"text\"'");
+	}
+}
+
+void erase_member(json &record, const std::string &field, const std::string &key)
+{
+	if (auto it = record.find(field); it != record.end() && it->is_object())
+		it->erase(key);
+	drop_if_empty(record, field);
+}
+
+// "server, client, client_extra, identity-server, client_extra.KEY, ...":
+// each stored field, then the names of the parts its options write.
+std::string unset_names()
+{
+	std::string out;
+	for (const record::FieldInfo &f : record::stored_fields) {
+		out.append(out.empty() ? "" : ", ").append(f.name);
+		for (const record::OptionInfo &o : record::options)
+			if (o.field == f.name && !o.unset.empty())
+				out.append(", ").append(o.unset);
+	}
+	return out;
+}
+
 void unset(json &record, const std::string &name)
 {
-	static constexpr std::string_view top[] = {"server", "client", "client_extra", "support",
-	                                           "policy_server", "max_age", "note"};
-	if (std::find(std::begin(top), std::end(top), name) != std::end(top)) {
+	if (const record::FieldInfo *f = record::find_field(name); f && f->store != record::Store::none) {
 		record.erase(name);
-	} else if (name == "identity-server") {
-		if (auto it = record.find("client_extra"); it != record.end() && it->is_object())
-			it->erase("m.identity_server");
-		drop_if_empty(record, "client_extra");
-	} else if (name.starts_with("client_extra.") && name.size() > 13) {
-		if (auto it = record.find("client_extra"); it != record.end() && it->is_object())
-			it->erase(name.substr(13));
-		drop_if_empty(record, "client_extra");
-	} else if (name == "support-page" || name == "contacts") {
-		if (auto it = record.find("support"); it != record.end() && it->is_object())
-			it->erase(name == "contacts" ? "contacts" : "support_page");
-		drop_if_empty(record, "support");
-	} else {
-		throw UsageError("--unset: unknown field \"" + name +
-		                 "\" (server, client, client_extra, client_extra.KEY, identity-server, "
-		                 "support, support-page, contacts, policy_server, max_age, note)");
+		return;
 	}
+	for (const record::OptionInfo &o : record::options) {
+		const std::string field(o.field);
+		if (o.input == record::Input::member) {
+			if (name.size() > field.size() + 1 && name.starts_with(field + ".")) {
+				erase_member(record, field, name.substr(field.size() + 1));
+				return;
+			}
+		} else if (!o.unset.empty() && name == o.unset) {
+			erase_member(record, field, std::string(o.path[0]));
+			return;
+		}
+	}
+	throw UsageError("--unset: unknown field \"" + name + "\" (" + unset_names() + ")");
 }
 
 } // namespace
@@ -112,42 +177,40 @@ json apply(json record, const std::vector<Field> &fields)
 	// as a whole, never merged with the stored ones.
 	bool contacts_started = false;
 	for (const Field &f : fields) {
-		const std::string &v = f.value;
-		if (f.option == "server") {
-			record["server"] = v;
-		} else if (f.option == "client") {
-			record["client"] = v;
-		} else if (f.option == "identity-server") {
-			object_at(record, "client_extra")["m.identity_server"] = {{"base_url", v}};
-		} else if (f.option == "extra") {
-			const std::size_t eq = v.find('=');
-			if (eq == std::string::npos || eq == 0)
-				throw UsageError("--extra: \"" + v + "\" is not KEY=JSON, such as "
-				                 "org.example.key='{\"url\": \"https://example.org\"}'");
-			const std::string key = v.substr(0, eq);
-			json value;
-			try {
-				value = json::parse(v.substr(eq + 1));
-			} catch (const json::parse_error &e) {
-				throw DataError("--extra " + key + ": the value is not JSON (" + e.what() +
-				                "); a string is written with its quotes: '\"text\"'");
-			}
-			object_at(record, "client_extra")[key] = std::move(value);
-		} else if (f.option == "support-page") {
-			object_at(record, "support")["support_page"] = v;
-		} else if (f.option == "contact") {
-			json &support = object_at(record, "support");
-			if (!contacts_started || !support["contacts"].is_array())
-				support["contacts"] = json::array();
-			contacts_started = true;
-			support["contacts"].push_back(contact(v));
-		} else if (f.option == "note") {
-			record["note"] = v;
-		} else if (f.option == "unset") {
-			unset(record, v);
-		} else {
-			throw UsageError("unknown field option --" + f.option);
+		if (f.option == "unset") {
+			unset(record, f.value);
+			continue;
 		}
+		const record::OptionInfo *o = record::find_option(f.option);
+		if (!o)
+			throw UsageError("unknown field option --" + f.option);
+		const std::string field(o->field);
+		json value;
+		switch (o->input) {
+		case record::Input::text:
+			value = f.value;
+			break;
+		case record::Input::integer:
+			value = integer(*o, f.value);
+			break;
+		case record::Input::member: {
+			auto [key, v] = member(*o, f.value);
+			object_at(record, field)[key] = std::move(v);
+			continue;
+		}
+		case record::Input::contact: {
+			json &c = object_at(record, field)[std::string(o->path[0])];
+			if (!contacts_started || !c.is_array())
+				c = json::array();
+			contacts_started = true;
+			c.push_back(contact(f.value));
+			continue;
+		}
+		}
+		if (o->path[0].empty())
+			record[field] = std::move(value);
+		else
+			object_at(record, field)[std::string(o->path[0])] = wrapped(*o, std::move(value));
 	}
 	return record;
 }

@@ -27,11 +27,13 @@ public:
 std::string domain_key(std::string_view given);
 
 // Applies the field options in order to `record` (an object: {} for add, the
-// stored record for set) and returns the result.  Objects left empty by
-// --unset are removed.  Throws UsageError for an option's syntax (--extra
-// without "=", --contact with an unknown key, --unset of an unknown name)
-// and DataError for a value that is not what the option needs (--extra's
-// JSON).  Values are not validated here: see problems().
+// stored record for set) and returns the result.  The options and what
+// they write are record::options (core/record_fields.hpp).  Objects left
+// empty by --unset are removed.  Throws UsageError for an option's syntax
+// (--extra without "=", --contact with an unknown key, --unset of an
+// unknown name) and DataError for a value that is not what the option
+// needs (--extra's JSON, --max-age's number).  Values are not validated
+// here: see problems().
 nlohmann::json apply(nlohmann::json record, const std::vector<Field> &fields);
 
 // Every problem of `record` stored under `key`, as "key: field: message",

@@ -3,6 +3,7 @@
 #include "mxdelegatectl/ctl_fields.hpp"
 #include "core/log.hpp"
 #include "core/record.hpp"
+#include "core/record_fields.hpp"
 #include "core/toml_json.hpp"
 
 #include <toml++/toml.h>
@@ -323,9 +324,6 @@ void toml_value(std::string &out, const json &v, record::Path &path, std::string
 	}
 }
 
-constexpr std::string_view field_order[] = {"server", "client", "client_extra", "support",
-                                            "policy_server", "max_age", "note"};
-
 } // namespace
 
 std::string toml_table(std::string_view domain, const json &record)
@@ -340,13 +338,12 @@ std::string toml_table(std::string_view domain, const json &record)
 		toml_value(out, v, path, domain);
 		out += '\n';
 	};
-	for (std::string_view k : field_order)
-		if (auto it = record.find(k); it != record.end())
-			field(std::string(k), *it);
+	for (const record::FieldInfo &f : record::stored_fields)
+		if (auto it = record.find(f.name); it != record.end())
+			field(std::string(f.name), *it);
 	// Anything else a record may hold ("domain" is the key already).
 	for (const auto &[k, v] : record.items())
-		if (k != "domain" &&
-		    std::find(std::begin(field_order), std::end(field_order), k) == std::end(field_order))
+		if (!record::find_field(k))
 			field(k, v);
 	out += '\n';
 	return out;

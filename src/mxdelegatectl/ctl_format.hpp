@@ -37,9 +37,10 @@ Parsed read_jsonl(std::string_view text, const std::string &file, const nlohmann
 // The domain comes first, the record's keys follow in sorted order.
 std::string json_line(std::string_view domain, const nlohmann::json &record);
 
-// One [domains."..."] table and a blank line.  Fields come in the record's
-// order (server, client, client_extra, support, policy_server, max_age,
-// note); nested values are inline tables and arrays, one field a line.
+// One [domains."..."] table and a blank line.  Fields come in the order of
+// record::stored_fields (server, client, client_extra, support,
+// policy_server, max_age, note), then any other key; nested values are
+// inline tables and arrays, one field a line.
 // Throws DataError for a value TOML cannot hold (null, an integer beyond
 // 64 bits), naming the domain and the field.
 std::string toml_table(std::string_view domain, const nlohmann::json &record);

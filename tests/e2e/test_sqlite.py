@@ -133,6 +133,31 @@ class Live(Store):
         self.eq(r.status, 404)
         self.eq(r.json()["errcode"], "M_NOT_FOUND")
 
+    def test_max_age_and_policy_server_key_are_served(self):
+        key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+        policy = "/.well-known/matrix/policy_server"
+        self.ok("init")
+        self.ok("add", "example.org", "--server", "matrix.example.org", "--max-age", "3600",
+                "--policy-server-key", key)
+        self.eq(json.loads(self.ok("show", "example.org")),
+                {"domain": "example.org", "server": "matrix.example.org", "max_age": 3600,
+                 "policy_server": {"ed25519": key}})
+        self.serve()
+        r = self.mx.get(policy, host="example.org")
+        self.eq(r.status, 200)
+        self.eq(r.json(), {"public_keys": {"ed25519": key}})
+        self.eq(r.header("Cache-Control"), "public, max-age=3600")
+        self.eq(self.mx.get(SERVER, host="example.org").header("Cache-Control"), "public, max-age=3600")
+
+        self.ok("set", "example.org", "--max-age", "60")
+        self.true(wait_for(lambda: self.mx.get(SERVER, host="example.org").header("Cache-Control")
+                           == "public, max-age=60", 5), "--max-age 60 is not served")
+        self.ok("set", "example.org", "--unset", "max_age", "--unset", "policy-server-key")
+        self.true(wait_for(lambda: self.status("example.org", policy) == 404, 5),
+                  "--unset policy-server-key still serves a key")
+        self.eq(self.mx.get(SERVER, host="example.org").header("Cache-Control"), "public, max-age=14400")
+        self.eq(self.ok("show", "example.org"), '{"domain":"example.org","server":"matrix.example.org"}\n')
+
     def test_unicode_and_wildcard_domains(self):
         self.ok("init")
         self.ok("add", "Bücher.Example", "--server", "matrix.example.org")
@@ -393,6 +418,19 @@ class Invalid(Store):
         self.fails(EX_DATAERR, ["set", "example.org", "--extra", "org.example.x=[1,"],
                    "--extra org.example.x: the value is not JSON")
         self.fails(EX_USAGE, ["set", "example.org", "--bogus"], "set: unknown option --bogus")
+
+    def test_max_age_and_policy_server_key_are_validated(self):
+        self.fails(EX_DATAERR, ["set", "example.org", "--max-age", "604801"],
+                   "mxdelegatectl: set: example.org: max_age: must be a whole number of seconds "
+                   "from 0 to 604800 (7 days)")
+        self.fails(EX_DATAERR, ["add", "new.example", "--max-age", "-1"],
+                   "new.example: max_age: must be a whole number of seconds from 0 to 604800")
+        self.fails(EX_DATAERR, ["set", "example.org", "--max-age", "1h"],
+                   "mxdelegatectl: set: --max-age: \"1h\" is not a whole number")
+        self.fails(EX_DATAERR, ["set", "example.org", "--policy-server-key", "AAAA="],
+                   "set: example.org: policy_server.ed25519: \"AAAA=\" has padding (=); "
+                   "the key is unpadded base64")
+        self.fails(EX_USAGE, ["add", "new.example", "--max-age"], "add: --max-age needs a value")
 
     def test_remove_show_list_export_query(self):
         self.fails(EX_DATAERR, ["remove", "example.org", "nowhere.example"],

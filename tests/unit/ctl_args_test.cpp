@@ -1,5 +1,7 @@
 #include "mxdelegatectl/ctl_args.hpp"
 
+#include "core/record_fields.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <initializer_list>
@@ -85,7 +87,10 @@ TEST_CASE("usage errors name the argument", "[ctl_args]")
 	CHECK(usage_error({"add", "example.org", "--server"}) == "add: --server needs a value");
 	CHECK(usage_error({"add", "example.org"}) ==
 	      "add: no field given (--server, --client, --identity-server, --extra, --support-page, "
-	      "--contact, --note)");
+	      "--contact, --policy-server-key, --max-age, --note)");
+	CHECK(usage_error({"set", "example.org"}) ==
+	      "set: no field given (--server, --client, --identity-server, --extra, --support-page, "
+	      "--contact, --policy-server-key, --max-age, --note, --unset)");
 	CHECK(usage_error({"add", "example.org", "--unset", "note"}) == "add: unknown option --unset");
 	CHECK(usage_error({"add"}) == "add: takes arguments DOMAIN, got 0");
 	CHECK(usage_error({"show", "a.example", "b.example"}) == "show: takes arguments DOMAIN, got 2");
@@ -98,4 +103,28 @@ TEST_CASE("usage errors name the argument", "[ctl_args]")
 	      "list: unknown option --db (global options go before the command)");
 	CHECK(usage_error({"--db"}) == "--db needs a value");
 	CHECK(usage_error({"--db", "", "list"}) == "--db needs a file name");
+}
+
+TEST_CASE("every field option of record_fields.hpp is parsed and in the usage", "[ctl_args]")
+{
+	auto o = parse({"add", "example.org", "--max-age", "3600", "--policy-server-key=k"});
+	REQUIRE(o.fields.size() == 2);
+	CHECK(o.fields[0].option == "max-age");
+	CHECK(o.fields[0].value == "3600");
+	CHECK(o.fields[1].option == "policy-server-key");
+	CHECK(o.fields[1].value == "k");
+	CHECK(usage_error({"add", "example.org", "--max-age"}) == "add: --max-age needs a value");
+
+	const std::string usage = usage_text();
+	for (const auto &opt : mxd::record::options) {
+		const std::string item = "--" + std::string(opt.option) + " " + std::string(opt.metavar);
+		CHECK_THAT(usage, Catch::Contains(item));
+	}
+	CHECK_THAT(usage, Catch::Contains("\nFIELD: --server HOST[:PORT] --client URL"));
+	std::size_t start = 0;
+	while (start < usage.size()) {
+		const std::size_t end = usage.find('\n', start);
+		CHECK(end - start < 80);
+		start = end + 1;
+	}
 }

@@ -108,3 +108,64 @@ TEST_CASE("problems are the responder's, with domain and field", "[ctl_fields]")
 	REQUIRE_FALSE(p.empty());
 	CHECK_THAT(p[0], Catch::EndsWith("(with the configuration's [defaults])"));
 }
+
+TEST_CASE("--max-age writes an integer that validation judges", "[ctl_fields]")
+{
+	CHECK(build({{"max-age", "3600"}}) == json{{"max_age", 3600}});
+	CHECK(build({{"max-age", "0"}}, json{{"max_age", 60}})["max_age"].get<std::int64_t>() == 0);
+	for (const char *bad : {"", "abc", "60s", "1e3", " 60", "+60", "99999999999999999999"})
+		CHECK_THROWS_WITH(build({{"max-age", bad}}),
+		                  "--max-age: \"" + std::string(bad) + "\" is not a whole number");
+	CHECK_THROWS_AS(build({{"max-age", "x"}}), DataError);
+	// The range is record::validate's, with its message.
+	for (const char *out : {"-1", "604801"})
+		CHECK(problems(build({{"max-age", out}}), "example.org", json::object()) ==
+		      std::vector<std::string>{"example.org: max_age: must be a whole number of seconds "
+		                               "from 0 to 604800 (7 days)"});
+	CHECK(problems(build({{"max-age", "604800"}}), "example.org", json::object()).empty());
+}
+
+TEST_CASE("--policy-server-key writes policy_server.ed25519", "[ctl_fields]")
+{
+	const std::string key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+	json r = build({{"policy-server-key", key}});
+	CHECK(r == json{{"policy_server", {{"ed25519", key}}}});
+	CHECK(problems(r, "example.org", json::object()).empty());
+	// Another key algorithm stays; unsetting the key leaves it alone.
+	const json stored = {{"server", "m.example.org"},
+	                     {"policy_server", {{"ed25519", "old"}, {"org.example.alg", "x"}}}};
+	r = build({{"policy-server-key", key}}, stored);
+	CHECK(r["policy_server"] == json{{"ed25519", key}, {"org.example.alg", "x"}});
+	CHECK(build({{"unset", "policy-server-key"}}, stored)["policy_server"] ==
+	      json{{"org.example.alg", "x"}});
+	CHECK(build({{"unset", "policy-server-key"}}, json{{"policy_server", {{"ed25519", key}}}}) ==
+	      json::object());
+	// A bad key: validate's message, at the field's path.
+	CHECK(problems(build({{"policy-server-key", key + "="}}), "example.org", json::object()) ==
+	      std::vector<std::string>{"example.org: policy_server.ed25519: \"" + key +
+	                               "=\" has padding (=); the key is unpadded base64"});
+}
+
+TEST_CASE("--unset names every stored field and every part an option writes", "[ctl_fields]")
+{
+	CHECK_THROWS_WITH(build({{"unset", "colour"}}),
+	                  "--unset: unknown field \"colour\" (server, client, client_extra, "
+	                  "identity-server, client_extra.KEY, support, support-page, contacts, "
+	                  "policy_server, policy-server-key, max_age, note)");
+	// The key is no field of the record.
+	CHECK_THROWS_AS(build({{"unset", "domain"}}), UsageError);
+	CHECK_THROWS_AS(build({{"unset", "client_extra."}}), UsageError);
+	const json full = build({{"server", "m.example.org"},
+	                         {"client", "https://m.example.org"},
+	                         {"extra", "a.b=1"},
+	                         {"support-page", "https://example.org/help"},
+	                         {"policy-server-key", "k"},
+	                         {"max-age", "60"},
+	                         {"note", "n"}});
+	for (const char *name : {"server", "client", "client_extra", "support", "policy_server", "max_age",
+	                         "note"}) {
+		const json r = build({{"unset", name}}, full);
+		CHECK_FALSE(r.contains(name));
+		CHECK(r.size() == full.size() - 1);
+	}
+}

@@ -1,6 +1,8 @@
 #include "mxdelegatectl/ctl_fields.hpp"
 #include "mxdelegatectl/ctl_format.hpp"
 
+#include "core/record_fields.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace mxd::ctl;
@@ -61,6 +63,25 @@ TEST_CASE("a TOML table has one field a line, nested values inline", "[ctl_forma
 	CHECK_THROWS_WITH(toml_table("example.org", json{{"client_extra", {{"x.y", nullptr}}}}),
 	                  "example.org: client_extra.\"x.y\": null has no TOML form; export it with "
 	                  "--format jsonl");
+}
+
+TEST_CASE("a TOML table has every stored field, in the table's order, then any other key",
+          "[ctl_format]")
+{
+	json r = json::object();
+	for (const auto &f : mxd::record::stored_fields)
+		r[std::string(f.name)] = f.kind == mxd::record::Kind::integer ? json(1)
+		                       : f.kind == mxd::record::Kind::object  ? json{{"a.b", 1}}
+		                                                              : json("s");
+	r["org.example.other"] = 2;
+	r["domain"] = "example.org";
+	std::string keys;
+	const std::string table = toml_table("example.org", r);
+	for (std::size_t at = table.find('\n') + 1; at < table.size() && table[at] != '\n';
+	     at = table.find('\n', at) + 1)
+		keys += table.substr(at, table.find(' ', at) - at) + " ";
+	CHECK(keys == "server client client_extra support policy_server max_age note "
+	              "\"org.example.other\" ");
 }
 
 TEST_CASE("export, import, export: the same bytes, through TOML and through JSON lines",
