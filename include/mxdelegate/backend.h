@@ -39,6 +39,9 @@
  *       A backend that leaves them NULL is read-only, and the admin tool
  *       says so.  A 1.0 table ends at free_string: the loader never reads
  *       past it.
+ *  1.2  struct mxd_host grows abi_minor, appended after log: the core's own
+ *       minor version, so that the host can grow as the table does (see
+ *       struct mxd_host).  The table is the same as in 1.1.
  */
 #ifndef MXDELEGATE_BACKEND_H
 #define MXDELEGATE_BACKEND_H
@@ -50,7 +53,7 @@ extern "C" {
 #endif
 
 #define MXD_BACKEND_ABI_MAJOR 1
-#define MXD_BACKEND_ABI_MINOR 1
+#define MXD_BACKEND_ABI_MINOR 2
 #define MXD_BACKEND_SYMBOL "mxd_backend"
 
 enum mxd_status {
@@ -70,11 +73,40 @@ enum mxd_status {
 
 enum mxd_log_level { MXD_LOG_ERR = 3, MXD_LOG_WARNING = 4, MXD_LOG_INFO = 6 };
 
-/* What the core offers a plugin: its logger (one line per call, no newline
- * needed; safe to call from any thread). */
+/*
+ * What the core offers a plugin, passed to open().  The core hands every
+ * plugin the same host, whatever the plugin's abi_minor, and it stays valid
+ * until close() of the handle: keep the pointer.  Members are only ever
+ * appended, so a plugin built against 1.0 or 1.1 finds ctx and log where it
+ * expects them and reads nothing after them.
+ *
+ * How a plugin reads it:
+ *  - host itself may be NULL (mxdelegate-backend(7)): check it first.
+ *  - ctx and log are there in every version.
+ *  - abi_minor (since 1.2) is there when the core is 1.2 or later.  A 1.0 or
+ *    1.1 core passes ctx and log alone, and it loads plugins of any 1.x minor:
+ *    a plugin that reads abi_minor needs a core of 1.2 or later, which is the
+ *    core whose header it was built against when both come from one install.
+ *  - A member appended by a later minor version N is there only when
+ *    host->abi_minor >= N: check before reading it.
+ *  - Never copy the struct whole (`*host`): the copy reads sizeof(struct
+ *    mxd_host) as the plugin's header has it, which is more than an earlier
+ *    core passes.  Keep the pointer, or copy the members you checked.
+ *
+ * What the core guarantees: abi_minor is the core's MXD_BACKEND_ABI_MINOR
+ * (2 or more; the major is the plugin's, since the loader refuses another);
+ * every member up to that version is there; log is never NULL (ctx is the
+ * core's and may be NULL: pass it on as it is).  What the core reads
+ * from the plugin's table depends on the plugin's abi_minor; what it passes
+ * here does not.
+ */
 struct mxd_host {
 	void *ctx;
+	/* The core's logger: one line per call, no newline needed; safe to call
+	 * from any thread. */
 	void (*log)(void *ctx, int level, const char *message);
+	/* Since 1.2: the core's MXD_BACKEND_ABI_MINOR. */
+	uint32_t abi_minor;
 };
 
 struct mxd_backend {

@@ -18,11 +18,21 @@ namespace mxd {
 
 namespace {
 
-// The size of the table as ABI 1.0 defines it: it ends at free_string.  The
-// loader reads no member beyond what the plugin's minor version promises.
+// The size of the table as each minor version defines it.  The loader reads
+// no member beyond what the plugin's minor version promises.  1.0 ends at
+// free_string; 1.1 appended the write side; 1.2 appended nothing to the
+// table (it grew struct mxd_host), so a 1.2 table is a 1.1 table.
 constexpr std::size_t table_size_1_0 = offsetof(mxd_backend, list);
 static_assert(table_size_1_0 == offsetof(mxd_backend, free_string) + sizeof(void (*)(char *)),
               "the 1.1 members start right after free_string");
+constexpr std::size_t table_size_1_1 = offsetof(mxd_backend, rollback) + sizeof(void *);
+static_assert(sizeof(mxd_backend) == table_size_1_1,
+              "a member appended to the table after 1.1 needs its own case in promised_size()");
+
+constexpr std::size_t promised_size(std::uint32_t minor)
+{
+	return minor == 0 ? table_size_1_0 : table_size_1_1;
+}
 
 void host_log(void *, int level, const char *message)
 {
@@ -31,7 +41,15 @@ void host_log(void *, int level, const char *message)
 	log::write(lvl, "backend", message ? message : "(null)");
 }
 
-const mxd_host the_host{nullptr, host_log};
+// The same host goes to every plugin, whatever its minor version: a 1.0 or
+// 1.1 plugin reads ctx and log, which still lead the struct, and nothing
+// after them.  Static, so it outlives every handle (backend.h promises it
+// until close()).
+static_assert(offsetof(mxd_host, ctx) == 0 && offsetof(mxd_host, log) == sizeof(void *),
+              "the 1.0 members of mxd_host stay where 1.0 and 1.1 plugins read them");
+static_assert(offsetof(mxd_host, abi_minor) == 2 * sizeof(void *),
+              "abi_minor is appended right after the 1.0 members");
+const mxd_host the_host{nullptr, host_log, MXD_BACKEND_ABI_MINOR};
 
 BackendError::Kind kind_of(int rc)
 {
@@ -141,10 +159,8 @@ std::shared_ptr<const Plugin> Plugin::load(const std::string &path)
 	}
 	// A 1.0 table is shorter than ours: copy what its version promises and
 	// leave the rest NULL.  A later minor's extra members are not ours to read.
-	static_assert(sizeof(mxd_backend) == offsetof(mxd_backend, rollback) + sizeof(void *),
-	              "a member appended for ABI 1.2 needs its own abi_minor check here");
 	mxd_backend copy{};
-	std::memcpy(static_cast<void *>(&copy), table, minor >= 1 ? sizeof copy : table_size_1_0);
+	std::memcpy(static_cast<void *>(&copy), table, promised_size(minor));
 	const char *missing = !copy.open ? "open"
 	                    : !copy.lookup ? "lookup"
 	                    : !copy.generation ? "generation"

@@ -3,6 +3,7 @@ web server), systemd's fd 3, TCP, and refusals."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 
@@ -281,7 +282,15 @@ class Shipped(Test):
             p = subprocess.run(["pkg-config", "--variable=plugindir", "mxdelegate-backend"],
                                env=env, capture_output=True)
             self.eq(p.stdout.decode().strip(), prefix + "/lib/mxdelegate/backends")
-            p = subprocess.run(["pkg-config", "--atleast-version=1.1", "mxdelegate-backend"],
+            # The .pc file's version is the header's ABI version, which the
+            # Makefile reads from the two macros: read them here too.
+            with open(os.path.join(REPO, "include/mxdelegate/backend.h")) as f:
+                abi = dict(re.findall(r"^#define MXD_BACKEND_ABI_(MAJOR|MINOR) (\d+)$", f.read(), re.M))
+            p = subprocess.run(["pkg-config", "--modversion", "mxdelegate-backend"], env=env,
+                               capture_output=True)
+            self.eq(p.stdout.decode().strip(), "%s.%s" % (abi["MAJOR"], abi["MINOR"]))
+            # 1.2: the version a plugin that reads host->abi_minor asks for.
+            p = subprocess.run(["pkg-config", "--atleast-version=1.2", "mxdelegate-backend"],
                                env=env, capture_output=True)
             self.eq(p.returncode, 0)
         finally:

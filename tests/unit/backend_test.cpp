@@ -6,8 +6,11 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <unistd.h>
 
 #include <cstddef>
+#include <string_view>
+#include <vector>
 
 using namespace mxd;
 using mxd::test::test_plugin;
@@ -22,6 +25,39 @@ std::string load_error(const std::string &path)
 		return e.what();
 	}
 	return "(loaded)";
+}
+
+// Runs f with fd 2 on a pipe and returns what it wrote there: the core's
+// logger, which a plugin reaches through its host, writes to stderr.
+template <typename F>
+std::string capture_stderr(F f)
+{
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	const int saved = dup(STDERR_FILENO);
+	REQUIRE(saved >= 0);
+	REQUIRE(dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+	close(fds[1]);
+	// fd 2 comes back even when f throws, or Catch2's report would go into
+	// the pipe.
+	struct Restore {
+		int saved;
+		~Restore()
+		{
+			dup2(saved, STDERR_FILENO);
+			close(saved);
+		}
+	};
+	{
+		Restore restore{saved};
+		f();
+	}
+	std::string out;
+	char buf[4096];
+	for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+		out.append(buf, static_cast<std::size_t>(n));
+	close(fds[0]);
+	return out;
 }
 
 } // namespace
@@ -155,14 +191,76 @@ TEST_CASE("what follows a 1.0 table in memory is never taken for the write side"
 	}
 }
 
-TEST_CASE("a 1.1 plugin that leaves the write side NULL is read-only", "[backend]")
+TEST_CASE("a plugin that leaves the write side NULL is read-only", "[backend]")
 {
 	auto plugin = Plugin::load(test_plugin("memory"));
-	CHECK(plugin->table().abi_minor == 1);
+	CHECK(plugin->table().abi_minor == MXD_BACKEND_ABI_MINOR);
 	CHECK_FALSE(plugin->writable());
 	auto toml = Plugin::load(mxd::test::plugin_dir() + "/toml.so");
 	CHECK_FALSE(toml->writable());
 	CHECK(toml->table().list == nullptr);
+}
+
+TEST_CASE("a 1.1 plugin, built before the host grew, loads with its write side", "[backend]")
+{
+	const std::string p = test_plugin("abi_1_1");
+	// 1.2 appended nothing to the table: a 1.1 table is as long as ours.
+	REQUIRE(symbol_size(p) == offsetof(mxd_backend, rollback) + sizeof(void *));
+	REQUIRE(symbol_size(p) == sizeof(mxd_backend));
+	auto plugin = Plugin::load(p);
+	CHECK(plugin->table().abi_minor == 1);
+	CHECK(plugin->writable());
+	std::shared_ptr<Backend> b;
+	// It logs through ctx and log, read at the offsets 1.1 knew.
+	CHECK(capture_stderr([&] { b = Backend::open(plugin, nlohmann::json::object()); }) ==
+	      "mxdelegate: backend: abi_1_1: opened\n");
+	REQUIRE(b);
+	const std::uint64_t gen = b->generation();
+	b->put("example.org", R"({"server":"matrix.example.org:443"})");
+	b->put("*.example.net", R"({"client":"https://matrix.{domain}"})");
+	CHECK(b->lookup("example.org") == std::optional<std::string>(R"({"server":"matrix.example.org:443"})"));
+	CHECK(b->lookup("example.com") == std::nullopt);
+	CHECK(b->generation() > gen);
+	std::vector<std::string> domains;
+	b->list([&](std::string_view d, std::string_view) { domains.emplace_back(d); return true; });
+	CHECK(domains == std::vector<std::string>{"*.example.net", "example.org"});
+	BackendError::Kind kind{};
+	CHECK(mxd::test::error_of([&] { b->put("example.com", "not json"); }, &kind) ==
+	      "abi_1_1: record refused");
+	CHECK(kind == BackendError::Kind::invalid);
+	b->begin();
+	CHECK(b->remove("example.org"));
+	CHECK(b->lookup("example.org") == std::nullopt);
+	b->rollback();
+	CHECK(b->lookup("example.org").has_value());
+	b->begin();
+	CHECK(b->remove("example.org"));
+	b->commit();
+	CHECK(b->lookup("example.org") == std::nullopt);
+	CHECK_FALSE(b->remove("example.org"));
+}
+
+TEST_CASE("a 1.2 plugin finds the core's minor version in the host", "[backend]")
+{
+	const std::string p = test_plugin("abi_1_2");
+	REQUIRE(symbol_size(p) == sizeof(mxd_backend));
+	auto plugin = Plugin::load(p);
+	CHECK(plugin->table().abi_minor == 2);
+	CHECK_FALSE(plugin->writable());
+	// This core is 1.2 or later, so the host carries abi_minor, and it is
+	// the core's own version, not the plugin's.
+	static_assert(MXD_BACKEND_ABI_MINOR >= 2);
+	std::shared_ptr<Backend> b;
+	CHECK(capture_stderr([&] { b = Backend::open(plugin, nlohmann::json::object()); }) ==
+	      "mxdelegate: backend: abi_1_2: host ABI 1." + std::to_string(MXD_BACKEND_ABI_MINOR) + "\n");
+	REQUIRE(b);
+	// Read again through the pointer the plugin kept from open().
+	CHECK(b->lookup("example.org") ==
+	      std::optional<std::string>(R"({"server":"matrix.example.org:443","host_abi_minor":)" +
+	                                 std::to_string(MXD_BACKEND_ABI_MINOR) + "}"));
+	CHECK(b->lookup("example.net") == std::nullopt);
+	CHECK(b->generation() == 12);
+	CHECK_FALSE(b->can_list());
 }
 
 TEST_CASE("a plugin file replaced or removed while its object is loaded is refused", "[backend]")

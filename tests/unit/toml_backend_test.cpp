@@ -199,7 +199,7 @@ private:
 		self->logs_.push_back(std::to_string(level) + " " + message);
 	}
 
-	mxd_host host_{this, log};
+	mxd_host host_{this, log, MXD_BACKEND_ABI_MINOR};
 	void *handle_ = nullptr;
 	std::mutex mutex_;
 	std::vector<std::string> logs_;
