@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -29,6 +30,26 @@ void append_line_safe(std::string &out, std::string_view s)
 		out += c == '\n' || c == '\r' ? ' ' : c;
 }
 
+// In one write(2) unless interrupted.  Callers may log between a failing
+// call and their use of errno, so errno is kept.
+void write_out(std::string_view line)
+{
+	const int saved = errno;
+	const char *p = line.data();
+	std::size_t left = line.size();
+	while (left > 0) {
+		const ssize_t n = ::write(STDERR_FILENO, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		p += n;
+		left -= static_cast<std::size_t>(n);
+	}
+	errno = saved;
+}
+
 } // namespace
 
 void write(Level level, std::string_view component, std::string_view message)
@@ -44,21 +65,20 @@ void write(Level level, std::string_view component, std::string_view message)
 	append_line_safe(line, message);
 	line += '\n';
 
-	// Callers may log between a failing call and their use of errno.
-	const int saved = errno;
-	const char *p = line.data();
-	std::size_t left = line.size();
-	while (left > 0) {
-		const ssize_t n = ::write(STDERR_FILENO, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+	write_out(line);
+}
+
+void lines(std::string_view text)
+{
+	while (!text.empty()) {
+		const std::size_t nl = std::min(text.find('\n'), text.size());
+		if (nl > 0) {
+			std::string line(text.substr(0, nl));
+			line += '\n';
+			write_out(line);
 		}
-		p += n;
-		left -= static_cast<std::size_t>(n);
+		text.remove_prefix(std::min(nl + 1, text.size()));
 	}
-	errno = saved;
 }
 
 std::string escape(std::string_view value, std::size_t max)

@@ -27,6 +27,10 @@ inline void error(std::string_view c, std::string_view m) { write(Level::error, 
 inline void warning(std::string_view c, std::string_view m) { write(Level::warning, c, m); }
 inline void info(std::string_view c, std::string_view m) { write(Level::info, c, m); }
 
+// A message of several lines (a configuration's problems, one a line) on
+// stderr as written, without the prefix, each non-empty line once.
+void lines(std::string_view text);
+
 // A value from the network made safe for a log line: bytes outside printable
 // ASCII become \xNN, backslash and quote are escaped, and the result is cut
 // to at most max bytes of input (with "..." appended when cut).

@@ -87,6 +87,15 @@ TEST_CASE("log: errno survives logging", "[log]")
 	CHECK(after == EACCES);
 }
 
+TEST_CASE("log::lines: each non-empty line as written, without a prefix", "[log]")
+{
+	CHECK(capture_stderr([] { mxd::log::lines("a.toml:3: bad\n\na.toml:4: worse\n"); }) ==
+	      "a.toml:3: bad\na.toml:4: worse\n");
+	CHECK(capture_stderr([] { mxd::log::lines("one"); }) == "one\n");
+	CHECK(capture_stderr([] { mxd::log::lines(""); }).empty());
+	CHECK(capture_stderr([] { mxd::log::lines("\n\n"); }).empty());
+}
+
 TEST_CASE("log::escape", "[log]")
 {
 	using mxd::log::escape;
