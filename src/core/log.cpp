@@ -81,20 +81,20 @@ void lines(std::string_view text)
 	}
 }
 
-std::string escape(std::string_view value, std::size_t max)
+std::string one_line(std::string_view text, Escape how)
 {
 	static constexpr char hex[] = "0123456789abcdef";
-	const bool cut = value.size() > max;
+	const bool cut = text.size() > how.max;
 	if (cut)
-		value = value.substr(0, max);
+		text = text.substr(0, how.max);
 	std::string out;
-	out.reserve(value.size() + (cut ? 3 : 0));
-	for (char c : value) {
+	out.reserve(text.size() + (cut ? 3 : 0));
+	for (char c : text) {
 		const auto u = static_cast<unsigned char>(c);
-		if (c == '\\' || c == '"') {
+		if (how.quotes && (c == '\\' || c == '"')) {
 			out += '\\';
 			out += c;
-		} else if (u < 0x20 || u >= 0x7f) {
+		} else if (u < 0x20 || u == 0x7f || (how.non_ascii && u >= 0x80)) {
 			out += "\\x";
 			out += hex[u >> 4];
 			out += hex[u & 0xf];
@@ -104,24 +104,6 @@ std::string escape(std::string_view value, std::size_t max)
 	}
 	if (cut)
 		out += "...";
-	return out;
-}
-
-std::string one_line(std::string_view text)
-{
-	static constexpr char hex[] = "0123456789abcdef";
-	std::string out;
-	out.reserve(text.size());
-	for (char c : text) {
-		const auto u = static_cast<unsigned char>(c);
-		if (u < 0x20 || u == 0x7f) {
-			out += "\\x";
-			out += hex[u >> 4];
-			out += hex[u & 0xf];
-		} else {
-			out += c;
-		}
-	}
 	return out;
 }
 

@@ -138,6 +138,15 @@ TEST_CASE("one_line escapes control bytes only", "[log]")
 	CHECK(mxd::log::one_line("") == "");
 }
 
+TEST_CASE("one_line: each option alone", "[log]")
+{
+	using mxd::log::one_line;
+	CHECK(one_line("\"\\\xc3\xbc\n", {.quotes = true}) == "\\\"\\\\\xc3\xbc\\x0a");
+	CHECK(one_line("\"\\\xc3\xbc\n", {.non_ascii = true}) == "\"\\\\xc3\\xbc\\x0a");
+	CHECK(one_line("abcdef", {.max = 4}) == "abcd...");
+	CHECK(one_line("ab\n", {.max = 3}) == "ab\\x0a");
+}
+
 TEST_CASE("OncePerSecond: one event a second gets through", "[log]")
 {
 	mxd::log::OncePerSecond limit;
