@@ -86,6 +86,22 @@ std::vector<std::uint32_t> read_web_server_addrs()
 	return addrs;
 }
 
+// What libfcgi's own accept did to a connection: TCP_NODELAY on TCP, so
+// that the answer's records are not held back by Nagle, and the
+// FCGI_WEB_SERVER_ADDRS check of IPv4 peers.  False: close it.
+bool from_web_server(int fd, const sockaddr_storage &peer, const std::vector<std::uint32_t> &addrs)
+{
+	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+		return true;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (peer.ss_family != AF_INET || addrs.empty())
+		return true;
+	sockaddr_in in;
+	std::memcpy(&in, &peer, sizeof in);
+	return std::find(addrs.begin(), addrs.end(), in.sin_addr.s_addr) != addrs.end();
+}
+
 struct FileStamp {
 	dev_t dev = 0;
 	ino_t ino = 0;
@@ -198,24 +214,6 @@ bool Server::wait_for_connection()
 	}
 }
 
-// What libfcgi's own accept did to a connection: TCP_NODELAY on TCP, so
-// that the answer's records are not held back by Nagle, and the
-// FCGI_WEB_SERVER_ADDRS check of IPv4 peers.  False: close it.
-bool Server::from_web_server(int fd, const void *peer_storage) const
-{
-	const auto &peer = *static_cast<const sockaddr_storage *>(peer_storage);
-	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
-		return true;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (peer.ss_family != AF_INET || web_server_addrs_.empty())
-		return true;
-	sockaddr_in in;
-	std::memcpy(&in, &peer, sizeof in);
-	return std::find(web_server_addrs_.begin(), web_server_addrs_.end(), in.sin_addr.s_addr) !=
-	       web_server_addrs_.end();
-}
-
 // A connection of our own for FCGX_Accept_r, or -1 (none ready, or an error
 // that passes).  Clears `ok` when the listening socket is unusable.
 int Server::accept_connection(bool &ok)
@@ -224,7 +222,7 @@ int Server::accept_connection(bool &ok)
 	socklen_t len = sizeof peer;
 	int fd = accept4(listen_fd_, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_CLOEXEC);
 	if (fd >= 0) {
-		if (from_web_server(fd, &peer))
+		if (from_web_server(fd, peer, web_server_addrs_))
 			return fd;
 		close(fd);
 		return -1;

@@ -45,7 +45,6 @@ private:
 	void worker(Slot &slot);
 	bool wait_for_connection();
 	int accept_connection(bool &ok);
-	bool from_web_server(int fd, const void *peer) const;
 	void watchdog(unsigned n);
 	void stop(std::vector<std::thread> &workers);
 
