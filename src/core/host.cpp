@@ -3,6 +3,8 @@
 // inet_pton.
 #include "core/host.hpp"
 
+#include "core/hostport.hpp"
+
 #include "core/ascii.hpp"
 
 #include <idn2.h>
@@ -180,20 +182,20 @@ bool is_ipv6(std::string_view s)
 	return inet_pton(AF_INET6, buf, &addr) == 1;
 }
 
-// The port of a Host value: 1..5 digits, at most 65535.
+// The port of a Host value: 1..5 digits, at most 65535; 0 is the grammar's.
+// The first fault from the left is named, as a reader would find it.
 std::string_view port_reason(std::string_view p)
 {
 	if (p.empty())
 		return "empty port";
-	unsigned long value = 0;
-	for (char c : p) {
+	const hostport::Port port = hostport::read_port(p);
+	if (port.overflow < port.non_digit)
+		return "port out of range";
+	if (!port.all_digits()) {
+		const char c = p[port.non_digit];
 		if (c == ':')
 			return "more than one colon";
-		if (!is_digit(c))
-			return is_control(c) || is_non_ascii(c) ? byte_reason(c) : "malformed port";
-		value = value * 10 + static_cast<unsigned long>(c - '0');
-		if (value > 65535)
-			return "port out of range";
+		return is_control(c) || is_non_ascii(c) ? byte_reason(c) : "malformed port";
 	}
 	if (p.size() > 5)
 		return "port too long";
@@ -229,35 +231,29 @@ std::string server_port_reason(std::string_view p)
 {
 	if (p.empty())
 		return "has an empty port after ':'";
-	for (char c : p)
-		if (!is_digit(c))
-			return "has a port that is not a number";
-	if (p.size() > 5)
+	const hostport::Port port = hostport::read_port(p);
+	if (!port.all_digits())
+		return "has a port that is not a number";
+	if (port.size > 5)
 		return "has a port longer than 5 digits";
-	unsigned long value = 0;
-	for (char c : p)
-		value = value * 10 + static_cast<unsigned long>(c - '0');
-	if (value < 1 || value > 65535)
+	if (!port.usable())
 		return "has a port outside 1 to 65535";
 	return {};
 }
 
 Parsed invalid(std::string_view reason) { return {Kind::invalid, {}, reason}; }
 
-Parsed bracketed(std::string_view raw)
+Parsed bracketed(const hostport::Split &split)
 {
-	const std::size_t close = raw.find(']');
-	if (close == std::string_view::npos)
+	if (split.fault == hostport::Split::Fault::unclosed)
 		return invalid("unclosed IPv6 literal");
-	if (!is_ipv6(raw.substr(1, close - 1)))
+	if (!is_ipv6(split.host))
 		return invalid("malformed IPv6 literal");
-	const std::string_view rest = raw.substr(close + 1);
-	if (!rest.empty()) {
-		if (rest.front() != ':')
-			return invalid("junk after IPv6 literal");
-		if (const auto r = port_reason(rest.substr(1)); !r.empty())
+	if (split.fault == hostport::Split::Fault::after_bracket)
+		return invalid("junk after IPv6 literal");
+	if (split.has_port)
+		if (const auto r = port_reason(split.port); !r.empty())
 			return invalid(r);
-	}
 	return {Kind::ip_literal, {}, {}};
 }
 
@@ -269,23 +265,19 @@ Parsed normalise(std::string_view raw)
 		return invalid("empty");
 	if (raw.size() > max_host_value)
 		return invalid("too long");
-	if (raw.front() == '[')
-		return bracketed(raw);
+	const hostport::Split split = hostport::split(raw);
+	if (split.bracketed)
+		return bracketed(split);
 
-	std::string_view name = raw;
-	std::string_view port;
-	const std::size_t colon = raw.find(':');
-	if (colon != std::string_view::npos) {
-		name = raw.substr(0, colon);
-		port = raw.substr(colon + 1);
-	}
+	std::string_view name = split.host;
 	if (!name.empty() && name.back() == '.')
 		name.remove_suffix(1);
 	const Scan scan = scan_name(name, true);
 	if (scan.fault != Fault::none)
 		return invalid(short_reason(scan));
-	if (colon != std::string_view::npos)
-		if (const auto r = port_reason(port); !r.empty())
+	// A second ':' stays in the port, which names it.
+	if (split.has_port)
+		if (const auto r = port_reason(split.port); !r.empty())
 			return invalid(r);
 	if (scan.numeric_last)
 		return parse_ipv4(name) == Ipv4::ok ? Parsed{Kind::ip_literal, {}, {}}
@@ -417,43 +409,30 @@ std::string check_server_name(std::string_view value)
 			return "has a space or control character";
 	}
 
-	std::string_view port;
-	bool has_port = false;
-	if (value.front() == '[') {
-		const std::size_t close = value.find(']');
-		if (close == std::string_view::npos)
+	const hostport::Split split = hostport::split(value);
+	if (split.bracketed) {
+		if (split.fault == hostport::Split::Fault::unclosed)
 			return "has '[' without ']'";
-		const std::string_view addr = value.substr(1, close - 1);
+		const std::string_view addr = split.host;
 		if (addr.size() < 2 || addr.size() > 45 || !looks_like_ipv6(addr))
 			return "has an IPv6 literal with characters other than hex digits, ':' and '.', "
 			       "or not 2 to 45 of them";
 		if (!is_ipv6(addr))
 			return "is not a valid IPv6 address";
-		const std::string_view rest = value.substr(close + 1);
-		if (!rest.empty()) {
-			if (rest.front() != ':')
-				return "has text after ']'; write [address] or [address]:port";
-			port = rest.substr(1);
-			has_port = true;
-		}
+		if (split.fault == hostport::Split::Fault::after_bracket)
+			return "has text after ']'; write [address] or [address]:port";
 	} else {
-		std::string_view host = value;
-		if (const std::size_t colon = value.find(':'); colon != std::string_view::npos) {
-			host = value.substr(0, colon);
-			port = value.substr(colon + 1);
-			has_port = true;
-			if (port.find(':') != std::string_view::npos)
-				return looks_like_ipv6(value)
-					? "is an IPv6 address without brackets; write [address] or [address]:port"
-					: "has more than one ':'";
-		}
-		if (host.empty())
+		if (split.several_colons())
+			return looks_like_ipv6(value)
+				? "is an IPv6 address without brackets; write [address] or [address]:port"
+				: "has more than one ':'";
+		if (split.host.empty())
 			return "has no host name before the port";
-		if (auto r = dns_name_reason(host); !r.empty())
+		if (auto r = dns_name_reason(split.host); !r.empty())
 			return r;
 	}
-	if (has_port)
-		return server_port_reason(port);
+	if (split.has_port)
+		return server_port_reason(split.port);
 	return {};
 }
 

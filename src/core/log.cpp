@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -29,22 +30,10 @@ void append_line_safe(std::string &out, std::string_view s)
 		out += c == '\n' || c == '\r' ? ' ' : c;
 }
 
-} // namespace
-
-void write(Level level, std::string_view component, std::string_view message)
+// In one write(2) unless interrupted.  Callers may log between a failing
+// call and their use of errno, so errno is kept.
+void write_out(std::string_view line)
 {
-	static constexpr std::string_view program = "mxdelegate: ";
-	const std::string_view prefix = level_prefix(level);
-	std::string line;
-	line.reserve(program.size() + component.size() + 2 + prefix.size() + message.size() + 1);
-	line += program;
-	append_line_safe(line, component);
-	line += ": ";
-	line += prefix;
-	append_line_safe(line, message);
-	line += '\n';
-
-	// Callers may log between a failing call and their use of errno.
 	const int saved = errno;
 	const char *p = line.data();
 	std::size_t left = line.size();
@@ -61,20 +50,51 @@ void write(Level level, std::string_view component, std::string_view message)
 	errno = saved;
 }
 
-std::string escape(std::string_view value, std::size_t max)
+} // namespace
+
+void write(Level level, std::string_view component, std::string_view message)
+{
+	static constexpr std::string_view program = "mxdelegate: ";
+	const std::string_view prefix = level_prefix(level);
+	std::string line;
+	line.reserve(program.size() + component.size() + 2 + prefix.size() + message.size() + 1);
+	line += program;
+	append_line_safe(line, component);
+	line += ": ";
+	line += prefix;
+	append_line_safe(line, message);
+	line += '\n';
+
+	write_out(line);
+}
+
+void lines(std::string_view text)
+{
+	while (!text.empty()) {
+		const std::size_t nl = std::min(text.find('\n'), text.size());
+		if (nl > 0) {
+			std::string line(text.substr(0, nl));
+			line += '\n';
+			write_out(line);
+		}
+		text.remove_prefix(std::min(nl + 1, text.size()));
+	}
+}
+
+std::string one_line(std::string_view text, Escape how)
 {
 	static constexpr char hex[] = "0123456789abcdef";
-	const bool cut = value.size() > max;
+	const bool cut = text.size() > how.max;
 	if (cut)
-		value = value.substr(0, max);
+		text = text.substr(0, how.max);
 	std::string out;
-	out.reserve(value.size() + (cut ? 3 : 0));
-	for (char c : value) {
+	out.reserve(text.size() + (cut ? 3 : 0));
+	for (char c : text) {
 		const auto u = static_cast<unsigned char>(c);
-		if (c == '\\' || c == '"') {
+		if (how.quotes && (c == '\\' || c == '"')) {
 			out += '\\';
 			out += c;
-		} else if (u < 0x20 || u >= 0x7f) {
+		} else if (u < 0x20 || u == 0x7f || (how.non_ascii && u >= 0x80)) {
 			out += "\\x";
 			out += hex[u >> 4];
 			out += hex[u & 0xf];
@@ -84,24 +104,6 @@ std::string escape(std::string_view value, std::size_t max)
 	}
 	if (cut)
 		out += "...";
-	return out;
-}
-
-std::string one_line(std::string_view text)
-{
-	static constexpr char hex[] = "0123456789abcdef";
-	std::string out;
-	out.reserve(text.size());
-	for (char c : text) {
-		const auto u = static_cast<unsigned char>(c);
-		if (u < 0x20 || u == 0x7f) {
-			out += "\\x";
-			out += hex[u >> 4];
-			out += hex[u & 0xf];
-		} else {
-			out += c;
-		}
-	}
 	return out;
 }
 

@@ -27,13 +27,26 @@ inline void error(std::string_view c, std::string_view m) { write(Level::error, 
 inline void warning(std::string_view c, std::string_view m) { write(Level::warning, c, m); }
 inline void info(std::string_view c, std::string_view m) { write(Level::info, c, m); }
 
-// A value from the network made safe for a log line: bytes outside printable
-// ASCII become \xNN, backslash and quote are escaped, and the result is cut
-// to at most max bytes of input (with "..." appended when cut).
-std::string escape(std::string_view value, std::size_t max = 256);
+// A message of several lines (a configuration's problems, one a line) on
+// stderr as written, without the prefix, each non-empty line once.
+void lines(std::string_view text);
 
-// Text from a file (a key, a value) made safe for a one-line message: only
-// control bytes become \xNN, so UTF-8 and quotes stay as written.
-std::string one_line(std::string_view text);
+// Text made safe for a one-line message: control bytes become \xNN, so
+// that a value can never forge a second line.  By default UTF-8 and quotes
+// stay as written (text from a file: a key, a value); the options serve
+// values from the network.
+struct Escape {
+	bool quotes = false;    // backslash and '"' get a backslash
+	bool non_ascii = false; // bytes from 0x80 become \xNN too
+	std::size_t max = std::string_view::npos; // bytes of input kept; "..." marks a cut
+};
+std::string one_line(std::string_view text, Escape how = {});
+
+// A value from the network made safe for a log line: one_line with every
+// option, cut to at most max bytes of input.
+inline std::string escape(std::string_view value, std::size_t max = 256)
+{
+	return one_line(value, {.quotes = true, .non_ascii = true, .max = max});
+}
 
 } // namespace mxd::log

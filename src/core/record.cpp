@@ -2,6 +2,7 @@
 
 #include "core/ascii.hpp"
 #include "core/host.hpp"
+#include "core/hostport.hpp"
 #include "core/record_fields.hpp"
 #include "core/render.hpp"
 #include "core/route.hpp"
@@ -184,40 +185,20 @@ std::string check_url(std::string_view url, bool base)
 	if (authority.find('@') != std::string_view::npos)
 		return "has user information (user@); a public document must not carry credentials";
 
-	std::string_view hostname, port;
-	bool has_port = false;
-	if (authority.starts_with("[")) {
-		const std::size_t close = authority.find(']');
-		if (close == std::string_view::npos)
-			return "has an unterminated [IPv6] literal";
-		hostname = authority.substr(1, close - 1);
-		const std::string_view after = authority.substr(close + 1);
-		if (!after.empty()) {
-			if (after[0] != ':')
-				return "has characters after the ] of its [IPv6] literal";
-			has_port = true;
-			port = after.substr(1);
-		}
-	} else {
-		const std::size_t colon = authority.rfind(':');
-		hostname = authority.substr(0, colon);
-		if (colon != std::string_view::npos) {
-			has_port = true;
-			port = authority.substr(colon + 1);
-		}
-	}
-	if (hostname.empty())
+	const hostport::Split split = hostport::split(authority);
+	if (split.fault == hostport::Split::Fault::unclosed)
+		return "has an unterminated [IPv6] literal";
+	if (split.fault == hostport::Split::Fault::after_bracket)
+		return "has characters after the ] of its [IPv6] literal";
+	if (split.several_colons())
+		return "has more than one ':'; write an IPv6 address in brackets: [2001:db8::1]:8448";
+	if (split.host.empty())
 		return "has no host";
-	if (has_port) {
-		if (port.empty() || port.size() > 5)
+	if (split.has_port) {
+		const hostport::Port port = hostport::read_port(split.port);
+		if (port.empty() || port.size > 5 || !port.all_digits())
 			return "has an invalid port";
-		unsigned value = 0;
-		for (char c : port) {
-			if (c < '0' || c > '9')
-				return "has an invalid port";
-			value = value * 10 + static_cast<unsigned>(c - '0');
-		}
-		if (value == 0 || value > 65535)
+		if (!port.usable())
 			return "has a port outside 1..65535";
 	}
 	if (base && tail.find('#') != std::string_view::npos)

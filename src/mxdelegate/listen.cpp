@@ -1,5 +1,7 @@
 #include "mxdelegate/listen.hpp"
 
+#include "core/hostport.hpp"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -83,28 +85,19 @@ int open_unix(const std::string &path, int backlog)
 int open_tcp(std::string_view spec, int backlog)
 {
 	const std::string s(spec);
-	std::string host, port;
-	if (!s.empty() && s[0] == '[') {
-		auto close = s.find(']');
-		if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
-			throw Error(s + ": expected [IPv6]:port");
-		host = s.substr(1, close - 1);
-		port = s.substr(close + 2);
-	} else {
-		auto colon = s.rfind(':');
-		if (colon == std::string::npos)
-			throw Error(s + ": expected unix:/path, 127.0.0.1:port (this machine only) "
-			            "or *:port (every interface)");
-		host = s.substr(0, colon);
-		port = s.substr(colon + 1);
-		if (host.find(':') != std::string::npos)
-			throw Error(s + ": write an IPv6 address in brackets: [::1]:port");
-	}
+	const hostport::Split split = hostport::split(spec);
+	if (split.bracketed && (split.fault != hostport::Split::Fault::none || !split.has_port))
+		throw Error(s + ": expected [IPv6]:port");
+	if (!split.has_port)
+		throw Error(s + ": expected unix:/path, 127.0.0.1:port (this machine only) "
+		            "or *:port (every interface)");
+	if (split.several_colons())
+		throw Error(s + ": write an IPv6 address in brackets: [::1]:port");
+	const std::string host(split.host), port(split.port);
 	if (host.empty())
 		throw Error(s + ": no address; write 127.0.0.1:" + port +
 		            " for this machine only, or *:" + port + " for every interface");
-	if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
-	    port.size() > 5 || std::stoi(port) < 1 || std::stoi(port) > 65535)
+	if (!hostport::read_port(port).usable())
 		throw Error(s + ": port must be a number from 1 to 65535");
 
 	addrinfo hints{};

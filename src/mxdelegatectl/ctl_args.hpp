@@ -3,25 +3,28 @@
 // record to say.
 #pragma once
 
+#include <sysexits.h>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace mxd::ctl {
 
-// sysexits(3), as the manual page documents them.
+// The manual page's exit codes: sysexits(3)'s values from <sysexits.h>, named
+// for what they mean to this program.
 namespace exit_code {
 inline constexpr int ok = 0;
-inline constexpr int problems = 1;     // check found problems; query got no 200
-inline constexpr int usage = 64;       // EX_USAGE
-inline constexpr int data = 65;        // EX_DATAERR: bad domain, URL, JSON, record
-inline constexpr int no_input = 66;    // EX_NOINPUT: import file or database missing
-inline constexpr int unavailable = 69; // EX_UNAVAILABLE: the backend is read-only
-inline constexpr int software = 70;    // EX_SOFTWARE: a bug
-inline constexpr int cant_create = 73; // EX_CANTCREAT: init could not create the store
-inline constexpr int io = 74;          // EX_IOERR: the store failed
-inline constexpr int temporary = 75;   // EX_TEMPFAIL: the store stayed locked
-inline constexpr int config = 78;      // EX_CONFIG: configuration or plugin unusable
+inline constexpr int problems = 1;              // check found problems; query got no 200
+inline constexpr int usage = EX_USAGE;          // 64
+inline constexpr int data = EX_DATAERR;         // 65: bad domain, URL, JSON, record
+inline constexpr int no_input = EX_NOINPUT;     // 66: import file or database missing
+inline constexpr int unavailable = EX_UNAVAILABLE; // 69: the backend is read-only
+inline constexpr int software = EX_SOFTWARE;    // 70: a bug
+inline constexpr int cant_create = EX_CANTCREAT; // 73: init could not create the store
+inline constexpr int io = EX_IOERR;             // 74: the store failed
+inline constexpr int temporary = EX_TEMPFAIL;   // 75: the store stayed locked
+inline constexpr int config = EX_CONFIG;        // 78: configuration or plugin unusable
 } // namespace exit_code
 
 // A command line that does not parse: exit 64.

@@ -44,10 +44,11 @@ using namespace mxd::ctl;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// A failure with its exit code, for what none of the other errors covers.
-class Failure : public std::runtime_error {
+// An error that ends the command with its own exit code, for what none of
+// the other errors covers.
+class ExitError : public std::runtime_error {
 public:
-	Failure(int code, const std::string &what) : std::runtime_error(what), code_(code) {}
+	ExitError(int code, const std::string &what) : std::runtime_error(what), code_(code) {}
 	int code() const { return code_; }
 
 private:
@@ -102,7 +103,7 @@ std::shared_ptr<const Plugin> load_plugin(const Config &c)
 	try {
 		return Plugin::load(plugin_path(c.plugin_dir, c.backend_name));
 	} catch (const BackendError &e) {
-		throw Failure(exit_code::config, e.what());
+		throw ExitError(exit_code::config, e.what());
 	}
 }
 
@@ -304,19 +305,19 @@ std::string read_input(const std::string &file)
 	if (file == "-") {
 		text << std::cin.rdbuf();
 		if (std::cin.bad())
-			throw Failure(exit_code::io, "standard input: read error");
+			throw ExitError(exit_code::io, "standard input: read error");
 		return text.str();
 	}
 	std::error_code ec;
 	if (fs::is_directory(file, ec))
-		throw Failure(exit_code::no_input, file + ": is a directory");
+		throw ExitError(exit_code::no_input, file + ": is a directory");
 	std::ifstream in(file, std::ios::binary);
 	if (!in)
-		throw Failure(errno == ENOENT || errno == EACCES ? exit_code::no_input : exit_code::io,
+		throw ExitError(errno == ENOENT || errno == EACCES ? exit_code::no_input : exit_code::io,
 		              file + ": " + std::generic_category().message(errno));
 	text << in.rdbuf();
 	if (in.bad())
-		throw Failure(exit_code::io, file + ": read error");
+		throw ExitError(exit_code::io, file + ": read error");
 	return text.str();
 }
 
@@ -469,7 +470,7 @@ int cmd_query(const Options &o)
 	try {
 		responder = std::make_unique<Responder>(c);
 	} catch (const BackendError &e) {
-		throw Failure(e.kind() == BackendError::Kind::failed ? exit_code::config
+		throw ExitError(e.kind() == BackendError::Kind::failed ? exit_code::config
 		                                                     : exit_code_of(e, Command::query),
 		              e.what());
 	}
@@ -527,7 +528,7 @@ int main(int argc, char **argv)
 	} catch (const BackendError &e) {
 		report(e.what());
 		code = exit_code_of(e, o.command);
-	} catch (const Failure &e) {
+	} catch (const ExitError &e) {
 		report(e.what());
 		code = e.code();
 	} catch (const std::exception &e) {

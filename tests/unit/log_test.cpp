@@ -87,6 +87,15 @@ TEST_CASE("log: errno survives logging", "[log]")
 	CHECK(after == EACCES);
 }
 
+TEST_CASE("log::lines: each non-empty line as written, without a prefix", "[log]")
+{
+	CHECK(capture_stderr([] { mxd::log::lines("a.toml:3: bad\n\na.toml:4: worse\n"); }) ==
+	      "a.toml:3: bad\na.toml:4: worse\n");
+	CHECK(capture_stderr([] { mxd::log::lines("one"); }) == "one\n");
+	CHECK(capture_stderr([] { mxd::log::lines(""); }).empty());
+	CHECK(capture_stderr([] { mxd::log::lines("\n\n"); }).empty());
+}
+
 TEST_CASE("log::escape", "[log]")
 {
 	using mxd::log::escape;
@@ -127,6 +136,15 @@ TEST_CASE("one_line escapes control bytes only", "[log]")
 	CHECK(mxd::log::one_line("a\nb\tc\x7f") == "a\\x0ab\\x09c\\x7f");
 	CHECK(mxd::log::one_line("\"B\xc3\xbc" "cher\" \\") == "\"B\xc3\xbc" "cher\" \\");
 	CHECK(mxd::log::one_line("") == "");
+}
+
+TEST_CASE("one_line: each option alone", "[log]")
+{
+	using mxd::log::one_line;
+	CHECK(one_line("\"\\\xc3\xbc\n", {.quotes = true}) == "\\\"\\\\\xc3\xbc\\x0a");
+	CHECK(one_line("\"\\\xc3\xbc\n", {.non_ascii = true}) == "\"\\\\xc3\\xbc\\x0a");
+	CHECK(one_line("abcdef", {.max = 4}) == "abcd...");
+	CHECK(one_line("ab\n", {.max = 3}) == "ab\\x0a");
 }
 
 TEST_CASE("OncePerSecond: one event a second gets through", "[log]")

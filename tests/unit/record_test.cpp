@@ -220,6 +220,11 @@ TEST_CASE("validate: client rejects anything else", "[record]")
 	CHECK(validate(with("client", "matrix.example.org"), "x")[0].message ==
 	      "\"matrix.example.org\" has no http:// or https:// scheme; expected an absolute http or "
 	      "https URL such as https://matrix.example.org");
+	// An unbracketed IPv6 address was once split at its last ':' and passed.
+	CHECK(validate(with("client", "https://2001:db8::1:8448"), "x")[0].message ==
+	      "\"https://2001:db8::1:8448\" has more than one ':'; write an IPv6 address in "
+	      "brackets: [2001:db8::1]:8448; expected an absolute http or https URL such as "
+	      "https://matrix.example.org");
 	CHECK(validate(with("client", "https://m.example.org#x"), "x")[0].message ==
 	      "\"https://m.example.org#x\" has a fragment (#...); expected an absolute http or "
 	      "https URL such as https://matrix.example.org");

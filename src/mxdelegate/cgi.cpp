@@ -1,0 +1,99 @@
+#include "mxdelegate/cgi.hpp"
+
+#include "core/log.hpp"
+#include "service/responder.hpp"
+
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <string_view>
+
+namespace mxd::cgi {
+
+namespace {
+
+const char *env_param(const char *name, void *)
+{
+	return std::getenv(name);
+}
+
+bool write_all(int fd, std::string_view bytes)
+{
+	while (!bytes.empty()) {
+		ssize_t n = write(fd, bytes.data(), bytes.size());
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		bytes.remove_prefix(static_cast<size_t>(n));
+	}
+	return true;
+}
+
+// mod_cgid hands the program its stdin and stdout as one unix socket, and
+// closing a socket with unread data resets it: Apache then loses the end of
+// the answer (a POST's 405 arrived only after its keep-alive timeout, the
+// chunked body unterminated).  No answer needs the body, so up to 1 MiB of
+// it is read and dropped before the answer is written.
+void discard_body()
+{
+	const char *length = std::getenv("CONTENT_LENGTH");
+	if (length == nullptr || *length < '0' || *length > '9')
+		return;
+	char *end = nullptr;
+	unsigned long long left = std::strtoull(length, &end, 10);
+	if (*end != '\0')
+		return;
+	left = std::min(left, 1ULL << 20);
+	char buf[8192];
+	while (left > 0) {
+		ssize_t n = read(0, buf, std::min<unsigned long long>(sizeof buf, left));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		left -= static_cast<unsigned long long>(n);
+	}
+}
+
+} // namespace
+
+int serve(const Config &config, const std::string &config_error)
+{
+	discard_body();
+	if (!config_error.empty()) {
+		log::lines(config_error);
+		// A JSON answer that no remote server caches, rather than a bare
+		// 500 for a script that printed nothing.
+		Response resp = render::error(503, "M_UNAVAILABLE", "mxdelegate is misconfigured",
+		                              render::Policy{});
+		write_all(1, serialize(resp, true));
+		return EX_CONFIG;
+	}
+
+	Request req = parse_request(env_param, nullptr);
+	Reply reply;
+	// The reply may point into the responder's fixed answers: it lives
+	// until the bytes are written.
+	std::unique_ptr<Responder> responder;
+	try {
+		responder = std::make_unique<Responder>(config);
+		responder->answer(req, reply);
+	} catch (const std::exception &e) {
+		// The backend cannot be opened: the web server still gets an answer
+		// that no remote server caches.
+		log::lines(e.what());
+		Response resp = render::error(503, "M_UNAVAILABLE",
+		                              "The delegation store is unavailable; try again later",
+		                              config.http);
+		reply.buffer = serialize(resp, req.method != Method::head);
+		reply.bytes = reply.buffer;
+	}
+	return write_all(1, reply.bytes) ? 0 : EX_OSERR;
+}
+
+} // namespace mxd::cgi
