@@ -494,7 +494,7 @@ def fcgi_get(path, h):
     return r.raw if r else b""
 
 
-def callgrind_total(argv, sock, hosts, n):
+def callgrind_total(argv, sock, hosts, n, expect=b"200 OK"):
     outf = os.path.join(OUT, "run", "callgrind.out")
     if os.path.exists(sock):
         os.unlink(sock)
@@ -507,7 +507,7 @@ def callgrind_total(argv, sock, hosts, n):
     time.sleep(0.5)
     for i in range(n):
         d = fcgi_get(sock, hosts[i % len(hosts)])
-        if b"200 OK" not in d[:60]:
+        if expect not in d[:60]:
             raise SystemExit("bench: callgrind: bad answer %r" % d[:80])
     p.terminate()
     p.wait(120)
@@ -518,10 +518,10 @@ def callgrind_total(argv, sock, hosts, n):
     raise SystemExit("bench: callgrind: no totals")
 
 
-def callgrind_per_request(argv_for_socket, hosts, n1=200, n2=2200):
+def callgrind_per_request(argv_for_socket, hosts, n1=200, n2=2200, expect=b"200 OK"):
     sock = os.path.join(OUT, "run", "cg.sock")
-    a = callgrind_total(argv_for_socket(sock), sock, hosts, n1)
-    b = callgrind_total(argv_for_socket(sock), sock, hosts, n2)
+    a = callgrind_total(argv_for_socket(sock), sock, hosts, n1, expect)
+    b = callgrind_total(argv_for_socket(sock), sock, hosts, n2, expect)
     return (b - a) / (n2 - n1)
 
 
@@ -578,9 +578,21 @@ def callgrind_figures(cfg):
     hs1m = [host(rnd.randint(1, 1000000)) for _ in range(3000)]
     cg_s = callgrind_per_request(lambda s: [MX, "-c", cfg["mx-sqlite-1m"][0], "--listen", "unix:" + s,
                                             "--threads", "1"], hs1m)
+    # Unknown Hosts, each asked once: a name of 2 labels (its exact key and
+    # one wildcard), and one of 127 labels, the most a name has, whose walk
+    # [server] wildcard_depth bounds (issue 14).
+    def deep(i):
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+        return ".".join([digits[i // 1296], digits[i // 36 % 36], digits[i % 36]] + ["a"] * 123 + ["b"])
+    miss = [("u%06d.bench" % i, deep(i)) for i in range(2200)]
+    sq = lambda s: [MX, "-c", cfg["mx-sqlite-1m"][0], "--listen", "unix:" + s, "--threads", "1"]
+    cg_u2 = callgrind_per_request(sq, [m[0] for m in miss], expect=b"404 Not Found")
+    cg_u127 = callgrind_per_request(sq, [m[1] for m in miss], expect=b"404 Not Found")
     return {"callgrind Ir/request, floor": (cg_floor,) * 3,
             "callgrind Ir/request, mx-toml-10": (cg_t,) * 3,
-            "callgrind Ir/request, mx-sqlite-1m (spread, cache misses)": (cg_s,) * 3}
+            "callgrind Ir/request, mx-sqlite-1m (spread, cache misses)": (cg_s,) * 3,
+            "callgrind Ir/request, mx-sqlite-1m unknown Host, 2 labels": (cg_u2,) * 3,
+            "callgrind Ir/request, mx-sqlite-1m unknown Host, 127 labels": (cg_u127,) * 3}
 
 
 # --- main ------------------------------------------------------------------------

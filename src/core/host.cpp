@@ -375,19 +375,26 @@ std::string canonical_domain(std::string_view configured, bool allow_wildcard)
 	return result;
 }
 
-std::vector<std::string> lookup_keys(std::string_view name)
+std::vector<std::string> lookup_keys(std::string_view name, std::size_t max_parent_labels)
 {
 	std::vector<std::string> keys;
 	if (name.empty())
 		return keys;
-	std::size_t dots = 0;
-	for (char c : name)
-		dots += c == '.';
-	keys.reserve(dots + 1);
+	// The parents, shortest first, up to the bound: walked from the end, so
+	// that the work is bounded by the bound, not by the name.
+	std::vector<std::size_t> parents; // where each parent starts in name
+	for (std::size_t end = name.size(); parents.size() < max_parent_labels;) {
+		const std::size_t dot = name.rfind('.', end - 1);
+		if (dot == std::string_view::npos || dot == 0)
+			break;
+		parents.push_back(dot + 1);
+		end = dot;
+	}
+	keys.reserve(parents.size() + 1);
 	keys.emplace_back(name);
-	for (std::size_t i = name.find('.'); i != std::string_view::npos; i = name.find('.', i + 1)) {
+	for (std::size_t i = parents.size(); i-- > 0;) {
 		std::string key("*.");
-		key += name.substr(i + 1);
+		key += name.substr(parents[i]);
 		keys.push_back(std::move(key));
 	}
 	return keys;

@@ -2,6 +2,7 @@
 // configured domain names and Matrix server names must pass.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,8 +40,11 @@ std::string canonical_domain(std::string_view configured, bool allow_wildcard);
 
 // The keys to try, most specific first, for a normalised name:
 // "a.b.example.net" -> {"a.b.example.net", "*.b.example.net",
-// "*.example.net", "*.net"}.
-std::vector<std::string> lookup_keys(std::string_view name);
+// "*.example.net", "*.net"}.  Wildcards whose parent has more than
+// max_parent_labels labels are left out, so that a Host of 127 labels costs
+// a few lookups, not 127.
+std::vector<std::string> lookup_keys(std::string_view name,
+                                     std::size_t max_parent_labels = SIZE_MAX);
 
 // Checks a Matrix server name (spec appendix "Server Name"):
 // hostname [":" port] with hostname an IPv4 literal, "[" IPv6 "]" or a DNS

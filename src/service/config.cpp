@@ -187,11 +187,20 @@ void read_server(const toml::table &root, Config &c, Problems &p)
 	if (!t)
 		return;
 	unknown_keys(*t, "server",
-	             {"threads", "listen", "check_interval", "read_timeout", "cache_size"}, p);
+	             {"threads", "listen", "check_interval", "read_timeout", "cache_size", "cache_bytes",
+	              "wildcard_depth"},
+	             p);
 	read_int(*t, "threads", 1, 1024, c.threads, p);
 	read_string(*t, "listen", c.listen, p);
 	read_int(*t, "read_timeout", 0, 3600, c.read_timeout_s, p);
-	read_int(*t, "cache_size", 0, 100000000, c.cache_size, p);
+	if (t->get("cache_size")) {
+		std::size_t hosts = 0;
+		read_int(*t, "cache_size", 0, 100000000, hosts, p);
+		c.cache_size = hosts;
+	}
+	read_int(*t, "cache_bytes", 0, 1LL << 40, c.cache_bytes, p);
+	// 127 labels is the most a 253-character name has.
+	read_int(*t, "wildcard_depth", 0, 127, c.wildcard_depth, p);
 	if (const toml::node *n = t->get("check_interval")) {
 		// Seconds, fractions allowed: a provider may want changes live sooner.
 		double s = n->is_integer() ? double(*n->value<std::int64_t>())

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -29,7 +30,12 @@ struct Config {
 	std::string listen;               // [server] listen; "" = as started
 	unsigned check_interval_ms = 20;  // [server] check_interval (seconds)
 	unsigned read_timeout_s = 5;      // [server] read_timeout (seconds, 0 = none)
-	std::size_t cache_size = 10000;   // [server] cache_size (hosts; 1-3 KiB each)
+	// [server] cache_bytes: the last good answers of hosts with a record.
+	std::size_t cache_bytes = 32 * 1024 * 1024;
+	// [server] cache_size (hosts), deprecated for cache_bytes: a cap on
+	// top of it when set.
+	std::optional<std::size_t> cache_size;
+	std::size_t wildcard_depth = 8;   // [server] wildcard_depth (labels)
 };
 
 // The default configuration path, from SYSCONFDIR at build time.

@@ -1,5 +1,6 @@
 #include "service/directory.hpp"
 
+#include "core/bounded_json.hpp"
 #include "core/host.hpp"
 #include "core/log.hpp"
 #include "core/record.hpp"
@@ -15,32 +16,107 @@ std::shared_ptr<const Answer> shared(const Response &r)
 	return std::make_shared<const Answer>(make_answer(r));
 }
 
+// What an entry costs besides its bytes of text: the hash node and its
+// bucket, the order's list node, the allocator's headers.  An estimate on
+// the high side, so that the budget bounds the resident memory.
+constexpr std::size_t entry_overhead = 160;
+// An answer: the Answer and its shared_ptr control block, in one allocation.
+constexpr std::size_t answer_overhead = sizeof(Answer) + 32;
+
+std::size_t cost(const std::string &host, const std::array<std::shared_ptr<const Answer>,
+                                                           document_count> &docs)
+{
+	std::size_t n = entry_overhead + host.capacity();
+	for (std::size_t i = 0; i < docs.size(); i++) {
+		if (!docs[i])
+			continue;
+		bool seen = false; // a 500 is one answer for every document
+		for (std::size_t j = 0; j < i; j++)
+			seen = seen || docs[j] == docs[i];
+		if (!seen)
+			n += answer_overhead + docs[i]->full.capacity();
+	}
+	return n;
+}
+
 } // namespace
 
+template <typename Value>
+typename Directory::Shelf<Value>::Map::iterator
+Directory::Shelf<Value>::insert(const std::string &host)
+{
+	auto it = map.try_emplace(host).first;
+	it->second.place = order.insert(order.end(), &it->first);
+	resize(it->second, entry_overhead + it->first.capacity());
+	return it;
+}
+
+template <typename Value>
+void Directory::Shelf<Value>::resize(Slot &slot, std::size_t now)
+{
+	bytes = bytes - slot.bytes + now;
+	slot.bytes = now;
+}
+
+template <typename Value>
+void Directory::Shelf<Value>::erase(typename Map::iterator it, std::vector<Value> &dropped)
+{
+	bytes -= it->second.bytes;
+	order.erase(it->second.place);
+	dropped.push_back(std::move(it->second.value));
+	map.erase(it);
+}
+
+template <typename Value>
+void Directory::Shelf<Value>::shrink(const Slot *keep, std::vector<Value> &dropped)
+{
+	while (bytes > budget || map.size() > most) {
+		auto victim = order.begin();
+		if (keep && victim == keep->place)
+			++victim;
+		if (victim == order.end())
+			return;
+		erase(map.find(**victim), dropped);
+	}
+}
+
 Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
-                     render::Policy policy, std::size_t capacity)
+                     render::Policy policy, Limits limits)
 	: backend_(std::move(backend)), defaults_(std::move(defaults)), policy_(policy),
-	  capacity_(capacity),
+	  limits_(limits),
 	  unknown_(shared(render::error(404, "M_NOT_FOUND",
 	                                "No Matrix delegation is configured for this host",
 	                                policy_))),
 	  generation_(backend_->generation())
 {
+	known_.budget = limits_.bytes;
+	known_.most = limits_.hosts;
+	unknown_hosts_.budget = limits_.bytes / 16;
+	unknown_hosts_.most = std::numeric_limits<std::size_t>::max();
+}
+
+Directory::Usage Directory::usage() const
+{
+	std::shared_lock lock(mutex_);
+	return {known_.map.size(), known_.bytes, unknown_hosts_.map.size(), unknown_hosts_.bytes};
 }
 
 nlohmann::json Directory::resolve(const std::string &host, std::string *matched) const
 {
-	for (const std::string &key : host::lookup_keys(host)) {
+	for (const std::string &key : host::lookup_keys(host, limits_.wildcard_depth)) {
 		std::optional<std::string> text = backend_->lookup(key);
 		if (!text)
 			continue;
-		nlohmann::json stored = nlohmann::json::parse(*text, nullptr, false);
-		if (!stored.is_object())
-			throw BackendError(backend_->plugin().path() + ": record of " + key +
-			                   " is not a JSON object");
 		if (matched)
 			*matched = key;
-		return record::effective(stored, defaults_, host);
+		bounded_json::Parsed stored = bounded_json::parse(*text);
+		if (stored.outcome == bounded_json::Outcome::too_big ||
+		    stored.outcome == bounded_json::Outcome::too_deep)
+			throw OverLimit("record " + stored.problem);
+		if (!stored.value.is_object())
+			throw BackendError(backend_->plugin().path() + ": record of " + key +
+			                   " is not a JSON object");
+		return record::effective(stored.value, defaults_, host);
 	}
 	return nullptr;
 }
@@ -48,7 +124,22 @@ nlohmann::json Directory::resolve(const std::string &host, std::string *matched)
 Directory::Built Directory::build(const std::string &host, Document doc) const
 {
 	std::string key;
-	nlohmann::json record = resolve(host, &key);
+	// A client picks the host: one line a second at most, or a flood of
+	// long names under a wildcard would flood the log.
+	const auto misconfigured = [&](const std::string &why) -> Built {
+		if (misconfigured_log_.allow())
+			log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
+			                            "): " + why + "; answering 500");
+		return {shared(render::error(500, "M_UNKNOWN",
+		                             "The delegation of this host is misconfigured", policy_)),
+		        true};
+	};
+	nlohmann::json record;
+	try {
+		record = resolve(host, &key);
+	} catch (const OverLimit &e) {
+		return misconfigured(e.what());
+	}
 	if (record.is_null())
 		return {unknown_, true};
 
@@ -57,17 +148,9 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 	// templates (a name grown past 255 characters); and a database may have
 	// been written behind the admin tool's back.
 	const auto problems = record::validate(record, host);
-	if (!problems.empty()) {
-		// A client picks the host: one line a second at most, or a flood of
-		// long names under a wildcard would flood the log.
-		if (misconfigured_log_.allow())
-			log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
-			                            "): " + record::format_path(problems.front().path) +
-			                            ": " + problems.front().message + "; answering 500");
-		return {shared(render::error(500, "M_UNKNOWN",
-		                             "The delegation of this host is misconfigured", policy_)),
-		        true};
-	}
+	if (!problems.empty())
+		return misconfigured(record::format_path(problems.front().path) + ": " +
+		                     problems.front().message);
 	return {shared(render::document(record, doc, host, policy_)), false};
 }
 
@@ -79,9 +162,12 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 	std::uint64_t epoch;
 	{
 		std::shared_lock lock(mutex_);
-		if (auto it = cache_.find(host); it != cache_.end()) {
-			cached = it->second.docs[d];
+		if (auto it = known_.map.find(host); it != known_.map.end()) {
+			cached = it->second.value[d];
 			current = it->second.epoch == epoch_;
+		} else if (auto u = unknown_hosts_.map.find(host); u != unknown_hosts_.map.end()) {
+			cached = unknown_;
+			current = u->second.epoch == epoch_;
 		}
 		epoch = epoch_;
 	}
@@ -101,43 +187,60 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 			return {std::move(cached), true};
 		throw;
 	}
-	if (capacity_ == 0)
+	if (limits_.bytes == 0 || limits_.hosts == 0)
 		return {std::move(built.answer), false};
 
 	// Declared before the lock, so destroyed after it is released: freeing
 	// answers must not stall the other workers.
-	Docs dropped;
+	std::vector<Docs> dropped;
+	std::vector<Nothing> forgotten;
 	std::unique_lock lock(mutex_);
 	// The generation moved while this was built: it may hold old data, so
 	// serve it once but do not keep it.
 	if (epoch != epoch_)
 		return {std::move(built.answer), false};
-	auto it = cache_.find(host);
-	if (it == cache_.end()) {
-		if (cache_.size() >= capacity_) {
+
+	if (built.answer == unknown_) {
+		// A host that lost its record leaves the positive shelf: only hosts
+		// with a record may stay there.
+		if (auto it = known_.map.find(host); it != known_.map.end())
+			known_.erase(it, dropped);
+		auto it = unknown_hosts_.map.find(host);
+		if (it == unknown_hosts_.map.end()) {
+			it = unknown_hosts_.insert(host);
 			// First in, first out: a flood of random hosts costs lookups,
 			// never memory, and no request pays for emptying the cache.
-			std::string &slot = order_[oldest_];
-			if (auto old = cache_.find(slot); old != cache_.end()) {
-				dropped = std::move(old->second.docs);
-				cache_.erase(old);
+			unknown_hosts_.shrink(&it->second, forgotten);
+			if (unknown_hosts_.bytes > unknown_hosts_.budget) {
+				unknown_hosts_.erase(it, forgotten);
+				return {std::move(built.answer), false};
 			}
-			slot = host;
-			oldest_ = (oldest_ + 1) % order_.size();
-		} else {
-			order_.push_back(host);
 		}
-		it = cache_.emplace(host, Entry{}).first;
+		it->second.epoch = epoch_;
+		return {std::move(built.answer), false};
 	}
-	Entry &e = it->second;
+
+	if (auto it = unknown_hosts_.map.find(host); it != unknown_hosts_.map.end())
+		unknown_hosts_.erase(it, forgotten);
+	auto it = known_.map.find(host);
+	if (it == known_.map.end())
+		it = known_.insert(host);
+	auto &e = it->second;
 	if (e.epoch != epoch_) {
-		e.docs = {}; // stale documents go with it: a newer one was just read
+		// Stale documents go with it: a newer one was just read.
+		dropped.push_back(std::move(e.value));
+		e.value = {};
 		e.epoch = epoch_;
 	}
 	if (built.every_document)
-		e.docs.fill(built.answer);
+		e.value.fill(built.answer);
 	else
-		e.docs[d] = built.answer;
+		e.value[d] = built.answer;
+	known_.resize(e, cost(it->first, e.value));
+	known_.shrink(&e, dropped);
+	// An entry larger than the whole budget is served, not kept.
+	if (known_.bytes > known_.budget)
+		known_.erase(it, dropped);
 	return {std::move(built.answer), false};
 }
 

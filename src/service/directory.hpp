@@ -8,6 +8,12 @@
 // stale answer is served (stale-if-error) rather than a 503.  While the
 // backend's generation check itself fails, every cached answer is served as
 // stale without asking.
+//
+// Hosts with a record (positive entries) and hosts without one (negative
+// entries) are kept apart, each first in, first out within its own budget:
+// anyone can send a million random Host values, and those may only push
+// each other out, never a tenant's last good answer.  Positive entries are
+// bounded in bytes, since a record may render to 300 bytes or to 48 KiB.
 #pragma once
 
 #include "core/answer.hpp"
@@ -21,6 +27,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <limits>
+#include <list>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -31,13 +39,35 @@ namespace mxd {
 
 class Directory {
 public:
+	// A record over bounded_json's limits: a 500 for the hosts it serves.
+	class OverLimit : public BackendError {
+	public:
+		explicit OverLimit(const std::string &what) : BackendError(what, Kind::invalid) {}
+	};
+
 	struct Found {
 		std::shared_ptr<const Answer> answer;
 		bool stale = false; // the backend could not confirm it: lower its max-age
 	};
 
+	struct Limits {
+		// Positive entries: their answers, names and bookkeeping, in bytes
+		// ([server] cache_bytes); 0 keeps nothing.  Negative entries get a
+		// sixteenth of it besides.
+		std::size_t bytes = 32 * 1024 * 1024;
+		// Positive entries, in hosts ([server] cache_size, deprecated).
+		std::size_t hosts = std::numeric_limits<std::size_t>::max();
+		// The most labels a wildcard's parent may have: "*.example.co.uk"
+		// has 3.  Keys with deeper parents are never asked for.
+		std::size_t wildcard_depth = 8;
+	};
+	struct Usage {
+		std::size_t hosts = 0, bytes = 0;           // positive entries
+		std::size_t unknown = 0, unknown_bytes = 0; // negative entries
+	};
+
 	Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults, render::Policy policy,
-	          std::size_t capacity);
+	          Limits limits);
 
 	// The answer for a normalised host name and a document.  Throws
 	// BackendError when the backend cannot answer and nothing usable is
@@ -51,17 +81,41 @@ public:
 
 	// Resolves without caching: the record served for host (wildcards and
 	// defaults applied), or null JSON when no entry matches.  The key that
-	// matched is stored in *matched when given.
+	// matched is stored in *matched when given.  Throws OverLimit for a
+	// record too large or too deep to parse safely.
 	nlohmann::json resolve(const std::string &host, std::string *matched = nullptr) const;
 
 	const Backend &backend() const { return *backend_; }
+	Usage usage() const;
 
 private:
 	using Docs = std::array<std::shared_ptr<const Answer>, document_count>;
-	struct Entry {
-		Docs docs;
-		std::uint64_t epoch = 0; // stale when it is not epoch_
+	// One first-in-first-out shelf of entries within a budget of bytes and
+	// of entries.  Only inserting touches the order, so a hit stays a
+	// lookup under the shared lock.
+	template <typename Value>
+	struct Shelf {
+		struct Slot {
+			Value value{};
+			std::uint64_t epoch = 0; // stale when it is not epoch_
+			std::size_t bytes = 0;   // what this entry holds, counted once
+			std::list<const std::string *>::iterator place;
+		};
+		using Map = std::unordered_map<std::string, Slot>;
+		Map map;
+		// Oldest first; the pointers are the map's own keys, stable until
+		// their node is erased.
+		std::list<const std::string *> order;
+		std::size_t bytes = 0;
+		std::size_t budget = 0, most = 0; // bytes and entries
+
+		typename Map::iterator insert(const std::string &host);
+		void resize(Slot &slot, std::size_t now);
+		void erase(typename Map::iterator it, std::vector<Value> &dropped);
+		// Drops the oldest entries other than `keep` until within budget.
+		void shrink(const Slot *keep, std::vector<Value> &dropped);
 	};
+	struct Nothing {};
 	// What a lookup found for one document: either the same answer for
 	// every document of the host (unknown, misconfigured) or one document.
 	struct Built {
@@ -74,15 +128,12 @@ private:
 	std::shared_ptr<Backend> backend_;
 	nlohmann::json defaults_;
 	render::Policy policy_;
-	std::size_t capacity_;
+	Limits limits_;
 	std::shared_ptr<const Answer> unknown_; // shared by every unlisted host
 
 	mutable std::shared_mutex mutex_;
-	std::unordered_map<std::string, Entry> cache_;
-	// Hosts in the order they entered the cache; when it is full, the
-	// oldest makes room for the newest, one at a time.
-	std::vector<std::string> order_;
-	std::size_t oldest_ = 0;
+	Shelf<Docs> known_;      // hosts with a record, a 500's included
+	Shelf<Nothing> unknown_hosts_; // hosts without one: the answer is unknown_
 	std::uint64_t epoch_ = 0; // bumped when the generation moves, under mutex_
 	std::atomic<std::uint64_t> generation_;
 	std::atomic<bool> failing_{false}; // the last generation check failed

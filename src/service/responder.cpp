@@ -13,11 +13,29 @@ std::shared_ptr<Backend> open_backend(const Config &c)
 	return Backend::open(std::move(plugin), c.backend);
 }
 
+Directory::Limits limits(const Config &c)
+{
+	Directory::Limits l;
+	l.bytes = c.cache_bytes;
+	l.wildcard_depth = c.wildcard_depth;
+	if (c.cache_size) {
+		// Still obeyed, so that a configuration written for it keeps its
+		// bound; but a count of hosts bounds no memory, since one record
+		// renders to 300 bytes and another to 48 KiB.
+		l.hosts = *c.cache_size;
+		log::warning("config", c.file + ": [server] cache_size is deprecated; the cache is "
+		                       "bounded by cache_bytes (" + std::to_string(c.cache_bytes) +
+		                       " bytes), and cache_size = " + std::to_string(*c.cache_size) +
+		                       " still caps it in hosts");
+	}
+	return l;
+}
+
 } // namespace
 
 Responder::Responder(const Config &config)
 	: config_(config),
-	  directory_(open_backend(config), config.defaults, config.http, config.cache_size),
+	  directory_(open_backend(config), config.defaults, config.http, limits(config)),
 	  preflight_(make_answer(render::preflight())),
 	  no_path_(make_answer(render::error(404, "M_NOT_FOUND",
 	                                     "Not a Matrix well-known path", config.http))),

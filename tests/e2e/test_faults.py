@@ -10,7 +10,9 @@ answer is cached gets that answer again with max-age lowered to 30 s
 a restart; the process stays up throughout."""
 
 import hashlib
+import multiprocessing
 import os
+import random
 import re
 import shutil
 import signal
@@ -667,3 +669,133 @@ class SignalsUnderLoad(Test):
         self.eq(mx.proc.poll(), None)
         self.eq(mx.stderr(), "")
         self.eq(mx.stop(), 0)
+
+
+def _flood_part(args):
+    """One GET of the client document for each host, each on a connection
+    of its own (the responder closes each after its answer); {status: n}."""
+    sock, hosts = args
+    statuses = {}
+    for h in hosts:
+        with fcgi.connect(sock, 30) as s:
+            s.sendall(fcgi.begin(1) + fcgi.params_records(1, fcgi.cgi_params("GET", CLIENT, h)) +
+                      fcgi.record(fcgi.STDIN, 1))
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        m = re.search(rb"Status: (\d+)", data[:200])
+        status = int(m.group(1)) if m else None
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
+
+
+def flood(sock, hosts, procs=4):
+    """_flood_part over `procs` client processes, the counts summed."""
+    with multiprocessing.Pool(procs) as pool:
+        parts = pool.map(_flood_part, [(sock, hosts[i::procs]) for i in range(procs)])
+    total = {}
+    for p in parts:
+        for k, v in p.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+class TenantIsolation(Store):
+    """Issue 14: one tenant, one record or a flood of junk never takes the
+    others down, against the real SQLite store and the real responder."""
+
+    TENANTS = ["tenant%02d.example" % i for i in range(50)]
+
+    def setup(self):
+        Store.setup(self)
+        self.ok("init")
+        lines = "".join('{"domain": "%s", "client": "https://m.%s", "server": "m.%s:443"}\n' % (h, h, h)
+                        for h in self.TENANTS)
+        self.ok("import", "-", stdin=lines)
+
+    def test_a_flood_of_random_hosts_then_a_store_outage_keeps_every_tenant(self):
+        self.serve()
+        good = {}
+        for h in self.TENANTS:
+            good[h] = self.mx.get(CLIENT, host=h)
+            self.eq(good[h].status, 200, good[h].raw)
+        rnd = random.Random(14)
+        junk = ["%016x.flood%d.example" % (rnd.getrandbits(64), i % 7) for i in range(100000)]
+        self.eq(flood(self.mx.socket, junk), {404: 100000})
+        self.eq(self.mx.proc.poll(), None)
+        # The store goes away: every tenant asked for before the flood is
+        # served its last good answer, a host never asked for gets 503.
+        os.unlink(self.db)
+        self.true(wait_for(lambda: "lookups answer 503 until it is fixed" in self.mx.stderr(), 5),
+                  self.mx.stderr())
+        self.true(self.becomes("never.example", 503), self.mx.stderr())
+        for h in self.TENANTS:
+            stale_ok(self, self.mx.get(CLIENT, host=h), good[h])
+        self.eq(self.mx.proc.poll(), None)
+
+    def deep_record(self, levels):
+        """client_extra of deep.example nested `levels` deep, written with
+        the sqlite3 program, around the admin tool and its checks."""
+        self.ok("add", "deep.example", "--client", "https://m.deep.example")
+        value = '{"x":' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+        # The schema's CHECK (json_type) stops at SQLite's own depth limit
+        # of 1,000: a writer around the admin tool can switch it off.
+        sql = ("PRAGMA ignore_check_constraints = ON;\n"
+               "UPDATE domains SET client_extra = '%s' WHERE domain = 'deep.example';\n" % value)
+        r = subprocess.run(["sqlite3", self.db], input=sql, capture_output=True, text=True, timeout=120)
+        self.eq(r.returncode, 0, r.stderr)
+
+    def nested(self, levels, expect):
+        self.serve()
+        before = {h: self.mx.get(CLIENT, host=h) for h in self.TENANTS[:5]}
+        self.deep_record(levels)
+        self.true(self.becomes("deep.example", expect, timeout=10),
+                  "%s: %s" % (self.status("deep.example"), self.mx.stderr()[-2000:]))
+        for uri in (CLIENT, SERVER):
+            self.eq(self.status("deep.example", uri), expect)
+        for h in self.TENANTS:
+            r = self.mx.get(CLIENT, host=h)
+            self.eq(r.status, 200, r.raw)
+            if h in before:
+                self.eq(r.body, before[h].body)
+        self.eq(self.mx.proc.poll(), None)
+        return self.mx.stderr()
+
+    def test_a_record_nested_1000_levels_is_a_500_for_its_domain_alone(self):
+        log = self.nested(1000, 500)
+        self.contains(log, "deep.example (entry deep.example): record nests arrays and objects "
+                           "deeper than the limit of 64 levels; answering 500")
+
+    def test_a_record_nested_10000_levels_is_a_500_for_its_domain_alone(self):
+        self.nested(10000, 500)
+
+    def plugin_crash_expected(self, levels):
+        """EXPECTED FAILURE, issue 14's plugin part: the sqlite plugin parses
+        client_extra and dumps the record it hands over with nlohmann's
+        recursive serializer (backends/sqlite/sqlite_backend.cpp, the row
+        read), which overflows the worker's stack at 100,000 levels before
+        the core and its limit see the record: the process dies of SIGSEGV.
+        This passes only while that is so; once the plugins bound their own
+        parsing it fails, and should become self.nested(levels, 500)."""
+        try:
+            self.nested(levels, 500)
+        except Exception:
+            code = self.mx.proc.wait(10)
+            if code != -signal.SIGSEGV:
+                raise
+            self.mx.err.close()
+            self.mx = None
+            print("xfail TenantIsolation: %d levels: the sqlite plugin crashes (issue 14, plugin part)"
+                  % levels, flush=True)
+            return
+        raise AssertionError("%d levels no longer crash the sqlite plugin: make this test "
+                             "self.nested(%d, 500)" % (levels, levels))
+
+    def test_a_record_nested_100000_levels_crashes_the_sqlite_plugin_for_now(self):
+        self.plugin_crash_expected(100000)
+
+    def test_a_record_nested_1000000_levels_crashes_the_sqlite_plugin_for_now(self):
+        self.plugin_crash_expected(1000000)

@@ -43,6 +43,8 @@ listen = "unix:/run/mxdelegate/mxdelegate.sock"
 check_interval = 0.25
 read_timeout = 2
 cache_size = 10
+cache_bytes = 1048576
+wildcard_depth = 3
 
 [domains."example.org"]
 client = "https://matrix.example.org"
@@ -64,6 +66,24 @@ client = "https://matrix.example.org"
 	CHECK(c.check_interval_ms == 250);
 	CHECK(c.read_timeout_s == 2);
 	CHECK(c.cache_size == 10);
+	CHECK(c.cache_bytes == 1048576);
+	CHECK(c.wildcard_depth == 3);
+}
+
+TEST_CASE("the cache is bounded in bytes; cache_size is unset unless written", "[config]")
+{
+	test::TempDir d;
+	Config c = load_config(d.write("a.toml", "[backend]\nname = \"x\"\n"));
+	CHECK(c.cache_bytes == 32 * 1024 * 1024);
+	CHECK_FALSE(c.cache_size);
+	CHECK(c.wildcard_depth == 8);
+	CHECK(load_config(d.write("b.toml", "[backend]\nname = \"x\"\n[server]\ncache_size = 0\n"))
+	              .cache_size == 0u);
+	const std::string f = d.write("c.toml", "[backend]\nname = \"x\"\n[server]\n"
+	                                        "cache_bytes = -1\nwildcard_depth = 128\n");
+	const std::string e = error_of(f);
+	CHECK(e.find(f + ":4:15: cache_bytes: must be between 0 and 1099511627776") != std::string::npos);
+	CHECK(e.find(f + ":5:18: wildcard_depth: must be between 0 and 127") != std::string::npos);
 }
 
 TEST_CASE("defaults apply when tables are absent; plugin_dir is relative to the file", "[config]")

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <random>
 
 using namespace mxd;
 using nlohmann::json;
@@ -29,6 +30,13 @@ const Answer &doc(Directory &dir, const std::string &host, Document d)
 	return *keep.back();
 }
 
+Directory::Limits hosts(std::size_t n)
+{
+	Directory::Limits l;
+	l.hosts = n;
+	return l;
+}
+
 json body_of(const Answer &a)
 {
 	auto split = a.full.find("\r\n\r\n");
@@ -42,7 +50,7 @@ TEST_CASE("a listed domain gets its documents; an unlisted one 404", "[directory
 {
 	Directory dir(memory({{"example.org", {{"server", "matrix.example.org:443"},
 	                                       {"client", "https://matrix.example.org"}}}}),
-	              json::object(), {}, 100);
+	              json::object(), {}, hosts(100));
 	CHECK(doc(dir, "example.org", Document::server).status == 200);
 	CHECK(body_of(doc(dir, "example.org", Document::server)) ==
 	      json{{"m.server", "matrix.example.org:443"}});
@@ -71,7 +79,7 @@ TEST_CASE("the most specific wildcard wins and {domain} expands to the host", "[
 	Directory dir(memory({{"*.example.net", {{"server", "matrix.{domain}:443"}}},
 	                      {"*.eu.example.net", {{"server", "eu.example.net:8448"}}},
 	                      {"own.example.net", {{"client", "https://own.example.net"}}}}),
-	              json::object(), {}, 100);
+	              json::object(), {}, hosts(100));
 	CHECK(body_of(doc(dir, "a.example.net", Document::server)) ==
 	      json{{"m.server", "matrix.a.example.net:443"}});
 	CHECK(body_of(doc(dir, "x.y.example.net", Document::server)) ==
@@ -91,7 +99,7 @@ TEST_CASE("defaults fill the parts a listed domain lacks, and only for listed on
 {
 	json defaults = {{"server", "matrix.{domain}:443"}, {"client", "https://matrix.{domain}"}};
 	Directory dir(memory({{"example.org", {{"client", "https://chat.example.org"}}}}), defaults,
-	              {}, 100);
+	              {}, hosts(100));
 	CHECK(body_of(doc(dir, "example.org", Document::server)) ==
 	      json{{"m.server", "matrix.example.org:443"}});
 	CHECK(body_of(doc(dir, "example.org", Document::client))["m.homeserver"]["base_url"] ==
@@ -106,7 +114,7 @@ TEST_CASE("a template that breaks a rule once expanded answers 500", "[directory
 	REQUIRE(host.size() == 252);
 	Directory dir(memory({{"*." + label + "." + label + "." + std::string(56, 'b') + ".net",
 	                       {{"server", "matrix.{domain}:443"}}}}),
-	              json::object(), {}, 100);
+	              json::object(), {}, hosts(100));
 	CHECK(doc(dir, host, Document::server).status == 500);
 }
 
@@ -115,7 +123,7 @@ TEST_CASE("cached answers are dropped when the generation moves", "[directory]")
 	test::TempDir d;
 	const std::string gen = d.write("gen", "1");
 	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen), json::object(),
-	              {}, 100);
+	              {}, hosts(100));
 	const auto find = [&] { return dir.find("example.org", Document::server).answer; };
 	auto first = find();
 	CHECK(find() == first); // served from the cache
@@ -128,22 +136,22 @@ TEST_CASE("cached answers are dropped when the generation moves", "[directory]")
 
 TEST_CASE("backend failures propagate and are not cached", "[directory]")
 {
-	Directory dir(memory(json::object()), json::object(), {}, 100);
+	Directory dir(memory(json::object()), json::object(), {}, hosts(100));
 	CHECK(doc(dir, "a.org", Document::client).status == 404);
 
 	auto failing = Plugin::load(test::test_plugin("failing"));
-	Directory down(Backend::open(failing, json::object()), json::object(), {}, 100);
+	Directory down(Backend::open(failing, json::object()), json::object(), {}, hosts(100));
 	CHECK_THROWS_WITH(down.find("example.org", Document::server), "failing: the store is down");
 	CHECK_THROWS_WITH(down.find("example.org", Document::server), "failing: the store is down");
 	CHECK(doc(down, "missing.example", Document::server).status == 404);
 	CHECK_THROWS_AS(Directory(Backend::open(failing, {{"fail_generation", true}}), json::object(),
-	                          {}, 1),
+	                          {}, hosts(1)),
 	                BackendError);
 }
 
 TEST_CASE("a full cache makes room by dropping its oldest host, one at a time", "[directory]")
 {
-	Directory dir(memory({{"*.org", {{"server", "m.{domain}:1"}}}}), json::object(), {}, 2);
+	Directory dir(memory({{"*.org", {{"server", "m.{domain}:1"}}}}), json::object(), {}, hosts(2));
 	const auto find = [&](const char *h) { return dir.find(h, Document::server).answer; };
 	auto a = find("a.org");
 	auto b = find("b.org");
@@ -161,7 +169,7 @@ TEST_CASE("only the document asked for is rendered; the others follow on demand"
 {
 	Directory dir(memory({{"example.org", {{"server", "m.example.org:1"},
 	                                       {"client", "https://m.example.org"}}}}),
-	              json::object(), {}, 100);
+	              json::object(), {}, hosts(100));
 	const auto server = dir.find("example.org", Document::server).answer;
 	const auto client = dir.find("example.org", Document::client).answer;
 	CHECK(body_of(*client)["m.homeserver"]["base_url"] == "https://m.example.org");
@@ -175,7 +183,7 @@ TEST_CASE("stale-if-error: a cached answer outlives a failing backend", "[direct
 	test::TempDir d;
 	const std::string gen = d.write("gen", "1");
 	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen), json::object(),
-	              {}, 100);
+	              {}, hosts(100));
 	const auto first = dir.find("example.org", Document::server);
 	CHECK_FALSE(first.stale);
 
@@ -212,11 +220,174 @@ TEST_CASE("stale-if-error: a cached answer outlives a failing backend", "[direct
 		render::Policy off;
 		off.stale_max_age = 0;
 		Directory strict(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen),
-		                 json::object(), off, 100);
+		                 json::object(), off, hosts(100));
 		strict.find("example.org", Document::server);
 		d.write("gen", "3");
 		strict.refresh();
 		d.write("gen", "down");
 		CHECK_THROWS_WITH(strict.find("example.org", Document::server), "memory: the store is down");
 	}
+}
+
+TEST_CASE("a flood of unknown hosts never pushes out a tenant's last good answer", "[directory]")
+{
+	test::TempDir d;
+	const std::string gen = d.write("gen", "1");
+	json records = json::object();
+	for (int i = 0; i < 50; i++)
+		records["tenant" + std::to_string(i) + ".example"] = {
+		        {"server", "matrix.tenant" + std::to_string(i) + ".example:443"}};
+	Directory::Limits limits;
+	limits.bytes = 1024 * 1024;
+	Directory dir(memory(records, gen), json::object(), {}, limits);
+	std::vector<std::shared_ptr<const Answer>> first;
+	for (int i = 0; i < 50; i++)
+		first.push_back(dir.find("tenant" + std::to_string(i) + ".example", Document::server).answer);
+	const auto tenants = dir.usage();
+	CHECK(tenants.hosts == 50);
+	CHECK(tenants.bytes > 50 * 300);
+
+	std::mt19937_64 random(14);
+	for (int i = 0; i < 100000; i++) {
+		const std::string host = std::to_string(random()) + ".flood.example";
+		REQUIRE(dir.find(host, Document::server).answer->status == 404);
+	}
+	const auto flooded = dir.usage();
+	CHECK(flooded.hosts == 50);
+	CHECK(flooded.bytes == tenants.bytes);
+	// Negative entries live in their own budget, a sixteenth of the
+	// positive one, and fill it.
+	CHECK(flooded.unknown_bytes <= limits.bytes / 16);
+	CHECK(flooded.unknown_bytes > limits.bytes / 16 - 1024);
+	CHECK(flooded.unknown < 100000);
+	CHECK(flooded.unknown > 100);
+
+	SECTION("the generation check fails: every tenant is served its last answer")
+	{
+		d.write("gen", "down");
+		CHECK_THROWS(dir.refresh());
+	}
+	SECTION("the generation moved, then every lookup fails: the same")
+	{
+		d.write("gen", "2");
+		dir.refresh();
+		d.write("gen", "down");
+	}
+	for (int i = 0; i < 50; i++) {
+		const auto found = dir.find("tenant" + std::to_string(i) + ".example", Document::server);
+		CHECK(found.answer == first[i]);
+		CHECK(found.stale);
+		CHECK(found.answer->status == 200);
+	}
+}
+
+TEST_CASE("positive entries are bounded in bytes, oldest out first", "[directory]")
+{
+	json records = json::object();
+	for (int i = 0; i < 200; i++)
+		records["t" + std::to_string(i) + ".example"] = {
+		        {"client", "https://matrix.t" + std::to_string(i) + ".example"},
+		        {"server", "matrix.t" + std::to_string(i) + ".example:443"}};
+	Directory::Limits limits;
+	limits.bytes = 16 * 1024;
+	Directory dir(memory(records), json::object(), {}, limits);
+	std::size_t most = 0;
+	for (int i = 0; i < 200; i++) {
+		for (Document doc : {Document::server, Document::client, Document::support}) {
+			dir.find("t" + std::to_string(i) + ".example", doc);
+			const auto u = dir.usage();
+			CHECK(u.bytes <= limits.bytes);
+			most = std::max(most, u.hosts);
+		}
+	}
+	// Three answers of about 400 bytes and the bookkeeping: some 10 hosts.
+	CHECK(most > 5);
+	CHECK(most < 20);
+	// The newest stayed, the oldest went.
+	const auto last = dir.find("t199.example", Document::server).answer;
+	CHECK(dir.find("t199.example", Document::server).answer == last);
+	const auto hosts_before = dir.usage().hosts;
+	const auto oldest = dir.find("t0.example", Document::server).answer;
+	CHECK(dir.usage().hosts <= hosts_before);
+	CHECK(dir.find("t0.example", Document::server).answer == oldest); // kept again now
+
+	SECTION("an entry larger than the whole budget is served, not kept")
+	{
+		Directory::Limits tiny;
+		tiny.bytes = 200;
+		Directory small(memory(records), json::object(), {}, tiny);
+		const auto a = small.find("t1.example", Document::server).answer;
+		CHECK(a->status == 200);
+		CHECK(small.usage().hosts == 0);
+		CHECK(small.usage().bytes == 0);
+	}
+}
+
+TEST_CASE("unknown hosts are cached apart, and answered 404 without asking again",
+          "[directory]")
+{
+	test::TempDir d;
+	const std::string gen = d.write("gen", "1");
+	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}, gen), json::object(),
+	              {}, {});
+	CHECK(dir.find("example.org", Document::server).answer->status == 200);
+	CHECK(dir.find("gone.example", Document::server).answer->status == 404);
+	CHECK(dir.usage().hosts == 1);
+	CHECK(dir.usage().unknown == 1);
+	d.write("gen", "down"); // lookups fail from now on
+	const auto again = dir.find("gone.example", Document::client);
+	CHECK(again.answer->status == 404);
+	CHECK_FALSE(again.stale);
+	CHECK_THROWS_WITH(dir.find("other.example", Document::server), "memory: the store is down");
+}
+
+TEST_CASE("the wildcard walk stops at wildcard_depth labels of parent", "[directory]")
+{
+	const std::string deep = "a.b.c.d.e.f.g.h.i.example.net"; // parent of 10 labels
+	Directory::Limits limits;
+	limits.wildcard_depth = 3;
+	Directory dir(memory({{"*.example.net", {{"server", "m.example.net:1"}}},
+	                      {"*.b.c.d.e.f.g.h.i.example.net", {{"server", "deep.example.net:1"}}},
+	                      {deep, {{"server", "exact.example.net:1"}}}}),
+	              json::object(), {}, limits);
+	// The exact name is always asked for, whatever its depth.
+	CHECK(body_of(doc(dir, deep, Document::server))["m.server"] == "exact.example.net:1");
+	// A wildcard whose parent is deeper than the bound is never asked for;
+	// one within it still answers.
+	CHECK(body_of(doc(dir, "x." + deep.substr(2), Document::server))["m.server"] ==
+	      "m.example.net:1");
+	std::string labels;
+	for (int i = 0; i < 125; i++)
+		labels += "a.";
+	CHECK(body_of(doc(dir, labels + "example.net", Document::server))["m.server"] ==
+	      "m.example.net:1");
+}
+
+TEST_CASE("a record too deep or too large is a 500 for its hosts alone", "[directory]")
+{
+	std::string deep = "{\"server\":\"m.deep.example:1\",\"client_extra\":{\"x\":";
+	// 30,000 levels: within the size limit, so that depth is what refuses it.
+	for (int i = 0; i < 30000; i++)
+		deep += "[";
+	for (int i = 0; i < 30000; i++)
+		deep += "]";
+	deep += "}}";
+	const std::string big = "{\"server\":\"m.big.example:1\",\"note\":\"" +
+	                        std::string(100000, 'n') + "\"}";
+	json config = {{"records",
+	                {{"deep.example", deep},
+	                 {"*.big.example", big},
+	                 {"ok.example", json{{"server", "m.ok.example:1"}}.dump()}}}};
+	Directory dir(Backend::open(Plugin::load(test::test_plugin("memory")), config), json::object(),
+	              {}, {});
+	for (Document d : all_documents) {
+		CHECK(doc(dir, "deep.example", d).status == 500);
+		CHECK(doc(dir, "a.big.example", d).status == 500);
+	}
+	CHECK(doc(dir, "ok.example", Document::server).status == 200);
+	CHECK_THROWS_AS(dir.resolve("deep.example"), Directory::OverLimit);
+	CHECK_THROWS_WITH(dir.resolve("deep.example"),
+	                  "record nests arrays and objects deeper than the limit of 64 levels");
+	CHECK_THROWS_WITH(dir.resolve("x.big.example"),
+	                  "record is 100038 bytes, over the limit of 65536");
 }

@@ -349,6 +349,22 @@ TEST_CASE("lookup_keys: most specific first, never \"*\" alone", "[host]")
 	CHECK(lookup_keys("example.org") == V{"example.org", "*.org"});
 	CHECK(lookup_keys("localhost") == V{"localhost"});
 	CHECK(lookup_keys("") == V{});
+	// Bounded by the parent's labels: the exact name always, then the
+	// wildcards of the shortest parents.
+	CHECK(lookup_keys("a.b.example.net", 2) == V{"a.b.example.net", "*.example.net", "*.net"});
+	CHECK(lookup_keys("a.b.example.net", 0) == V{"a.b.example.net"});
+	CHECK(lookup_keys("a.b.example.net", 3) == lookup_keys("a.b.example.net"));
+	CHECK(lookup_keys("a.b.example.net", 8) == lookup_keys("a.b.example.net"));
+	std::string deep;
+	for (int i = 0; i < 126; i++)
+		deep += "a.";
+	deep += "net";
+	const V keys = lookup_keys(deep, 8);
+	REQUIRE(keys.size() == 9);
+	CHECK(keys[0] == deep);
+	CHECK(keys[1] == "*.a.a.a.a.a.a.a.net");
+	CHECK(keys[8] == "*.net");
+	CHECK(lookup_keys(deep).size() == 127);
 }
 
 TEST_CASE("check_server_name: valid server names", "[host]")
