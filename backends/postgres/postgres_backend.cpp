@@ -31,8 +31,10 @@
 
 #include "core/log.hpp"
 #include "plugin/entry_points.hpp"
+#include "plugin/outage.hpp"
 #include "plugin/plugin_config.hpp"
 #include "plugin/reader_pool.hpp"
+#include "plugin/schema_version.hpp"
 #include "plugin/sql_columns.hpp"
 
 #include <libpq-fe.h>
@@ -64,7 +66,7 @@ using Clock = std::chrono::steady_clock;
 // The schema this plugin reads and writes (mxdelegate_meta's
 // schema_version), and the text that creates it (backends/postgres/
 // schema.sql, embedded by the Makefile).
-constexpr int schema_version = 1;
+constexpr plugin::SchemaVersion schema{1};
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
@@ -95,17 +97,11 @@ struct Settings {
 std::string tidy(const char *message)
 {
 	std::string out;
-	bool space = false;
 	for (const char *p = message ? message : ""; *p; ++p) {
-		const char c = *p;
-		if (c == '\n' || c == '\t' || c == '\r') {
-			space = true;
-			continue;
-		}
-		if (space && !out.empty())
+		if (*p != '\n' && *p != '\t' && *p != '\r')
+			out += *p;
+		else if (!out.empty() && p[1] && !std::strchr("\n\t\r", p[1]))
 			out += ' ';
-		space = false;
-		out += c;
 	}
 	return out.empty() ? "unknown error" : log::one_line(out);
 }
@@ -288,56 +284,50 @@ int version_of(const Settings &s, PGconn *c)
 
 void require_version(const Settings &s, int found)
 {
-	if (found == schema_version)
-		return;
-	const std::string where = "postgres: " + s.target + ": ";
-	if (found == 0)
-		throw StatusError(MXD_NO_STORE, where + "no mxdelegate schema in this database yet; run "
-		              "\"mxdelegatectl init\" to create it");
-	if (found < schema_version)
-		throw StatusError(MXD_ERROR, where + "schema version " + std::to_string(found) +
-		              ", expected " + std::to_string(schema_version) +
-		              "; run \"mxdelegatectl init\" to migrate it");
-	throw StatusError(MXD_ERROR, where + "schema version " + std::to_string(found) +
-	              " is newer than this mxdelegate knows (" + std::to_string(schema_version) +
-	              "); upgrade mxdelegate");
+	schema.require("postgres: " + s.target + ": ", found,
+	               StatusError(MXD_NO_STORE, "postgres: " + s.target + ": no mxdelegate schema in this "
+	                           "database yet; run \"mxdelegatectl init\" to create it"));
 }
 
 const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = $1";
 const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
 
 // Row `row` of `r`, its columns starting at `first`, as the JSON text
-// lookup() hands out.  Checked again: rows may be written by hand.
+// lookup() hands out.
 std::string record_of(const Settings &s, const PGresult *r, int row, int first,
                       std::string_view domain)
 {
-	json out = json::object();
-	for (int i = first; const plugin::Column &col : plugin::record_columns) {
+	plugin::Row cells;
+	for (int i = first; auto &cell : cells) {
 		const int at = i++;
 		if (PQgetisnull(r, row, at))
 			continue;
-		const char *v = PQgetvalue(r, row, at);
-		const char *why = nullptr;
-		if (col.type == plugin::Column::text) {
-			out[col.name] = v;
-		} else if (col.type == plugin::Column::object) {
-			if (json j = json::parse(v, nullptr, false); j.is_object())
-				out[col.name] = std::move(j);
-			else
-				why = "is not a JSON object";
-		} else {
-			std::int64_t n = 0;
-			const char *end = v + std::strlen(v);
-			if (const auto [stop, ec] = std::from_chars(v, end, n); ec == std::errc() && stop == end)
-				out[col.name] = n;
-			else
-				why = "is not an integer";
+		const std::string_view v(PQgetvalue(r, row, at), PQgetlength(r, row, at));
+		cell = {plugin::Cell::text, v};
+		if (plugin::record_columns[at - first].type == plugin::Column::integer) {
+			const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), cell.number);
+			cell.kind = ec == std::errc() && end == v.data() + v.size() ? plugin::Cell::integer
+			                                                            : plugin::Cell::other;
 		}
-		if (why)
-			throw StatusError(MXD_ERROR, "postgres: " + s.target + ": " + log::one_line(domain) + ": " +
-			                                 col.name + ": " + why);
 	}
-	return out.dump();
+	return plugin::record_of(cells, "postgres: " + s.target + ": ", domain);
+}
+
+Result lookup_on(PGconn *c, const char *domain)
+{
+	const char *params[] = {domain};
+	return Result(PQexecPrepared(c, "lookup", 1, params, nullptr, nullptr, 0));
+}
+
+// What a successful lookup found; false for a failed one.
+bool found(const Settings &s, const Result &r, const char *domain, plugin::Found &out, int &rc)
+{
+	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		return false;
+	rc = PQntuples(r.get()) == 0 ? MXD_NOT_FOUND : MXD_OK;
+	if (rc == MXD_OK)
+		out.set(record_of(s, r.get(), 0, 0, domain));
+	return true;
 }
 
 // One field of a COPY text row: \N for NULL, and the four characters COPY
@@ -400,14 +390,11 @@ public:
 	int lookup(const char *domain, plugin::Found &out)
 	{
 		flush();
-		const char *params[] = {domain};
-		Result r(PQexecPrepared(c_.get(), "lookup", 1, params, nullptr, nullptr, 0));
-		if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		Result r = lookup_on(c_.get(), domain);
+		int rc;
+		if (!found(s_, r, domain, out, rc))
 			raise(s_, c_.get(), r.get(), "lookup");
-		if (PQntuples(r.get()) == 0)
-			return MXD_NOT_FOUND;
-		out.set(record_of(s_, r.get(), 0, 0, domain));
-		return MXD_OK;
+		return rc;
 	}
 
 	void list(int (*each)(void *, const char *, const char *), void *ctx)
@@ -496,32 +483,24 @@ public:
 		if (!PQsendQuery(c, list_sql.c_str()) || !PQsetSingleRowMode(c))
 			raise(s, c, nullptr, "list");
 		bool stopped = false;
-		std::string error;
-		int error_status = MXD_ERROR;
+		std::exception_ptr error;
 		// Every result is read, even after each() stopped or a row was
 		// bad, so that the connection is ready for the next statement.
 		while (Result r{PQgetResult(c)}) {
 			const auto st = PQresultStatus(r.get());
-			if (st == PGRES_SINGLE_TUPLE && !stopped && error.empty()) {
-				const char *domain = PQgetvalue(r.get(), 0, 0);
-				try {
-					const std::string record = record_of(s, r.get(), 0, 1, domain);
-					stopped = each(ctx, domain, record.c_str()) != 0;
-				} catch (const StatusError &e) {
-					error = e.what();
-					error_status = e.status();
-				}
-			} else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && error.empty()) {
-				try {
+			if (stopped || error || st == PGRES_TUPLES_OK)
+				continue;
+			try {
+				if (st != PGRES_SINGLE_TUPLE)
 					raise(s, c, r.get(), "list");
-				} catch (const StatusError &e) {
-					error = e.what();
-					error_status = e.status();
-				}
+				const char *domain = PQgetvalue(r.get(), 0, 0);
+				stopped = each(ctx, domain, record_of(s, r.get(), 0, 1, domain).c_str()) != 0;
+			} catch (const StatusError &) {
+				error = std::current_exception();
 			}
 		}
-		if (!error.empty())
-			throw StatusError(error_status, error);
+		if (error)
+			std::rethrow_exception(error);
 	}
 
 private:
@@ -585,10 +564,7 @@ private:
 			run(s_, c_.get(), "SELECT pg_advisory_xact_lock(7249017385)", "init",
 			    PGRES_TUPLES_OK);
 			const int found = version_of(s_, c_.get());
-			if (found > schema_version)
-				throw StatusError(MXD_ERROR, "postgres: " + s_.target + ": schema version " +
-				              std::to_string(found) + " is newer than this mxdelegatectl knows (" +
-				              std::to_string(schema_version) + "); use a newer mxdelegatectl");
+			schema.migratable("postgres: " + s_.target + ": ", found);
 			if (found == 0) {
 				Result r = run(s_, c_.get(), "SELECT to_regclass('domains') IS NOT NULL", "init",
 				               PGRES_TUPLES_OK);
@@ -598,10 +574,8 @@ private:
 				run(s_, c_.get(), schema_sql, "init: creating the schema");
 			}
 			// Migrations from version N to N+1 go here as versions appear.
-			if (const int now = version_of(s_, c_.get()); now != schema_version)
-				throw StatusError(MXD_ERROR, "postgres: the embedded schema.sql set schema_version " +
-				              std::to_string(now) + ", expected " + std::to_string(schema_version));
-			if (found != schema_version)
+			schema.created("postgres: " + s_.target + ": ", "schema_version", version_of(s_, c_.get()));
+			if (found != schema.expected)
 				run(s_, c_.get(), "SELECT pg_notify('mxdelegate', 'init')", "init", PGRES_TUPLES_OK);
 			run(s_, c_.get(), "COMMIT", "init");
 		} catch (...) {
@@ -645,7 +619,10 @@ public:
 		return std::make_unique<Handle>(configure(config_json), host);
 	}
 
-	Handle(Settings s, const mxd_host *host) : s_(std::move(s)), log_(host), pool_(backoff)
+	Handle(Settings s, const mxd_host *host)
+	    : s_(std::move(s)), pool_(backoff),
+	      outage_(plugin::Log(host), "; serving cached answers, 503 for the rest, until the database "
+	                                 "is back", /*each_reason=*/false)
 	{
 		if (s_.access != Access::read)
 			writer_ = std::make_unique<Writer>(s_);
@@ -669,12 +646,8 @@ public:
 		// nobody noticed yet: one more try on a new connection then.
 		for (int attempt = 0;; attempt++) {
 			auto reader = acquire();
-			const char *params[] = {domain};
-			Result r(PQexecPrepared(reader->c.get(), "lookup", 1, params, nullptr, nullptr, 0));
-			if (r && PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
-				const int rc = PQntuples(r.get()) == 0 ? MXD_NOT_FOUND : MXD_OK;
-				if (rc == MXD_OK)
-					out.set(record_of(s_, r.get(), 0, 0, domain));
+			Result r = lookup_on(reader->c.get(), domain);
+			if (int rc; found(s_, r, domain, out, rc)) {
 				pool_.release(std::move(reader));
 				return rc;
 			}
@@ -717,25 +690,18 @@ public:
 	{
 		if (writer_) // the admin tool has nothing cached
 			return 1;
-		{
-			// The first call comes while the responder starts (or only
-			// checks its configuration): nothing is cached yet, so it need
-			// not wait for the network, and a server that is away is no
-			// reason not to start (lookups answer 503 until it is back), as
-			// a missing file is none for the SQLite store.  The connection
-			// is made at the next call.
-			std::lock_guard lock(state_);
-			if (!asked_) {
-				asked_ = true;
-				return generation_.load();
-			}
-		}
+		// The first call comes while the responder starts (or only checks
+		// its configuration): nothing is cached yet, so it need not wait for
+		// the network, and a server that is away is no reason not to start
+		// (lookups answer 503 until it is back), as a missing file is none
+		// for the SQLite store.  The connection is made at the next call.
+		if (!asked_.exchange(true))
+			return generation_.load();
 		// Another thread is driving the connection: its answer is ours.
 		if (std::unique_lock lock(listen_, std::try_to_lock); lock.owns_lock())
 			drive();
-		std::lock_guard lock(state_);
-		if (listen_failing_)
-			throw StatusError(MXD_ERROR, listen_why_);
+		if (auto why = outage_.why())
+			throw StatusError(MXD_ERROR, *why);
 		return generation_.load();
 	}
 
@@ -852,16 +818,9 @@ private:
 		// Whatever changed while nobody listened is unknown: everything
 		// cached goes, once.  The lookups may try the server again at once.
 		generation_.fetch_add(1);
-		bool was_failing;
-		{
-			std::lock_guard lock(state_);
-			was_failing = listen_failing_;
-			listen_failing_ = false;
-		}
 		pool_.recovered();
-		if (was_failing)
-			log_(MXD_LOG_INFO, "postgres: " + s_.target + ": notifications work again; "
-			                  "cached answers dropped once, serving from the database");
+		outage_.up("postgres: " + s_.target + ": notifications work again; "
+		           "cached answers dropped once, serving from the database");
 		return true;
 	}
 
@@ -886,31 +845,17 @@ private:
 		phase_ = Phase::idle;
 		listen_retry_at_ = Clock::now() + listen_backoff_;
 		listen_backoff_ = std::min(listen_backoff_ * 2, backoff.max);
-		const std::string message = "postgres: " + s_.target + ": " + why;
-		bool first;
-		{
-			std::lock_guard lock(state_);
-			first = !listen_failing_;
-			listen_failing_ = true;
-			listen_why_ = message;
-		}
 		if (was_listening)
 			pool_.retire(); // the pool's connections went the same way, most likely
-		if (first)
-			log_(MXD_LOG_ERR, message + "; serving cached answers, 503 for the rest, until "
-			                           "the database is back");
+		outage_.down("postgres: " + s_.target + ": " + why);
 	}
 
 	const Settings s_;
-	const plugin::Log log_;
 	std::unique_ptr<Writer> writer_;
 	Pool pool_;
-
-	// The notification connection's failure; guarded by state_.
-	std::mutex state_;
-	bool listen_failing_ = false;
-	std::string listen_why_;
-	bool asked_ = false;
+	// The notification connection's failure.
+	plugin::Outage outage_;
+	std::atomic<bool> asked_{false};
 
 	// The notification connection; guarded by listen_.
 	enum class Phase { idle, connecting, subscribing, listening };

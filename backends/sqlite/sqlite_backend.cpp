@@ -21,8 +21,10 @@
 #include <mxdelegate/backend.h>
 
 #include "plugin/entry_points.hpp"
+#include "plugin/outage.hpp"
 #include "plugin/plugin_config.hpp"
 #include "plugin/reader_pool.hpp"
+#include "plugin/schema_version.hpp"
 #include "plugin/sql_columns.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -56,7 +58,7 @@ using plugin::StatusError;
 
 // The schema this plugin reads and writes (PRAGMA user_version), and the
 // text that creates it (backends/sqlite/schema.sql, embedded by the Makefile).
-constexpr int schema_version = 1;
+constexpr plugin::SchemaVersion schema{1};
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
@@ -158,56 +160,31 @@ int user_version(SQLite::Database &db)
 // The responder's refusal of a database it cannot read correctly.
 void require_version(const Settings &s, int found)
 {
-	if (found == schema_version)
-		return;
-	if (found == 0)
-		throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": not an mxdelegate database yet "
-		              "(schema version 0, expected " + std::to_string(schema_version) +
-		              "); run \"mxdelegatectl init\" to create the schema");
-	if (found < schema_version)
-		throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": schema version " +
-		              std::to_string(found) + ", expected " + std::to_string(schema_version) +
-		              "; run \"mxdelegatectl init\" to migrate it");
-	throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": schema version " + std::to_string(found) +
-	              " is newer than this mxdelegate knows (" + std::to_string(schema_version) +
-	              "); upgrade mxdelegate, or restore a database of schema version " +
-	              std::to_string(schema_version));
+	schema.require("sqlite: " + s.path + ": ", found,
+	               StatusError(MXD_ERROR, "sqlite: " + s.path + ": not an mxdelegate database yet "
+	                           "(schema version 0, expected " + std::to_string(schema.expected) +
+	                           "); run \"mxdelegatectl init\" to create the schema"),
+	               ", or restore a database of schema version " + std::to_string(schema.expected));
 }
 
 const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = ?1";
 const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
 
-// The record of the row `stmt` is on, its columns starting at `first`, as
-// the JSON text lookup() hands out.  The columns are checked again: the
-// file may have been edited by hand.
+// The record of the row `stmt` is on, its columns starting at `first`.
 std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
                       std::string_view domain)
 {
-	json r = json::object();
-	for (int i = 0; const plugin::Column &col : plugin::record_columns) {
+	plugin::Row row;
+	for (int i = 0; auto &cell : row) {
 		const SQLite::Column c = stmt.getColumn(first + i++);
-		if (c.isNull())
-			continue;
-		const char *why = nullptr;
-		if (col.type == plugin::Column::integer) {
-			if (c.isInteger())
-				r[col.name] = c.getInt64();
-			else
-				why = "is not an integer";
-		} else if (!c.isText()) {
-			why = col.type == plugin::Column::text ? "is not text" : "is not JSON text";
-		} else if (col.type == plugin::Column::text) {
-			r[col.name] = c.getString();
-		} else if (json v = json::parse(c.getString(), nullptr, false); v.is_object()) {
-			r[col.name] = std::move(v);
-		} else {
-			why = "is not a JSON object";
-		}
-		if (why)
-			throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": " + log::one_line(domain) + ": " +
-			                                 col.name + ": " + why);
+		if (c.isText())
+			cell = {plugin::Cell::text, {c.getText(), static_cast<std::size_t>(c.getBytes())}};
+		else if (c.isInteger())
+			cell = {plugin::Cell::integer, {}, c.getInt64()};
+		else if (!c.isNull())
+			cell.kind = plugin::Cell::other;
 	}
-	return r.dump();
+	return plugin::record_of(row, "sqlite: " + s.path + ": ", domain);
 }
 
 // One read-only connection and its prepared lookup, used by one thread at a
@@ -353,12 +330,9 @@ private:
 	{
 		SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
 		const int found = user_version(db);
-		if (found == schema_version)
+		if (found == schema.expected)
 			return;
-		if (found > schema_version)
-			throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": schema version " +
-			              std::to_string(found) + " is newer than this mxdelegatectl knows (" +
-			              std::to_string(schema_version) + "); use a newer mxdelegatectl");
+		schema.migratable("sqlite: " + s.path + ": ", found);
 		if (found == 0) {
 			SQLite::Statement tables(db, "SELECT name FROM sqlite_schema "
 			                             "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' LIMIT 1");
@@ -369,10 +343,7 @@ private:
 			db.exec(schema_sql);
 		}
 		// Migrations from version N to N+1 go here as versions appear.
-		if (user_version(db) != schema_version)
-			throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": the embedded schema.sql set "
-			              "user_version " + std::to_string(user_version(db)) + ", expected " +
-			              std::to_string(schema_version));
+		schema.created("sqlite: " + s.path + ": ", "user_version", user_version(db));
 		tx.commit();
 	}
 
@@ -405,7 +376,9 @@ public:
 		return StatusError(status_of(*se), describe(h->s_, *se, h->connection()));
 	}
 
-	Handle(Settings s, const mxd_host *host) : s_(std::move(s)), log_(host), pool_(retry_backoff)
+	Handle(Settings s, const mxd_host *host)
+	    : s_(std::move(s)), pool_(retry_backoff),
+	      outage_(plugin::Log(host), "; lookups answer 503 until it is fixed", /*each_reason=*/true)
 	{
 		if (s_.access != Access::read)
 			writer_ = std::make_unique<Writer>(s_);
@@ -462,7 +435,7 @@ public:
 		std::lock_guard lock(check_);
 		struct stat st;
 		if (::stat(s_.path.c_str(), &st) != 0) {
-			broken(st_reason(errno));
+			broken("sqlite: " + s_.path + ": " + reason(errno));
 			return generation_.load();
 		}
 		try {
@@ -477,9 +450,10 @@ public:
 				ino_ = st.st_ino;
 				data_version_ = version;
 				watch_ready_ = true;
-				if (replaced || broken_)
+				if (replaced || outage_.why())
 					changed(true);
-				recovered();
+				if (outage_.up("sqlite: " + s_.path + ": readable again; serving from it"))
+					pool_.recovered();
 				return generation_.load();
 			}
 			const auto version = watch_->execAndGet("PRAGMA data_version").getInt64();
@@ -515,8 +489,6 @@ private:
 
 	// The admin tool's connection, for the reason of a failed write.
 	sqlite3 *connection() const { return writer_ ? writer_->db().getHandle() : nullptr; }
-
-	std::string st_reason(int error) const { return "sqlite: " + s_.path + ": " + reason(error); }
 
 	int find(SQLite::Statement &stmt, const char *domain, plugin::Found &out)
 	{
@@ -594,27 +566,11 @@ private:
 
 	void broken(const std::string &why)
 	{
-		if (broken_ && why == broken_why_)
-			return;
-		if (!broken_)
+		if (outage_.down(why))
 			changed(true);
-		broken_ = true;
-		broken_why_ = why;
-		log_(MXD_LOG_ERR, why + "; lookups answer 503 until it is fixed");
-	}
-
-	void recovered()
-	{
-		if (!broken_)
-			return;
-		broken_ = false;
-		broken_why_.clear();
-		pool_.recovered();
-		log_(MXD_LOG_INFO, "sqlite: " + s_.path + ": readable again; serving from it");
 	}
 
 	const Settings s_;
-	const plugin::Log log_;
 	std::unique_ptr<Writer> writer_;
 	Pool pool_;
 
@@ -626,8 +582,7 @@ private:
 	dev_t dev_ = 0;
 	ino_t ino_ = 0;
 	std::int64_t data_version_ = 0;
-	bool broken_ = false;
-	std::string broken_why_;
+	plugin::Outage outage_;
 	std::atomic<std::uint64_t> generation_{1};
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -42,5 +43,19 @@ inline std::string column_updates()
 		(out += out.empty() ? "" : ", ").append(c.name).append(" = excluded.").append(c.name);
 	return out;
 }
+
+// One cell of a row as the store gave it.
+struct Cell {
+	enum Kind { null, text, integer, other } kind = null;
+	std::string_view chars; // kind text
+	std::int64_t number = 0; // kind integer
+};
+
+using Row = std::array<Cell, record_columns.size()>;
+
+// The record of a row, as the JSON text lookup() hands out.  The cells are
+// checked again, since a row may have been written by hand: a refusal is a
+// StatusError "WHERE: DOMAIN: COLUMN: problem", `where` ending in ": ".
+std::string record_of(const Row &row, std::string_view where, std::string_view domain);
 
 } // namespace mxd::plugin
