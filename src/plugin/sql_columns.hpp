@@ -47,7 +47,7 @@ inline std::string column_updates()
 // One cell of a row as the store gave it.
 struct Cell {
 	enum Kind { null, text, integer, other } kind = null;
-	std::string_view chars; // kind text
+	std::string_view chars{}; // kind text
 	std::int64_t number = 0; // kind integer
 };
 

@@ -14,21 +14,10 @@
 
 using mxd::domains_toml::Beside;
 using mxd::domains_toml::read;
+using mxd::test::lines;
 using nlohmann::json;
 
 namespace {
-
-std::vector<std::string> lines(const std::string &s)
-{
-	std::vector<std::string> out;
-	for (std::size_t start = 0;;) {
-		const auto nl = s.find('\n', start);
-		out.push_back(s.substr(start, nl - start));
-		if (nl == std::string::npos)
-			return out;
-		start = nl + 1;
-	}
-}
 
 // Every kind of problem the reader knows, in one configuration file.
 const char *const troubled = R"([backend]
