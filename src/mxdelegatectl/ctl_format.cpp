@@ -1,8 +1,8 @@
 #include "mxdelegatectl/ctl_format.hpp"
 
 #include "mxdelegatectl/ctl_fields.hpp"
-#include "core/log.hpp"
 #include "core/domains_toml.hpp"
+#include "core/log.hpp"
 #include "core/record.hpp"
 
 #include <algorithm>
