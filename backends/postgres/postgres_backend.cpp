@@ -310,7 +310,7 @@ std::string record_of(const Settings &s, const PGresult *r, int row, int first,
 			                                                            : plugin::Cell::other;
 		}
 	}
-	return plugin::record_of(cells, "postgres: " + s.target + ": ", domain);
+	return plugin::record_of(cells, "postgres", s.target, domain);
 }
 
 Result lookup_on(PGconn *c, const char *domain)

@@ -184,7 +184,7 @@ std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
 		else if (!c.isNull())
 			cell.kind = plugin::Cell::other;
 	}
-	return plugin::record_of(row, "sqlite: " + s.path + ": ", domain);
+	return plugin::record_of(row, "sqlite", s.path, domain);
 }
 
 // One read-only connection and its prepared lookup, used by one thread at a

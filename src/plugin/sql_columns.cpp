@@ -7,7 +7,8 @@
 
 namespace mxd::plugin {
 
-std::string record_of(const Row &row, std::string_view where, std::string_view domain)
+std::string record_of(const Row &row, std::string_view plugin, std::string_view store,
+                      std::string_view domain)
 {
 	nlohmann::json r = nlohmann::json::object();
 	for (std::size_t i = 0; i < row.size(); i++) {
@@ -31,8 +32,8 @@ std::string record_of(const Row &row, std::string_view where, std::string_view d
 			why = "is not a JSON object";
 		}
 		if (why)
-			throw StatusError(MXD_ERROR, std::string(where) + log::one_line(domain) + ": " + col.name +
-			                                 ": " + why);
+			throw StatusError(MXD_ERROR, std::string(plugin) + ": " + std::string(store) + ": " +
+			                                 log::one_line(domain) + ": " + col.name + ": " + why);
 	}
 	return r.dump();
 }

@@ -55,7 +55,9 @@ using Row = std::array<Cell, record_columns.size()>;
 
 // The record of a row, as the JSON text lookup() hands out.  The cells are
 // checked again, since a row may have been written by hand: a refusal is a
-// StatusError "WHERE: DOMAIN: COLUMN: problem", `where` ending in ": ".
-std::string record_of(const Row &row, std::string_view where, std::string_view domain);
+// StatusError "PLUGIN: STORE: DOMAIN: COLUMN: problem" (made only then: this
+// is on every lookup's path).
+std::string record_of(const Row &row, std::string_view plugin, std::string_view store,
+                      std::string_view domain);
 
 } // namespace mxd::plugin

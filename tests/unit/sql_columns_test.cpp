@@ -14,7 +14,7 @@ namespace {
 std::string refusal(const Row &row, const std::string &domain = "example.org")
 {
 	try {
-		mxd::plugin::record_of(row, "db: ", domain);
+		mxd::plugin::record_of(row, "db", "/x.db", domain);
 	} catch (const mxd::plugin::StatusError &e) {
 		CHECK(e.status() == MXD_ERROR);
 		return e.what();
@@ -35,11 +35,11 @@ TEST_CASE("sql columns: the lists every statement names", "[sql_columns]")
 TEST_CASE("sql columns: a row's record", "[sql_columns]")
 {
 	Row row;
-	CHECK(mxd::plugin::record_of(row, "db: ", "example.org") == "{}");
+	CHECK(mxd::plugin::record_of(row, "db", "/x.db", "example.org") == "{}");
 	row[0] = {Cell::text, "matrix.example.org:443"};
 	row[3] = {Cell::text, R"({"support_page":"https://example.org/"})"};
 	row[5] = {Cell::integer, {}, 600};
-	CHECK(mxd::plugin::record_of(row, "db: ", "example.org") ==
+	CHECK(mxd::plugin::record_of(row, "db", "/x.db", "example.org") ==
 	      R"({"max_age":600,"server":"matrix.example.org:443","support":{"support_page":"https://example.org/"}})");
 }
 
@@ -47,13 +47,13 @@ TEST_CASE("sql columns: a cell of the wrong kind names domain and column", "[sql
 {
 	Row row;
 	row[0] = {Cell::integer, {}, 1};
-	CHECK(refusal(row) == "db: example.org: server: is not text");
+	CHECK(refusal(row) == "db: /x.db: example.org: server: is not text");
 	row[0] = {};
 	row[2] = {Cell::other};
-	CHECK(refusal(row) == "db: example.org: client_extra: is not JSON text");
+	CHECK(refusal(row) == "db: /x.db: example.org: client_extra: is not JSON text");
 	row[2] = {Cell::text, "[1]"};
-	CHECK(refusal(row) == "db: example.org: client_extra: is not a JSON object");
+	CHECK(refusal(row) == "db: /x.db: example.org: client_extra: is not a JSON object");
 	row[2] = {};
 	row[5] = {Cell::text, "600"};
-	CHECK(refusal(row, "line\nbreak.example") == "db: line\\x0abreak.example: max_age: is not an integer");
+	CHECK(refusal(row, "line\nbreak.example") == "db: /x.db: line\\x0abreak.example: max_age: is not an integer");
 }
