@@ -56,16 +56,19 @@ LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 #                  directory, responder
 #   mxdelegate     the responder's program
 #   mxdelegatectl  the admin tool's program
-#   plugin         what only backend plugins use (headers)
+#   plugin         what only backend plugins use: the base of their entry
+#                  points, configuration and reader pool
 layer_obj = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard src/$(1)/*.cpp))
 CORE_OBJ    := $(call layer_obj,core)
 SERVICE_OBJ := $(call layer_obj,service)
+PLUGIN_OBJ  := $(call layer_obj,plugin)
 # Each program's main.o apart, so that the unit tests link the rest.
 DAEMON_OBJ  := $(filter-out %/main.o,$(call layer_obj,mxdelegate))
 DAEMON_MAIN := $(BUILDDIR)/src/mxdelegate/main.o
 CTL_OBJ     := $(filter-out %/main.o,$(call layer_obj,mxdelegatectl))
 CTL_MAIN    := $(BUILDDIR)/src/mxdelegatectl/main.o
 CORE_LIB    := $(BUILDDIR)/libmxdcore.a
+PLUGIN_LIB  := $(BUILDDIR)/libmxdplugin.a
 
 PLUGINS  := toml sqlite postgres
 # Libraries a plugin links besides the core (SQLiteCpp is a static library).
@@ -98,6 +101,9 @@ $(BUILDDIR)/%.o: %.cpp $(FLAGS_FILE)
 $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
+$(PLUGIN_LIB): $(PLUGIN_OBJ)
+	rm -f $@
+	ar rcs $@ $^
 
 $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -123,7 +129,7 @@ $(BUILDDIR)/backends/postgres/postgres_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/
 # A plugin exports its one symbol and nothing else (backends/plugin.map), so
 # its copy of the core can never bind to another plugin's or the host's.
 plugin_objs = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard backends/$(1)/*.cpp))
-$(BUILDDIR)/backends/%.so: $$(call plugin_objs,$$*) $(CORE_LIB) backends/plugin.map
+$(BUILDDIR)/backends/%.so: $$(call plugin_objs,$$*) $(PLUGIN_LIB) $(CORE_LIB) backends/plugin.map
 	@mkdir -p $(@D)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -shared -Wl,--version-script=backends/plugin.map \
 		-o $@ $(filter %.o %.a,$^) $(PLUGIN_LIBS_$*) $(PKG_LIBS) -pthread
@@ -137,7 +143,7 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lsqlite3 -lpq
 $(BUILDDIR)/tests/unit/postgres_backend_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 
@@ -172,9 +178,9 @@ $(FUZZ_DIR)/%.o: %.cpp $(FUZZ_FLAGS_FILE)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -MMD -MP -c -o $@ $<
 $(FUZZ_DIR)/backends/sqlite/sqlite_backend.o: $(SQLITE_INC)
 $(FUZZ_DIR)/backends/sqlite/sqlite_backend.o: FUZZ_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
-# Core and service modules in one archive: each target and plugin links only
-# the members it uses.
-$(FUZZ_LIB): $(patsubst $(BUILDDIR)/%,$(FUZZ_DIR)/%,$(CORE_OBJ) $(SERVICE_OBJ))
+# Core, plugin and service modules in one archive: each target and plugin
+# links only the members it uses.
+$(FUZZ_LIB): $(patsubst $(BUILDDIR)/%,$(FUZZ_DIR)/%,$(CORE_OBJ) $(PLUGIN_OBJ) $(SERVICE_OBJ))
 	rm -f $@
 	ar rcs $@ $^
 fuzz_plugin_objs = $(patsubst %.cpp,$(FUZZ_DIR)/%.o,$(wildcard backends/$(1)/*.cpp))

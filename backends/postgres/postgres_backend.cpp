@@ -30,8 +30,12 @@
 #include <mxdelegate/backend.h>
 
 #include "core/log.hpp"
-#include "plugin/plugin_record.hpp"
-#include "plugin/plugin_strings.hpp"
+#include "plugin/entry_points.hpp"
+#include "plugin/outage.hpp"
+#include "plugin/plugin_config.hpp"
+#include "plugin/reader_pool.hpp"
+#include "plugin/schema_version.hpp"
+#include "plugin/sql_columns.hpp"
 
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>
@@ -43,11 +47,10 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,15 +66,15 @@ using Clock = std::chrono::steady_clock;
 // The schema this plugin reads and writes (mxdelegate_meta's
 // schema_version), and the text that creates it (backends/postgres/
 // schema.sql, embedded by the Makefile).
-constexpr int schema_version = 1;
+constexpr plugin::SchemaVersion schema{1};
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
 
 // Lookups after a failure answer at once for this long, doubling up to the
-// maximum while the server stays away.
-constexpr std::chrono::milliseconds first_backoff{250};
-constexpr std::chrono::milliseconds max_backoff{2000};
+// maximum while the server stays away; the notification connection waits
+// as long between its attempts.
+constexpr plugin::Backoff backoff{std::chrono::milliseconds(250), std::chrono::milliseconds(2000)};
 // How long one generation() call waits for the notification connection to
 // make progress, and how long one attempt to connect it may take in all.
 constexpr int listen_step_ms = 200;
@@ -80,9 +83,8 @@ constexpr std::chrono::seconds listen_attempt_limit{10};
 constexpr std::size_t copy_batch = 50000;
 constexpr std::size_t copy_bytes = 32 << 20;
 
-using plugin::Failure;
-
-enum class Access { read, write, create };
+using plugin::Access;
+using plugin::StatusError;
 
 struct Settings {
 	std::string conninfo;
@@ -90,26 +92,18 @@ struct Settings {
 	Access access = Access::read;
 };
 
-std::string printable(std::string_view s) { return log::one_line(s); }
-
 // libpq's messages end in a newline and may hold several lines ("connection
 // to server … failed: …\n\tIs the server running …"): one line here.
 std::string tidy(const char *message)
 {
 	std::string out;
-	bool space = false;
 	for (const char *p = message ? message : ""; *p; ++p) {
-		const char c = *p;
-		if (c == '\n' || c == '\t' || c == '\r') {
-			space = true;
-			continue;
-		}
-		if (space && !out.empty())
+		if (*p != '\n' && *p != '\t' && *p != '\r')
+			out += *p;
+		else if (!out.empty() && p[1] && !std::strchr("\n\t\r", p[1]))
 			out += ' ';
-		space = false;
-		out += c;
 	}
-	return out.empty() ? "unknown error" : printable(out);
+	return out.empty() ? "unknown error" : log::one_line(out);
 }
 
 // Whether a connection string holds a password of its own, as keyword or
@@ -141,13 +135,13 @@ std::string target(const std::string &conninfo)
 		                      ? "libpq's reason is not shown, since the string holds a password"
 		                      : tidy(err);
 		PQfreemem(err);
-		throw Failure(MXD_ERROR,
+		throw StatusError(MXD_ERROR,
 		              "postgres: [backend] conninfo: not a libpq connection string (" + why + ")");
 	}
 	auto value = [&](std::string_view keyword) -> std::string {
 		for (const PQconninfoOption *o = opts.get(); o->keyword; ++o)
 			if (o->keyword == keyword && o->val && *o->val)
-				return printable(o->val);
+				return log::one_line(o->val);
 		return "";
 	};
 	std::string out;
@@ -165,41 +159,14 @@ std::string target(const std::string &conninfo)
 
 Settings configure(const char *config_json)
 {
-	if (!config_json)
-		throw Failure(MXD_ERROR, "postgres: no configuration");
-	const json config = json::parse(config_json);
-	if (!config.is_object())
-		throw Failure(MXD_ERROR, "postgres: configuration is not a JSON object");
-	Settings s;
-	bool have_conninfo = false;
-	for (const auto &[key, value] : config.items()) {
-		if (key == "config_file" || key == "config_dir")
-			continue;
-		if (key != "conninfo" && key != "access")
-			throw Failure(MXD_ERROR, "postgres: unknown key in [backend]: " + printable(key) +
-			                             " (known: conninfo)");
-		if (!value.is_string())
-			throw Failure(MXD_ERROR, "postgres: [backend] " + key + ": must be a string");
-		const auto &v = value.get_ref<const std::string &>();
-		if (key == "conninfo") {
-			s.conninfo = v;
-			have_conninfo = true;
-		} else if (v == "read")
-			s.access = Access::read;
-		else if (v == "write")
-			s.access = Access::write;
-		else if (v == "create")
-			s.access = Access::create;
-		else
-			throw Failure(MXD_ERROR, "postgres: access: \"" + printable(v) +
-			                             "\" is not read, write or create");
-	}
-	if (!have_conninfo)
-		throw Failure(MXD_ERROR, "postgres: [backend] conninfo: missing; a libpq connection "
-		                         "string, such as \"host=db1,db2 dbname=mxdelegate user=mxdelegate "
-		                         "target_session_attrs=prefer-standby\"");
-	s.target = target(s.conninfo);
-	return s;
+	static const plugin::ConfigRules rules{"postgres: ", {{"conninfo"}}, /*writable=*/true};
+	const plugin::PluginConfig config(config_json, rules);
+	const std::string *conninfo = config.text("conninfo");
+	if (!conninfo)
+		throw StatusError(MXD_ERROR, "postgres: [backend] conninfo: missing; a libpq connection "
+		                             "string, such as \"host=db1,db2 dbname=mxdelegate user=mxdelegate "
+		                             "target_session_attrs=prefer-standby\"");
+	return {*conninfo, target(*conninfo), config.access()};
 }
 
 // PQconnectdbParams' arguments: our defaults before the user's string, so
@@ -268,7 +235,7 @@ std::string sqlstate(const PGresult *r)
 	                                                         : PQerrorMessage(c));
 	if (status == MXD_BUSY)
 		message += " (another mxdelegatectl holds the store; try again)";
-	throw Failure(status, message);
+	throw StatusError(status, message);
 }
 
 Result run(const Settings &s, PGconn *c, const char *sql, const char *what,
@@ -285,9 +252,9 @@ Conn connect(const Settings &s, bool writer)
 	const Params p(s, writer);
 	Conn c(PQconnectdbParams(p.keys(), p.values(), 1));
 	if (!c)
-		throw Failure(MXD_ERROR, "postgres: " + s.target + ": out of memory");
+		throw StatusError(MXD_ERROR, "postgres: " + s.target + ": out of memory");
 	if (lost(c.get()))
-		throw Failure(MXD_ERROR, "postgres: " + s.target + ": " + tidy(PQerrorMessage(c.get())));
+		throw StatusError(MXD_ERROR, "postgres: " + s.target + ": " + tidy(PQerrorMessage(c.get())));
 	return c;
 }
 
@@ -308,8 +275,8 @@ int version_of(const Settings &s, PGconn *c)
 		const char *text = PQgetvalue(r.get(), 0, 0);
 		const auto [end, ec] = std::from_chars(text, text + std::strlen(text), v);
 		if (ec != std::errc() || *end)
-			throw Failure(MXD_ERROR, "postgres: " + s.target + ": mxdelegate_meta: "
-			              "schema_version \"" + printable(text) + "\" is not a number");
+			throw StatusError(MXD_ERROR, "postgres: " + s.target + ": mxdelegate_meta: "
+			              "schema_version \"" + log::one_line(text) + "\" is not a number");
 		return v;
 	}
 	raise(s, c, r.get(), "reading the schema version");
@@ -317,60 +284,50 @@ int version_of(const Settings &s, PGconn *c)
 
 void require_version(const Settings &s, int found)
 {
-	if (found == schema_version)
-		return;
-	const std::string where = "postgres: " + s.target + ": ";
-	if (found == 0)
-		throw Failure(MXD_NO_STORE, where + "no mxdelegate schema in this database yet; run "
-		              "\"mxdelegatectl init\" to create it");
-	if (found < schema_version)
-		throw Failure(MXD_ERROR, where + "schema version " + std::to_string(found) +
-		              ", expected " + std::to_string(schema_version) +
-		              "; run \"mxdelegatectl init\" to migrate it");
-	throw Failure(MXD_ERROR, where + "schema version " + std::to_string(found) +
-	              " is newer than this mxdelegate knows (" + std::to_string(schema_version) +
-	              "); upgrade mxdelegate");
+	schema.require("postgres: " + s.target + ": ", found,
+	               StatusError(MXD_NO_STORE, "postgres: " + s.target + ": no mxdelegate schema in this "
+	                           "database yet; run \"mxdelegatectl init\" to create it"));
 }
 
-constexpr const char *lookup_sql =
-	"SELECT server, client, client_extra, support, policy_server, max_age, note "
-	"FROM domains WHERE domain = $1";
-constexpr const char *list_sql =
-	"SELECT domain, server, client, client_extra, support, policy_server, max_age, note "
-	"FROM domains ORDER BY domain";
+const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = $1";
+const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
 
 // Row `row` of `r`, its columns starting at `first`, as the JSON text
-// lookup() hands out.  Checked again: rows may be written by hand.
+// lookup() hands out.
 std::string record_of(const Settings &s, const PGresult *r, int row, int first,
                       std::string_view domain)
 {
-	json out = json::object();
-	auto bad = [&](const char *column, std::string_view why) {
-		return Failure(MXD_ERROR, "postgres: " + s.target + ": " + printable(domain) + ": " +
-		                              column + ": " + std::string(why));
-	};
-	static constexpr const char *names[] = {"server", "client", "client_extra", "support",
-	                                        "policy_server", "max_age", "note"};
-	for (int i = 0; i < 7; i++) {
-		if (PQgetisnull(r, row, first + i))
+	plugin::Row cells;
+	for (int i = first; auto &cell : cells) {
+		const int at = i++;
+		if (PQgetisnull(r, row, at))
 			continue;
-		const char *v = PQgetvalue(r, row, first + i);
-		if (i >= 2 && i <= 4) {
-			json j = json::parse(v, nullptr, false);
-			if (!j.is_object())
-				throw bad(names[i], "is not a JSON object");
-			out[names[i]] = std::move(j);
-		} else if (i == 5) {
-			std::int64_t n = 0;
-			const auto [end, ec] = std::from_chars(v, v + std::strlen(v), n);
-			if (ec != std::errc() || *end)
-				throw bad(names[i], "is not an integer");
-			out[names[i]] = n;
-		} else {
-			out[names[i]] = v;
+		const std::string_view v(PQgetvalue(r, row, at), PQgetlength(r, row, at));
+		cell = {plugin::Cell::text, v};
+		if (plugin::record_columns[at - first].type == plugin::Column::integer) {
+			const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), cell.number);
+			cell.kind = ec == std::errc() && end == v.data() + v.size() ? plugin::Cell::integer
+			                                                            : plugin::Cell::other;
 		}
 	}
-	return out.dump();
+	return plugin::record_of(cells, "postgres", s.target, domain);
+}
+
+Result lookup_on(PGconn *c, const char *domain)
+{
+	const char *params[] = {domain};
+	return Result(PQexecPrepared(c, "lookup", 1, params, nullptr, nullptr, 0));
+}
+
+// What a successful lookup found; false for a failed one.
+bool found(const Settings &s, const Result &r, const char *domain, plugin::Found &out, int &rc)
+{
+	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		return false;
+	rc = PQntuples(r.get()) == 0 ? MXD_NOT_FOUND : MXD_OK;
+	if (rc == MXD_OK)
+		out.set(record_of(s, r.get(), 0, 0, domain));
+	return true;
 }
 
 // One field of a COPY text row: \N for NULL, and the four characters COPY
@@ -395,15 +352,14 @@ void copy_field(std::string &out, const std::string *value)
 // A row as put() buffers it: the record's columns, NULL where absent.
 struct Row {
 	std::string domain;
-	std::unique_ptr<std::string> fields[7];
+	std::unique_ptr<std::string> fields[plugin::record_columns.size()];
 	std::size_t bytes;
 
 	Row(std::string d, const json &record) : domain(std::move(d)), bytes(domain.size())
 	{
 		int i = 0;
-		for (const char *k : {"server", "client", "client_extra", "support", "policy_server",
-		                      "max_age", "note"}) {
-			if (auto it = record.find(k); it != record.end()) {
+		for (const plugin::Column &col : plugin::record_columns) {
+			if (auto it = record.find(col.name); it != record.end()) {
 				fields[i] = std::make_unique<std::string>(it->is_string() ? it->get<std::string>()
 				                                                          : it->dump());
 				bytes += fields[i]->size();
@@ -422,26 +378,23 @@ public:
 			migrate();
 		else
 			require_version(s_, version_of(s_, c_.get()));
-		prepare("lookup", lookup_sql);
+		prepare("lookup", lookup_sql.c_str());
 		prepare("remove", "DELETE FROM domains WHERE domain = $1");
-		run(s_, c_.get(),
-		    "CREATE TEMP TABLE mxd_incoming (domain text, server text, client text, "
-		    "client_extra text, support text, policy_server text, max_age bigint, note text)",
-		    "creating the import table");
+		std::string incoming = "CREATE TEMP TABLE mxd_incoming (domain text";
+		for (const plugin::Column &col : plugin::record_columns)
+			incoming += std::string(", ") + col.name + (col.type == plugin::Column::integer ? " bigint" : " text");
+		run(s_, c_.get(), (incoming + ")").c_str(), "creating the import table");
 	}
 
-	// MXD_OK with *out set, or MXD_NOT_FOUND.
-	int lookup(const char *domain, std::string &out)
+	// MXD_OK with out set, or MXD_NOT_FOUND.
+	int lookup(const char *domain, plugin::Found &out)
 	{
 		flush();
-		const char *params[] = {domain};
-		Result r(PQexecPrepared(c_.get(), "lookup", 1, params, nullptr, nullptr, 0));
-		if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		Result r = lookup_on(c_.get(), domain);
+		int rc;
+		if (!found(s_, r, domain, out, rc))
 			raise(s_, c_.get(), r.get(), "lookup");
-		if (PQntuples(r.get()) == 0)
-			return MXD_NOT_FOUND;
-		out = record_of(s_, r.get(), 0, 0, domain);
-		return MXD_OK;
+		return rc;
 	}
 
 	void list(int (*each)(void *, const char *, const char *), void *ctx)
@@ -509,7 +462,7 @@ public:
 		in_tx_ = false;
 		// COMMIT of a failed transaction rolls back and says so only here.
 		if (std::string_view(PQcmdStatus(r.get())) != "COMMIT")
-			throw Failure(MXD_ERROR, "postgres: " + s_.target + ": commit: the transaction "
+			throw StatusError(MXD_ERROR, "postgres: " + s_.target + ": commit: the transaction "
 			                         "was rolled back");
 	}
 
@@ -527,35 +480,27 @@ public:
 	                      int (*each)(void *, const char *, const char *), void *ctx)
 	{
 		// One row at a time: a million domains are not held in memory.
-		if (!PQsendQuery(c, list_sql) || !PQsetSingleRowMode(c))
+		if (!PQsendQuery(c, list_sql.c_str()) || !PQsetSingleRowMode(c))
 			raise(s, c, nullptr, "list");
 		bool stopped = false;
-		std::string error;
-		int error_status = MXD_ERROR;
+		std::exception_ptr error;
 		// Every result is read, even after each() stopped or a row was
 		// bad, so that the connection is ready for the next statement.
 		while (Result r{PQgetResult(c)}) {
 			const auto st = PQresultStatus(r.get());
-			if (st == PGRES_SINGLE_TUPLE && !stopped && error.empty()) {
-				const char *domain = PQgetvalue(r.get(), 0, 0);
-				try {
-					const std::string record = record_of(s, r.get(), 0, 1, domain);
-					stopped = each(ctx, domain, record.c_str()) != 0;
-				} catch (const Failure &e) {
-					error = e.what();
-					error_status = e.status();
-				}
-			} else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && error.empty()) {
-				try {
+			if (stopped || error || st == PGRES_TUPLES_OK)
+				continue;
+			try {
+				if (st != PGRES_SINGLE_TUPLE)
 					raise(s, c, r.get(), "list");
-				} catch (const Failure &e) {
-					error = e.what();
-					error_status = e.status();
-				}
+				const char *domain = PQgetvalue(r.get(), 0, 0);
+				stopped = each(ctx, domain, record_of(s, r.get(), 0, 1, domain).c_str()) != 0;
+			} catch (const StatusError &) {
+				error = std::current_exception();
 			}
 		}
-		if (!error.empty())
-			throw Failure(error_status, error);
+		if (error)
+			std::rethrow_exception(error);
 	}
 
 private:
@@ -598,20 +543,14 @@ private:
 		for (Result r{PQgetResult(c_.get())}; r; r.reset(PQgetResult(c_.get())))
 			if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 				raise(s_, c_.get(), r.get(), "import");
-		run(s_, c_.get(),
-		    "INSERT INTO domains AS d (domain, server, client, client_extra, support, "
-		    "policy_server, max_age, note) "
-		    "SELECT domain, server, client, client_extra, support, policy_server, max_age, note "
-		    "FROM mxd_incoming "
-		    "ON CONFLICT (domain) DO UPDATE SET server = excluded.server, "
-		    "client = excluded.client, client_extra = excluded.client_extra, "
-		    "support = excluded.support, policy_server = excluded.policy_server, "
-		    "max_age = excluded.max_age, note = excluded.note, updated = now() "
-		    // An unchanged record keeps its time of last change.
-		    "WHERE (d.server, d.client, d.client_extra, d.support, d.policy_server, d.max_age, "
-		    "d.note) IS DISTINCT FROM (excluded.server, excluded.client, excluded.client_extra, "
-		    "excluded.support, excluded.policy_server, excluded.max_age, excluded.note)",
-		    "import");
+		static const std::string upsert =
+			"INSERT INTO domains AS d (domain, " + plugin::column_list() + ") SELECT domain, " +
+			plugin::column_list() + " FROM mxd_incoming ON CONFLICT (domain) DO UPDATE SET " +
+			plugin::column_updates() + ", updated = now() "
+			// An unchanged record keeps its time of last change.
+			"WHERE (" + plugin::column_list("d.") + ") IS DISTINCT FROM (" +
+			plugin::column_list("excluded.") + ")";
+		run(s_, c_.get(), upsert.c_str(), "import");
 		run(s_, c_.get(), "TRUNCATE mxd_incoming", "import");
 	}
 
@@ -625,23 +564,18 @@ private:
 			run(s_, c_.get(), "SELECT pg_advisory_xact_lock(7249017385)", "init",
 			    PGRES_TUPLES_OK);
 			const int found = version_of(s_, c_.get());
-			if (found > schema_version)
-				throw Failure(MXD_ERROR, "postgres: " + s_.target + ": schema version " +
-				              std::to_string(found) + " is newer than this mxdelegatectl knows (" +
-				              std::to_string(schema_version) + "); use a newer mxdelegatectl");
+			schema.migratable("postgres: " + s_.target + ": ", found);
 			if (found == 0) {
 				Result r = run(s_, c_.get(), "SELECT to_regclass('domains') IS NOT NULL", "init",
 				               PGRES_TUPLES_OK);
 				if (std::string_view(PQgetvalue(r.get(), 0, 0)) == "t")
-					throw Failure(MXD_ERROR, "postgres: " + s_.target + ": holds a table "
+					throw StatusError(MXD_ERROR, "postgres: " + s_.target + ": holds a table "
 					              "\"domains\" and no mxdelegate schema; refusing to add one");
 				run(s_, c_.get(), schema_sql, "init: creating the schema");
 			}
 			// Migrations from version N to N+1 go here as versions appear.
-			if (const int now = version_of(s_, c_.get()); now != schema_version)
-				throw Failure(MXD_ERROR, "postgres: the embedded schema.sql set schema_version " +
-				              std::to_string(now) + ", expected " + std::to_string(schema_version));
-			if (found != schema_version)
+			schema.created("postgres: " + s_.target + ": ", "schema_version", version_of(s_, c_.get()));
+			if (found != schema.expected)
 				run(s_, c_.get(), "SELECT pg_notify('mxdelegate', 'init')", "init", PGRES_TUPLES_OK);
 			run(s_, c_.get(), "COMMIT", "init");
 		} catch (...) {
@@ -661,188 +595,124 @@ private:
 // One read connection and its prepared lookup, used by one thread at a time.
 struct Reader {
 	Conn c;
-	std::uint64_t epoch;
 
-	Reader(const Settings &s, std::uint64_t e) : c(connect(s, false)), epoch(e)
+	explicit Reader(const Settings &s) : c(connect(s, false))
 	{
 		// Belt and braces: the responder never writes, whatever the role may.
 		run(s, c.get(), "SET default_transaction_read_only = on", "connecting");
 		require_version(s, version_of(s, c.get()));
-		Result r(PQprepare(c.get(), "lookup", lookup_sql, 0, nullptr));
+		Result r(PQprepare(c.get(), "lookup", lookup_sql.c_str(), 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 			raise(s, c.get(), r.get(), "preparing the lookup");
 	}
+
+	// A connection that died with a server restart is not lent again.
+	bool alive() const { return !lost(c.get()); }
 };
 
 class Handle {
 public:
+	static constexpr const char *name = "postgres";
+
+	static std::unique_ptr<Handle> open(const char *config_json, const mxd_host *host)
+	{
+		return std::make_unique<Handle>(configure(config_json), host);
+	}
+
 	Handle(Settings s, const mxd_host *host)
-	    : s_(std::move(s)), host_(host ? *host : mxd_host{nullptr, nullptr})
+	    : s_(std::move(s)), pool_(backoff),
+	      outage_(plugin::Log(host), "; serving cached answers, 503 for the rest, until the database "
+	                                 "is back", /*each_reason=*/false)
 	{
 		if (s_.access != Access::read)
 			writer_ = std::make_unique<Writer>(s_);
 	}
 
-	~Handle() = default;
 	Handle(const Handle &) = delete;
 	Handle &operator=(const Handle &) = delete;
 
-	const Settings &settings() const { return s_; }
-	Writer *writer() { return writer_.get(); }
+	bool writable() const { return writer_ != nullptr; }
+	void put(std::string key, const json &record) { writer_->put(std::move(key), record); }
+	bool remove(const char *domain) { return writer_->remove(domain); }
+	void begin() { writer_->begin_tx(); }
+	void commit() { writer_->commit_tx(); }
+	void rollback() { writer_->rollback_tx(); }
 
-	int lookup(const char *domain, std::string &out)
+	int lookup(const char *domain, plugin::Found &out)
 	{
 		if (writer_)
 			return writer_->lookup(domain, out);
 		// A pooled connection may have died with a server restart that
 		// nobody noticed yet: one more try on a new connection then.
 		for (int attempt = 0;; attempt++) {
-			auto [reader, reused] = acquire();
-			const char *params[] = {domain};
-			Result r(PQexecPrepared(reader->c.get(), "lookup", 1, params, nullptr, nullptr, 0));
-			if (r && PQresultStatus(r.get()) == PGRES_TUPLES_OK) {
-				const int rc = PQntuples(r.get()) == 0 ? MXD_NOT_FOUND : MXD_OK;
-				if (rc == MXD_OK)
-					out = record_of(s_, r.get(), 0, 0, domain);
-				release(std::move(reader));
+			auto reader = acquire();
+			Result r = lookup_on(reader->c.get(), domain);
+			if (int rc; found(s_, r, domain, out, rc)) {
+				pool_.release(std::move(reader));
 				return rc;
 			}
 			const bool dead = lost(reader->c.get());
 			try {
 				raise(s_, reader->c.get(), r.get(), "lookup");
-			} catch (const Failure &e) {
+			} catch (const StatusError &e) {
 				// The connection is dropped either way: a statement that
 				// fails on a live one (a table changed by a migration) may
 				// fail the same way until it is prepared anew.
-				retire();
-				if (dead && reused && attempt == 0)
+				pool_.retire();
+				if (dead && reader.reused && attempt == 0)
 					continue;
-				note_failure(e.what());
+				pool_.failed(e.status(), e.what());
 				throw;
 			}
 		}
 	}
 
-	void list(int (*each)(void *, const char *, const char *), void *ctx)
+	void list(plugin::Each each, void *ctx)
 	{
 		if (writer_)
 			return writer_->list(each, ctx);
-		auto reader = acquire().first;
+		auto reader = acquire();
 		try {
 			Writer::list_rows(s_, reader->c.get(), each, ctx);
-		} catch (const Failure &) {
+		} catch (const StatusError &) {
 			if (lost(reader->c.get()))
-				retire();
+				pool_.retire();
 			else
-				release(std::move(reader));
+				pool_.release(std::move(reader));
 			throw;
 		}
-		release(std::move(reader));
+		pool_.release(std::move(reader));
 	}
 
-	// MXD_OK with *out, or MXD_ERROR with *message while the notification
-	// connection is down: nothing tells this responder of changes then.
-	int generation(std::uint64_t &out, std::string &message)
+	// Throws while the notification connection is down: nothing tells this
+	// responder of changes then.
+	std::uint64_t generation()
 	{
-		if (writer_) { // the admin tool has nothing cached
-			out = 1;
-			return MXD_OK;
-		}
-		{
-			// The first call comes while the responder starts (or only
-			// checks its configuration): nothing is cached yet, so it need
-			// not wait for the network, and a server that is away is no
-			// reason not to start (lookups answer 503 until it is back), as
-			// a missing file is none for the SQLite store.  The connection
-			// is made at the next call.
-			std::lock_guard lock(state_);
-			if (!asked_) {
-				asked_ = true;
-				out = generation_.load();
-				return MXD_OK;
-			}
-		}
+		if (writer_) // the admin tool has nothing cached
+			return 1;
+		// The first call comes while the responder starts (or only checks
+		// its configuration): nothing is cached yet, so it need not wait for
+		// the network, and a server that is away is no reason not to start
+		// (lookups answer 503 until it is back), as a missing file is none
+		// for the SQLite store.  The connection is made at the next call.
+		if (!asked_.exchange(true))
+			return generation_.load();
 		// Another thread is driving the connection: its answer is ours.
 		if (std::unique_lock lock(listen_, std::try_to_lock); lock.owns_lock())
 			drive();
-		std::lock_guard lock(state_);
-		out = generation_.load();
-		if (!listen_failing_)
-			return MXD_OK;
-		message = listen_why_;
-		return MXD_ERROR;
+		if (auto why = outage_.why())
+			throw StatusError(MXD_ERROR, *why);
+		return generation_.load();
 	}
 
 private:
-	using ReaderPtr = std::unique_ptr<Reader>;
+	using Pool = plugin::ReaderPool<Reader>;
 
-	// A connection from the pool (reused = true), or a new one; throws at
-	// once while the server is known to be down and the backoff runs.
-	std::pair<ReaderPtr, bool> acquire()
+	// A connection from the pool, or a new one; throws at once while the
+	// server is known to be down and the back-off runs.
+	Pool::Lease acquire()
 	{
-		const std::uint64_t epoch = epoch_.load();
-		{
-			std::lock_guard lock(pool_);
-			while (!idle_.empty()) {
-				ReaderPtr r = std::move(idle_.back());
-				idle_.pop_back();
-				if (r->epoch == epoch && !lost(r->c.get()))
-					return {std::move(r), true};
-			}
-		}
-		{
-			std::lock_guard lock(state_);
-			if (failing_) {
-				if (Clock::now() < retry_at_)
-					throw Failure(MXD_ERROR, failure_);
-				// This lookup tries; the others keep failing fast meanwhile.
-				retry_at_ = Clock::now() + backoff_;
-			}
-		}
-		try {
-			auto r = std::make_unique<Reader>(s_, epoch);
-			recovered();
-			return {std::move(r), false};
-		} catch (const Failure &e) {
-			note_failure(e.what());
-			throw;
-		}
-	}
-
-	void release(ReaderPtr r)
-	{
-		if (r->epoch != epoch_.load())
-			return;
-		std::lock_guard lock(pool_);
-		idle_.push_back(std::move(r));
-	}
-
-	// Every pooled connection is dropped: after a failure they are suspect.
-	void retire()
-	{
-		epoch_.fetch_add(1);
-		std::vector<ReaderPtr> old;
-		std::lock_guard lock(pool_);
-		old.swap(idle_);
-	}
-
-	void note_failure(const std::string &why)
-	{
-		std::lock_guard lock(state_);
-		if (failing_)
-			backoff_ = std::min(backoff_ * 2, max_backoff);
-		else
-			backoff_ = first_backoff;
-		failing_ = true;
-		failure_ = why;
-		retry_at_ = Clock::now() + backoff_;
-	}
-
-	void recovered()
-	{
-		std::lock_guard lock(state_);
-		failing_ = false;
-		backoff_ = first_backoff;
+		return pool_.acquire([this] { return std::make_unique<Reader>(s_); });
 	}
 
 	// The notification connection, one step further: connect, LISTEN,
@@ -944,21 +814,13 @@ private:
 			return false;
 		}
 		phase_ = Phase::listening;
-		listen_backoff_ = first_backoff;
+		listen_backoff_ = backoff.first;
 		// Whatever changed while nobody listened is unknown: everything
 		// cached goes, once.  The lookups may try the server again at once.
 		generation_.fetch_add(1);
-		bool was_failing;
-		{
-			std::lock_guard lock(state_);
-			was_failing = listen_failing_;
-			listen_failing_ = false;
-			failing_ = false;
-			backoff_ = first_backoff;
-		}
-		if (was_failing)
-			log(MXD_LOG_INFO, "postgres: " + s_.target + ": notifications work again; "
-			                  "cached answers dropped once, serving from the database");
+		pool_.recovered();
+		outage_.up("postgres: " + s_.target + ": notifications work again; "
+		           "cached answers dropped once, serving from the database");
 		return true;
 	}
 
@@ -982,46 +844,18 @@ private:
 		listen_conn_.reset();
 		phase_ = Phase::idle;
 		listen_retry_at_ = Clock::now() + listen_backoff_;
-		listen_backoff_ = std::min(listen_backoff_ * 2, max_backoff);
-		const std::string message = "postgres: " + s_.target + ": " + why;
-		bool first;
-		{
-			std::lock_guard lock(state_);
-			first = !listen_failing_;
-			listen_failing_ = true;
-			listen_why_ = message;
-		}
+		listen_backoff_ = std::min(listen_backoff_ * 2, backoff.max);
 		if (was_listening)
-			retire(); // the pool's connections went the same way, most likely
-		if (first)
-			log(MXD_LOG_ERR, message + "; serving cached answers, 503 for the rest, until "
-			                           "the database is back");
-	}
-
-	void log(int level, const std::string &message) const
-	{
-		if (host_.log)
-			host_.log(host_.ctx, level, message.c_str());
+			pool_.retire(); // the pool's connections went the same way, most likely
+		outage_.down("postgres: " + s_.target + ": " + why);
 	}
 
 	const Settings s_;
-	const mxd_host host_;
 	std::unique_ptr<Writer> writer_;
-
-	// Read side: the pool, and the epoch that retires its connections.
-	std::mutex pool_;
-	std::vector<ReaderPtr> idle_;
-	std::atomic<std::uint64_t> epoch_{0};
-
-	// Failure states of the lookups and of the notification connection.
-	std::mutex state_;
-	bool failing_ = false;
-	std::string failure_;
-	Clock::time_point retry_at_;
-	std::chrono::milliseconds backoff_ = first_backoff;
-	bool listen_failing_ = false;
-	std::string listen_why_;
-	bool asked_ = false;
+	Pool pool_;
+	// The notification connection's failure.
+	plugin::Outage outage_;
+	std::atomic<bool> asked_{false};
 
 	// The notification connection; guarded by listen_.
 	enum class Phase { idle, connecting, subscribing, listening };
@@ -1031,163 +865,12 @@ private:
 	PostgresPollingStatusType poll_ = PGRES_POLLING_WRITING;
 	Clock::time_point listen_started_;
 	Clock::time_point listen_retry_at_;
-	std::chrono::milliseconds listen_backoff_ = first_backoff;
+	std::chrono::milliseconds listen_backoff_ = backoff.first;
 	std::atomic<std::uint64_t> generation_{1};
 };
-
-using plugin::c_string;
-using plugin::fail;
-
-// Every entry point ends in this: no exception crosses into the core.
-template <typename F>
-int guarded(const char *what, char **error, F &&body) noexcept
-{
-	try {
-		return body();
-	} catch (const Failure &e) {
-		return fail(error, e.status(), e.what());
-	} catch (const plugin::Refused &e) {
-		return fail(error, MXD_INVALID, e.what());
-	} catch (const std::exception &e) {
-		return fail(error, MXD_ERROR, std::string("postgres: ") + what + ": " + e.what());
-	} catch (...) {
-		return fail(error, MXD_ERROR, std::string("postgres: ") + what + ": unknown error");
-	}
-}
-
-Writer &writer_of(void *handle, const char *what)
-{
-	auto *w = static_cast<Handle *>(handle)->writer();
-	if (!w)
-		throw Failure(MXD_ERROR, std::string("postgres: ") + what +
-		                             ": the store was opened read-only (no \"access\")");
-	return *w;
-}
-
-int plugin_open(const char *config_json, const mxd_host *host, void **handle, char **error)
-{
-	return guarded("open", error, [&]() -> int {
-		if (!handle)
-			return fail(error, MXD_ERROR, "postgres: open: null argument");
-		*handle = new Handle(configure(config_json), host);
-		return MXD_OK;
-	});
-}
-
-int plugin_lookup(void *handle, const char *domain, char **record_json, char **error)
-{
-	auto *h = static_cast<Handle *>(handle);
-	return guarded("lookup", error, [&]() -> int {
-		if (!h || !domain || !record_json)
-			return fail(error, MXD_ERROR, "postgres: lookup: null argument");
-		std::string record;
-		if (h->lookup(domain, record) != MXD_OK)
-			return MXD_NOT_FOUND;
-		char *s = c_string(record);
-		if (!s)
-			return fail(error, MXD_ERROR, "postgres: lookup: out of memory");
-		*record_json = s;
-		return MXD_OK;
-	});
-}
-
-int plugin_generation(void *handle, std::uint64_t *generation, char **error)
-{
-	auto *h = static_cast<Handle *>(handle);
-	return guarded("generation", error, [&]() -> int {
-		if (!h || !generation)
-			return fail(error, MXD_ERROR, "postgres: generation: null argument");
-		std::string message;
-		const int rc = h->generation(*generation, message);
-		return rc == MXD_OK ? rc : fail(error, rc, message);
-	});
-}
-
-void plugin_close(void *handle)
-{
-	try {
-		delete static_cast<Handle *>(handle);
-	} catch (...) {
-		// A destructor that throws has nowhere to report to.
-	}
-}
-
-void plugin_free_string(char *s)
-{
-	std::free(s);
-}
-
-int plugin_list(void *handle, int (*each)(void *, const char *, const char *), void *ctx,
-                char **error)
-{
-	auto *h = static_cast<Handle *>(handle);
-	return guarded("list", error, [&]() -> int {
-		if (!h || !each)
-			return fail(error, MXD_ERROR, "postgres: list: null argument");
-		h->list(each, ctx);
-		return MXD_OK;
-	});
-}
-
-int plugin_put(void *handle, const char *domain, const char *record_json, char **error)
-{
-	return guarded("put", error, [&]() -> int {
-		if (!handle || !domain || !record_json)
-			return fail(error, MXD_ERROR, "postgres: put: null argument");
-		Writer &w = writer_of(handle, "put");
-		std::string key = domain;
-		const json record = plugin::record_to_store(key, record_json);
-		w.put(std::move(key), record);
-		return MXD_OK;
-	});
-}
-
-int plugin_remove(void *handle, const char *domain, char **error)
-{
-	return guarded("remove", error, [&]() -> int {
-		if (!handle || !domain)
-			return fail(error, MXD_ERROR, "postgres: remove: null argument");
-		return writer_of(handle, "remove").remove(domain) ? MXD_OK : MXD_NOT_FOUND;
-	});
-}
-
-int plugin_begin(void *handle, char **error)
-{
-	return guarded("begin", error, [&]() -> int {
-		if (!handle)
-			return fail(error, MXD_ERROR, "postgres: begin: null argument");
-		writer_of(handle, "begin").begin_tx();
-		return MXD_OK;
-	});
-}
-
-int plugin_commit(void *handle, char **error)
-{
-	return guarded("commit", error, [&]() -> int {
-		if (!handle)
-			return fail(error, MXD_ERROR, "postgres: commit: null argument");
-		writer_of(handle, "commit").commit_tx();
-		return MXD_OK;
-	});
-}
-
-int plugin_rollback(void *handle, char **error)
-{
-	return guarded("rollback", error, [&]() -> int {
-		if (!handle)
-			return fail(error, MXD_ERROR, "postgres: rollback: null argument");
-		writer_of(handle, "rollback").rollback_tx();
-		return MXD_OK;
-	});
-}
 
 } // namespace
 } // namespace mxd
 
-extern "C" __attribute__((visibility("default"))) const struct mxd_backend mxd_backend = {
-	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "postgres",
-	mxd::plugin_open, mxd::plugin_lookup, mxd::plugin_generation, mxd::plugin_close,
-	mxd::plugin_free_string,
-	mxd::plugin_list, mxd::plugin_put, mxd::plugin_remove,
-	mxd::plugin_begin, mxd::plugin_commit, mxd::plugin_rollback,
-};
+extern "C" __attribute__((visibility("default"))) const struct mxd_backend mxd_backend =
+	mxd::plugin::backend_table<mxd::Handle>();

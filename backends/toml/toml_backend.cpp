@@ -5,32 +5,22 @@
 // refused and the previous data keeps serving.
 #include <mxdelegate/backend.h>
 
-#include "core/host.hpp"
-#include "core/log.hpp"
-#include "plugin/plugin_strings.hpp"
-#include "core/record.hpp"
-#include "core/toml_json.hpp"
-
-#include <nlohmann/json.hpp>
-#include <toml++/toml.h>
+#include "core/domains_toml.hpp"
+#include "plugin/entry_points.hpp"
+#include "plugin/plugin_config.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -51,13 +41,6 @@ struct Hash {
 
 // Canonical key -> the record as JSON text, exactly as lookup() hands it out.
 using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
-
-// One problem of a file, kept with its position so that the report follows
-// the file from top to bottom whatever order toml++ iterates tables in.
-struct Problem {
-	toml::source_position at;
-	std::string text;
-};
 
 // What stat() said about the file; a vanished or unreadable file is a state
 // too, so that it is logged once and not on every check.
@@ -150,153 +133,10 @@ std::string reason(int error)
 	return std::generic_category().message(error);
 }
 
-// Keys and values may hold any byte: a message stays one line.
-std::string printable(std::string_view s) { return log::one_line(s); }
-
-std::string quoted(std::string_view s)
-{
-	return '"' + printable(s) + '"';
-}
-
-// The values to_json() refuses, found here so that each one is reported with
-// its domain and field, and all of them at once.
-void find_unconvertible(const toml::node &node, record::Path &path,
-                        std::vector<std::pair<const toml::node *, record::Path>> &out)
-{
-	if (const auto *table = node.as_table()) {
-		for (const auto &[key, child] : *table) {
-			path.emplace_back(std::string(key.str()));
-			find_unconvertible(child, path, out);
-			path.pop_back();
-		}
-	} else if (const auto *array = node.as_array()) {
-		for (std::size_t i = 0; i < array->size(); i++) {
-			path.emplace_back(i);
-			find_unconvertible(*array->get(i), path, out);
-			path.pop_back();
-		}
-	} else if (node.is_date() || node.is_time() || node.is_date_time()) {
-		out.emplace_back(&node, path);
-	} else if (const auto *f = node.as_floating_point(); f && !std::isfinite(f->get())) {
-		out.emplace_back(&node, path);
-	}
-}
-
-std::string field_problem(const toml::node &at, std::string_view domain,
-                          const record::Path &path, std::string_view message)
-{
-	std::string s = toml_json::where(at) + ": " + printable(domain) + ": ";
-	if (!path.empty())
-		s += record::format_path(path) + ": ";
-	s += printable(message);
-	return s;
-}
-
 struct Source {
 	std::string file;
 	bool separate; // a file of its own: nothing but [domains] belongs in it
 };
-
-// Parses and validates the whole file.  Fills `map` only when the returned
-// list of problems is empty.
-std::vector<std::string> load(const Source &source, std::string_view text, Map &map)
-{
-	std::vector<Problem> problems;
-	auto report = [&problems](toml::source_position at, std::string text) {
-		problems.push_back({at, std::move(text)});
-	};
-
-	toml::table root;
-	try {
-		root = toml::parse(text, source.file);
-	} catch (const toml::parse_error &e) {
-		return {toml_json::where(e.source()) + ": " + std::string(e.description())};
-	}
-
-	const toml::table *domains = nullptr;
-	for (const auto &[key, value] : root) {
-		if (key.str() == "domains") {
-			domains = value.as_table();
-			if (!domains)
-				report(key.source().begin, toml_json::where(key.source()) +
-				    ": domains: must be a table ([domains.\"example.org\"])");
-		} else if (source.separate) {
-			report(key.source().begin, toml_json::where(key.source()) + ": " +
-			    quoted(key.str()) + ": only [domains] belongs in a separate domains file");
-		}
-	}
-
-	// toml++ iterates keys in sorted order; file order makes the later of
-	// two keys for one domain the one reported as the duplicate.
-	std::vector<std::pair<const toml::key *, const toml::node *>> entries;
-	if (domains) {
-		entries.reserve(domains->size());
-		for (const auto &[key, value] : *domains)
-			entries.emplace_back(&key, &value);
-		std::stable_sort(entries.begin(), entries.end(), [](const auto &a, const auto &b) {
-			return a.first->source().begin < b.first->source().begin;
-		});
-	}
-	std::unordered_map<std::string, const toml::key *> first;
-	Map out;
-	out.reserve(entries.size());
-	for (const auto &[key, value] : entries) {
-		const auto at = key->source().begin;
-		const std::string pos = toml_json::where(key->source());
-		std::string name;
-		try {
-			name = host::canonical_domain(key->str(), /*allow_wildcard=*/true);
-		} catch (const std::invalid_argument &e) {
-			report(at, pos + ": " + printable(key->str()) + ": domain: " + printable(e.what()));
-			continue;
-		}
-		if (auto [it, fresh] = first.emplace(name, key); !fresh) {
-			report(at, pos + ": " + name + ": domain: " + quoted(key->str()) +
-			    " is the same domain as " + quoted(it->second->str()) + " at " +
-			    toml_json::where(it->second->source()));
-			continue;
-		}
-		const toml::table *table = value->as_table();
-		if (!table) {
-			report(value->source().begin, toml_json::where(*value) + ": " + name +
-			    ": must be a table of record fields");
-			continue;
-		}
-
-		std::vector<std::pair<const toml::node *, record::Path>> bad;
-		record::Path path;
-		find_unconvertible(*table, path, bad);
-		for (const auto &[node, p] : bad)
-			report(node->source().begin, field_problem(*node, name, p,
-			    node->is_floating_point() ? "inf and nan have no JSON form"
-			                              : "a date or time has no JSON form"));
-		if (!bad.empty())
-			continue;
-
-		nlohmann::json record = toml_json::to_json(*table);
-		auto invalid = record::validate(record, name);
-		for (const auto &problem : invalid) {
-			const toml::node &node = toml_json::locate(*table, problem.path);
-			report(node.source().begin, field_problem(node, name, problem.path,
-			    problem.message));
-		}
-		if (invalid.empty())
-			out.emplace(std::move(name), record.dump());
-	}
-
-	if (problems.empty()) {
-		map = std::move(out);
-		return {};
-	}
-	std::stable_sort(problems.begin(), problems.end(), [](const Problem &a, const Problem &b) {
-		return a.at < b.at;
-	});
-	std::vector<std::string> lines;
-	lines.reserve(problems.size());
-	for (auto &problem : problems)
-		lines.push_back(std::move(problem.text));
-	return lines;
-}
 
 // open() and every reload: the same reading, the same checks.
 std::vector<std::string> read_and_load(const Source &source, FileState &state, Map &map)
@@ -305,26 +145,16 @@ std::vector<std::string> read_and_load(const Source &source, FileState &state, M
 	state = read_file(source.file, text);
 	if (state.error)
 		return {source.file + ": " + reason(state.error)};
-	return load(source, text, map);
-}
-
-std::string join(const std::vector<std::string> &lines)
-{
-	std::string s;
-	for (std::size_t i = 0; i < lines.size(); i++) {
-		if (i)
-			s += '\n';
-		s += lines[i];
+	auto read = domains_toml::read(text, source.file, source.separate ? domains_toml::Beside::nothing
+	                                                                   : domains_toml::Beside::configuration);
+	if (read.problems.empty()) {
+		map.clear();
+		map.reserve(read.entries.size());
+		for (auto &e : read.entries)
+			map.emplace(std::move(e.domain), std::move(e.record));
 	}
-	return s;
+	return std::move(read.problems);
 }
-
-// Thrown inside an entry point for a message that the caller should see as
-// it is; everything else is wrapped at the boundary.
-class Refused : public std::runtime_error {
-public:
-	using std::runtime_error::runtime_error;
-};
 
 using Clock = std::chrono::steady_clock;
 
@@ -333,17 +163,24 @@ constexpr std::chrono::seconds check_interval{1};
 
 class Handle {
 public:
+	static constexpr const char *name = "toml";
+	static std::unique_ptr<Handle> open(const char *config_json, const mxd_host *host);
+
 	Handle(Source source, const mxd_host *host, FileState seen, Map map)
-	    : source_(std::move(source)), host_(host ? *host : mxd_host{nullptr, nullptr}),
+	    : source_(std::move(source)), log(host),
 	      map_(std::make_shared<const Map>(std::move(map))),
 	      next_check_(tick(Clock::now() + check_interval)), seen_(seen)
 	{
 	}
 
-	std::shared_ptr<const Map> map() const
+	int lookup(const char *domain, plugin::Found &out) const
 	{
-		std::lock_guard lock(map_mutex_);
-		return map_;
+		const auto map = this->map();
+		const auto it = map->find(std::string_view(domain));
+		if (it == map->end())
+			return MXD_NOT_FOUND;
+		out.set(it->second);
+		return MXD_OK;
 	}
 
 	std::uint64_t generation()
@@ -408,14 +245,14 @@ private:
 		return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 	}
 
-	void log(int level, const std::string &message) const
+	std::shared_ptr<const Map> map() const
 	{
-		if (host_.log)
-			host_.log(host_.ctx, level, message.c_str());
+		std::lock_guard lock(map_mutex_);
+		return map_;
 	}
 
 	const Source source_;
-	const mxd_host host_;
+	const plugin::Log log;
 	// A mutex, not std::atomic<std::shared_ptr>: the one in GCC 12's
 	// libstdc++ unlocks load() with relaxed order, a race TSan reports.
 	mutable std::mutex map_mutex_;
@@ -426,127 +263,44 @@ private:
 	FileState seen_;
 };
 
-using plugin::c_string;
-
-int fail(char **error, std::string_view message) noexcept
-{
-	return plugin::fail(error, MXD_ERROR, message);
-}
-
 Source configure(const char *config_json)
 {
-	if (!config_json)
-		throw Refused("no configuration");
-	const auto config = nlohmann::json::parse(config_json);
-	if (!config.is_object())
-		throw Refused("configuration is not a JSON object");
-
-	const std::string *path = nullptr, *config_file = nullptr, *config_dir = nullptr;
-	for (const auto &[key, value] : config.items()) {
-		const std::string **slot = key == "path"        ? &path
-		                           : key == "config_file" ? &config_file
-		                           : key == "config_dir"  ? &config_dir
-		                                                  : nullptr;
-		if (!slot)
-			throw Refused("unknown key in [backend]: " + printable(key));
-		if (!value.is_string())
-			throw Refused("[backend] " + key + ": must be a string");
-		*slot = value.get_ptr<const std::string *>();
-	}
+	static const plugin::ConfigRules rules{"", {{"path"}}, /*writable=*/false, /*list_known=*/false};
+	const plugin::PluginConfig config(config_json, rules);
+	const std::string *config_file = config.text("config_file"), *path = config.text("path");
 	if (!config_file || config_file->empty())
-		throw Refused("no config_file in the backend configuration");
+		throw plugin::StatusError(MXD_ERROR, "no config_file in the backend configuration");
 	if (!path)
 		return {*config_file, false};
 	if (path->empty())
-		throw Refused("[backend] path: must not be empty");
-
-	namespace fs = std::filesystem;
-	const fs::path dir = config_dir ? fs::path(*config_dir) : fs::path(*config_file).parent_path();
-	std::string file = (dir / *path).string();
+		throw plugin::StatusError(MXD_ERROR, "[backend] path: must not be empty");
+	std::string file = config.resolve(*path);
 	// "path" may name the configuration file itself, which then keeps its
 	// other tables.
 	std::error_code ec;
-	const bool same = fs::equivalent(file, *config_file, ec);
+	const bool same = std::filesystem::equivalent(file, *config_file, ec);
 	return {std::move(file), !(same && !ec)};
 }
 
-int plugin_open(const char *config_json, const mxd_host *host, void **handle, char **error)
+std::unique_ptr<Handle> Handle::open(const char *config_json, const mxd_host *host)
 {
-	try {
-		if (!handle)
-			return fail(error, "toml: open: null argument");
-		Source source = configure(config_json);
-		FileState state;
-		Map map;
-		auto problems = read_and_load(source, state, map);
-		if (!problems.empty())
-			throw Refused(join(problems));
-		*handle = new Handle(std::move(source), host, state, std::move(map));
-		return MXD_OK;
-	} catch (const Refused &e) {
-		return fail(error, e.what());
-	} catch (const std::exception &e) {
-		return fail(error, std::string("toml: open: ") + e.what());
-	} catch (...) {
-		return fail(error, "toml: open: unknown error");
+	Source source = configure(config_json);
+	FileState state;
+	Map map;
+	const auto problems = read_and_load(source, state, map);
+	if (!problems.empty()) {
+		std::string text;
+		for (const auto &p : problems)
+			text += (text.empty() ? "" : "\n") + p;
+		throw plugin::StatusError(MXD_ERROR, text);
 	}
-}
-
-int plugin_lookup(void *handle, const char *domain, char **record_json, char **error)
-{
-	try {
-		if (!handle || !domain || !record_json)
-			return fail(error, "toml: lookup: null argument");
-		const auto map = static_cast<const Handle *>(handle)->map();
-		const auto it = map->find(std::string_view(domain));
-		if (it == map->end())
-			return MXD_NOT_FOUND;
-		char *s = c_string(it->second);
-		if (!s)
-			return fail(error, "toml: lookup: out of memory");
-		*record_json = s;
-		return MXD_OK;
-	} catch (const std::exception &e) {
-		return fail(error, std::string("toml: lookup: ") + e.what());
-	} catch (...) {
-		return fail(error, "toml: lookup: unknown error");
-	}
-}
-
-int plugin_generation(void *handle, std::uint64_t *generation, char **error)
-{
-	try {
-		if (!handle || !generation)
-			return fail(error, "toml: generation: null argument");
-		*generation = static_cast<Handle *>(handle)->generation();
-		return MXD_OK;
-	} catch (const std::exception &e) {
-		return fail(error, std::string("toml: generation: ") + e.what());
-	} catch (...) {
-		return fail(error, "toml: generation: unknown error");
-	}
-}
-
-void plugin_close(void *handle)
-{
-	delete static_cast<Handle *>(handle);
-}
-
-void plugin_free_string(char *s)
-{
-	std::free(s);
+	return std::make_unique<Handle>(std::move(source), host, state, std::move(map));
 }
 
 } // namespace
 } // namespace mxd
 
-// Built against ABI 1.1 with the write side left NULL: the file is the
-// operator's to edit, so the backend stays read-only and the admin tool says
-// so.  (Declaring 1.0 would work as well; 1.1 with NULLs says that the write
-// side was left out on purpose.)
-extern "C" __attribute__((visibility("default"))) const struct mxd_backend mxd_backend = {
-	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "toml",
-	mxd::plugin_open, mxd::plugin_lookup, mxd::plugin_generation, mxd::plugin_close,
-	mxd::plugin_free_string,
-	nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-};
+// Without a write side: the file is the operator's to edit, so the backend
+// stays read-only and the admin tool says so.
+extern "C" __attribute__((visibility("default"))) const struct mxd_backend mxd_backend =
+	mxd::plugin::backend_table<mxd::Handle>();

@@ -1,12 +1,10 @@
 #include "mxdelegatectl/ctl_format.hpp"
 
 #include "mxdelegatectl/ctl_fields.hpp"
+#include "core/domains_toml.hpp"
 #include "core/log.hpp"
 #include "core/record.hpp"
 #include "core/record_fields.hpp"
-#include "core/toml_json.hpp"
-
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cmath>
@@ -18,121 +16,20 @@ namespace mxd::ctl {
 
 using json = nlohmann::json;
 
-namespace {
-
-// Keys and values may hold any byte: a message stays one line.
-std::string printable(std::string_view s) { return log::one_line(s); }
-
-struct Positioned {
-	toml::source_position at;
-	std::string text;
-};
-
-// Which top-level tables an import file may hold besides [domains]: those of
-// a configuration file, so that a TOML backend's configuration can be
-// imported as it is.  They are not imported.
-bool config_table(std::string_view key)
-{
-	return key == "backend" || key == "defaults" || key == "http" || key == "server";
-}
-
-} // namespace
-
+// The TOML backend's own reader, with the configuration's [defaults] on top.
 Parsed read_toml(std::string_view text, const std::string &file, const json &defaults)
 {
+	domains_toml::Check with_defaults;
+	if (defaults.is_object() && !defaults.empty())
+		with_defaults = [&defaults](const json &record, const std::string &key) {
+			return ctl::problems(record, key, defaults);
+		};
+	auto read = domains_toml::read(text, file, domains_toml::Beside::configuration, with_defaults);
 	Parsed out;
-	toml::table root;
-	try {
-		root = toml::parse(text, file);
-	} catch (const toml::parse_error &e) {
-		out.problems.push_back(toml_json::where(e.source()) + ": " + std::string(e.description()));
-		return out;
-	}
-	std::vector<Positioned> problems;
-	const toml::table *domains = nullptr;
-	for (const auto &[key, value] : root) {
-		if (key.str() == "domains") {
-			domains = value.as_table();
-			if (!domains)
-				problems.push_back({key.source().begin, toml_json::where(key.source()) +
-				                    ": domains: must be a table ([domains.\"example.org\"])"});
-		} else if (!config_table(key.str())) {
-			problems.push_back({key.source().begin, toml_json::where(key.source()) + ": \"" +
-			                    printable(key.str()) + "\": not [domains] (nor a table of the "
-			                    "configuration: backend, defaults, http, server)"});
-		}
-	}
-	std::vector<std::pair<const toml::key *, const toml::node *>> entries;
-	if (domains) {
-		for (const auto &[key, value] : *domains)
-			entries.emplace_back(&key, &value);
-		std::stable_sort(entries.begin(), entries.end(), [](const auto &a, const auto &b) {
-			return a.first->source().begin < b.first->source().begin;
-		});
-	}
-	std::unordered_map<std::string, const toml::key *> first;
-	for (const auto &[key, value] : entries) {
-		const auto at = key->source().begin;
-		const std::string pos = toml_json::where(key->source());
-		std::string name;
-		try {
-			name = domain_key(key->str());
-		} catch (const DataError &e) {
-			problems.push_back({at, pos + ": " + printable(e.what())});
-			continue;
-		}
-		if (auto [it, fresh] = first.emplace(name, key); !fresh) {
-			problems.push_back({at, pos + ": " + name + ": domain: \"" + printable(key->str()) +
-			                    "\" is the same domain as \"" + printable(it->second->str()) +
-			                    "\" at " + toml_json::where(it->second->source())});
-			continue;
-		}
-		const toml::table *table = value->as_table();
-		if (!table) {
-			problems.push_back({value->source().begin, toml_json::where(*value) + ": " + name +
-			                    ": must be a table of record fields"});
-			continue;
-		}
-		json record;
-		try {
-			record = toml_json::to_json(*table);
-		} catch (const std::exception &e) {
-			problems.push_back({at, pos + ": " + name + ": " + printable(e.what())});
-			continue;
-		}
-		if (auto it = record.find("domain"); it != record.end()) {
-			if (!it->is_string() || *it != name) {
-				const auto &node = toml_json::locate(*table, {std::string("domain")});
-				problems.push_back({node.source().begin, toml_json::where(node) + ": " + name +
-				                    ": domain: names another domain than its table"});
-				continue;
-			}
-			record.erase(it);
-		}
-		bool bad = false;
-		for (const auto &p : record::validate(record, name)) {
-			const toml::node &node = toml_json::locate(*table, p.path);
-			std::string line = toml_json::where(node) + ": " + name + ": ";
-			if (!p.path.empty())
-				line += record::format_path(p.path) + ": ";
-			problems.push_back({node.source().begin, line + printable(p.message)});
-			bad = true;
-		}
-		if (!bad && defaults.is_object() && !defaults.empty()) {
-			for (const auto &p : ctl::problems(record, name, defaults)) {
-				problems.push_back({at, pos + ": " + printable(p)});
-				bad = true;
-			}
-		}
-		if (!bad)
-			out.entries.push_back({std::move(name), record.dump(), pos});
-	}
-	std::stable_sort(problems.begin(), problems.end(),
-	                 [](const Positioned &a, const Positioned &b) { return a.at < b.at; });
-	for (auto &p : problems)
-		out.problems.push_back(std::move(p.text));
-	if (!out.problems.empty())
-		out.entries.clear();
+	out.problems = std::move(read.problems);
+	out.entries.reserve(read.entries.size());
+	for (auto &e : read.entries)
+		out.entries.push_back({std::move(e.domain), std::move(e.record), std::move(e.where)});
 	return out;
 }
 
@@ -160,7 +57,7 @@ Parsed read_jsonl(std::string_view text, const std::string &file, const json &de
 		} catch (const json::parse_error &e) {
 			// nlohmann counts bytes from 1; the column is that byte.
 			out.problems.push_back(where + ":" + std::to_string(e.byte) + ": not JSON: " +
-			                       printable(e.what()));
+			                       log::one_line(e.what()));
 			continue;
 		}
 		if (!value.is_object()) {
@@ -177,7 +74,7 @@ Parsed read_jsonl(std::string_view text, const std::string &file, const json &de
 		try {
 			name = domain_key(d->get_ref<const std::string &>());
 		} catch (const DataError &e) {
-			out.problems.push_back(where + ": " + printable(e.what()));
+			out.problems.push_back(where + ": " + log::one_line(e.what()));
 			continue;
 		}
 		if (auto [it, fresh] = first.emplace(name, line_no); !fresh) {
@@ -188,7 +85,7 @@ Parsed read_jsonl(std::string_view text, const std::string &file, const json &de
 		value.erase(d);
 		const auto found = ctl::problems(value, name, defaults);
 		for (const auto &p : found)
-			out.problems.push_back(where + ": " + printable(p));
+			out.problems.push_back(where + ": " + log::one_line(p));
 		if (found.empty())
 			out.entries.push_back({std::move(name), value.dump(), where});
 	}

@@ -14,9 +14,9 @@
 
 namespace mxd::plugin {
 
-// A key or record refused: the plugin answers MXD_INVALID with this message,
-// "domain: field: problem", one line a problem.
-class Refused : public std::runtime_error {
+// A key or record that put() refuses: the plugin answers MXD_INVALID with
+// this message, "domain: field: problem", one line a problem.
+class InvalidRecord : public std::runtime_error {
 public:
 	using std::runtime_error::runtime_error;
 };
@@ -28,10 +28,10 @@ inline void check_key(const std::string &domain)
 	try {
 		canonical = host::canonical_domain(domain, /*allow_wildcard=*/true);
 	} catch (const std::invalid_argument &e) {
-		throw Refused(log::one_line(domain) + ": domain: " + e.what());
+		throw InvalidRecord(log::one_line(domain) + ": domain: " + e.what());
 	}
 	if (canonical != domain)
-		throw Refused(log::one_line(domain) + ": domain: not in canonical form; store it as " +
+		throw InvalidRecord(log::one_line(domain) + ": domain: not in canonical form; store it as " +
 		              canonical);
 }
 
@@ -43,10 +43,10 @@ inline nlohmann::json record_to_store(const std::string &key, const char *record
 	check_key(key);
 	nlohmann::json record = nlohmann::json::parse(record_json, nullptr, false);
 	if (!record.is_object())
-		throw Refused(key + ": the record is not a JSON object");
+		throw InvalidRecord(key + ": the record is not a JSON object");
 	if (auto it = record.find("domain"); it != record.end()) {
 		if (!it->is_string() || *it != key)
-			throw Refused(key + ": domain: the record names another domain");
+			throw InvalidRecord(key + ": domain: the record names another domain");
 		record.erase(it);
 	}
 	const auto problems = record::validate(record, key);
@@ -57,7 +57,7 @@ inline nlohmann::json record_to_store(const std::string &key, const char *record
 				text += '\n';
 			text += key + ": " + record::format_path(p.path) + ": " + p.message;
 		}
-		throw Refused(text);
+		throw InvalidRecord(text);
 	}
 	return record;
 }

@@ -1,6 +1,7 @@
 // What a plugin hands across the C boundary (backend.h): strings allocated
 // with malloc() here and released by the plugin's own free_string(), so the
-// core never frees memory of another heap.  For plugins only.
+// core never frees memory of another heap, and the failures that become a
+// result code there.  For plugins only.
 #pragma once
 
 #include <mxdelegate/backend.h>
@@ -25,12 +26,12 @@ inline char *c_string(std::string_view s) noexcept
 	return p;
 }
 
-// A failure that carries the result the core acts on (MXD_BUSY for a lock,
-// MXD_INVALID for a refused record, ...), thrown inside a plugin and turned
-// into that result at its entry point.
-class Failure : public std::runtime_error {
+// A failure thrown inside a plugin with the result the core acts on
+// (MXD_ERROR, MXD_BUSY for a lock, MXD_NO_STORE for a store that is not
+// there) and a message the core shows as it is.
+class StatusError : public std::runtime_error {
 public:
-	Failure(int status, const std::string &what) : std::runtime_error(what), status_(status) {}
+	StatusError(int status, const std::string &what) : std::runtime_error(what), status_(status) {}
 	int status() const { return status_; }
 
 private:

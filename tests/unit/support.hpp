@@ -10,8 +10,22 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mxd::test {
+
+// A message of several lines, one problem each, as its lines.
+inline std::vector<std::string> lines(const std::string &s)
+{
+	std::vector<std::string> out;
+	for (std::size_t start = 0;;) {
+		const auto nl = s.find('\n', start);
+		out.push_back(s.substr(start, nl - start));
+		if (nl == std::string::npos)
+			return out;
+		start = nl + 1;
+	}
+}
 
 inline std::string build_dir()
 {

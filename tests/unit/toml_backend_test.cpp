@@ -2,6 +2,8 @@
 // through the plugin loader, reading real files.
 #include "service/backend.hpp"
 
+#include "support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+using mxd::test::lines;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -101,19 +104,6 @@ std::string refusal(const json &config)
 	}
 	FAIL("open() succeeded");
 	return {};
-}
-
-std::vector<std::string> lines(const std::string &s)
-{
-	std::vector<std::string> out;
-	std::size_t start = 0;
-	for (;;) {
-		const auto nl = s.find('\n', start);
-		out.push_back(s.substr(start, nl - start));
-		if (nl == std::string::npos)
-			return out;
-		start = nl + 1;
-	}
 }
 
 bool starts_with(const std::string &s, const std::string &prefix)

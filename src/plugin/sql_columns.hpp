@@ -1,0 +1,63 @@
+// The record's fields as the SQL plugins store them: one column each, in
+// this order in every statement that names them, so that a field added to
+// the record is added here once (and to each schema.sql).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mxd::plugin {
+
+struct Column {
+	const char *name;
+	// text: a JSON string; object: a JSON object as its text; integer.
+	enum Type { text, object, integer } type;
+};
+
+inline constexpr std::array<Column, 7> record_columns{{
+	{"server", Column::text},
+	{"client", Column::text},
+	{"client_extra", Column::object},
+	{"support", Column::object},
+	{"policy_server", Column::object},
+	{"max_age", Column::integer},
+	{"note", Column::text},
+}};
+
+// "server, client, ...", each name after `prefix` ("excluded." or "d.").
+inline std::string column_list(std::string_view prefix = {})
+{
+	std::string out;
+	for (const Column &c : record_columns)
+		(out += out.empty() ? "" : ", ").append(prefix).append(c.name);
+	return out;
+}
+
+// "server = excluded.server, ...": an upsert's replacement of every column.
+inline std::string column_updates()
+{
+	std::string out;
+	for (const Column &c : record_columns)
+		(out += out.empty() ? "" : ", ").append(c.name).append(" = excluded.").append(c.name);
+	return out;
+}
+
+// One cell of a row as the store gave it.
+struct Cell {
+	enum Kind { null, text, integer, other } kind = null;
+	std::string_view chars{}; // kind text
+	std::int64_t number = 0; // kind integer
+};
+
+using Row = std::array<Cell, record_columns.size()>;
+
+// The record of a row, as the JSON text lookup() hands out.  The cells are
+// checked again, since a row may have been written by hand: a refusal is a
+// StatusError "PLUGIN: STORE: DOMAIN: COLUMN: problem" (made only then: this
+// is on every lookup's path).
+std::string record_of(const Row &row, std::string_view plugin, std::string_view store,
+                      std::string_view domain);
+
+} // namespace mxd::plugin
