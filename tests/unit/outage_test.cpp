@@ -13,7 +13,8 @@ struct Logs {
 	std::vector<std::string> lines;
 	mxd_host host{this, [](void *ctx, int level, const char *message) {
 		              static_cast<Logs *>(ctx)->lines.push_back(std::to_string(level) + " " + message);
-	              }};
+	              },
+	              MXD_BACKEND_ABI_MINOR};
 };
 
 } // namespace
