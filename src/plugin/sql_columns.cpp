@@ -1,5 +1,6 @@
 #include "plugin/sql_columns.hpp"
 
+#include "core/bounded_json.hpp"
 #include "core/log.hpp"
 #include "plugin/plugin_strings.hpp"
 
@@ -11,6 +12,13 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
                       std::string_view domain)
 {
 	nlohmann::json r = nlohmann::json::object();
+	// A JSON cell past the core's bounds (a row written around the admin
+	// tool) is handed on as it is, never built here: building, dumping or
+	// destroying a value recurses once per level, and 100,000 levels take
+	// the process down.  The core's bounded parse then refuses the record
+	// by name, a 500 for this domain alone.
+	std::string_view oversized_name, oversized_text;
+	const bounded_json::Limits limits;
 	for (std::size_t i = 0; i < row.size(); i++) {
 		const Cell &cell = row[i];
 		const Column &col = record_columns[i];
@@ -26,6 +34,10 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
 			why = col.type == Column::text ? "is not text" : "is not JSON text";
 		} else if (col.type == Column::text) {
 			r[col.name] = cell.chars;
+		} else if (cell.chars.size() > limits.bytes ||
+		           bounded_json::depth(cell.chars, limits.depth + 1) > limits.depth) {
+			oversized_name = col.name;
+			oversized_text = cell.chars;
 		} else if (auto v = nlohmann::json::parse(cell.chars, nullptr, false); v.is_object()) {
 			r[col.name] = std::move(v);
 		} else {
@@ -35,7 +47,16 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
 			throw StatusError(MXD_ERROR, std::string(plugin) + ": " + std::string(store) + ": " +
 			                                 log::one_line(domain) + ": " + col.name + ": " + why);
 	}
-	return r.dump();
+	std::string text = r.dump();
+	if (!oversized_name.empty()) {
+		text.pop_back(); // the closing brace, put back after the cell
+		// One such cell is enough for the core to refuse the record; should
+		// a row have two, the last one stands for both.
+		if (text.size() > 1)
+			text += ',';
+		((text += '"').append(oversized_name) += "\":").append(oversized_text) += '}';
+	}
+	return text;
 }
 
 } // namespace mxd::plugin

@@ -1,7 +1,10 @@
 // The record's fields as the SQL plugins store them: one column each, in
-// this order in every statement that names them, so that a field added to
-// the record is added here once (and to each schema.sql).
+// this order in every statement that names them.  The columns are the
+// stored fields of core/record_fields.hpp, so a field added there is added
+// here by itself (each schema.sql still needs its column).
 #pragma once
+
+#include "core/record_fields.hpp"
 
 #include <array>
 #include <cstdint>
@@ -11,20 +14,30 @@
 namespace mxd::plugin {
 
 struct Column {
-	const char *name;
+	const char *name; // for SQL text and libpq, hence a C string
 	// text: a JSON string; object: a JSON object as its text; integer.
 	enum Type { text, object, integer } type;
 };
 
-inline constexpr std::array<Column, 7> record_columns{{
-	{"server", Column::text},
-	{"client", Column::text},
-	{"client_extra", Column::object},
-	{"support", Column::object},
-	{"policy_server", Column::object},
-	{"max_age", Column::integer},
-	{"note", Column::text},
-}};
+inline constexpr auto record_columns = [] {
+	std::array<Column, record::stored_fields.size()> out{};
+	for (std::size_t i = 0; i < out.size(); i++) {
+		const record::FieldInfo &f = record::stored_fields[i];
+		out[i] = {f.name.data(), f.store == record::Store::integer ? Column::integer
+		                         : f.store == record::Store::json  ? Column::object
+		                                                           : Column::text};
+	}
+	return out;
+}();
+
+// The names are string literals, so .data() above ends in a NUL; this
+// keeps it so should the table ever be built otherwise.
+static_assert([] {
+	for (const record::FieldInfo &f : record::stored_fields)
+		if (f.name.data()[f.name.size()] != '\0')
+			return false;
+	return true;
+}());
 
 // "server, client, ...", each name after `prefix` ("excluded." or "d.").
 inline std::string column_list(std::string_view prefix = {})

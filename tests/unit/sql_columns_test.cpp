@@ -2,6 +2,7 @@
 // (src/plugin/sql_columns.cpp), checked as a hand-edited row is.
 #include "plugin/sql_columns.hpp"
 
+#include "core/bounded_json.hpp"
 #include "plugin/plugin_strings.hpp"
 
 #include <catch2/catch.hpp>
@@ -56,4 +57,38 @@ TEST_CASE("sql columns: a cell of the wrong kind names domain and column", "[sql
 	row[2] = {};
 	row[5] = {Cell::text, "600"};
 	CHECK(refusal(row, "line\nbreak.example") == "db: /x.db: line\\x0abreak.example: max_age: is not an integer");
+}
+
+TEST_CASE("sql columns: a JSON cell past the core's bounds is handed on unbuilt", "[sql_columns]")
+{
+	// 100,000 levels: building this value, let alone dumping it, would
+	// recurse past a worker's stack.  The text goes through as it is, for
+	// the core's bounded parse to refuse by name.
+	const std::string deep = "{\"x\":" + std::string(99999, '[') + std::string(99999, ']') + "}";
+	Row row;
+	row[0] = {Cell::text, "matrix.example.org:443"};
+	row[2] = {Cell::text, deep};
+	const std::string text = mxd::plugin::record_of(row, "db", "/x.db", "example.org");
+	CHECK(text == R"({"server":"matrix.example.org:443","client_extra":)" + deep + "}");
+	CHECK(mxd::bounded_json::parse(text).outcome == mxd::bounded_json::Outcome::too_big);
+
+	// Deep but small: refused for its depth.
+	const std::string deep1000 = "{\"x\":" + std::string(999, '[') + std::string(999, ']') + "}";
+	row[2] = {Cell::text, deep1000};
+	CHECK(mxd::bounded_json::parse(mxd::plugin::record_of(row, "db", "/x.db", "example.org")).outcome ==
+	      mxd::bounded_json::Outcome::too_deep);
+
+	// Alone in its row, and too big rather than too deep.
+	const std::string big = R"({"org.example.k":")" + std::string(70000, 'a') + R"("})";
+	Row alone;
+	alone[3] = {Cell::text, big};
+	const std::string text2 = mxd::plugin::record_of(alone, "db", "/x.db", "example.org");
+	CHECK(text2 == R"({"support":)" + big + "}");
+	CHECK(mxd::bounded_json::parse(text2).outcome == mxd::bounded_json::Outcome::too_big);
+
+	// Within the bounds, a cell is parsed and checked as before.
+	const std::string within = "{\"x\":" + std::string(60, '[') + std::string(60, ']') + "}";
+	row[2] = {Cell::text, within};
+	CHECK(nlohmann::json::parse(mxd::plugin::record_of(row, "db", "/x.db", "example.org"))
+	          .contains("client_extra"));
 }
