@@ -13,6 +13,7 @@
 #include <vector>
 
 using namespace mxd;
+using mxd::test::capture_stderr;
 using mxd::test::test_plugin;
 
 namespace {
@@ -25,39 +26,6 @@ std::string load_error(const std::string &path)
 		return e.what();
 	}
 	return "(loaded)";
-}
-
-// Runs f with fd 2 on a pipe and returns what it wrote there: the core's
-// logger, which a plugin reaches through its host, writes to stderr.
-template <typename F>
-std::string capture_stderr(F f)
-{
-	int fds[2];
-	REQUIRE(pipe(fds) == 0);
-	const int saved = dup(STDERR_FILENO);
-	REQUIRE(saved >= 0);
-	REQUIRE(dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
-	close(fds[1]);
-	// fd 2 comes back even when f throws, or Catch2's report would go into
-	// the pipe.
-	struct Restore {
-		int saved;
-		~Restore()
-		{
-			dup2(saved, STDERR_FILENO);
-			close(saved);
-		}
-	};
-	{
-		Restore restore{saved};
-		f();
-	}
-	std::string out;
-	char buf[4096];
-	for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
-		out.append(buf, static_cast<std::size_t>(n));
-	close(fds[0]);
-	return out;
 }
 
 } // namespace

@@ -1,6 +1,8 @@
 // log: the line format on fd 2 and the escaping of network values.
 #include "core/log.hpp"
 
+#include "support.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -10,30 +12,7 @@
 #include <string_view>
 #include <unistd.h>
 
-namespace {
-
-// Runs f with fd 2 on a pipe and returns what it wrote there.
-template <typename F>
-std::string capture_stderr(F f)
-{
-	int fds[2];
-	REQUIRE(pipe(fds) == 0);
-	const int saved = dup(STDERR_FILENO);
-	REQUIRE(saved >= 0);
-	REQUIRE(dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
-	close(fds[1]);
-	f();
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	std::string out;
-	char buf[4096];
-	for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
-		out.append(buf, static_cast<std::size_t>(n));
-	close(fds[0]);
-	return out;
-}
-
-} // namespace
+using mxd::test::capture_stderr;
 
 TEST_CASE("log: one line per event, prefixed with program and component", "[log]")
 {

@@ -1,8 +1,11 @@
 // Shared helpers for the unit tests: a temporary directory removed at the
-// end of the test, files written into it, and where the build put things.
+// end of the test, files written into it, where the build put things, and
+// what a call wrote to stderr.
 #pragma once
 
 #include "service/backend.hpp"
+
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace mxd::test {
 
@@ -87,5 +92,38 @@ public:
 private:
 	std::string path_;
 };
+
+// Runs f with fd 2 on a pipe and returns what it wrote there: the core's
+// logger, which a plugin reaches through its host, writes to stderr.
+template <typename F>
+std::string capture_stderr(F f)
+{
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	const int saved = dup(STDERR_FILENO);
+	REQUIRE(saved >= 0);
+	REQUIRE(dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+	close(fds[1]);
+	// fd 2 comes back even when f throws, or Catch2's report would go into
+	// the pipe.
+	struct Restore {
+		int saved;
+		~Restore()
+		{
+			dup2(saved, STDERR_FILENO);
+			close(saved);
+		}
+	};
+	{
+		Restore restore{saved};
+		f();
+	}
+	std::string out;
+	char buf[4096];
+	for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+		out.append(buf, static_cast<std::size_t>(n));
+	close(fds[0]);
+	return out;
+}
 
 } // namespace mxd::test
