@@ -22,10 +22,13 @@ enum class Beside {
 	nothing,
 };
 
+// Also what mxdelegatectl's import reads from JSON lines.
 struct Entry {
 	std::string domain; // canonical key
-	std::string record; // the record as compact JSON text, without "domain"
-	std::string where;  // "file:line:column" of its key
+	// The record as compact JSON text, without "domain": an import holds a
+	// million of them at once, and a JSON tree costs several times the text.
+	std::string record;
+	std::string where;  // "file:line:column" of its key ("file:line" for a JSON line)
 };
 
 struct Read {

@@ -241,9 +241,9 @@ std::string server_port_reason(std::string_view p)
 	return {};
 }
 
-Parsed invalid(std::string_view reason) { return {Kind::invalid, {}, reason}; }
+Normalised invalid(std::string_view reason) { return {Kind::invalid, {}, reason}; }
 
-Parsed bracketed(const hostport::Split &split)
+Normalised bracketed(const hostport::Split &split)
 {
 	if (split.fault == hostport::Split::Fault::unclosed)
 		return invalid("unclosed IPv6 literal");
@@ -259,7 +259,7 @@ Parsed bracketed(const hostport::Split &split)
 
 } // namespace
 
-Parsed normalise(std::string_view raw)
+Normalised normalise(std::string_view raw)
 {
 	if (raw.empty())
 		return invalid("empty");
@@ -280,7 +280,7 @@ Parsed normalise(std::string_view raw)
 		if (const auto r = port_reason(split.port); !r.empty())
 			return invalid(r);
 	if (scan.numeric_last)
-		return parse_ipv4(name) == Ipv4::ok ? Parsed{Kind::ip_literal, {}, {}}
+		return parse_ipv4(name) == Ipv4::ok ? Normalised{Kind::ip_literal, {}, {}}
 		                                    : invalid("numeric top-level label");
 
 	std::string out(name.size(), '\0');

@@ -10,12 +10,12 @@
 namespace mxd::host {
 
 enum class Kind {
-	name,       // a valid DNS host name, normalised in Parsed::name
+	name,       // a valid DNS host name, normalised in Normalised::name
 	ip_literal, // a well-formed IPv4 or [IPv6] literal: never a tenant (404)
 	invalid,    // missing, malformed or hostile: 400
 };
 
-struct Parsed {
+struct Normalised {
 	Kind kind;
 	std::string name;        // normalised name when kind == name
 	std::string_view reason; // static text when kind == invalid
@@ -25,7 +25,7 @@ struct Parsed {
 // normalised): ASCII only, optional ":port" (1-5 digits, <= 65535) removed,
 // lower-cased, one trailing dot removed, LDH labels of 1..63 characters,
 // 253 characters in all.  Never allocates more than the input's size.
-Parsed normalise(std::string_view raw);
+Normalised normalise(std::string_view raw);
 
 // True for a lower-case LDH name of at most 253 characters, labels 1..63,
 // no leading or trailing hyphen in a label, last label not all digits.

@@ -17,25 +17,19 @@ namespace mxd::ctl {
 using json = nlohmann::json;
 
 // The TOML backend's own reader, with the configuration's [defaults] on top.
-Parsed read_toml(std::string_view text, const std::string &file, const json &defaults)
+Read read_toml(std::string_view text, const std::string &file, const json &defaults)
 {
 	domains_toml::Check with_defaults;
 	if (defaults.is_object() && !defaults.empty())
 		with_defaults = [&defaults](const json &record, const std::string &key) {
 			return ctl::problems(record, key, defaults);
 		};
-	auto read = domains_toml::read(text, file, domains_toml::Beside::configuration, with_defaults);
-	Parsed out;
-	out.problems = std::move(read.problems);
-	out.entries.reserve(read.entries.size());
-	for (auto &e : read.entries)
-		out.entries.push_back({std::move(e.domain), std::move(e.record), std::move(e.where)});
-	return out;
+	return domains_toml::read(text, file, domains_toml::Beside::configuration, with_defaults);
 }
 
-Parsed read_jsonl(std::string_view text, const std::string &file, const json &defaults)
+Read read_jsonl(std::string_view text, const std::string &file, const json &defaults)
 {
-	Parsed out;
+	Read out;
 	std::unordered_map<std::string, std::size_t> first; // domain -> line
 	std::size_t line_no = 0;
 	std::size_t start = 0;
@@ -94,7 +88,7 @@ Parsed read_jsonl(std::string_view text, const std::string &file, const json &de
 	return out;
 }
 
-Parsed read_import(std::string_view text, const std::string &file, const json &defaults)
+Read read_import(std::string_view text, const std::string &file, const json &defaults)
 {
 	const std::size_t first = text.find_first_not_of(" \t\r\n");
 	if (first != std::string_view::npos && text[first] == '{')

@@ -4,6 +4,8 @@
 // the same export.
 #pragma once
 
+#include "core/domains_toml.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -12,26 +14,17 @@
 
 namespace mxd::ctl {
 
-struct Entry {
-	std::string domain; // canonical key
-	// The record without "domain", as compact JSON text: a million of them
-	// are held at once, and a JSON tree costs several times the text.
-	std::string record;
-	std::string where;  // "file:line[:column]", for messages
-};
-
-struct Parsed {
-	std::vector<Entry> entries;        // in file order; only when problems is empty
-	std::vector<std::string> problems; // "file:line:column: domain: field: message"
-};
+// What import reads, from either format: the [domains] reader's own types.
+using Entry = domains_toml::Entry;
+using Read = domains_toml::Read;
 
 // Reads an import file, TOML or JSON lines: a file whose first character
 // other than white space is "{" is JSON lines.  Every record is validated
 // (ctl::problems, with `defaults`); every problem is reported, in file order.
-Parsed read_import(std::string_view text, const std::string &file,
+Read read_import(std::string_view text, const std::string &file,
                    const nlohmann::json &defaults);
-Parsed read_toml(std::string_view text, const std::string &file, const nlohmann::json &defaults);
-Parsed read_jsonl(std::string_view text, const std::string &file, const nlohmann::json &defaults);
+Read read_toml(std::string_view text, const std::string &file, const nlohmann::json &defaults);
+Read read_jsonl(std::string_view text, const std::string &file, const nlohmann::json &defaults);
 
 // One JSON line, without the newline: {"domain":"example.org",...record}.
 // The domain comes first, the record's keys follow in sorted order.

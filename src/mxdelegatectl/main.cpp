@@ -327,7 +327,7 @@ int cmd_import(const Options &o)
 	const std::string text = read_input(file);
 	const Config c = store_config(o);
 	const std::string name = file == "-" ? "(stdin)" : file;
-	Parsed parsed = read_import(text, name, c.defaults);
+	Read parsed = read_import(text, name, c.defaults);
 	if (!parsed.problems.empty()) {
 		std::string all;
 		for (const auto &p : parsed.problems)

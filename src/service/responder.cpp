@@ -93,7 +93,7 @@ void Responder::answer(const Request &req, Reply &reply)
 	if (req.method != Method::get && !head)
 		return fixed(reply, bad_method_, false);
 
-	const host::Parsed host = host::normalise(req.has_host ? req.host : std::string_view());
+	const host::Normalised host = host::normalise(req.has_host ? req.host : std::string_view());
 	if (!req.has_host || host.kind == host::Kind::invalid)
 		return fixed(reply, bad_host_, head);
 	if (host.kind == host::Kind::ip_literal)

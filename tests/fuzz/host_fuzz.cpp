@@ -23,7 +23,7 @@ bool has_upper(std::string_view s)
 
 void check_name(std::string_view raw)
 {
-	const host::Parsed p = host::normalise(raw);
+	const host::Normalised p = host::normalise(raw);
 	if (p.kind != host::Kind::name) {
 		FUZZ_CHECK(p.name.empty());
 		FUZZ_CHECK((p.kind == host::Kind::invalid) == !p.reason.empty());
@@ -37,7 +37,7 @@ void check_name(std::string_view raw)
 	FUZZ_CHECK(n.find_first_of(std::string_view("\0%_*:/\\\"' ", 10)) == std::string::npos);
 	FUZZ_CHECK(host::is_valid_name(n));
 	// Normalising a normalised name changes nothing.
-	const host::Parsed again = host::normalise(n);
+	const host::Normalised again = host::normalise(n);
 	FUZZ_CHECK(again.kind == host::Kind::name && again.name == n);
 
 	// Most specific first, each a "*." key for a proper suffix of the name.

@@ -103,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 		FUZZ_CHECK(host_in.find('*') != std::string_view::npos ||
 		           host_in.find(tag) != std::string_view::npos);
 
-	const host::Parsed h = host::normalise(host_in);
+	const host::Normalised h = host::normalise(host_in);
 	const std::string host = h.kind == host::Kind::name ? h.name : "example.org";
 	const json stored = fuzz::parse_json(text);
 	if (!stored.is_object())

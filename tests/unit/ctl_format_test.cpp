@@ -87,7 +87,7 @@ TEST_CASE("a TOML table has every stored field, in the table's order, then any o
 TEST_CASE("export, import, export: the same bytes, through TOML and through JSON lines",
           "[ctl_format]")
 {
-	const Parsed first = read_import(sample_jsonl, "in.jsonl", none);
+	const Read first = read_import(sample_jsonl, "in.jsonl", none);
 	REQUIRE(first.problems.empty());
 	REQUIRE(first.entries.size() == 3);
 	CHECK(first.entries[1].domain == "*.example.net");
@@ -95,7 +95,7 @@ TEST_CASE("export, import, export: the same bytes, through TOML and through JSON
 	CHECK(export_jsonl(first.entries) == sample_jsonl);
 
 	const std::string toml = export_toml(first.entries);
-	const Parsed again = read_import(toml, "in.toml", none);
+	const Read again = read_import(toml, "in.toml", none);
 	INFO(toml);
 	REQUIRE(again.problems.empty());
 	REQUIRE(again.entries.size() == 3);
@@ -110,7 +110,7 @@ TEST_CASE("export, import, export: the same bytes, through TOML and through JSON
 TEST_CASE("TOML import: what the TOML backend reads, problems at file:line:column",
           "[ctl_format]")
 {
-	const Parsed ok = read_toml(R"([backend]
+	const Read ok = read_toml(R"([backend]
 name = "toml"
 
 [domains."Bücher.example"]
@@ -123,7 +123,7 @@ domain = "xn--bcher-kva.example"
 	CHECK(ok.entries[0].record == R"({"server":"matrix.example.org"})");
 	CHECK(ok.entries[0].where == "c.toml:4:10");
 
-	const Parsed bad = read_toml(R"([domains."example.org"]
+	const Read bad = read_toml(R"([domains."example.org"]
 client = "htp://x"
 
 [domains."EXAMPLE.org."]
@@ -143,14 +143,14 @@ server = "x.example.org"
 	CHECK_THAT(bad.problems[2], Catch::StartsWith("d.toml:7:10: bad..name: domain: "));
 	CHECK_THAT(bad.problems[3], Catch::StartsWith("d.toml:10:2: \"domain\": not [domains]"));
 
-	const Parsed broken = read_toml("[domains\n", "e.toml", none);
+	const Read broken = read_toml("[domains\n", "e.toml", none);
 	REQUIRE(broken.problems.size() == 1);
 	CHECK_THAT(broken.problems[0], Catch::StartsWith("e.toml:1:"));
 }
 
 TEST_CASE("JSON lines import: problems at file:line, every one of them", "[ctl_format]")
 {
-	const Parsed p = read_jsonl(R"({"domain":"a.example","server":"a.example"}
+	const Read p = read_jsonl(R"({"domain":"a.example","server":"a.example"}
 
 {"domain":"b.example","server":
 ["not an object"]
@@ -175,7 +175,7 @@ TEST_CASE("import checks records with the configuration's defaults", "[ctl_forma
 	const std::string a(63, 'a');
 	const std::string domain = a + "." + a + "." + a + "." + std::string(52, 'b') + ".example";
 	REQUIRE(domain.size() == 252);
-	const Parsed p = read_jsonl(R"({"domain":")" + domain + R"(","client":"https://x.example"})",
+	const Read p = read_jsonl(R"({"domain":")" + domain + R"(","client":"https://x.example"})",
 	                            "g.jsonl", defaults);
 	REQUIRE(p.problems.size() == 1);
 	CHECK_THAT(p.problems[0], Catch::EndsWith("(with the configuration's [defaults])"));
