@@ -2,6 +2,8 @@
 // threads or processes sharing the web server's error log never interleave.
 #include "core/log.hpp"
 
+#include "core/utf8.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,9 +86,10 @@ void lines(std::string_view text)
 std::string one_line(std::string_view text, Escape how)
 {
 	static constexpr char hex[] = "0123456789abcdef";
+	const bool keep = how.non_ascii && how.keep_utf8 && utf8::valid(text);
 	const bool cut = text.size() > how.max;
 	if (cut)
-		text = text.substr(0, how.max);
+		text = text.substr(0, keep ? utf8::cut(text, how.max) : how.max);
 	std::string out;
 	out.reserve(text.size() + (cut ? 3 : 0));
 	for (char c : text) {
@@ -94,7 +97,7 @@ std::string one_line(std::string_view text, Escape how)
 		if (how.quotes && (c == '\\' || c == '"')) {
 			out += '\\';
 			out += c;
-		} else if (u < 0x20 || u == 0x7f || (how.non_ascii && u >= 0x80)) {
+		} else if (u < 0x20 || u == 0x7f || (how.non_ascii && !keep && u >= 0x80)) {
 			out += "\\x";
 			out += hex[u >> 4];
 			out += hex[u & 0xf];

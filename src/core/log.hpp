@@ -38,6 +38,9 @@ void lines(std::string_view text);
 struct Escape {
 	bool quotes = false;    // backslash and '"' get a backslash
 	bool non_ascii = false; // bytes from 0x80 become \xNN too
+	// With non_ascii: text that is valid UTF-8 keeps its characters (a
+	// person's text), and a cut never splits one.
+	bool keep_utf8 = false;
 	std::size_t max = std::string_view::npos; // bytes of input kept; "..." marks a cut
 };
 std::string one_line(std::string_view text, Escape how = {});

@@ -3,9 +3,11 @@
 #include "core/ascii.hpp"
 #include "core/host.hpp"
 #include "core/hostport.hpp"
+#include "core/log.hpp"
 #include "core/record_fields.hpp"
 #include "core/render.hpp"
 #include "core/route.hpp"
+#include "core/utf8.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -33,51 +35,6 @@ bool is_identifier(std::string_view s)
 	return true;
 }
 
-// RFC 3629 well-formed sequences (Unicode table 3-7): no overlong forms, no
-// surrogates, nothing above U+10FFFF; what nlohmann's strict dump() accepts.
-bool valid_utf8(std::string_view s)
-{
-	std::size_t i = 0;
-	const std::size_t n = s.size();
-	while (i < n) {
-		const auto c = static_cast<unsigned char>(s[i]);
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		std::size_t len;
-		unsigned char lo = 0x80, hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2;
-		else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else
-			return false;
-		if (n - i < len)
-			return false;
-		const auto c1 = static_cast<unsigned char>(s[i + 1]);
-		if (c1 < lo || c1 > hi)
-			return false;
-		for (std::size_t k = 2; k < len; k++) {
-			const auto ck = static_cast<unsigned char>(s[i + k]);
-			if (ck < 0x80 || ck > 0xbf)
-				return false;
-		}
-		i += len;
-	}
-	return true;
-}
-
 bool is_space_or_control(char ch)
 {
 	const auto c = static_cast<unsigned char>(ch);
@@ -93,41 +50,19 @@ bool has_space_or_control(std::string_view s)
 }
 
 
-void append_hex(std::string &out, unsigned char c)
-{
-	static constexpr char hex[] = "0123456789abcdef";
-	out.append("\\x").append(1, hex[c >> 4]).append(1, hex[c & 0xf]);
-}
-
 // A value shown inside a message: quoted, escaped so that a log line stays
 // one line, and cut so that a 10 KiB value does not drown the message.
+// Valid UTF-8 is shown as it is, since the value is a person's text.
 std::string quote(std::string_view s)
 {
 	constexpr std::size_t max = 96;
-	const bool utf8 = valid_utf8(s);
-	bool cut = false;
+	std::string out = "\"" + log::one_line(s, {.quotes = true, .non_ascii = true, .keep_utf8 = true,
+	                                            .max = max});
 	if (s.size() > max) {
-		std::size_t end = max;
-		// Never split a UTF-8 sequence: back up to its first byte.
-		while (utf8 && end > 0 && (static_cast<unsigned char>(s[end]) & 0xc0) == 0x80)
-			end--;
-		s = s.substr(0, end);
-		cut = true;
+		out.resize(out.size() - 3); // the cut's "...", put after the quote
+		return out + "\"...";
 	}
-	std::string out = "\"";
-	for (char ch : s) {
-		const auto c = static_cast<unsigned char>(ch);
-		if (ch == '"' || ch == '\\')
-			out.append(1, '\\').append(1, ch);
-		else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
-			append_hex(out, c);
-		else
-			out.append(1, ch);
-	}
-	out.append(1, '"');
-	if (cut)
-		out.append("...");
-	return out;
+	return out + '"';
 }
 
 std::string_view type_name(const json &v)
@@ -308,14 +243,14 @@ private:
 	void utf8(const json &v, const Step *at)
 	{
 		if (v.is_string()) {
-			if (!valid_utf8(v.get_ref<const std::string &>())) {
+			if (!utf8::valid(v.get_ref<const std::string &>())) {
 				add(path_of(at), "not valid UTF-8");
 				bad_utf8_ = true;
 			}
 		} else if (v.is_object()) {
 			for (auto it = v.begin(); it != v.end(); ++it) {
 				const Step here{at, it.key(), 0, false};
-				if (!valid_utf8(it.key())) {
+				if (!utf8::valid(it.key())) {
 					add(path_of(&here), "key is not valid UTF-8");
 					bad_utf8_ = true;
 				}

@@ -139,3 +139,16 @@ TEST_CASE("OncePerSecond: one event a second gets through", "[log]")
 	CHECK(allowed >= 1);
 	CHECK(allowed <= 2 + std::chrono::duration_cast<std::chrono::seconds>(took).count());
 }
+
+TEST_CASE("log: one_line keeps valid UTF-8 when asked, and never cuts inside a character", "[log]")
+{
+	using mxd::log::one_line;
+	// "ü" is c3 bc: kept, quotes and controls still escaped.
+	CHECK(one_line("\"\xc3\xbc\n", {.quotes = true, .non_ascii = true, .keep_utf8 = true}) ==
+	      "\\\"\xc3\xbc\\x0a");
+	// Not valid UTF-8 (a lone c3): every non-ASCII byte escaped, as without keep_utf8.
+	CHECK(one_line("a\xc3z\xc3\xbc", {.non_ascii = true, .keep_utf8 = true}) == "a\\xc3z\\xc3\\xbc");
+	// A cut at 2 would split "ü" (bytes 1 and 2): it backs up to the character's start.
+	CHECK(one_line("a\xc3\xbc" "b", {.non_ascii = true, .keep_utf8 = true, .max = 2}) == "a...");
+	CHECK(one_line("a\xc3\xbc" "b", {.non_ascii = true, .max = 2}) == "a\\xc3...");
+}
