@@ -25,6 +25,9 @@ SERVER   ?= lighttpd
 # SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer, in a build
 # directory of their own so that the two builds never mix objects.
 SANITIZE ?=
+# make check compiles with one job a core: two builds of the whole tree
+# (plain and sanitizers) are most of its time on a 2-core machine.
+CHECK_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 ifeq ($(SANITIZE),1)
 BUILDDIR ?= build/san
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -220,7 +223,7 @@ check: deps
 	@$(MAKE) --no-print-directory fuzz BUILDDIR=$(BUILDDIR) FUZZ_TIME=$(FUZZ_TIME)
 else
 check: deps
-	@$(MAKE) --no-print-directory WERROR=-Werror all $(BUILDDIR)/tests/unit_tests $(TEST_PLUGINS)
+	@$(MAKE) --no-print-directory -j$(CHECK_JOBS) WERROR=-Werror all $(BUILDDIR)/tests/unit_tests $(TEST_PLUGINS)
 	@BUILDDIR=$(BUILDDIR) SANITIZE=$(SANITIZE) sh tests/run
 endif
 
