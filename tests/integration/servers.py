@@ -536,7 +536,11 @@ def owned_by_www_data(row):
 
 class LighttpdFastCGI(Row):
     name = "lighttpd-fastcgi"
-    down_status = 503
+    # 503 when no responder takes the connection; 500 when lighttpd's
+    # respawned one is handed the request before it exits 78 on the broken
+    # configuration (the kernel accepted it into the socket's backlog): which
+    # comes first is a race of lighttpd's, and both are its own answer.
+    down_status = (503, 500)
     restarted_by = "lighttpd (mod_fastcgi bin-path), at the next request"
 
     def __init__(self, tree):
