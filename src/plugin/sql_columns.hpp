@@ -14,7 +14,9 @@
 namespace mxd::plugin {
 
 struct Column {
-	const char *name; // for SQL text and libpq, hence a C string
+	// For SQL text and libpq, hence a C string: the table's names are string
+	// literals, so their .data() ends in a NUL.
+	const char *name;
 	// text: a JSON string; object: a JSON object as its text; integer.
 	enum Type { text, object, integer } type;
 };
@@ -29,15 +31,6 @@ inline constexpr auto record_columns = [] {
 	}
 	return out;
 }();
-
-// The names are string literals, so .data() above ends in a NUL; this
-// keeps it so should the table ever be built otherwise.
-static_assert([] {
-	for (const record::FieldInfo &f : record::stored_fields)
-		if (f.name.data()[f.name.size()] != '\0')
-			return false;
-	return true;
-}());
 
 // "server, client, ...", each name after `prefix` ("excluded." or "d.").
 inline std::string column_list(std::string_view prefix = {})
