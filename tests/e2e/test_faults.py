@@ -677,17 +677,8 @@ def _flood_part(args):
     sock, hosts = args
     statuses = {}
     for h in hosts:
-        with fcgi.connect(sock, 30) as s:
-            s.sendall(fcgi.begin(1) + fcgi.params_records(1, fcgi.cgi_params("GET", CLIENT, h)) +
-                      fcgi.record(fcgi.STDIN, 1))
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        m = re.search(rb"Status: (\d+)", data[:200])
-        status = int(m.group(1)) if m else None
+        r = fcgi.request(sock, fcgi.cgi_params("GET", CLIENT, h), timeout=30)
+        status = r.status if r else None
         statuses[status] = statuses.get(status, 0) + 1
     return statuses
 
