@@ -13,7 +13,6 @@ import hashlib
 import multiprocessing
 import os
 import random
-import re
 import shutil
 import signal
 import socket
