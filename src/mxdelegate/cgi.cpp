@@ -3,10 +3,12 @@
 #include "core/log.hpp"
 #include "service/responder.hpp"
 
+#include <poll.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -38,8 +40,10 @@ bool write_all(int fd, std::string_view bytes)
 // closing a socket with unread data resets it: Apache then loses the end of
 // the answer (a POST's 405 arrived only after its keep-alive timeout, the
 // chunked body unterminated).  No answer needs the body, so up to 1 MiB of
-// it is read and dropped before the answer is written.
-void discard_body()
+// it is read and dropped before the answer is written, for read_timeout at
+// most: a client that announces a body and sends it slowly (or never) must
+// not hold the process.
+void discard_body(unsigned timeout_s)
 {
 	const char *length = std::getenv("CONTENT_LENGTH");
 	if (length == nullptr || *length < '0' || *length > '9')
@@ -49,8 +53,14 @@ void discard_body()
 	if (*end != '\0')
 		return;
 	left = std::min(left, 1ULL << 20);
+	using Clock = std::chrono::steady_clock;
+	const auto deadline = Clock::now() + std::chrono::seconds(timeout_s == 0 ? 5 : timeout_s);
 	char buf[8192];
 	while (left > 0) {
+		const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+		pollfd p{0, POLLIN, 0};
+		if (wait <= 0 || poll(&p, 1, static_cast<int>(wait)) == 0)
+			return;
 		ssize_t n = read(0, buf, std::min<unsigned long long>(sizeof buf, left));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -64,7 +74,7 @@ void discard_body()
 
 int serve(const Config &config, const std::string &config_error)
 {
-	discard_body();
+	discard_body(config.read_timeout_s);
 	if (!config_error.empty()) {
 		log::lines(config_error);
 		// A JSON answer that no remote server caches, rather than a bare

@@ -106,25 +106,17 @@ int check(const std::string &path)
 	return 1;
 }
 
-void on_usr1(int)
-{
-	// Only interrupts a blocking read past the shutdown grace period; the
-	// worker loop reads the server's stopping flag itself.
-}
-
 // Before anything of libfcgi runs (FCGX_IsCGI calls FCGX_Init, which
 // installs handlers where it finds the default disposition) and before any
-// thread exists, so that every thread inherits the mask: SIGUSR1 only
-// interrupts accept(), SIGPIPE is ignored so that a vanished peer is a
-// failed write, and the main thread takes the rest with sigtimedwait.
-// Returns the blocked set, which CGI unblocks again.
+// thread exists, so that every thread inherits the mask: SIGPIPE is ignored
+// so that a vanished peer is a failed write, the main thread takes SIGTERM,
+// SIGINT and SIGHUP with sigtimedwait, and SIGUSR1 (libfcgi's "shut down"
+// in its own accept loop, which is not used) stays blocked.  Returns the
+// blocked set, which CGI unblocks again.
 sigset_t set_up_signals()
 {
 	struct sigaction sa{};
-	sa.sa_handler = on_usr1;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; // no SA_RESTART: accept() must return EINTR
-	sigaction(SIGUSR1, &sa, nullptr);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, nullptr);
 	sigset_t block;
@@ -193,6 +185,13 @@ int run(int argc, char **argv)
 	const mode::Mode mode = mode::detect(facts);
 
 	if (mode == mode::Mode::cgi) {
+		// A web server may start CGI programs with SIGTERM ignored, which
+		// exec keeps: the default action ends the process in any read.
+		struct sigaction dfl{};
+		sigemptyset(&dfl.sa_mask);
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGTERM, &dfl, nullptr);
+		sigaction(SIGINT, &dfl, nullptr);
 		pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
 		return cgi::serve(config, config_error);
 	}

@@ -24,82 +24,67 @@
 
 namespace mxd {
 
-// SO_RCVTIMEO bounds one read, not a request: a peer that sends a byte
-// within each timeout, or goes on sending after its answer (libfcgi drains a
-// connection before it closes it, waiting 2 s after each chunk), would hold
-// a worker for ever.  So each worker accepts its connections itself and
-// lends the watchdog a duplicate of the socket; a request not read,
-// answered and closed within read_timeout has its socket shut down, which
-// ends whatever read, write or drain libfcgi is blocked in.  The duplicate
-// is closed by the worker alone, under the slot's lock, so the watchdog
-// never shuts down a descriptor number that was reused.
+namespace {
+// How long requests in flight have to finish after SIGTERM.
+constexpr std::chrono::seconds shutdown_grace{2};
+} // namespace
+
+// The gate hands a worker only whole requests, so libfcgi never waits for
+// a peer's bytes; what can still block is writing the answer to a peer that
+// does not read.  The worker lends the watchdog its connection while it
+// answers; one not answered within read_timeout is shut down, which ends the
+// write.  The slot's lock keeps the watchdog from shutting down a
+// connection the worker has given back.
 struct Server::Slot {
 	std::mutex mutex;
-	int fd = -1; // the worker's duplicate of its connection, or -1
+	int fd = -1; // the connection being answered, or -1
 	bool armed = false;
 	std::chrono::steady_clock::time_point deadline;
 
-	void lend(int dup)
+	void lend(int conn, std::chrono::seconds timeout)
 	{
 		std::lock_guard lock(mutex);
-		fd = dup;
-		armed = false;
+		fd = conn;
+		armed = timeout.count() > 0;
+		if (armed)
+			deadline = std::chrono::steady_clock::now() + timeout;
 	}
 
 	void take_back()
 	{
 		std::lock_guard lock(mutex);
-		if (fd >= 0)
-			close(fd);
 		fd = -1;
 		armed = false;
 	}
 
-	void arm(std::chrono::seconds timeout)
+	// At shutdown, past the grace period: whatever the worker writes fails.
+	void cut()
 	{
-		if (timeout.count() == 0)
-			return;
 		std::lock_guard lock(mutex);
-		armed = true;
-		deadline = std::chrono::steady_clock::now() + timeout;
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
 	}
 };
 
 namespace {
 
-std::vector<std::uint32_t> read_web_server_addrs()
+GateSettings gate_settings(const Config &config)
 {
-	std::vector<std::uint32_t> addrs;
-	const char *list = std::getenv("FCGI_WEB_SERVER_ADDRS");
-	if (list == nullptr)
-		return addrs;
-	std::string all(list);
-	for (std::size_t start = 0; start <= all.size();) {
-		std::size_t comma = all.find(',', start);
-		if (comma == std::string::npos)
-			comma = all.size();
-		const std::string one = all.substr(start, comma - start);
-		if (const in_addr_t a = inet_addr(one.c_str()); a != INADDR_NONE)
-			addrs.push_back(a);
-		start = comma + 1;
+	GateSettings g;
+	g.limits.params_bytes = config.params_bytes;
+	g.max_connections = config.max_connections;
+	g.read_timeout = std::chrono::seconds(config.read_timeout_s);
+	if (const char *list = std::getenv("FCGI_WEB_SERVER_ADDRS")) {
+		std::vector<std::string> bad;
+		g.peers = PeerList::parse(list, bad);
+		for (const std::string &b : bad)
+			log::warning("main", "FCGI_WEB_SERVER_ADDRS: \"" + log::escape(b) +
+			                         "\" is no IPv4 or IPv6 address; ignored");
+		if (g.peers.empty() && !bad.empty())
+			throw std::runtime_error("FCGI_WEB_SERVER_ADDRS names no address: every peer would "
+			                         "be allowed; refusing to start");
 	}
-	return addrs;
-}
-
-// What libfcgi's own accept did to a connection: TCP_NODELAY on TCP, so
-// that the answer's records are not held back by Nagle, and the
-// FCGI_WEB_SERVER_ADDRS check of IPv4 peers.  False: close it.
-bool from_web_server(int fd, const sockaddr_storage &peer, const std::vector<std::uint32_t> &addrs)
-{
-	if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
-		return true;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (peer.ss_family != AF_INET || addrs.empty())
-		return true;
-	sockaddr_in in;
-	std::memcpy(&in, &peer, sizeof in);
-	return std::find(addrs.begin(), addrs.end(), in.sin_addr.s_addr) != addrs.end();
+	return g;
 }
 
 struct FileStamp {
@@ -132,19 +117,9 @@ FileStamp stamp(const std::string &path)
 Server::Server(std::string config_path, const Config &config, int listen_fd,
                std::shared_ptr<Responder> first)
 	: config_path_(std::move(config_path)), listen_fd_(listen_fd),
-	  request_timeout_(config.read_timeout_s)
+	  gate_settings_(gate_settings(config)), request_timeout_(config.read_timeout_s)
 {
 	install(first ? std::move(first) : std::make_shared<Responder>(config));
-	if (config.read_timeout_s > 0)
-		listen::set_read_timeout(listen_fd_, config.read_timeout_s);
-	// Every worker polls the socket; those that lose the race for a
-	// connection must get EAGAIN from accept(), not block in it.
-	int fl = fcntl(listen_fd_, F_GETFL);
-	if (fl < 0 || fcntl(listen_fd_, F_SETFL, fl | O_NONBLOCK) < 0)
-		throw std::runtime_error(std::string("listening socket: ") + std::strerror(errno));
-	if (pipe2(wake_pipe_, O_CLOEXEC) != 0)
-		throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-	web_server_addrs_ = read_web_server_addrs();
 	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (no_listen_fd_ < 0)
 		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -154,9 +129,8 @@ Server::Server(std::string config_path, const Config &config, int listen_fd,
 // the descriptors any more.
 Server::~Server()
 {
-	for (int fd : {wake_pipe_[0], wake_pipe_[1], no_listen_fd_})
-		if (fd >= 0)
-			close(fd);
+	if (no_listen_fd_ >= 0)
+		close(no_listen_fd_);
 }
 
 std::shared_ptr<Responder> Server::in_service()
@@ -182,8 +156,10 @@ void Server::reload(const char *why)
 		Config c = load_config(config_path_);
 		auto r = std::make_shared<Responder>(c);
 		const Config &old = in_service()->config();
-		if (c.threads != old.threads || c.listen != old.listen || c.read_timeout_s != old.read_timeout_s)
-			log::warning("main", "threads, listen and read_timeout change at the next restart");
+		if (c.threads != old.threads || c.listen != old.listen || c.read_timeout_s != old.read_timeout_s ||
+		    c.params_bytes != old.params_bytes || c.max_connections != old.max_connections)
+			log::warning("main", "threads, listen, read_timeout, params_bytes and max_connections "
+			                     "change at the next restart");
 		install(std::move(r));
 		log::info("main", std::string("configuration reloaded (") + why + ")");
 	} catch (const std::exception &e) {
@@ -193,134 +169,68 @@ void Server::reload(const char *why)
 	}
 }
 
-// False when the worker should leave.
-bool Server::wait_for_connection()
-{
-	pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
-	for (;;) {
-		if (stopping_.load(std::memory_order_acquire))
-			return false;
-		int n = poll(p, 2, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || p[1].revents)
-			return false;
-		if (p[0].revents & (POLLERR | POLLNVAL)) {
-			log::error("worker", "the listening socket failed");
-			stopping_ = true;
-			return false;
-		}
-		return true;
-	}
-}
-
-// A connection of our own for FCGX_Accept_r, or -1 (none ready, or an error
-// that passes).  Clears `ok` when the listening socket is unusable.
-int Server::accept_connection(bool &ok)
-{
-	sockaddr_storage peer{};
-	socklen_t len = sizeof peer;
-	int fd = accept4(listen_fd_, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_CLOEXEC);
-	if (fd >= 0) {
-		if (from_web_server(fd, peer, web_server_addrs_))
-			return fd;
-		close(fd);
-		return -1;
-	}
-	// EAGAIN: another worker took the connection (the listening socket is
-	// non-blocking); the others: the peer left, or a stray signal.
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
-		return -1;
-	log::error("worker", std::string("accept failed: ") + std::strerror(errno));
-	if (errno == EBADF || errno == ENOTSOCK || errno == EINVAL) {
-		ok = false;
-		return -1;
-	}
-	// EMFILE and the like pass; do not spin while they last.
-	std::this_thread::sleep_for(std::chrono::milliseconds(100));
-	return -1;
-}
-
 void Server::worker(Slot &slot)
 {
 	FCGX_Request req;
-	// FCGI_FAIL_ACCEPT_ON_INTR: past the shutdown grace period, SIGUSR1 gets
-	// a worker out of a read on a kept-alive connection.
-	if (FCGX_InitRequest(&req, no_listen_fd_, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (FCGX_InitRequest(&req, no_listen_fd_, 0) != 0) {
 		log::error("worker", "FCGX_InitRequest failed");
 		return;
 	}
-	sigset_t usr1;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-
 	std::shared_ptr<Responder> responder;
 	std::uint64_t seen = ~std::uint64_t{0};
 	Reply reply;
-	for (;;) {
-		// A kept-alive connection (nginx fastcgi_keep_conn) is read again
-		// by FCGX_Accept_r itself; only a new one is waited for here.
-		if (req.ipcFd < 0) {
+	char drain[512];
+	while (const std::optional<Gate::Ready> ready = gate_->take()) {
+		// libfcgi gets a duplicate: should it drop the connection itself, it
+		// closes its own number, never one the gate still holds.
+		const int fd = ready->fd;
+		const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (dup < 0) {
+			log::error("worker", std::string("dup failed: ") + std::strerror(errno));
+			gate_->done(fd, false);
+			continue;
+		}
+		slot.lend(fd, request_timeout_);
+		req.ipcFd = dup;
+		// FCGX_Accept_r first finishes "the previous request", closing its
+		// connection unless that one was kept alive: this one, here.
+		req.keepConnection = 1;
+		if (FCGX_Accept_r(&req) < 0) {
 			slot.take_back();
-			if (!wait_for_connection())
-				break;
-			bool ok = true;
-			const int fd = accept_connection(ok);
-			if (!ok) {
-				stopping_ = true;
-				break;
-			}
-			if (fd < 0)
-				continue;
-			const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-			if (dup < 0) {
-				log::error("worker", std::string("dup failed: ") + std::strerror(errno));
-				close(fd);
-				std::this_thread::sleep_for(std::chrono::milliseconds(100));
-				continue;
-			}
-			slot.lend(dup);
-			req.ipcFd = fd;
-			// FCGX_Accept_r first finishes "the previous request", and
-			// closes its connection unless that one was kept alive.
-			req.keepConnection = 1;
-		}
-		slot.arm(request_timeout_);
-		pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr);
-		int rc = FCGX_Accept_r(&req);
-		// While a request is served, SIGUSR1 stays blocked: libfcgi takes an
-		// interrupted write for a failed one and would drop the answer.
-		pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
-		if (rc < 0) {
-			// libfcgi closed the connection (no BEGIN_REQUEST, an unknown
-			// role, a read error, the deadline), then could not accept.
-			if (stopping_.load(std::memory_order_acquire))
-				break;
+			gate_->done(fd, false);
 			continue;
 		}
-		if (FCGX_GetError(req.in) != 0) {
-			// The parameters were cut short (peer gone, a read timeout, the
-			// deadline): libfcgi still returns the request.  Answer nothing,
-			// and close without libfcgi's drain, which a trickling peer
-			// would prolong: there is no answer that a reset could lose.
-			FCGX_Detach(&req);
-			FCGX_Free(&req, 1);
-			continue;
+		bool keep = ready->reusable && req.keepConnection;
+		// A request kept alive must leave nothing of itself unread: its
+		// STDIN end is in the socket (the gate waited for it).
+		if (keep)
+			while (FCGX_GetStr(drain, sizeof drain, req.in) > 0) {
+			}
+		if (FCGX_GetError(req.in) == 0) {
+			if (std::uint64_t v = version_.load(std::memory_order_acquire); v != seen) {
+				responder = in_service();
+				seen = v;
+			}
+			Request request = parse_request(req.envp);
+			responder->answer(request, reply);
+			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
+		} else {
+			keep = false; // cut short by the watchdog: nothing to answer
 		}
-		if (std::uint64_t v = version_.load(std::memory_order_acquire); v != seen) {
-			responder = in_service();
-			seen = v;
-		}
-		Request request = parse_request(req.envp);
-		responder->answer(request, reply);
-		FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
+		// The end records are written here; then libfcgi lets go of the
+		// connection without its 2-second linger or its drain of a body:
+		// the gate does both, without a worker.
+		FCGX_FClose(req.err);
+		FCGX_FClose(req.out);
+		keep = keep && FCGX_GetError(req.out) == 0;
+		req.ipcFd = -1;
 		FCGX_Finish_r(&req);
+		close(dup);
 		reply.hold.reset();
-		if (stopping_.load(std::memory_order_acquire))
-			break;
+		slot.take_back();
+		gate_->done(fd, keep);
 	}
 	FCGX_Free(&req, 1);
-	slot.take_back();
 }
 
 void Server::watchdog(unsigned n)
@@ -350,6 +260,10 @@ void Server::watchdog(unsigned n)
 
 void Server::run(unsigned threads)
 {
+	// Beside the connections: each worker's store connection and the
+	// files a plugin opens, the configuration, the log.
+	gate_ = std::make_unique<Gate>(listen_fd_, gate_settings_, 64 + 4 * std::size_t{threads});
+	std::thread gate(&Gate::run, gate_.get());
 	slots_ = std::make_unique<Slot[]>(threads);
 	std::vector<std::thread> workers;
 	for (unsigned i = 0; i < threads; ++i)
@@ -364,7 +278,7 @@ void Server::run(unsigned threads)
 	sigaddset(&wait, SIGINT);
 	sigaddset(&wait, SIGHUP);
 	FileStamp seen = stamp(config_path_);
-	while (!stopping_.load()) {
+	while (!gate_->failed()) {
 		// Read each time: a reload may have changed it.
 		const unsigned interval = in_service()->config().check_interval_ms;
 		timespec ts{static_cast<time_t>(interval / 1000),
@@ -388,7 +302,8 @@ void Server::run(unsigned threads)
 		in_service()->refresh();
 	}
 
-	stop(workers);
+	stop(workers, threads);
+	gate.join();
 	if (guard.joinable()) {
 		{
 			std::lock_guard lock(watchdog_mutex_);
@@ -398,31 +313,37 @@ void Server::run(unsigned threads)
 	}
 }
 
-// Requests in flight finish; a worker still waiting on a kept-alive
-// connection after the grace period is interrupted.  A worker may block
-// again just after a signal, so it is sent until all have left.
-void Server::stop(std::vector<std::thread> &workers)
+// Requests in flight finish within the grace period; then the sockets of
+// those still answering are shut down, which ends any write.  A worker
+// still inside a store call a second later (a lookup that ignores its
+// deadline) cannot be ended from outside: the process exits without it,
+// since nothing it holds needs saving (the stores are read-only here).
+void Server::stop(std::vector<std::thread> &workers, unsigned threads)
 {
 	stopping_ = true;
-	close(wake_pipe_[1]);
-	wake_pipe_[1] = -1;
-	std::vector<pthread_t> ids;
-	for (auto &w : workers)
-		ids.push_back(w.native_handle());
+	gate_->stop();
 	std::atomic<bool> joined{false};
 	std::thread joiner([&] {
 		for (auto &w : workers)
 			w.join();
 		joined = true;
 	});
-	const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+	using Clock = std::chrono::steady_clock;
+	const auto grace = Clock::now() + shutdown_grace;
+	bool cut = false;
 	while (!joined.load()) {
 		std::this_thread::sleep_for(std::chrono::milliseconds(20));
-		if (std::chrono::steady_clock::now() < grace)
-			continue;
-		FCGX_ShutdownPending();
-		for (pthread_t id : ids)
-			pthread_kill(id, SIGUSR1);
+		const auto now = Clock::now();
+		if (now >= grace && !cut) {
+			for (unsigned i = 0; i < threads; ++i)
+				slots_[i].cut();
+			cut = true;
+		}
+		if (now >= grace + std::chrono::seconds(1)) {
+			log::error("main", "a worker is still inside a store call after the shutdown grace "
+			                   "period: exiting without it");
+			std::_Exit(0);
+		}
 	}
 	joiner.join();
 }

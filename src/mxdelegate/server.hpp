@@ -1,9 +1,11 @@
-// The FastCGI server: the configuration in service, the worker threads, the
-// watchdog over their connections, and the main thread's loop that reloads
-// and shuts down.  main() has blocked SIGTERM, SIGINT, SIGHUP and SIGUSR1
-// (and given SIGUSR1 a handler without SA_RESTART) before constructing it.
+// The FastCGI server: the configuration in service, the gate that owns the
+// connections, the worker threads that answer whole requests through
+// libfcgi, the watchdog over their answers, and the main thread's loop that
+// reloads and shuts down.  main() has blocked SIGTERM, SIGINT and SIGHUP
+// before constructing it.
 #pragma once
 
+#include "mxdelegate/gate.hpp"
 #include "service/config.hpp"
 #include "service/responder.hpp"
 
@@ -21,8 +23,7 @@ namespace mxd {
 
 class Server {
 public:
-	// Takes `first` into service (made from `config` when null), makes
-	// listen_fd non-blocking and sets its read timeout.  Throws
+	// Takes `first` into service (made from `config` when null).  Throws
 	// std::runtime_error naming what failed, or the Responder's errors.
 	Server(std::string config_path, const Config &config, int listen_fd,
 	       std::shared_ptr<Responder> first);
@@ -32,7 +33,8 @@ public:
 
 	// Serves with `threads` workers until SIGTERM or SIGINT, reloading on
 	// SIGHUP or when the configuration file changes; returns once every
-	// worker has left.
+	// worker has left.  A worker still inside a store call past the
+	// shutdown grace period does not hold the process: it exits without it.
 	void run(unsigned threads);
 
 private:
@@ -43,13 +45,13 @@ private:
 	void reload(const char *why);
 
 	void worker(Slot &slot);
-	bool wait_for_connection();
-	int accept_connection(bool &ok);
 	void watchdog(unsigned n);
-	void stop(std::vector<std::thread> &workers);
+	void stop(std::vector<std::thread> &workers, unsigned threads);
 
 	const std::string config_path_;
 	const int listen_fd_;
+	const GateSettings gate_settings_;
+	std::unique_ptr<Gate> gate_;
 
 	// The Responder in service.  Workers keep their own reference and look at
 	// version_ once a request to learn that a reload swapped in a new one.
@@ -58,22 +60,15 @@ private:
 	std::atomic<std::uint64_t> version_{0};
 
 	std::atomic<bool> stopping_{false};
-	// Workers poll it beside the listening socket; closing the write end at
-	// shutdown sends idle workers away at once.
-	int wake_pipe_[2] = {-1, -1};
-	// Given to libfcgi to accept from, never listened on: after dropping a
-	// connection by itself (a bad BEGIN_REQUEST, an unknown role) it then
-	// fails at once instead of taking the next connection unwatched.
+	// Given to libfcgi to accept from, never listened on: should it drop a
+	// connection by itself (what the gate let through, it would not), it
+	// then fails at once instead of taking a connection of its own.
 	int no_listen_fd_ = -1;
 
 	const std::chrono::seconds request_timeout_; // 0: no deadline, no watchdog
 	std::unique_ptr<Slot[]> slots_;              // one a worker
 	std::mutex watchdog_mutex_;
 	std::condition_variable watchdog_wake_;
-
-	// FCGI_WEB_SERVER_ADDRS, read once: the IPv4 peers libfcgi would accept
-	// (none listed: all), checked here since libfcgi no longer accepts.
-	std::vector<std::uint32_t> web_server_addrs_;
 };
 
 } // namespace mxd

@@ -188,7 +188,7 @@ void read_server(const toml::table &root, Config &c, Problems &p)
 		return;
 	unknown_keys(*t, "server",
 	             {"threads", "listen", "check_interval", "read_timeout", "cache_size", "cache_bytes",
-	              "wildcard_depth"},
+	              "wildcard_depth", "params_bytes", "max_connections"},
 	             p);
 	read_int(*t, "threads", 1, 1024, c.threads, p);
 	read_string(*t, "listen", c.listen, p);
@@ -201,6 +201,10 @@ void read_server(const toml::table &root, Config &c, Problems &p)
 	read_int(*t, "cache_bytes", 0, 1LL << 40, c.cache_bytes, p);
 	// 127 labels is the most a 253-character name has.
 	read_int(*t, "wildcard_depth", 0, 127, c.wildcard_depth, p);
+	// Below 4 KiB no web server's parameters fit; 1 MiB is far above the
+	// largest header sets they forward.
+	read_int(*t, "params_bytes", 4096, 1 << 20, c.params_bytes, p);
+	read_int(*t, "max_connections", 16, 1000000, c.max_connections, p);
 	if (const toml::node *n = t->get("check_interval")) {
 		// Seconds, fractions allowed: a provider may want changes live sooner.
 		double s = n->is_integer() ? double(*n->value<std::int64_t>())

@@ -36,6 +36,13 @@ struct Config {
 	// top of it when set.
 	std::optional<std::size_t> cache_size;
 	std::size_t wildcard_depth = 8;   // [server] wildcard_depth (labels)
+	// [server] params_bytes: the FastCGI PARAMS records of one request,
+	// headers and padding included; a connection sending more is closed.
+	std::size_t params_bytes = 64 * 1024;
+	// [server] max_connections: connections the gate holds (waiting for a
+	// whole request, kept alive, or with a worker); lowered to what the
+	// descriptor limit allows.
+	std::size_t max_connections = 4096;
 };
 
 // The default configuration path, from SYSCONFDIR at build time.

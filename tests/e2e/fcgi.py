@@ -43,6 +43,8 @@ def begin(request_id=1, role=RESPONDER, keep=False):
 def connect(address, timeout=10):
     if isinstance(address, str):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    elif ":" in address[0]:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
