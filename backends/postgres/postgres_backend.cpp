@@ -691,17 +691,18 @@ public:
 	{
 		if (writer_)
 			return writer_->list(each, ctx);
+		// Listing is the admin tool's (export, check), never a request's: a
+		// million rows take longer than any lookup's deadline.  The
+		// connection leaves the pool with its deadline gone.
 		auto reader = acquire();
+		run(s_, reader->c.get(), "SET statement_timeout = 0; SET lock_timeout = 0", "list");
 		try {
 			Writer::list_rows(s_, reader->c.get(), each, ctx);
 		} catch (const StatusError &) {
 			if (lost(reader->c.get()))
 				pool_.retire();
-			else
-				pool_.release(std::move(reader));
 			throw;
 		}
-		pool_.release(std::move(reader));
 	}
 
 	// Throws while the notification connection is down: nothing tells this
