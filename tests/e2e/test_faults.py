@@ -276,7 +276,7 @@ class SlowStore(StoreBase):
         finally:
             db.close()
 
-    def test_an_endless_view_in_place_of_domains_is_refused_at_start(self):
+    def test_an_endless_view_in_place_of_domains_is_refused_at_start_and_reload(self):
         self.sql(ENDLESS_VIEW)
         self.serve()
         # Refused when the connection opens: no lookup runs the view.
@@ -284,6 +284,12 @@ class SlowStore(StoreBase):
         self.true(longest < 0.5, "a refused store took %.2f s" % longest)
         self.contains(self.mx.stderr(), "sqlite: %s: \"domains\" is a view, not the table the "
                                         "schema makes; refusing to read it" % self.db)
+        # A reload opens the store anew, and refuses it the same way.
+        self.mx.proc.send_signal(signal.SIGHUP)
+        self.true(wait_for(lambda: "configuration reloaded (SIGHUP)" in self.mx.stderr(), 5),
+                  self.mx.stderr())
+        longest = within_deadline(self, timed(self.mx, self.HOSTS, 0.5), {})
+        self.true(longest < 0.5, "a refused store took %.2f s after a reload" % longest)
         self.eq(self.mx.proc.poll(), None)
         self.sql(TABLE_BACK)
         self.serving_again()
