@@ -207,12 +207,14 @@ class StoreFaults(StoreBase):
 
 
 # [backend] timeout's default, and what a request may take on top of it here:
-# the FastCGI round trip and a worker's turn on a loaded 2-core machine
-# (more under the sanitizers).  Without a deadline these requests took as
+# the FastCGI round trip, a worker's turn on a loaded 2-core machine (more
+# under the sanitizers), and for PostgreSQL a new connection's set-up before
+# the statement that waits (1.38 s was the longest of 179,000 requests in a
+# 30 s lock).  Without a deadline these requests took as
 # long as the store's stall: forever for the view, the whole lock for
 # PostgreSQL.
 DEADLINE = 1.0
-SLACK = 1.0 if os.environ.get("SANITIZE") == "1" else 0.5
+SLACK = 1.25 if os.environ.get("SANITIZE") == "1" else 0.75
 
 # An endless query where domains should be, for every key: the recursive r
 # never ends, CROSS JOIN keeps it the outer loop, and no row of it passes.
