@@ -90,6 +90,9 @@ struct Settings {
 	std::string conninfo;
 	std::string target; // host=… port=… dbname=…, for messages
 	Access access = Access::read;
+	// [backend] timeout: statement_timeout and lock_timeout of the
+	// responder's connections (the admin tool's are not bounded by it).
+	std::chrono::milliseconds timeout = plugin::default_timeout;
 };
 
 // libpq's messages end in a newline and may hold several lines ("connection
@@ -159,14 +162,15 @@ std::string target(const std::string &conninfo)
 
 Settings configure(const char *config_json)
 {
-	static const plugin::ConfigRules rules{"postgres: ", {{"conninfo"}}, /*writable=*/true};
+	static const plugin::ConfigRules rules{"postgres: ", {{"conninfo"}, plugin::timeout_key},
+	                                       /*writable=*/true};
 	const plugin::PluginConfig config(config_json, rules);
 	const std::string *conninfo = config.text("conninfo");
 	if (!conninfo)
 		throw StatusError(MXD_ERROR, "postgres: [backend] conninfo: missing; a libpq connection "
 		                             "string, such as \"host=db1,db2 dbname=mxdelegate user=mxdelegate "
 		                             "target_session_attrs=prefer-standby\"");
-	return {*conninfo, target(*conninfo), config.access()};
+	return {*conninfo, target(*conninfo), config.access(), config.timeout()};
 }
 
 // PQconnectdbParams' arguments: our defaults before the user's string, so
@@ -225,14 +229,22 @@ std::string sqlstate(const PGresult *r)
 	return s ? s : "";
 }
 
-// A failed statement as a Failure: a lock wait that ran out is MXD_BUSY.
-[[noreturn]] void raise(const Settings &s, PGconn *c, const PGresult *r, const char *what)
+// A failed statement as a Failure: for the admin tool, a lock wait that ran
+// out is MXD_BUSY.  For the responder (`reading`), a statement or lock wait
+// cut at [backend] timeout is the store failing that request: MXD_ERROR,
+// which also starts the read pool's back-off, so that while a lock is held
+// the other workers fail at once instead of each waiting the deadline.
+[[noreturn]] void raise(const Settings &s, PGconn *c, const PGresult *r, const char *what,
+                        bool reading = false)
 {
 	const std::string state = sqlstate(r);
-	const int status = state == "55P03" || state == "40001" || state == "40P01" ? MXD_BUSY : MXD_ERROR;
-	std::string message = "postgres: " + s.target + ": " + what + ": " +
-	                      tidy(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
-	                                                         : PQerrorMessage(c));
+	const bool cut = reading && (state == "55P03" || state == "57014");
+	const int status = !cut && (state == "55P03" || state == "40001" || state == "40P01") ? MXD_BUSY
+	                                                                                      : MXD_ERROR;
+	std::string message = "postgres: " + s.target + ": " + what + ": ";
+	if (cut)
+		message += "ran past [backend] timeout (" + std::to_string(s.timeout.count()) + " ms): ";
+	message += tidy(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	if (status == MXD_BUSY)
 		message += " (another mxdelegatectl holds the store; try again)";
 	throw StatusError(status, message);
@@ -259,12 +271,13 @@ Conn connect(const Settings &s, bool writer)
 }
 
 // The schema version of the store the connection is on; 0 when it has none.
-int version_of(const Settings &s, PGconn *c)
+int version_of(const Settings &s, PGconn *c, bool reading = false)
 {
 	// Asked first, since a statement on a missing table would abort the
 	// transaction init runs this in.
-	Result exists = run(s, c, "SELECT to_regclass('mxdelegate_meta') IS NOT NULL",
-	                    "reading the schema version", PGRES_TUPLES_OK);
+	Result exists(PQexec(c, "SELECT to_regclass('mxdelegate_meta') IS NOT NULL"));
+	if (!exists || PQresultStatus(exists.get()) != PGRES_TUPLES_OK)
+		raise(s, c, exists.get(), "reading the schema version", reading);
 	if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t")
 		return 0;
 	Result r(PQexec(c, "SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'"));
@@ -279,7 +292,7 @@ int version_of(const Settings &s, PGconn *c)
 			              "schema_version \"" + log::one_line(text) + "\" is not a number");
 		return v;
 	}
-	raise(s, c, r.get(), "reading the schema version");
+	raise(s, c, r.get(), "reading the schema version", reading);
 }
 
 void require_version(const Settings &s, int found)
@@ -599,11 +612,18 @@ struct Reader {
 	explicit Reader(const Settings &s) : c(connect(s, false))
 	{
 		// Belt and braces: the responder never writes, whatever the role may.
-		run(s, c.get(), "SET default_transaction_read_only = on", "connecting");
-		require_version(s, version_of(s, c.get()));
+		// The deadline, before anything that may wait for a lock: preparing
+		// the lookup takes one on domains, which a VACUUM FULL, TRUNCATE or
+		// ALTER TABLE holds for as long as it runs.  Set here rather than in
+		// the conninfo's options, which the operator's string may replace.
+		const std::string ms = std::to_string(s.timeout.count());
+		run(s, c.get(), ("SET default_transaction_read_only = on; SET statement_timeout = " + ms +
+		                 "; SET lock_timeout = " + ms).c_str(),
+		    "connecting");
+		require_version(s, version_of(s, c.get(), /*reading=*/true));
 		Result r(PQprepare(c.get(), "lookup", lookup_sql.c_str(), 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-			raise(s, c.get(), r.get(), "preparing the lookup");
+			raise(s, c.get(), r.get(), "preparing the lookup", /*reading=*/true);
 	}
 
 	// A connection that died with a server restart is not lent again.
@@ -653,7 +673,7 @@ public:
 			}
 			const bool dead = lost(reader->c.get());
 			try {
-				raise(s_, reader->c.get(), r.get(), "lookup");
+				raise(s_, reader->c.get(), r.get(), "lookup", /*reading=*/true);
 			} catch (const StatusError &e) {
 				// The connection is dropped either way: a statement that
 				// fails on a live one (a table changed by a migration) may
@@ -671,17 +691,18 @@ public:
 	{
 		if (writer_)
 			return writer_->list(each, ctx);
+		// Listing is the admin tool's (export, check), never a request's: a
+		// million rows take longer than any lookup's deadline.  The
+		// connection leaves the pool with its deadline gone.
 		auto reader = acquire();
+		run(s_, reader->c.get(), "SET statement_timeout = 0; SET lock_timeout = 0", "list");
 		try {
 			Writer::list_rows(s_, reader->c.get(), each, ctx);
 		} catch (const StatusError &) {
 			if (lost(reader->c.get()))
 				pool_.retire();
-			else
-				pool_.release(std::move(reader));
 			throw;
 		}
-		pool_.release(std::move(reader));
 	}
 
 	// Throws while the notification connection is down: nothing tells this

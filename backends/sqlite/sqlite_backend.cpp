@@ -47,6 +47,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 namespace mxd {
@@ -63,8 +64,14 @@ constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
 
-// How long a lookup waits for a writer's lock before it answers 503.
+// How long the admin tool waits for another writer's lock, and a lookup too
+// unless [backend] timeout is shorter.
 constexpr int default_busy_timeout_ms = 2000;
+// How many virtual machine instructions a lookup runs between two looks at
+// the clock: a lookup by key runs a few dozen, so a healthy store never
+// pays for the deadline; a view's endless query is stopped within
+// microseconds of it.
+constexpr int progress_period = 1000;
 // After a failure to open the database, lookups answer at once with that
 // failure for this long, then one of them tries again: a local file is
 // cheap to try, so the wait does not grow.
@@ -74,6 +81,8 @@ struct Settings {
 	std::string path;
 	Access access = Access::read;
 	int busy_timeout_ms = default_busy_timeout_ms;
+	// [backend] timeout: the responder's lookups only.
+	std::chrono::milliseconds timeout = plugin::default_timeout;
 };
 
 // strerror() may share a buffer between threads; this does not.
@@ -88,15 +97,23 @@ Settings configure(const char *config_json)
 		"sqlite: ",
 		{{"path"},
 		 {"busy_timeout", plugin::Key::integer, 0, 60000,
-		  "must be an integer number of milliseconds from 0 to 60000"}},
+		  "must be an integer number of milliseconds from 0 to 60000"},
+		 plugin::timeout_key},
 		/*writable=*/true};
 	const plugin::PluginConfig config(config_json, rules);
 	const std::string *path = config.text("path");
 	if (!path || path->empty())
 		throw StatusError(MXD_ERROR, "sqlite: [backend] path: missing; the database file, such as "
 		                             "\"/var/lib/mxdelegate/domains.db\"");
-	return {config.resolve(*path), config.access(),
-	        static_cast<int>(config.integer("busy_timeout").value_or(default_busy_timeout_ms))};
+	Settings s{config.resolve(*path), config.access(),
+	           static_cast<int>(config.integer("busy_timeout").value_or(default_busy_timeout_ms)),
+	           config.timeout()};
+	// The wait for a writer's lock is part of a lookup's time: the
+	// responder's never outlasts the deadline (and its messages say the
+	// wait it did).  The admin tool waits as long as it was told.
+	if (s.access == Access::read)
+		s.busy_timeout_ms = std::min<int>(s.busy_timeout_ms, static_cast<int>(s.timeout.count()));
+	return s;
 }
 
 // "sqlite: PATH: what went wrong", with what SQLite does not say itself.
@@ -137,6 +154,9 @@ std::string describe(const Settings &s, const SQLite::Exception &e, sqlite3 *db 
 			return where + reason(errno);
 		return where + e.what();
 	}
+	case SQLITE_INTERRUPT:
+		return where + "ran past [backend] timeout (" + std::to_string(s.timeout.count()) +
+		       " ms) and was interrupted";
 	case SQLITE_NOTADB:
 		return where + "not an SQLite database (file is not a database)";
 	case SQLITE_CORRUPT:
@@ -167,6 +187,23 @@ void require_version(const Settings &s, int found)
 	               ", or restore a database of schema version " + std::to_string(schema.expected));
 }
 
+// `domains` must be the table the schema makes: a view (or a table renamed
+// and a view put in its place, behind the admin tool's back) may run any
+// query, without end, in every worker that asks for a domain.
+void require_table(const Settings &s, SQLite::Database &db)
+{
+	SQLite::Statement q(db, "SELECT type FROM sqlite_master WHERE name = 'domains' COLLATE NOCASE");
+	const std::string where = "sqlite: " + s.path + ": ";
+	if (!q.executeStep())
+		throw StatusError(MXD_ERROR, where + "no table \"domains\", though the schema version is " +
+		                                 std::to_string(schema.expected));
+	if (const std::string type = q.getColumn(0).getString(); type != "table")
+		throw StatusError(MXD_ERROR, where + "\"domains\" is a " + log::one_line(type) +
+		                                 ", not the table the schema makes; refusing to read it "
+		                                 "(restore the table, or run \"mxdelegatectl import\" "
+		                                 "into a new database)");
+}
+
 const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = ?1";
 const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
 
@@ -190,12 +227,27 @@ std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
 // One read-only connection and its prepared lookup, used by one thread at a
 // time (SQLITE_OPEN_NOMUTEX: the pool does the locking).
 struct Reader {
+	using Clock = std::chrono::steady_clock;
+
+	// Past this, the statement running on db is interrupted, and a wait for
+	// a writer's lock given up.  Set by the one thread that holds the
+	// reader, and read by SQLite's callbacks on that same thread; declared
+	// before db, which is opened under it.
+	Clock::time_point deadline;
+	const std::chrono::milliseconds busy_timeout;
+	Clock::time_point busy_since;
 	SQLite::Database db;
 	SQLite::Statement lookup;
 
-	static SQLite::Database open(const Settings &s)
+	// `self`: the reader the connection is for, whose deadline bounds
+	// everything from here on; none for the watcher's connection.
+	static SQLite::Database open(const Settings &s, Reader *self = nullptr)
 	{
 		SQLite::Database db(s.path, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, s.busy_timeout_ms);
+		if (self) {
+			sqlite3_busy_handler(db.getHandle(), &Reader::wait, self);
+			sqlite3_progress_handler(db.getHandle(), progress_period, &Reader::past_deadline, self);
+		}
 		// Belt and braces: even a read-write file is never written here.
 		db.exec("PRAGMA query_only = 1");
 		// One page cache per reader thread: SQLite's default (2 MB) each
@@ -205,10 +257,42 @@ struct Reader {
 		db.exec("PRAGMA cache_size = -512");
 		// Reading the version also reads the header: garbage fails here.
 		require_version(s, user_version(db));
+		require_table(s, db);
 		return db;
 	}
 
-	explicit Reader(const Settings &s) : db(open(s)), lookup(db, lookup_sql) {}
+	Reader(const Settings &s, Clock::time_point until)
+	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this)), lookup(db, lookup_sql)
+	{
+	}
+	Reader(const Reader &) = delete;
+	Reader &operator=(const Reader &) = delete;
+
+	// Non-zero ends the running statement with SQLITE_INTERRUPT.
+	static int past_deadline(void *self)
+	{
+		return Clock::now() >= static_cast<const Reader *>(self)->deadline;
+	}
+
+	// sqlite3_busy_timeout's waits, but ending at the deadline as well, so
+	// that opening a connection and then reading through it cannot wait
+	// for a writer twice over.  Zero gives up (SQLITE_BUSY).
+	static int wait(void *self, int count)
+	{
+		auto &r = *static_cast<Reader *>(self);
+		const auto now = Clock::now();
+		if (count == 0)
+			r.busy_since = now;
+		const auto until = std::min(r.deadline, r.busy_since + r.busy_timeout);
+		if (now >= until)
+			return 0;
+		// SQLite's own steps: short at first, since most locks are a commit.
+		static constexpr int steps_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+		const std::chrono::milliseconds step(steps_ms[std::min<std::size_t>(
+			static_cast<std::size_t>(count), std::size(steps_ms) - 1)]);
+		std::this_thread::sleep_for(std::min<Clock::duration>(step, until - now));
+		return 1;
+	}
 };
 
 std::string timestamp()
@@ -317,10 +401,12 @@ private:
 		// would take the exclusive lock early.
 		db.exec("PRAGMA cache_size = -1048576");
 		db.exec("PRAGMA cache_spill = OFF");
-		if (s.access == Access::create)
+		if (s.access == Access::create) {
 			migrate(s, db);
-		else
+		} else {
 			require_version(s, user_version(db));
+			require_table(s, db);
+		}
 		return db;
 	}
 
@@ -388,14 +474,30 @@ public:
 	{
 		if (writer_)
 			return find(writer_->lookup(), domain, out);
-		auto reader = acquire();
+		// The deadline counts from here: opening a connection is part of
+		// the lookup (its busy wait is bounded by the same timeout).
+		const auto deadline = Reader::Clock::now() + s_.timeout;
+		auto reader = acquire(deadline);
+		reader->deadline = deadline;
 		int rc;
 		try {
 			rc = find(reader->lookup, domain, out);
 		} catch (const SQLite::Exception &e) {
-			failed(e, std::move(reader));
-			throw;
+			if (e.getErrorCode() != SQLITE_INTERRUPT) {
+				failed(e, std::move(reader));
+				throw;
+			}
+			// A store this slow is failing: the connection goes (its
+			// statement may be half-way through anything), and lookups
+			// that find no other fail at once while the back-off runs.
+			std::string why = "sqlite: " + s_.path + ": the lookup of " + log::one_line(domain) +
+			                  " ran past [backend] timeout (" + std::to_string(s_.timeout.count()) +
+			                  " ms) and was interrupted";
+			reader.conn.reset();
+			pool_.failed(MXD_ERROR, why);
+			throw StatusError(MXD_ERROR, std::move(why));
 		}
+		reader->deadline = Reader::Clock::time_point::max();
 		pool_.release(std::move(reader));
 		return rc;
 	}
@@ -404,7 +506,9 @@ public:
 	{
 		if (writer_)
 			return list_on(writer_->db(), each, ctx);
+		// Listing is the admin's, not a request's: no deadline.
 		auto reader = acquire();
+		reader->deadline = Reader::Clock::time_point::max();
 		try {
 			list_on(reader->db, each, ctx);
 		} catch (const SQLite::Exception &e) {
@@ -458,8 +562,10 @@ public:
 			}
 			const auto version = watch_->execAndGet("PRAGMA data_version").getInt64();
 			if (version != data_version_) {
-				// A commit elsewhere; an init may have changed the schema too.
+				// A commit elsewhere; an init (or a hand) may have changed
+				// the schema too.
 				require_version(s_, user_version(*watch_));
+				require_table(s_, *watch_);
 				data_version_ = version;
 				changed(false);
 			}
@@ -524,11 +630,11 @@ private:
 
 	// A connection from the pool, or a new one; throws while the database
 	// is known to be broken and the back-off has not passed.
-	Pool::Lease acquire()
+	Pool::Lease acquire(Reader::Clock::time_point deadline = Reader::Clock::time_point::max())
 	{
-		return pool_.acquire([this] {
+		return pool_.acquire([this, deadline] {
 			try {
-				return std::make_unique<Reader>(s_);
+				return std::make_unique<Reader>(s_, deadline);
 			} catch (const SQLite::Exception &e) {
 				// A missing file is named as such, so that the admin tool
 				// can tell "run init" from a broken store.

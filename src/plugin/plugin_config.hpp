@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -39,6 +40,16 @@ struct ConfigRules {
 	bool list_known = true;
 };
 
+// [backend] timeout: how long one lookup of the responder may take in the
+// store, in milliseconds, the same key and words in every plugin that makes
+// store calls.  Well under [server] read_timeout (5 s): a lookup past it is a
+// store failure for that request (its stale answer, or 503), so that a slow
+// store cannot hold the workers, and with them every other tenant.  The
+// admin tool's write side is not bounded by it.
+inline constexpr Key timeout_key{"timeout", Key::integer, 1, 60000,
+                                 "must be an integer number of milliseconds from 1 to 60000"};
+inline constexpr std::chrono::milliseconds default_timeout{1000};
+
 // Throws StatusError(MXD_ERROR) for the first key it refuses, and whatever
 // nlohmann::json::parse throws for text that is not JSON.
 class PluginConfig {
@@ -49,6 +60,11 @@ public:
 	const std::string *text(std::string_view key) const;
 	std::optional<std::int64_t> integer(std::string_view key) const;
 	Access access() const { return access_; }
+	// [backend] timeout, or its default (for a plugin that lists timeout_key).
+	std::chrono::milliseconds timeout() const
+	{
+		return std::chrono::milliseconds(integer(timeout_key.name).value_or(default_timeout.count()));
+	}
 
 	// A path from the configuration made absolute: relative to config_dir,
 	// or to config_file's folder, as an operator reads it in the file.

@@ -12,6 +12,7 @@ import time
 
 import harness
 import pgserver
+import test_faults as tf
 import test_sqlite as sq
 from harness import PLUGINS, Test, wait_for
 
@@ -313,3 +314,102 @@ class Fleet(PgStore):
         r = self.mx.get(SERVER, host="example.org")
         self.eq((r.status, r.header("Cache-Control")), (503, "no-store"))
         self.true(wait_for(lambda: "Connection refused" in self.mx.stderr(), 5), self.mx.stderr())
+
+
+class PgSlowStore(PgStore):
+    """Issue 14 on PostgreSQL: an ACCESS EXCLUSIVE lock on domains (what
+    VACUUM FULL, TRUNCATE and ALTER TABLE take) costs each request [backend]
+    timeout at most, through statement_timeout and lock_timeout on the
+    responder's connections.  Held PG_LOCK_SECONDS (default 8; the issue's
+    figure is 30): the bound is the same at any length, since every lookup
+    after the first fails at once while the pool's back-off runs."""
+
+    HOLD = float(os.environ.get("PG_LOCK_SECONDS", "8"))
+
+    def setup(self):
+        PgStore.setup(self)
+        self.ok("init")
+        for h in ("cached.example", "fresh.example"):
+            self.ok("add", h, "--client", "https://m." + h)
+
+    def locks(self):
+        return self.sql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
+                        "AND relation = 'domains'::regclass").strip()
+
+    def test_an_access_exclusive_lock_costs_each_request_the_deadline_at_most(self):
+        self.serve()
+        good = self.mx.get(CLIENT, host="cached.example")
+        self.eq(good.status, 200, good.raw)
+        holder = subprocess.Popen([os.path.join(self.pg.bin, "psql"), "-X", "-q", "-h", self.pg.root,
+                                   "-p", str(self.pg.port), "-U", pgserver.SUPERUSER, "-d", self.dbname],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            holder.stdin.write("BEGIN; LOCK TABLE domains IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+            holder.stdin.flush()
+            self.true(wait_for(lambda: self.locks() == "1", 10), "the lock was not taken")
+            t0 = time.monotonic()
+            # One request alone first, so that its message is the one the
+            # log lets through that second.
+            results = tf.timed(self.mx, ["never.example"], 0.01, clients=1)
+            self.true(results[0][2] >= tf.DEADLINE * 0.9, "%.2f s: no lock wait" % results[0][2])
+            self.contains(self.mx.stderr(), "postgres: %s: lookup: ran past [backend] timeout "
+                                            "(1000 ms): " % self.pg.conninfo(self.dbname))
+            self.contains(self.mx.stderr(), "canceling statement due to")
+            hosts = ["cached.example", "fresh.example"] + ["u%d.example" % i for i in range(6)]
+            results += tf.timed(self.mx, hosts, max(1.0, self.HOLD - (time.monotonic() - t0) - 1))
+            # Every request above was made while the lock was held.
+            self.eq(self.locks(), "1")
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+        longest = tf.within_deadline(self, results, {"cached.example": good})
+        print("    %d requests in %.0f s of an ACCESS EXCLUSIVE lock, the longest %.2f s"
+              % (len(results), self.HOLD, longest))
+        self.eq(self.mx.proc.poll(), None)
+        self.true(self.becomes("fresh.example", 200), self.mx.stderr())
+
+
+class PgTenantIsolation(PgStore):
+    """test_faults' TenantIsolation records on PostgreSQL: nested 1,000 to
+    1,000,000 levels, written around the admin tool (its CHECK dropped, as
+    a hand could), a 500 for that domain alone."""
+
+    TENANTS = tf.TenantIsolation.TENANTS
+    nested = tf.TenantIsolation.nested
+
+    def setup(self):
+        PgStore.setup(self)
+        self.ok("init")
+        lines = "".join('{"domain": "%s", "client": "https://m.%s", "server": "m.%s:443"}\n' % (h, h, h)
+                        for h in self.TENANTS)
+        self.ok("import", "-", stdin=lines)
+
+    def deep_record(self, levels):
+        self.ok("add", "deep.example", "--client", "https://m.deep.example")
+        value = '{"x":' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+        # PostgreSQL's json cast in the CHECK would refuse the deepest with
+        # "stack depth limit exceeded"; a hand drops the check.  Through
+        # stdin: 2 MB is more than one argument may be.
+        sql = ("ALTER TABLE domains DROP CONSTRAINT IF EXISTS domains_client_extra_check;\n"
+               "UPDATE domains SET client_extra = '%s' WHERE domain = 'deep.example';\n" % value)
+        r = subprocess.run([os.path.join(self.pg.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                            "-h", self.pg.root, "-p", str(self.pg.port), "-U", pgserver.SUPERUSER,
+                            "-d", self.dbname], input=sql, capture_output=True, text=True, timeout=120)
+        self.eq(r.returncode, 0, r.stderr)
+        self.eq(self.sql("SELECT length(client_extra) FROM domains WHERE domain = 'deep.example'").strip(),
+                str(len(value)))
+
+    def test_a_record_nested_1000_levels_is_a_500_for_its_domain_alone(self):
+        log = self.nested(1000, 500)
+        self.contains(log, "deep.example (entry deep.example): record nests arrays and objects "
+                           "deeper than the limit of 64 levels; answering 500")
+
+    def test_a_record_nested_10000_levels_is_a_500_for_its_domain_alone(self):
+        self.nested(10000, 500)
+
+    def test_a_record_nested_100000_levels_is_a_500_for_its_domain_alone(self):
+        self.nested(100000, 500)
+
+    def test_a_record_nested_1000000_levels_is_a_500_for_its_domain_alone(self):
+        log = self.nested(1000000, 500)
+        self.contains(log, "deep.example (entry deep.example): record")

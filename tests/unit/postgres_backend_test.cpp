@@ -61,7 +61,9 @@ TEST_CASE("postgres: the configuration is checked", "[postgres]")
 	CHECK_THAT(error_of([] { open(json::object()); }),
 	           Catch::Contains("postgres: [backend] conninfo: missing; a libpq connection string"));
 	CHECK_THAT(error_of([] { open({{"conninfo", "dbname=x"}, {"colour", "red"}}); }),
-	           Catch::Contains("postgres: unknown key in [backend]: colour (known: conninfo)"));
+	           Catch::Contains("postgres: unknown key in [backend]: colour (known: conninfo, timeout)"));
+	CHECK(error_of([] { open({{"conninfo", "dbname=x"}, {"timeout", 0}}); }) ==
+	      "postgres: [backend] timeout: must be an integer number of milliseconds from 1 to 60000");
 	CHECK_THAT(error_of([] { open({{"conninfo", 5}}); }),
 	           Catch::Contains("postgres: [backend] conninfo: must be a string"));
 	CHECK_THAT(error_of([] { open({{"conninfo", "dbname=x"}, {"access", "all"}}); }),

@@ -262,6 +262,9 @@ TEST_CASE("sqlite: configuration mistakes fail open() with the key named", "[sql
 	           Catch::Contains("\"everything\" is not read, write or create"));
 	CHECK_THAT(error_of([] { open("/x.db", nullptr, {{"busy_timeout", "long"}}); }),
 	           Catch::Contains("busy_timeout"));
+	for (const json &t : {json(0), json(60001), json("1s"), json(1.5)})
+		CHECK(error_of([&] { open("/x.db", nullptr, {{"timeout", t}}); }) ==
+		      "sqlite: [backend] timeout: must be an integer number of milliseconds from 1 to 60000");
 }
 
 TEST_CASE("sqlite: relative paths start at the configuration's directory", "[sqlite]")
@@ -430,7 +433,7 @@ TEST_CASE("sqlite: concurrent lookups while a writer commits see no errors", "[s
 	// Four readers in a tight loop on two cores can starve the writer's
 	// commit past the default 2 s on a loaded machine (CI): what is tested
 	// here is that no lookup fails or tears, not how long the lock waits.
-	auto r = open(db, nullptr, {{"busy_timeout", 20000}});
+	auto r = open(db, nullptr, {{"busy_timeout", 20000}, {"timeout", 20000}});
 	std::atomic<bool> stop{false};
 	std::atomic<int> errors{0}, found{0};
 	std::mutex first_error_mutex;
@@ -485,4 +488,93 @@ TEST_CASE("sqlite: an exception in the list callback comes back through the load
 	CHECK(calls == 1);
 	// The handle is still good.
 	CHECK(r->lookup("a.example").has_value());
+}
+
+namespace {
+
+// Elapsed milliseconds of f(), which is to throw; its message in `error`.
+long timed_error(const std::function<void()> &f, std::string &error)
+{
+	const auto t0 = std::chrono::steady_clock::now();
+	error = error_of(f);
+	return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+		std::chrono::steady_clock::now() - t0).count());
+}
+
+// domains made a view over a recursive query that never ends, for any key
+// (CROSS JOIN: SQLite keeps the order written, so r is the outer loop, and
+// no row of it passes),
+// as a hand
+// (or a careless migration) could make it behind the admin tool's back.
+void endless_view(const std::string &db)
+{
+	Raw(db).exec("ALTER TABLE domains RENAME TO kept;"
+	              "CREATE VIEW domains AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL "
+	              "SELECT n + 1 FROM r) SELECT kept.* FROM r CROSS JOIN kept WHERE r.n < 0");
+}
+
+} // namespace
+
+TEST_CASE("sqlite: a view in place of the domains table is refused by name, at once", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	endless_view(db);
+	const std::string refusal = "sqlite: " + db + ": \"domains\" is a view, not the table the "
+	                            "schema makes; refusing to read it";
+	auto r = open(db, nullptr, {{"timeout", 5000}});
+	std::string error;
+	CHECK(timed_error([&] { r->lookup("example.org"); }, error) < 1000);
+	CHECK_THAT(error, Catch::StartsWith(refusal));
+	// The admin tool, which has no deadline, refuses the store rather than
+	// run the view.
+	CHECK_THAT(error_of([&] { open(db, "write"); }), Catch::StartsWith(refusal));
+}
+
+TEST_CASE("sqlite: a lookup on a view swapped in under a reader ends at the deadline", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	auto r = open(db, nullptr, {{"timeout", 300}});
+	REQUIRE(r->lookup("example.org").has_value()); // a pooled connection, its lookup prepared
+	endless_view(db);
+	std::string error;
+	const long ms = timed_error([&] { r->lookup("other.example"); }, error);
+	CHECK(error == "sqlite: " + db + ": the lookup of other.example ran past [backend] timeout "
+	               "(300 ms) and was interrupted");
+	CHECK(ms >= 290);
+	CHECK(ms < 1000);
+	// The next lookups fail at once: the connection went, and a new one
+	// refuses the view.
+	CHECK(timed_error([&] { r->lookup("example.org"); }, error) < 200);
+}
+
+TEST_CASE("sqlite: a writer's lock holds a lookup no longer than the deadline", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"example.org"})");
+	// busy_timeout longer than the deadline: the deadline wins, and the
+	// message says the wait that was done.
+	auto r = open(db, nullptr, {{"busy_timeout", 20000}, {"timeout", 300}});
+	Raw locker(db);
+	locker.exec("BEGIN EXCLUSIVE");
+	std::string error;
+	const long ms = timed_error([&] { r->lookup("example.org"); }, error);
+	locker.exec("ROLLBACK");
+	CHECK(error == "sqlite: " + db + ": the database stayed locked by a writer for more than 300 ms");
+	CHECK(ms >= 290);
+	CHECK(ms < 1000);
+	// The admin tool is not bound by the responder's deadline.
+	auto w = open(db, "write", {{"busy_timeout", 1500}, {"timeout", 300}});
+	locker.exec("BEGIN EXCLUSIVE");
+	std::thread release([&] {
+		std::this_thread::sleep_for(std::chrono::milliseconds(700));
+		locker.exec("ROLLBACK");
+	});
+	CHECK_NOTHROW(w->begin());
+	release.join();
+	w->rollback();
 }
