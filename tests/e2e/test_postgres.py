@@ -369,6 +369,54 @@ class PgSlowStore(PgStore):
         self.true(self.becomes("fresh.example", 200), self.mx.stderr())
 
 
+    def test_sigterm_ends_the_process_with_every_worker_inside_a_store_call(self):
+        # A deadline of a minute: four lookups wait on the lock with all
+        # four workers.  SIGTERM ends the process within the grace period
+        # (2 s) and one second more, without waiting for them.
+        with open(self.cfg) as f:
+            text = f.read().replace("[backend]\n", "[backend]\ntimeout = 60000\n", 1)
+        cfg = self.tmp.write("slow.toml", text)
+        mx = harness.Responder(cfg, self.tmp)
+        holder = subprocess.Popen([os.path.join(self.pg.bin, "psql"), "-X", "-q", "-h", self.pg.root,
+                                   "-p", str(self.pg.port), "-U", pgserver.SUPERUSER, "-d", self.dbname],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        waiting = []
+        try:
+            self.eq(mx.get(CLIENT, host="cached.example").status, 200)
+            holder.stdin.write("BEGIN; LOCK TABLE domains IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+            holder.stdin.flush()
+            self.true(wait_for(lambda: self.locks() == "1", 10), "the lock was not taken")
+            for i in range(6):
+                t = threading.Thread(target=lambda i=i: _quiet_get(mx, "w%d.example" % i))
+                t.start()
+                waiting.append(t)
+            time.sleep(1)
+            self.eq(mx.proc.poll(), None)
+            t0 = time.monotonic()
+            mx.proc.terminate()
+            code = mx.proc.wait(20)
+            took = time.monotonic() - t0
+            print("    SIGTERM with every worker waiting on a lock: exit %d after %.2f s" % (code, took))
+            self.eq(code, 0)
+            self.true(took < 3.5, "exit after %.2f s" % took)
+            self.contains(mx.stderr(), "exiting without it")
+        finally:
+            if mx.proc.poll() is None:
+                mx.proc.kill()
+                mx.proc.wait()
+            holder.stdin.close()
+            holder.wait(10)
+            for t in waiting:
+                t.join(20)
+
+
+def _quiet_get(mx, host):
+    try:
+        mx.get(CLIENT, host=host)
+    except OSError:
+        pass  # the responder went away: what SIGTERM does
+
+
 class PgTenantIsolation(PgStore):
     """test_faults' TenantIsolation records on PostgreSQL: nested 1,000 to
     1,000,000 levels, written around the admin tool (its CHECK dropped, as
