@@ -28,6 +28,12 @@ constexpr std::uint64_t wake_tag = ~std::uint64_t{0} - 1;
 // much: enough for a web server to see the answer before any reset.
 constexpr std::chrono::milliseconds linger_time{2000};
 constexpr std::size_t linger_bytes = 1 << 20;
+// At shutdown, how long a request already arriving has to be whole: within
+// the 2 s the server gives requests in flight, with time to answer it.
+constexpr std::chrono::milliseconds drain_time{1500};
+// What close_conn reads and drops first, so that a peer whose last bytes
+// were never read gets the end of the connection, not a reset.
+constexpr std::size_t close_drain_bytes = 256 * 1024;
 
 std::runtime_error sys_error(const std::string &what)
 {
@@ -244,6 +250,12 @@ void Gate::close_conn(Conn &c)
 	if (List *l = c.list(*this))
 		l->remove(&c);
 	const int fd = c.fd;
+	for (std::size_t dropped = 0; dropped < close_drain_bytes;) {
+		const ssize_t n = recv(fd, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		dropped += static_cast<std::size_t>(n);
+	}
 	// close() also takes it out of epoll: no other descriptor refers to it.
 	close(fd);
 	table_[static_cast<std::size_t>(fd)].reset();
@@ -483,6 +495,10 @@ void Gate::take_returns()
 			--count_;
 			continue;
 		case Back::idle:
+			if (draining_) { // shutting down: no next request
+				close_conn(c);
+				continue;
+			}
 			c.state = Conn::State::idle;
 			c.since = now_;
 			idle_.push_back(&c);
@@ -527,6 +543,8 @@ int Gate::next_timeout_ms() const
 		next = std::min(next, lingering_.head->since + linger_);
 	if (accept_paused_)
 		next = std::min(next, accept_paused_until_);
+	if (draining_)
+		next = std::min(next, drain_until_);
 	if (next == Clock::time_point::max())
 		return -1;
 	const auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
@@ -560,16 +578,24 @@ void Gate::run()
 			}
 		}
 		take_returns();
+		bool stopping, failed;
 		{
 			std::lock_guard lock(mutex_);
-			if (stopping_)
+			stopping = stopping_;
+			failed = failed_;
+		}
+		if (stopping && !draining_) {
+			if (failed)
 				break;
+			start_draining();
 		}
 		expire();
+		if (draining_ && (!reading_.head || now_ >= drain_until_))
+			break;
 	}
-	// Stopped: nothing more is accepted or read, and what waits is closed;
-	// requests already whole are still served.  A connection given back
-	// from now on is closed by its worker.
+	// Stopped: what is still held is closed; requests already handed over
+	// are still served.  A connection given back from now on is closed by
+	// its worker.
 	{
 		std::lock_guard lock(mutex_);
 		stopped_ = true;
@@ -579,6 +605,26 @@ void Gate::run()
 		if (c && c->state != Conn::State::busy)
 			close_conn(*c);
 	ready_cv_.notify_all();
+}
+
+// Shutdown: no new connection, no new request on a kept-alive one; a
+// request already arriving gets drain_time to be whole and is served.
+void Gate::start_draining()
+{
+	draining_ = true;
+	drain_until_ = now_ + drain_time;
+	if (!accept_paused_)
+		epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+	accept_paused_ = false;
+	while (idle_.head)
+		close_conn(*idle_.head);
+	for (Conn *c = reading_.head; c;) {
+		Conn *next = c->next;
+		int queued = 0;
+		if (ioctl(c->fd, FIONREAD, &queued) != 0 || queued == 0)
+			close_conn(*c);
+		c = next;
+	}
 }
 
 void Gate::stop()
@@ -601,7 +647,7 @@ bool Gate::failed() const
 std::optional<Gate::Ready> Gate::take()
 {
 	std::unique_lock lock(mutex_);
-	ready_cv_.wait(lock, [this] { return ready_head_ < ready_.size() || stopping_; });
+	ready_cv_.wait(lock, [this] { return ready_head_ < ready_.size() || stopped_; });
 	if (ready_head_ == ready_.size())
 		return std::nullopt;
 	const Ready r = ready_[ready_head_++];

@@ -89,6 +89,7 @@ private:
 	using Clock = std::chrono::steady_clock;
 
 	void accept_all();
+	void start_draining();
 	Conn *add(int fd);
 	bool advance(Conn &c, bool ended);
 	void hand_over(Conn &c, bool reusable);
@@ -119,6 +120,8 @@ private:
 	Clock::time_point now_;
 	Clock::time_point accept_paused_until_{};
 	bool accept_paused_ = false;
+	bool draining_ = false; // stopping: no new connection or request
+	Clock::time_point drain_until_{};
 	log::OncePerSecond refused_log_, limit_log_, accept_log_;
 
 	// Shared with the workers.

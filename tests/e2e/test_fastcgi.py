@@ -59,12 +59,22 @@ class Documents(Test):
     def test_bad_hosts_are_400(self):
         for host in ["", "exa mple.org", "a.org, b.org", "example.org:abc", "example.org:99999",
                      "a:1:2", "[::1", "ex\u00e4mple.org", "a/b", "%65xample.org", "_x.org",
-                     "a" * 64 + ".org", ("a" * 60 + ".") * 5 + "org", "x" * 65536]:
+                     "a" * 64 + ".org", ("a" * 60 + ".") * 5 + "org", "x" * 60000]:
             r = self.mx.get(host=host)
             self.eq(r.status, 400, repr(host[:80]))
             check_common_headers(self, r)
             self.eq(r.header("Cache-Control"), "no-store")
             self.eq(r.json()["errcode"], "M_BAD_REQUEST")
+
+    def test_a_host_past_the_parameter_limit_is_closed_unanswered(self):
+        # [server] params_bytes (64 KiB) counts the PARAMS records: the gate
+        # closes the connection before any worker reads the request.
+        with fcgi.connect(self.mx.socket) as s:
+            s.sendall(fcgi.begin() + fcgi.params_records(1, fcgi.cgi_params(host="x" * 65536))
+                      + fcgi.record(fcgi.STDIN, 1))
+            got = b"".join(iter(lambda: s.recv(4096), b""))
+        self.eq(got, b"")
+        self.eq(self.mx.get().status, 200)
 
     def test_missing_host_is_400(self):
         self.eq(self.mx.get(host=None).status, 400)
