@@ -98,10 +98,10 @@ int check(const std::string &path)
 {
 	try {
 		Config c = load_config(path);
-		Responder r(c);
+		Responder::checked(c);
 		return 0;
 	} catch (const std::exception &e) {
-		log::lines(e.what());
+		log::lines(log::Level::error, "check", "", e.what());
 	}
 	return 1;
 }
@@ -160,9 +160,14 @@ bool open_first(const Config &config, const std::string &config_error,
 		first = std::make_shared<Responder>(config);
 		return true;
 	} catch (const std::exception &e) {
-		log::lines(e.what());
+		log::lines(log::Level::error, "main", "", e.what());
 		return false;
 	}
+}
+
+listen::Access socket_access(const Config &config)
+{
+	return {.mode = config.socket_mode, .group = config.socket_group};
 }
 
 int run(int argc, char **argv)
@@ -204,7 +209,7 @@ int run(int argc, char **argv)
 		case mode::Mode::listen_option:
 			if (!open_first(config, config_error, first))
 				return EX_CONFIG;
-			listen_fd = listen::open(args.listen);
+			listen_fd = listen::open(args.listen, socket_access(config));
 			break;
 		case mode::Mode::systemd:
 			listen_fd = listen::systemd_fd();
@@ -215,7 +220,7 @@ int run(int argc, char **argv)
 		case mode::Mode::listen_config:
 			if (!open_first(config, config_error, first))
 				return EX_CONFIG;
-			listen_fd = listen::open(config.listen);
+			listen_fd = listen::open(config.listen, socket_access(config));
 			break;
 		case mode::Mode::none:
 			if (config_error.empty()) {
@@ -233,7 +238,7 @@ int run(int argc, char **argv)
 		return EX_UNAVAILABLE;
 	}
 	if (!config_error.empty()) {
-		log::lines(config_error);
+		log::lines(log::Level::error, "config", "", config_error);
 		return EX_CONFIG;
 	}
 	if (mode == mode::Mode::inherited && !config.listen.empty())
@@ -248,7 +253,7 @@ int run(int argc, char **argv)
 		server.run(args.threads ? args.threads : config.threads);
 		return 0;
 	} catch (const std::exception &e) {
-		log::lines(e.what());
+		log::lines(log::Level::error, "main", "", e.what());
 		return EX_CONFIG;
 	}
 }

@@ -180,16 +180,15 @@ void Server::reload(const char *why)
 {
 	try {
 		Config c = load_config(config_path_);
-		auto r = std::make_shared<Responder>(c);
+		auto r = Responder::checked(c, in_service().get());
 		const Config &old = in_service()->config();
 		if (c.threads != old.threads || c.listen != old.listen || c.read_timeout_s != old.read_timeout_s)
 			log::warning("main", "threads, listen and read_timeout change at the next restart");
 		install(std::move(r));
 		log::info("main", std::string("configuration reloaded (") + why + ")");
 	} catch (const std::exception &e) {
-		log::error("main", std::string("reload (") + why +
-		                       ") refused, the previous configuration stays in service:");
-		log::lines(e.what());
+		log::lines(log::Level::error, "main", std::string("reload (") + why +
+		           ") refused, the previous configuration stays in service: ", e.what());
 	}
 }
 

@@ -197,3 +197,46 @@ TEST_CASE("every problem is one line, whatever the file quotes", "[config]")
 	CHECK(pe.find('\n') == std::string::npos);
 	CHECK(pe.rfind(g + ":2:", 0) == 0);
 }
+
+TEST_CASE("[server] listen is refused when no socket could ever be bound to it", "[config]")
+{
+	test::TempDir d;
+	for (const auto &[listen, why] : std::vector<std::pair<std::string, std::string>>{
+	         {"127.0.0.1:99999", "port must be a number from 1 to 65535"},
+	         {"127.0.0.1:0", "port must be a number from 1 to 65535"},
+	         {"::1:9000", "write an IPv6 address in brackets: [::1]:port"},
+	         {"[::1]", "expected [IPv6]:port"},
+	         {":9000", "no address; write 127.0.0.1:9000 for this machine only, or *:9000 for "
+	                   "every interface"},
+	         {"unix:", "socket path empty or longer than 107 bytes"}}) {
+		const auto f = d.write("mx.toml", "[backend]\nname = \"toml\"\n[server]\nlisten = \"" +
+		                                      listen + "\"\n");
+		CHECK(error_of(f) == f + ":4:10: listen: \"" + listen + "\": " + why);
+	}
+	for (const char *ok : {"unix:/run/mx.sock", "/run/mx.sock", "127.0.0.1:9000", "[::1]:9000",
+	                       "*:9000", "localhost:9000"}) {
+		const auto f = d.write("mx.toml", std::string("[backend]\nname = \"toml\"\n[server]\nlisten = \"") +
+		                                      ok + "\"\n");
+		CHECK(load_config(f).listen == ok);
+	}
+}
+
+TEST_CASE("[server] socket_group and socket_mode", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("mx.toml", "[backend]\nname = \"toml\"\n");
+	CHECK(load_config(f).socket_mode == 0660);
+	CHECK(load_config(f).socket_group.empty());
+	const auto g = d.write("g.toml", "[backend]\nname = \"toml\"\n[server]\nsocket_group = \"www-data\"\n"
+	                                 "socket_mode = \"0666\"\n");
+	CHECK(load_config(g).socket_mode == 0666);
+	CHECK(load_config(g).socket_group == "www-data");
+	for (const char *bad : {"660", "0o660", "\"rw\"", "\"08\"", "\"07777\""}) {
+		const auto b = d.write("b.toml", std::string("[backend]\nname = \"toml\"\n[server]\nsocket_mode = ") +
+		                                     bad + "\n");
+		CHECK(error_of(b) == b + ":4:15: socket_mode: must be a string of octal digits, such as \"0660\"");
+	}
+	const auto o = d.write("o.toml", "[backend]\nname = \"toml\"\n[server]\nsocket_mode = \"0066\"\n");
+	CHECK(error_of(o) == o + ":4:15: socket_mode: \"0066\": must give the owner read and write (0600) "
+	                         "and hold nothing past 0777");
+}
