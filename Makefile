@@ -261,7 +261,7 @@ install: all
 	for p in $(MAN5) $(MAN7) $(MAN8); do sed $(MAN_PATHS) man/$$p > $(GEN)/$$p || exit 1; done
 	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$(INCLUDEDIR)' 'plugindir=$(PLUGINDIR)' '' \
 		'Name: mxdelegate-backend' \
-		'Description: plugin interface of mxdelegate backends (header only)' \
+		'Description: plugin interface of mxdelegate backends, ABI version $(ABI_VERSION) (header only)' \
 		'Version: $(ABI_VERSION)' 'Cflags: -I$${includedir}' > $(GEN)/mxdelegate-backend.pc
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \

@@ -10,6 +10,7 @@
 #include "service/responder.hpp"
 
 #include <fcgiapp.h>
+#include <mxdelegate/backend.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -83,7 +84,11 @@ Arguments parse_args(int argc, char **argv)
 			usage(stdout);
 			std::exit(0);
 		} else if (a == "-V" || a == "--version") {
-			std::printf("mxdelegate %s\n", MXD_VERSION);
+			// The program's version, then the plugin interface's, which
+			// mxdelegate-backend.pc carries: two numbers that are easily
+			// taken for each other.
+			std::printf("mxdelegate %s (backend ABI %d.%d)\n", MXD_VERSION, MXD_BACKEND_ABI_MAJOR,
+			            MXD_BACKEND_ABI_MINOR);
 			std::exit(0);
 		} else {
 			std::fprintf(stderr, "mxdelegate: unknown argument: %s\n", a.c_str());
@@ -101,7 +106,9 @@ int check(const std::string &path)
 		Responder::checked(c);
 		return 0;
 	} catch (const std::exception &e) {
-		log::lines(log::Level::error, "check", "", e.what());
+		// The shape of mxdelegatectl check's: "mxdelegate: check: " and
+		// the problem, one line each.
+		log::lines(log::Level::info, "check", "", e.what());
 	}
 	return 1;
 }

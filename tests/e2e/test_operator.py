@@ -49,7 +49,7 @@ class StoreChecked(StoreBase):
         self.true(ctl.returncode != 0, ctl.stderr)
         said = ctl.stderr.strip().split("mxdelegatectl: check: ", 1)[1]
         self.eq(said, "sqlite: %s: No such file or directory" % wrong)
-        self.contains(p.stderr, "mxdelegate: check: error: " + said + "\n")
+        self.contains(p.stderr, "mxdelegate: check: " + said + "\n")
         prefixed(self, p.stderr)
 
     def test_a_reload_to_a_store_that_cannot_be_opened_is_refused(self):
@@ -88,7 +88,7 @@ class Listen(Test):
                                      "or *:port (every interface)")]:
             rc, err, where = self.check(listen)
             self.eq(rc, 1, err)
-            self.eq(err, 'mxdelegate: check: error: %slisten: "%s": %s\n' % (where, listen, why))
+            self.eq(err, 'mxdelegate: check: %slisten: "%s": %s\n' % (where, listen, why))
         rc, err, _ = self.check("127.0.0.1:9000")
         self.eq((rc, err), (0, ""))
 

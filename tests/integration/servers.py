@@ -616,7 +616,7 @@ class ApacheFcgid(Apache):
         return {"MXDELEGATE": self.tree.bin, "CONFIG": self.config}
 
     def fastcgi_socket_prefix(self):
-        return os.path.join(self.rundir, "fcgid") + "/"
+        return os.path.join(self.rundir, "fcgid", "sock") + "/"
 
 
 class ApacheProxyFcgi(Apache):
