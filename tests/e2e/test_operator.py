@@ -155,3 +155,44 @@ class LogLines(Test):
             self.eq(mx.get().status, 200)
         finally:
             stopped(self, mx)
+
+
+class BuildPaths(Test):
+    """The paths a build was made for, remembered for make install (which
+    packaging tools run with DESTDIR alone), and make -n changing nothing."""
+
+    def make(self, inst, *args):
+        return subprocess.run(["make", "-C", harness.REPO, "--no-print-directory", *args,
+                               "BUILDDIR=" + inst.build, "SANITIZE="],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200)
+
+    def state(self, inst):
+        out = {}
+        for name in ("config.mk", ".flags"):
+            p = os.path.join(inst.build, name)
+            with open(p, "rb") as f:
+                out[name] = (f.read(), os.stat(p).st_mtime_ns)
+        return out
+
+    def test_install_with_destdir_alone_installs_what_was_built(self):
+        inst = harness.Installed.shared()
+        before = self.state(inst)
+        # Another PREFIX under make -n: said, shown, and nothing changed.
+        p = self.make(inst, "-n", "all", "install", "PREFIX=/nowhere", "DESTDIR=" + self.tmp.file("n"))
+        self.eq(p.returncode, 0, p.stderr)
+        self.contains(p.stdout, "config.mk remembers PREFIX=%s; given PREFIX=/nowhere" % inst.prefix)
+        self.eq(self.state(inst), before)
+        # DESTDIR alone: the remembered paths, nothing compiled.
+        dest = self.tmp.file("dest")
+        p = self.make(inst, "-n", "install", "DESTDIR=" + dest)
+        self.eq(p.returncode, 0, p.stderr)
+        self.true(" -c -o " not in p.stdout, p.stdout[:3000])
+        self.contains(p.stdout, "install -m 755 %s/mxdelegate %s%s/sbin/mxdelegate" % (inst.build, dest, inst.prefix))
+        p = self.make(inst, "-s", "install", "DESTDIR=" + dest)
+        self.eq((p.returncode, p.stderr), (0, ""))
+        self.eq(self.state(inst), before)
+        with open(dest + inst.prefix + "/sbin/mxdelegate", "rb") as f:
+            binary = f.read()
+        self.true((inst.plugindir + "\0").encode() in binary, "PLUGINDIR not compiled in")
+        self.true((inst.prefix + "/etc/mxdelegate/mxdelegate.toml\0").encode() in binary, "SYSCONFDIR not compiled in")
+        self.true(os.path.exists(dest + inst.plugindir + "/sqlite.so"))
