@@ -9,16 +9,7 @@
 #   make uninstall  removes what make install put there, with the same variables
 #
 # Packagers: make PREFIX=/usr SYSCONFDIR=/etc && make install DESTDIR=...
-
-PREFIX     ?= /usr/local
-SBINDIR    ?= $(PREFIX)/sbin
-LIBDIR     ?= $(PREFIX)/lib
-INCLUDEDIR ?= $(PREFIX)/include
-MANDIR     ?= $(PREFIX)/share/man
-DOCDIR     ?= $(PREFIX)/share/doc/mxdelegate
-SYSCONFDIR ?= $(PREFIX)/etc
-PLUGINDIR  ?= $(LIBDIR)/mxdelegate/backends
-PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# (the first build remembers the paths in build/config.mk for make install).
 
 PORT     ?= 8080
 SERVER   ?= lighttpd
@@ -34,6 +25,38 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 else
 BUILDDIR ?= build
 SAN_FLAGS :=
+endif
+
+# The paths a build is made for, remembered in $(BUILDDIR)/config.mk by the
+# build, since PLUGINDIR and SYSCONFDIR are compiled in: "make PREFIX=/usr
+# SYSCONFDIR=/etc", then "make install DESTDIR=..." as dh_auto_install runs
+# it, installs for /usr what was built for /usr.  The paths given (on the
+# command line or in the environment) are remembered, the others follow
+# from them as below.  A path given again with another value replaces the
+# remembered one, a message says so, and the build follows it.  Read with
+# $(file), not include: make remakes an included file even under -n, and
+# make -n must leave the build as it was.
+PATH_VARS := PREFIX SBINDIR LIBDIR INCLUDEDIR MANDIR DOCDIR SYSCONFDIR PLUGINDIR PKGCONFIGDIR
+CONFIG_MK := $(BUILDDIR)/config.mk
+given = $(filter command environment,$(firstword $(origin $(1))))
+ifneq ($(wildcard $(CONFIG_MK)),)
+$(eval $(file <$(CONFIG_MK)))
+endif
+$(foreach v,$(remembered),$(if $(call given,$(v)),,$(eval $(v) := $(remembered_$(v)))))
+REMEMBER := $(sort $(remembered) $(foreach v,$(PATH_VARS),$(if $(call given,$(v)),$(v))))
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/mxdelegate
+SYSCONFDIR ?= $(PREFIX)/etc
+PLUGINDIR  ?= $(LIBDIR)/mxdelegate/backends
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PATHS_CHANGED := $(strip $(foreach v,$(remembered),$(if $(filter-out $(remembered_$(v)),$($(v))),$(v))))
+ifneq ($(PATHS_CHANGED),)
+$(info mxdelegate: $(CONFIG_MK) remembers $(foreach v,$(PATHS_CHANGED),$(v)=$(remembered_$(v))); \
+	given $(foreach v,$(PATHS_CHANGED),$(v)=$($(v))), this build and install use those)
 endif
 
 CXX      ?= g++
@@ -89,13 +112,34 @@ BIN := $(BUILDDIR)/mxdelegate
 CTL_BIN := $(BUILDDIR)/mxdelegatectl
 
 .PHONY: all check unit e2e run install uninstall clean deps
-all: $(BIN) $(CTL_BIN) $(PLUGIN_SO)
+all: $(BIN) $(CTL_BIN) $(PLUGIN_SO) $(CONFIG_MK)
+
+# Rewritten only when the text changes, by a recipe: make -n prints it and
+# runs nothing.
+.PHONY: FORCE
+FORCE:
+$(CONFIG_MK): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '# The paths given to the build (the Makefile reads this file); the others' \
+		'# follow from them: $(foreach v,$(PATH_VARS),$(v)=$($(v)))' \
+		'remembered := $(REMEMBER)' $(foreach v,$(REMEMBER),'remembered_$(v) := $($(v))') > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # Objects depend on the flags they were built with, so that "make check"
 # after a plain "make" rebuilds with -Werror instead of trusting old objects.
+# Written when the flags change, as the Makefile is read, but not under
+# make -n, which must leave the build as it was: there the objects are only
+# shown as out of date.
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 FLAGS_FILE := $(BUILDDIR)/.flags
 FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS)
-$(shell mkdir -p $(BUILDDIR) && { [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE); })
+ifeq ($(shell [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] && echo same),)
+ifeq ($(DRY_RUN),)
+$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE))
+else
+$(FLAGS_FILE): FORCE
+endif
+endif
 
 $(BUILDDIR)/%.o: %.cpp $(FLAGS_FILE)
 	@mkdir -p $(@D)
@@ -170,10 +214,17 @@ FUZZ_PROGS := $(patsubst tests/fuzz/%.cpp,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_
 FUZZ_LIB   := $(FUZZ_DIR)/libmxdfuzz.a
 FUZZ_SO    := $(FUZZ_PLUGINS:%=$(FUZZ_DIR)/backends/%.so)
 FUZZ_FLAGS_FILE := $(FUZZ_DIR)/.flags
-# Only when fuzzing, so that a plain build never makes $(FUZZ_DIR).
+# Only when fuzzing, so that a plain build never makes $(FUZZ_DIR); as
+# $(FLAGS_FILE), never under make -n.
 ifneq ($(filter fuzz fuzz-build,$(MAKECMDGOALS)),)
 FUZZ_FLAGS_NOW := $(FUZZ_CXX) $(FUZZ_CXXFLAGS)
-$(shell mkdir -p $(FUZZ_DIR) && { [ "$$(cat $(FUZZ_FLAGS_FILE) 2>/dev/null)" = '$(FUZZ_FLAGS_NOW)' ] || printf '%s' '$(FUZZ_FLAGS_NOW)' > $(FUZZ_FLAGS_FILE); })
+ifeq ($(shell [ "$$(cat $(FUZZ_FLAGS_FILE) 2>/dev/null)" = '$(FUZZ_FLAGS_NOW)' ] && echo same),)
+ifeq ($(DRY_RUN),)
+$(shell mkdir -p $(FUZZ_DIR) && printf '%s' '$(FUZZ_FLAGS_NOW)' > $(FUZZ_FLAGS_FILE))
+else
+$(FUZZ_FLAGS_FILE): FORCE
+endif
+endif
 endif
 
 $(FUZZ_DIR)/%.o: %.cpp $(FUZZ_FLAGS_FILE)
@@ -261,7 +312,7 @@ install: all
 	for p in $(MAN5) $(MAN7) $(MAN8); do sed $(MAN_PATHS) man/$$p > $(GEN)/$$p || exit 1; done
 	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$(INCLUDEDIR)' 'plugindir=$(PLUGINDIR)' '' \
 		'Name: mxdelegate-backend' \
-		'Description: plugin interface of mxdelegate backends (header only)' \
+		'Description: plugin interface of mxdelegate backends, ABI version $(ABI_VERSION) (header only)' \
 		'Version: $(ABI_VERSION)' 'Cflags: -I$${includedir}' > $(GEN)/mxdelegate-backend.pc
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \

@@ -70,14 +70,14 @@ void write(Level level, std::string_view component, std::string_view message)
 	write_out(line);
 }
 
-void lines(std::string_view text)
+void lines(Level level, std::string_view component, std::string_view head, std::string_view text)
 {
 	while (!text.empty()) {
 		const std::size_t nl = std::min(text.find('\n'), text.size());
 		if (nl > 0) {
-			std::string line(text.substr(0, nl));
-			line += '\n';
-			write_out(line);
+			std::string message(head);
+			message += text.substr(0, nl);
+			write(level, component, message);
 		}
 		text.remove_prefix(std::min(nl + 1, text.size()));
 	}

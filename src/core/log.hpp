@@ -27,9 +27,11 @@ inline void error(std::string_view c, std::string_view m) { write(Level::error, 
 inline void warning(std::string_view c, std::string_view m) { write(Level::warning, c, m); }
 inline void info(std::string_view c, std::string_view m) { write(Level::info, c, m); }
 
-// A message of several lines (a configuration's problems, one a line) on
-// stderr as written, without the prefix, each non-empty line once.
-void lines(std::string_view text);
+// A message of several lines (a configuration's problems, one a line): each
+// non-empty line a message of its own, after `head`, so that every line
+// carries the prefix and says what it is about when the lines of several
+// processes interleave in the web server's log.
+void lines(Level level, std::string_view component, std::string_view head, std::string_view text);
 
 // Text made safe for a one-line message: control bytes become \xNN, so
 // that a value can never forge a second line.  By default UTF-8 and quotes

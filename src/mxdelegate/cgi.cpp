@@ -76,7 +76,7 @@ int serve(const Config &config, const std::string &config_error)
 {
 	discard_body(config.read_timeout_s);
 	if (!config_error.empty()) {
-		log::lines(config_error);
+		log::lines(log::Level::error, "config", "", config_error);
 		// A JSON answer that no remote server caches, rather than a bare
 		// 500 for a script that printed nothing.
 		Response resp = render::error(503, "M_UNAVAILABLE", "mxdelegate is misconfigured",
@@ -96,7 +96,7 @@ int serve(const Config &config, const std::string &config_error)
 	} catch (const std::exception &e) {
 		// The backend cannot be opened: the web server still gets an answer
 		// that no remote server caches.
-		log::lines(e.what());
+		log::lines(log::Level::error, "backend", "", e.what());
 		Response resp = render::error(503, "M_UNAVAILABLE",
 		                              "The delegation store is unavailable; try again later",
 		                              config.http);

@@ -1,6 +1,8 @@
 #include "mxdelegate/listen.hpp"
 
-#include "core/hostport.hpp"
+#include "service/listen_spec.hpp"
+
+#include <grp.h>
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -41,13 +43,23 @@ struct Fd {
 	}
 };
 
-int open_unix(const std::string &path, int backlog)
+// The group by name, or by number when written in digits.
+gid_t group_id(const std::string &path, const std::string &group)
+{
+	errno = 0;
+	if (const struct group *g = getgrnam(group.c_str()))
+		return g->gr_gid;
+	if (!group.empty() && group.find_first_not_of("0123456789") == std::string::npos &&
+	    group.size() < 10)
+		return static_cast<gid_t>(std::stoul(group));
+	throw Error("unix:" + path + ": socket_group \"" + group + "\": no such group" +
+	            (errno ? std::string(" (") + std::strerror(errno) + ")" : std::string()));
+}
+
+int open_unix(const std::string &path, const Access &access, int backlog)
 {
 	sockaddr_un sa{};
 	sa.sun_family = AF_UNIX;
-	if (path.empty() || path.size() >= sizeof sa.sun_path)
-		throw Error("unix:" + path + ": socket path empty or longer than " +
-		            std::to_string(sizeof sa.sun_path - 1) + " bytes");
 	std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
 
 	struct stat st;
@@ -67,39 +79,31 @@ int open_unix(const std::string &path, int backlog)
 	Fd fd{socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
 	if (fd.fd < 0)
 		throw Error(why("socket"));
-	// The socket is created with the umask applied; 0660 from the start, so
-	// no other user can connect in the moment before chmod.
-	mode_t old = umask(0117);
+	const mode_t mode = access.mode & 0777;
+	const gid_t gid = access.group.empty() ? gid_t(-1) : group_id(path, access.group);
+	// The socket is created with the umask applied: with its mode from the
+	// start, so that no other user can connect in the moment before chmod.
+	mode_t old = umask(~mode & 0777);
 	int rc = bind(fd.fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa);
 	umask(old);
 	if (rc != 0)
 		throw Error(why("unix:" + path + ": bind"));
-	if (chmod(path.c_str(), 0660) != 0 || ::listen(fd.fd, backlog) != 0) {
-		Error e(why("unix:" + path));
+	const auto fail = [&](const std::string &what) {
+		Error e(why("unix:" + path + what));
 		unlink(path.c_str());
 		throw e;
-	}
+	};
+	// Only root or a member of the group may hand the socket to it.
+	if (gid != gid_t(-1) && chown(path.c_str(), uid_t(-1), gid) != 0)
+		fail(": cannot give the socket to group \"" + access.group +
+		     "\" (run as root, or as a member of that group)");
+	if (chmod(path.c_str(), mode) != 0 || ::listen(fd.fd, backlog) != 0)
+		fail("");
 	return fd.release();
 }
 
-int open_tcp(std::string_view spec, int backlog)
+int open_tcp(const std::string &s, const std::string &host, const std::string &port, int backlog)
 {
-	const std::string s(spec);
-	const hostport::Split split = hostport::split(spec);
-	if (split.bracketed && (split.fault != hostport::Split::Fault::none || !split.has_port))
-		throw Error(s + ": expected [IPv6]:port");
-	if (!split.has_port)
-		throw Error(s + ": expected unix:/path, 127.0.0.1:port (this machine only) "
-		            "or *:port (every interface)");
-	if (split.several_colons())
-		throw Error(s + ": write an IPv6 address in brackets: [::1]:port");
-	const std::string host(split.host), port(split.port);
-	if (host.empty())
-		throw Error(s + ": no address; write 127.0.0.1:" + port +
-		            " for this machine only, or *:" + port + " for every interface");
-	if (!hostport::read_port(port).usable())
-		throw Error(s + ": port must be a number from 1 to 65535");
-
 	addrinfo hints{};
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
@@ -134,13 +138,17 @@ int open_tcp(std::string_view spec, int backlog)
 
 } // namespace
 
-int open(std::string_view spec, int backlog)
+int open(std::string_view spec, const Access &access, int backlog)
 {
-	if (spec.substr(0, 5) == "unix:")
-		return open_unix(std::string(spec.substr(5)), backlog);
-	if (!spec.empty() && spec[0] == '/')
-		return open_unix(std::string(spec), backlog);
-	return open_tcp(spec, backlog);
+	listen_spec::Spec s;
+	try {
+		s = listen_spec::parse(spec);
+	} catch (const listen_spec::Error &e) {
+		throw Error(std::string(spec) + ": " + e.what());
+	}
+	if (s.unix_socket)
+		return open_unix(s.path, access, backlog);
+	return open_tcp(std::string(spec), s.host, s.port, backlog);
 }
 
 int systemd_fd()

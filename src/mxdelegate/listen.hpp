@@ -13,11 +13,19 @@ public:
 	using std::runtime_error::runtime_error;
 };
 
+// What a unix socket of ours is given ([server] socket_mode, socket_group):
+// the web server must be able to connect, and no one else.
+struct Access {
+	unsigned mode = 0660;
+	std::string group; // a name or a number; "" keeps the process's own
+};
+
 // Opens and listens on "unix:/path", "/path", "127.0.0.1:9000",
 // "[::1]:9000", "localhost:9000", or "*:9000" (all interfaces: only when
-// written so).  A unix socket gets mode 0660; an existing one is replaced only
-// when no process accepts on it any more.  Throws Error naming the address.
-int open(std::string_view spec, int backlog = 1024);
+// written so).  A unix socket gets access's mode and group; an existing one
+// is replaced only when no process accepts on it any more.  Throws Error
+// naming the address.
+int open(std::string_view spec, const Access &access = {}, int backlog = 1024);
 
 // The fd systemd passed (LISTEN_PID is us, LISTEN_FDS is 1): 3; -1 when
 // not socket-activated.  Throws Error for several sockets.  Unsets the

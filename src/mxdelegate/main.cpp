@@ -10,6 +10,7 @@
 #include "service/responder.hpp"
 
 #include <fcgiapp.h>
+#include <mxdelegate/backend.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -83,7 +84,11 @@ Arguments parse_args(int argc, char **argv)
 			usage(stdout);
 			std::exit(0);
 		} else if (a == "-V" || a == "--version") {
-			std::printf("mxdelegate %s\n", MXD_VERSION);
+			// The program's version, then the plugin interface's, which
+			// mxdelegate-backend.pc carries: two numbers that are easily
+			// taken for each other.
+			std::printf("mxdelegate %s (backend ABI %d.%d)\n", MXD_VERSION, MXD_BACKEND_ABI_MAJOR,
+			            MXD_BACKEND_ABI_MINOR);
 			std::exit(0);
 		} else {
 			std::fprintf(stderr, "mxdelegate: unknown argument: %s\n", a.c_str());
@@ -98,10 +103,12 @@ int check(const std::string &path)
 {
 	try {
 		Config c = load_config(path);
-		Responder r(c);
+		Responder::checked(c);
 		return 0;
 	} catch (const std::exception &e) {
-		log::lines(e.what());
+		// The shape of mxdelegatectl check's: "mxdelegate: check: " and
+		// the problem, one line each.
+		log::lines(log::Level::info, "check", "", e.what());
 	}
 	return 1;
 }
@@ -152,9 +159,14 @@ bool open_first(const Config &config, const std::string &config_error,
 		first = std::make_shared<Responder>(config);
 		return true;
 	} catch (const std::exception &e) {
-		log::lines(e.what());
+		log::lines(log::Level::error, "main", "", e.what());
 		return false;
 	}
+}
+
+listen::Access socket_access(const Config &config)
+{
+	return {.mode = config.socket_mode, .group = config.socket_group};
 }
 
 int run(int argc, char **argv)
@@ -203,7 +215,7 @@ int run(int argc, char **argv)
 		case mode::Mode::listen_option:
 			if (!open_first(config, config_error, first))
 				return EX_CONFIG;
-			listen_fd = listen::open(args.listen);
+			listen_fd = listen::open(args.listen, socket_access(config));
 			break;
 		case mode::Mode::systemd:
 			listen_fd = listen::systemd_fd();
@@ -214,7 +226,7 @@ int run(int argc, char **argv)
 		case mode::Mode::listen_config:
 			if (!open_first(config, config_error, first))
 				return EX_CONFIG;
-			listen_fd = listen::open(config.listen);
+			listen_fd = listen::open(config.listen, socket_access(config));
 			break;
 		case mode::Mode::none:
 			if (config_error.empty()) {
@@ -232,7 +244,7 @@ int run(int argc, char **argv)
 		return EX_UNAVAILABLE;
 	}
 	if (!config_error.empty()) {
-		log::lines(config_error);
+		log::lines(log::Level::error, "config", "", config_error);
 		return EX_CONFIG;
 	}
 	if (mode == mode::Mode::inherited && !config.listen.empty())
@@ -247,7 +259,7 @@ int run(int argc, char **argv)
 		server.run(args.threads ? args.threads : config.threads);
 		return 0;
 	} catch (const std::exception &e) {
-		log::lines(e.what());
+		log::lines(log::Level::error, "main", "", e.what());
 		return EX_CONFIG;
 	}
 }

@@ -154,18 +154,18 @@ void Server::reload(const char *why)
 {
 	try {
 		Config c = load_config(config_path_);
-		auto r = std::make_shared<Responder>(c);
+		auto r = Responder::checked(c, in_service().get());
 		const Config &old = in_service()->config();
-		if (c.threads != old.threads || c.listen != old.listen || c.read_timeout_s != old.read_timeout_s ||
+		if (c.threads != old.threads || c.listen != old.listen || c.socket_group != old.socket_group ||
+		    c.socket_mode != old.socket_mode || c.read_timeout_s != old.read_timeout_s ||
 		    c.params_bytes != old.params_bytes || c.max_connections != old.max_connections)
-			log::warning("main", "threads, listen, read_timeout, params_bytes and max_connections "
-			                     "change at the next restart");
+			log::warning("main", "threads, listen, socket_group, socket_mode, read_timeout, "
+			                     "params_bytes and max_connections change at the next restart");
 		install(std::move(r));
 		log::info("main", std::string("configuration reloaded (") + why + ")");
 	} catch (const std::exception &e) {
-		log::error("main", std::string("reload (") + why +
-		                       ") refused, the previous configuration stays in service:");
-		log::lines(e.what());
+		log::lines(log::Level::error, "main", std::string("reload (") + why +
+		           ") refused, the previous configuration stays in service: ", e.what());
 	}
 }
 

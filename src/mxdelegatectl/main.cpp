@@ -487,7 +487,8 @@ int run(const Options &o)
 		out(usage_text());
 		return exit_code::ok;
 	case Command::version:
-		out("mxdelegatectl " MXD_VERSION "\n");
+		out("mxdelegatectl " MXD_VERSION " (backend ABI " + std::to_string(MXD_BACKEND_ABI_MAJOR) + "." +
+		    std::to_string(MXD_BACKEND_ABI_MINOR) + ")\n");
 		return exit_code::ok;
 	case Command::init: return cmd_init(o);
 	case Command::add: return cmd_add(o);

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/record.hpp"
 #include "core/toml_json.hpp"
+#include "service/listen_spec.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -187,11 +188,35 @@ void read_server(const toml::table &root, Config &c, Problems &p)
 	if (!t)
 		return;
 	unknown_keys(*t, "server",
-	             {"threads", "listen", "check_interval", "read_timeout", "cache_size", "cache_bytes",
-	              "wildcard_depth", "params_bytes", "max_connections"},
+	             {"threads", "listen", "socket_group", "socket_mode", "check_interval",
+	              "read_timeout", "cache_size", "cache_bytes", "wildcard_depth", "params_bytes",
+	              "max_connections"},
 	             p);
 	read_int(*t, "threads", 1, 1024, c.threads, p);
 	read_string(*t, "listen", c.listen, p);
+	// Refused here with its position, not at start with none.
+	if (!c.listen.empty()) {
+		try {
+			listen_spec::parse(c.listen);
+		} catch (const listen_spec::Error &e) {
+			p.add(*t->get("listen"), "listen: \"" + c.listen + "\": " + e.what());
+		}
+	}
+	read_string(*t, "socket_group", c.socket_group, p);
+	if (const toml::node *n = t->get("socket_mode")) {
+		// A string: TOML reads 0660 as a decimal or an error, and the
+		// digits an operator writes for a mode are octal.
+		const auto *s = n->as_string();
+		const std::string v = s ? s->get() : std::string();
+		if (v.empty() || v.size() > 4 || v.find_first_not_of("01234567") != std::string::npos)
+			p.add(*n, "socket_mode: must be a string of octal digits, such as \"0660\"");
+		else if (const unsigned mode = static_cast<unsigned>(std::stoul(v, nullptr, 8));
+		         (mode & 0600) != 0600 || mode > 0777)
+			p.add(*n, "socket_mode: \"" + v + "\": must give the owner read and write (0600) "
+			          "and hold nothing past 0777");
+		else
+			c.socket_mode = mode;
+	}
 	read_int(*t, "read_timeout", 0, 3600, c.read_timeout_s, p);
 	if (t->get("cache_size")) {
 		std::size_t hosts = 0;

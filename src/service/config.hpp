@@ -28,6 +28,11 @@ struct Config {
 	render::Policy http;              // [http]
 	unsigned threads = 4;             // [server] threads
 	std::string listen;               // [server] listen; "" = as started
+	// [server] socket_group and socket_mode: what a unix socket of our own
+	// (--listen, [server] listen) is given, so that a web server running
+	// as another user can connect.  "" keeps the process's own group.
+	std::string socket_group;
+	unsigned socket_mode = 0660;
 	unsigned check_interval_ms = 20;  // [server] check_interval (seconds)
 	unsigned read_timeout_s = 5;      // [server] read_timeout (seconds, 0 = none)
 	// [server] cache_bytes: the last good answers of hosts with a record.

@@ -244,6 +244,29 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 	return {std::move(built.answer), false};
 }
 
+void Directory::adopt(const Directory &old)
+{
+	if (&old == this)
+		return;
+	std::vector<Docs> dropped;
+	std::vector<Nothing> forgotten;
+	std::shared_lock from(old.mutex_);
+	std::unique_lock lock(mutex_);
+	// Epochs only grow: one below the current one is never current again.
+	const std::uint64_t stale_epoch = epoch_ - 1;
+	for (const std::string *host : old.known_.order) {
+		const auto &slot = old.known_.map.find(*host)->second;
+		auto it = known_.insert(*host);
+		it->second.value = slot.value;
+		it->second.epoch = stale_epoch;
+		known_.resize(it->second, cost(it->first, it->second.value));
+	}
+	for (const std::string *host : old.unknown_hosts_.order)
+		unknown_hosts_.insert(*host)->second.epoch = stale_epoch;
+	known_.shrink(nullptr, dropped);
+	unknown_hosts_.shrink(nullptr, forgotten);
+}
+
 void Directory::refresh()
 {
 	std::uint64_t now;

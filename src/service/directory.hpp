@@ -85,6 +85,14 @@ public:
 	// record too large or too deep to parse safely.
 	nlohmann::json resolve(const std::string &host, std::string *matched = nullptr) const;
 
+	// Takes over the entries of the directory that a reload replaces, the
+	// same store behind both, each marked stale: asked again on its next
+	// request (a new handle's generation says nothing of what the old one
+	// saw), and served stale if the store then fails, instead of a 503 for
+	// a host answered a moment before.  Oldest first, within this
+	// directory's budgets.
+	void adopt(const Directory &old);
+
 	const Backend &backend() const { return *backend_; }
 	Usage usage() const;
 

@@ -57,6 +57,21 @@ Responder::Responder(const Config &config)
 {
 }
 
+std::shared_ptr<Responder> Responder::checked(const Config &config, const Responder *previous)
+{
+	auto r = std::make_shared<Responder>(config);
+	// A name no store holds (.invalid is reserved): the answer does not
+	// matter, only that the store could give one.
+	r->directory_.backend().lookup("mxdelegate-probe.invalid");
+	if (previous) {
+		const Config &old = previous->config();
+		if (old.backend_name == config.backend_name && old.plugin_dir == config.plugin_dir &&
+		    old.backend == config.backend)
+			r->directory_.adopt(previous->directory_);
+	}
+	return r;
+}
+
 void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 {
 	reply.hold.reset();

@@ -26,8 +26,19 @@ struct Reply {
 
 class Responder {
 public:
-	// Loads the backend plugin and opens it; throws BackendError.
+	// Loads the backend plugin and opens it; throws BackendError.  A store
+	// that cannot be read yet is no failure here: at start, the responder
+	// answers 503 until it can.
 	explicit Responder(const Config &config);
+
+	// What --check and a reload put in service: the backend opened as
+	// above, then asked for one key, so that a store that cannot be opened
+	// or read fails here (BackendError, the plugin's message) instead of
+	// turning every answer into a 503 after the swap.  With the previous
+	// responder of the same store (backend name, plugin_dir and [backend]
+	// table alike), its answers are taken over (Directory::adopt).
+	static std::shared_ptr<Responder> checked(const Config &config,
+	                                          const Responder *previous = nullptr);
 
 	void answer(const Request &request, Reply &reply);
 

@@ -7,7 +7,9 @@ says what the display is (the pages' first lines list the kinds):
   etc FILE part|whole [PATH]  the shipped etc/FILE, comments left out, with
                               values for its @PLACEHOLDERS@; with PATH, also
                               written there for the steps that follow
-  config NAME                 a configuration: written, then --check passes
+  config NAME [away]          a configuration: written, then --check passes;
+                              with away (a PostgreSQL server that is not
+                              there), the store is its one problem
   file NAME                   a file the steps that follow read
   session [NAME] [exit=N]     "$ " and "# " lines are commands, the other
                               lines their exact output (stdout and stderr);
@@ -310,11 +312,20 @@ def run_session(test, box, block, handlers=()):
                 "%s: exit status of %s" % (block.where(), cmd))
 
 
-def check_config(test, box, block, path):
+def check_config(test, box, block, path, away=False):
     p = subprocess.run([os.path.join(box.bin, "mxdelegate"), "-c", path, "--check"],
                        cwd=box.work, env=box.env(), capture_output=True, timeout=60)
-    test.eq((p.returncode, p.stdout.decode(), p.stderr.decode()), (0, "", ""),
-            "%s: mxdelegate --check of %s" % (block.where(), path))
+    got = (p.returncode, p.stdout.decode(), p.stderr.decode())
+    where = "%s: mxdelegate --check of %s" % (block.where(), path)
+    if not away:
+        test.eq(got, (0, "", ""), where)
+        return
+    # --check asks the store for a name: one that is not there is the one
+    # problem, in the backend's words, and the file has none.
+    test.eq(got[:2], (1, ""), where)
+    lines = got[2].splitlines()
+    test.true(lines and all(re.match(r"mxdelegate: check: \w+: ", l) and path not in l for l in lines),
+              "%s: %s" % (where, got[2]))
 
 
 def run_examples(test, box, blocks, named=None, handlers=()):
@@ -333,14 +344,14 @@ def run_examples(test, box, blocks, named=None, handlers=()):
         written = {}
         for b in group:
             if b.kind in ("file", "config"):
-                if len(b.args) != 1:
+                if len(b.args) != 1 and b.args[1:] != ["away"]:
                     raise AssertionError("%s: test: %s NAME" % (b.where(), b.kind))
                 written[id(b)] = box.write(b.args[0], b.text())
             elif b.kind == "etc" and len(b.args) == 3:
                 written[id(b)] = box.write(b.args[2], b.text())
         for n, b in enumerate(group):
             if b.kind == "config":
-                check_config(test, box, b, written[id(b)])
+                check_config(test, box, b, written[id(b)], away=b.args[1:] == ["away"])
             elif b.kind == "session":
                 name = [a for a in b.args if not a.startswith("exit=")]
                 if (name[0] if name else None) != named:

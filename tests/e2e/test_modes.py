@@ -80,9 +80,10 @@ contacts = [ { matrix_id = "@a:example.net" } ]
         self.eq(p.returncode, 1)
         lines = p.stderr.decode().splitlines()
         self.eq(len(lines), 3, lines)
-        self.true(lines[0].startswith(cfg + ":6:10: example.org: server: "), lines[0])
-        self.true(lines[1].startswith(cfg + ":7:10: example.org: client: "), lines[1])
-        self.true(lines[2].startswith(cfg + ":10:14: example.net: support.contacts[0].role: "), lines[2])
+        check = "mxdelegate: check: " + cfg
+        self.true(lines[0].startswith(check + ":6:10: example.org: server: "), lines[0])
+        self.true(lines[1].startswith(check + ":7:10: example.org: client: "), lines[1])
+        self.true(lines[2].startswith(check + ":10:14: example.net: support.contacts[0].role: "), lines[2])
 
     def test_missing_plugin(self):
         cfg = self.tmp.write("m.toml", '[backend]\nname = "nosuch"\nplugin_dir = "%s"\n' % PLUGINS)

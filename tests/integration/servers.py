@@ -612,11 +612,20 @@ class ApacheFcgid(Apache):
     template = "apache2/mxdelegate-fcgid.conf"
     restarted_by = "mod_fcgid's process manager, at the next request"
 
+    def __init__(self, tree):
+        super().__init__(tree)
+        # As Debian's package ships /var/lib/apache2/fcgid: mod_fcgid makes
+        # its IPC directory (fcgid/sock) for Apache's user, but a parent it
+        # makes on the way is root's and 0700, which that user cannot pass.
+        fcgid = os.path.join(self.rundir, "fcgid")
+        os.makedirs(fcgid)
+        os.chmod(fcgid, 0o755)
+
     def values(self):
         return {"MXDELEGATE": self.tree.bin, "CONFIG": self.config}
 
     def fastcgi_socket_prefix(self):
-        return os.path.join(self.rundir, "fcgid") + "/"
+        return os.path.join(self.rundir, "fcgid", "sock") + "/"
 
 
 class ApacheProxyFcgi(Apache):

@@ -1,8 +1,16 @@
 #include "service/config.hpp"
+#include "service/directory.hpp"
 
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 
 using namespace mxd;
 
@@ -196,4 +204,219 @@ TEST_CASE("every problem is one line, whatever the file quotes", "[config]")
 	const std::string pe = error_of(g);
 	CHECK(pe.find('\n') == std::string::npos);
 	CHECK(pe.rfind(g + ":2:", 0) == 0);
+}
+
+TEST_CASE("[server] listen is refused when no socket could ever be bound to it", "[config]")
+{
+	test::TempDir d;
+	for (const auto &[listen, why] : std::vector<std::pair<std::string, std::string>>{
+	         {"127.0.0.1:99999", "port must be a number from 1 to 65535"},
+	         {"127.0.0.1:0", "port must be a number from 1 to 65535"},
+	         {"::1:9000", "write an IPv6 address in brackets: [::1]:port"},
+	         {"[::1]", "expected [IPv6]:port"},
+	         {":9000", "no address; write 127.0.0.1:9000 for this machine only, or *:9000 for "
+	                   "every interface"},
+	         {"unix:", "socket path empty or longer than 107 bytes"}}) {
+		const auto f = d.write("mx.toml", "[backend]\nname = \"toml\"\n[server]\nlisten = \"" +
+		                                      listen + "\"\n");
+		CHECK(error_of(f) == f + ":4:10: listen: \"" + listen + "\": " + why);
+	}
+	for (const char *ok : {"unix:/run/mx.sock", "/run/mx.sock", "127.0.0.1:9000", "[::1]:9000",
+	                       "*:9000", "localhost:9000"}) {
+		const auto f = d.write("mx.toml", std::string("[backend]\nname = \"toml\"\n[server]\nlisten = \"") +
+		                                      ok + "\"\n");
+		CHECK(load_config(f).listen == ok);
+	}
+}
+
+TEST_CASE("[server] socket_group and socket_mode", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("mx.toml", "[backend]\nname = \"toml\"\n");
+	CHECK(load_config(f).socket_mode == 0660);
+	CHECK(load_config(f).socket_group.empty());
+	const auto g = d.write("g.toml", "[backend]\nname = \"toml\"\n[server]\nsocket_group = \"www-data\"\n"
+	                                 "socket_mode = \"0666\"\n");
+	CHECK(load_config(g).socket_mode == 0666);
+	CHECK(load_config(g).socket_group == "www-data");
+	for (const char *bad : {"660", "0o660", "\"rw\"", "\"08\"", "\"07777\""}) {
+		const auto b = d.write("b.toml", std::string("[backend]\nname = \"toml\"\n[server]\nsocket_mode = ") +
+		                                     bad + "\n");
+		CHECK(error_of(b) == b + ":4:15: socket_mode: must be a string of octal digits, such as \"0660\"");
+	}
+	const auto o = d.write("o.toml", "[backend]\nname = \"toml\"\n[server]\nsocket_mode = \"0066\"\n");
+	CHECK(error_of(o) == o + ":4:15: socket_mode: \"0066\": must give the owner read and write (0600) "
+	                         "and hold nothing past 0777");
+}
+
+// The defaults the pages and the example configuration state, against the
+// code's (issue 15: check_interval was "1 second" in two places and 0.02 in
+// the code).  Read from the source tree: the tests run from its top.
+namespace {
+
+std::string slurp(const std::string &path)
+{
+	std::ifstream f(path);
+	INFO(path << ": run the unit tests from the top of the source tree");
+	REQUIRE(f.good());
+	std::ostringstream s;
+	s << f.rdbuf();
+	return s.str();
+}
+
+// Each key's default as a page writes it.
+std::map<std::string, std::string> code_defaults()
+{
+	const Config c;
+	const Directory::Limits limits;
+	// The directory's own defaults are the configuration's.
+	CHECK(limits.bytes == c.cache_bytes);
+	CHECK(limits.wildcard_depth == c.wildcard_depth);
+	std::ostringstream seconds;
+	seconds << c.check_interval_ms / 1000.0;
+	char mode[8];
+	std::snprintf(mode, sizeof mode, "%04o", c.socket_mode);
+	// The sqlite plugin's, which no header shares.
+	std::smatch busy;
+	const std::string sqlite = slurp("backends/sqlite/sqlite_backend.cpp");
+	REQUIRE(std::regex_search(sqlite, busy, std::regex(R"(default_busy_timeout_ms = (\d+);)")));
+	return {{"threads", std::to_string(c.threads)},
+	        {"check_interval", seconds.str()},
+	        {"read_timeout", std::to_string(c.read_timeout_s)},
+	        {"cache_bytes", std::to_string(c.cache_bytes)},
+	        {"wildcard_depth", std::to_string(c.wildcard_depth)},
+	        {"socket_mode", mode},
+	        {"max_age", std::to_string(c.http.max_age)},
+	        {"not_found_max_age", std::to_string(c.http.not_found_max_age)},
+	        {"stale_max_age", std::to_string(c.http.stale_max_age)},
+	        {"busy_timeout", busy[1]}};
+}
+
+std::vector<std::string> lines_of(const std::string &text)
+{
+	std::vector<std::string> out;
+	std::istringstream in(text);
+	for (std::string line; std::getline(in, line);)
+		out.push_back(line);
+	return out;
+}
+
+// "0.02:", "4." and "14400" alike.
+std::string number(std::string s)
+{
+	while (!s.empty() && (s.back() == '.' || s.back() == ',' || s.back() == ':' || s.back() == ';'))
+		s.pop_back();
+	return s;
+}
+
+} // namespace
+
+TEST_CASE("mxdelegate.toml(5) states each default as the code has it, and documents every key "
+          "the example holds", "[config][docs]")
+{
+	const auto code = code_defaults();
+	std::map<std::string, std::string> stated;
+	std::set<std::string> documented;
+	std::string section, key, item;
+	const auto close = [&] {
+		std::smatch m;
+		if (!key.empty() && std::regex_search(item, m, std::regex(R"(default (?:\.Qq )?(\d[\d.]*))"))) {
+			INFO(key << ": " << item);
+			CHECK(code.count(key) == 1);
+			stated[key] = number(m[1]);
+		}
+		key.clear();
+		item.clear();
+	};
+	for (const auto &line : lines_of(slurp("man/mxdelegate.toml.5"))) {
+		if (line.rfind(".Ss ", 0) == 0 || line.rfind(".Sh ", 0) == 0) {
+			close();
+			section = line.substr(4);
+			continue;
+		}
+		if (section != "[backend]" && section != "[http]" && section != "[server]")
+			continue;
+		std::smatch m;
+		if (line.rfind(".It ", 0) == 0 || line == ".El")
+			close();
+		if (std::regex_match(line, m, std::regex(R"(\.It Ic (\w+) No = .*)"))) {
+			key = m[1];
+			documented.insert(key);
+		} else if (!key.empty()) {
+			item += line + " ";
+		}
+	}
+	close();
+	for (const auto &[k, v] : code) {
+		INFO(k);
+		CHECK(stated[k] == v);
+	}
+
+	// The example: every documented key, each default as the code has it.
+	std::set<std::string> shown;
+	std::string table;
+	for (const auto &line : lines_of(slurp("etc/mxdelegate.toml"))) {
+		std::smatch m;
+		if (std::regex_match(line, m, std::regex(R"(\[([\w."]+)\].*)")))
+			table = m[1];
+		if (table != "backend" && table != "http" && table != "server")
+			continue;
+		if (!std::regex_match(line, m, std::regex(R"(#? ?(\w+) = ("[^"]*"|\S+).*)")))
+			continue;
+		const std::string k = m[1];
+		std::string v = m[2];
+		if (v.size() >= 2 && v.front() == '"')
+			v = v.substr(1, v.size() - 2);
+		shown.insert(k);
+		INFO("etc/mxdelegate.toml: " << line);
+		if (code.count(k))
+			CHECK(v == code.at(k));
+	}
+	for (const auto &k : documented) {
+		INFO("etc/mxdelegate.toml lacks " << k);
+		CHECK(shown.count(k) == 1);
+	}
+}
+
+TEST_CASE("mxdelegate(8) states each default as the code has it", "[config][docs]")
+{
+	const auto code = code_defaults();
+	// Without the comment lines, which describe the page's tests.
+	std::string page;
+	for (const auto &line : lines_of(slurp("man/mxdelegate.8")))
+		page += line.rfind(".\\\"", 0) == 0 ? "\n" : line + "\n";
+	// "(default 4", "default 32 MiB", "14400 by default": each given to the
+	// key named nearest to it.
+	const std::regex stated(R"(default (\d[\d.]*)( MiB)?|(\d+)\s+by default)");
+	const std::regex named(R"((?:Ic |Fl -)(\w+))");
+	std::size_t seen = 0;
+	for (auto it = std::sregex_iterator(page.begin(), page.end(), stated); it != std::sregex_iterator();
+	     ++it) {
+		const auto &m = *it;
+		std::string value = number(m[1].matched ? m[1].str() : m[3].str());
+		if (m[2].matched)
+			value = std::to_string(std::stoull(value) * 1024 * 1024);
+		const auto at = static_cast<std::size_t>(m.position());
+		const std::size_t from = at > 160 ? at - 160 : 0;
+		const std::string around = page.substr(from, 160 + m.length() + 60);
+		std::string key;
+		std::size_t best = std::string::npos;
+		for (auto n = std::sregex_iterator(around.begin(), around.end(), named);
+		     n != std::sregex_iterator(); ++n) {
+			if (!code.count((*n)[1]))
+				continue;
+			const auto pos = static_cast<std::size_t>(n->position());
+			const std::size_t here = at - from;
+			const std::size_t distance = pos > here ? pos - here : here - pos;
+			if (distance < best) {
+				best = distance;
+				key = (*n)[1];
+			}
+		}
+		INFO("man/mxdelegate.8: \"" << m.str() << "\" near: " << around);
+		REQUIRE(!key.empty());
+		CHECK(value == code.at(key));
+		seen++;
+	}
+	CHECK(seen >= 6);
 }

@@ -391,3 +391,37 @@ TEST_CASE("a record too deep or too large is a 500 for its hosts alone", "[direc
 	CHECK_THROWS_WITH(dir.resolve("x.big.example"),
 	                  "record is 100038 bytes, over the limit of 65536");
 }
+
+TEST_CASE("adopt: a reload's directory keeps the last good answers, each asked again", "[directory]")
+{
+	test::TempDir d;
+	const std::string gen = d.write("gen", "1");
+	const json records = {{"example.org", {{"server", "a.example.org:1"}}}};
+	Directory old(memory(records, gen), json::object(), {}, hosts(100));
+	const auto first = old.find("example.org", Document::server);
+	old.find("unknown.org", Document::server);
+
+	Directory next(memory(records, gen), json::object(), {}, hosts(100));
+	next.adopt(old);
+	CHECK(next.usage().hosts == 1);
+	CHECK(next.usage().unknown == 1);
+	SECTION("the store fails: the adopted answer, stale, not the failure")
+	{
+		d.write("gen", "down");
+		const auto again = next.find("example.org", Document::server);
+		CHECK(again.answer == first.answer);
+		CHECK(again.stale);
+	}
+	SECTION("the store answers: asked again, since the new handle's generation says nothing")
+	{
+		const auto fresh = next.find("example.org", Document::server);
+		CHECK_FALSE(fresh.stale);
+		CHECK(fresh.answer != first.answer);
+	}
+	SECTION("within the new directory's budget, oldest out first")
+	{
+		Directory none(memory(records, gen), json::object(), {}, hosts(0));
+		none.adopt(old);
+		CHECK(none.usage().hosts == 0);
+	}
+}

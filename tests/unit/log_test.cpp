@@ -66,13 +66,18 @@ TEST_CASE("log: errno survives logging", "[log]")
 	CHECK(after == EACCES);
 }
 
-TEST_CASE("log::lines: each non-empty line as written, without a prefix", "[log]")
+TEST_CASE("log::lines: each non-empty line a message of its own, prefixed", "[log]")
 {
-	CHECK(capture_stderr([] { mxd::log::lines("a.toml:3: bad\n\na.toml:4: worse\n"); }) ==
-	      "a.toml:3: bad\na.toml:4: worse\n");
-	CHECK(capture_stderr([] { mxd::log::lines("one"); }) == "one\n");
-	CHECK(capture_stderr([] { mxd::log::lines(""); }).empty());
-	CHECK(capture_stderr([] { mxd::log::lines("\n\n"); }).empty());
+	using mxd::log::Level;
+	CHECK(capture_stderr([] {
+		      mxd::log::lines(Level::error, "main", "reload refused: ",
+		                      "a.toml:3: bad\n\na.toml:4: worse\n");
+	      }) == "mxdelegate: main: error: reload refused: a.toml:3: bad\n"
+	            "mxdelegate: main: error: reload refused: a.toml:4: worse\n");
+	CHECK(capture_stderr([] { mxd::log::lines(Level::error, "config", "", "one"); }) ==
+	      "mxdelegate: config: error: one\n");
+	CHECK(capture_stderr([] { mxd::log::lines(Level::error, "c", "h: ", ""); }).empty());
+	CHECK(capture_stderr([] { mxd::log::lines(Level::error, "c", "h: ", "\n\n"); }).empty());
 }
 
 TEST_CASE("log::escape", "[log]")
