@@ -1,4 +1,5 @@
 #include "service/config.hpp"
+#include "plugin/plugin_config.hpp"
 #include "service/directory.hpp"
 
 #include "support.hpp"
@@ -286,6 +287,9 @@ std::map<std::string, std::string> code_defaults()
 	        {"cache_bytes", std::to_string(c.cache_bytes)},
 	        {"wildcard_depth", std::to_string(c.wildcard_depth)},
 	        {"socket_mode", mode},
+	        {"params_bytes", std::to_string(c.params_bytes)},
+	        {"max_connections", std::to_string(c.max_connections)},
+	        {"timeout", std::to_string(plugin::default_timeout.count())},
 	        {"max_age", std::to_string(c.http.max_age)},
 	        {"not_found_max_age", std::to_string(c.http.not_found_max_age)},
 	        {"stale_max_age", std::to_string(c.http.stale_max_age)},
