@@ -387,19 +387,20 @@ bool Gate::advance(Conn &c, bool ended)
 			close_conn(c); // the peer left (0) or the socket failed
 			return false;
 		}
+		if (c.state == Conn::State::idle) {
+			// The first byte of a kept-alive connection's next request: the
+			// request has read_timeout from now to be whole.
+			idle_.remove(&c);
+			c.state = Conn::State::reading;
+			c.since = now_;
+			reading_.push_back(&c);
+		}
 		const auto held = static_cast<std::size_t>(queued);
 		if (held < c.need) {
 			if (!ended)
 				return true;
 			close_conn(c);
 			return false;
-		}
-		if (c.state == Conn::State::idle) {
-			// The next request of a kept-alive connection: its own deadline.
-			idle_.remove(&c);
-			c.state = Conn::State::reading;
-			c.since = now_;
-			reading_.push_back(&c);
 		}
 		const ssize_t n = recv(c.fd, buffer_.data(), std::min(held, window_), MSG_PEEK | MSG_DONTWAIT);
 		if (n <= 0) {
