@@ -362,10 +362,13 @@ def start_fcgi(front, name, hosts, argv_for_socket, lighttpd_bin, lighttpd_conf)
         sc.responder = p.pid
         sc.nginx(nginx_shipped(sc, sock, close))
     else:
-        sc.lighttpd(substitute("lighttpd/mxdelegate.conf", {
+        text = substitute("lighttpd/mxdelegate.conf", {
             "PORT": sc.port, "DOCROOT": docroot(), "ERRORLOG": os.path.join(sc.dir, "error.log"),
             "SOCKET": os.path.join(sc.dir, "fcgi.sock"), "MXDELEGATE": lighttpd_bin,
-            "CONFIG": lighttpd_conf}))
+            "CONFIG": lighttpd_conf,
+            "ERROR_JSON": os.path.join(REPO, "etc", "lighttpd", "mxdelegate-error.json")})
+        # As for nginx: root, on files under the checkout.
+        sc.lighttpd(re.sub(r'(?m)^server\.(user|group)name .*\n', "", text))
     return sc
 
 
