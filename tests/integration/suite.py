@@ -251,6 +251,11 @@ def keepalive(row):
     of them.  Where it does not (lighttpd, Apache, Caddy), no connection
     stays open after the answers."""
     prefix = row.fastcgi_socket_prefix()
+    # With the old thread-per-connection responder, a request on a pooled
+    # connection beyond the threads waited for read_timeout (5 s).  Where
+    # no connection is kept, the bound is loose: mod_fcgid starts
+    # processes for a burst, about a second.
+    bound = 2 if row.keeps_alive else 8
     slowest, kept = 0.0, set()
     for _ in range(3):
         slowest = max(slowest, burst(row))
@@ -258,9 +263,7 @@ def keepalive(row):
         kept = servers.connected_unix_inodes(prefix)
         if not row.keeps_alive or len(kept) > THREADS:
             break
-    # With the old thread-per-connection responder, a request on a pooled
-    # connection beyond the threads waited for read_timeout (5 s).
-    if slowest > 2:
+    if slowest > bound:
         raise AssertionError("a request of a burst of %d took %.2f s" % (CLIENTS, slowest))
     if not row.keeps_alive:
         if not servers.wait_for(lambda: servers.connected_unix_sockets(prefix) == 0, 3, 0.05):
@@ -278,7 +281,7 @@ def keepalive(row):
                              "instead of one of the %d kept" % len(kept))
     # Still served with more kept connections than threads.
     slowest = max(slowest, burst(row))
-    if slowest > 2:
+    if slowest > bound:
         raise AssertionError("a request of a burst of %d took %.2f s" % (CLIENTS, slowest))
     return "%d FastCGI connections kept for %d threads, reused; bursts of %d answered within %.3f s" % (
         len(kept), THREADS, CLIENTS, slowest)
