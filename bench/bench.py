@@ -10,7 +10,8 @@ PostgreSQL server of mx-postgres-1m (Debian's postgresql, run as the
 "postgres" user) keeps its data in build/bench/pg/ and runs only during
 the bench.
 
-  QUICK=1          a reduced set (nginx and lighttpd, few scenarios, short runs)
+  QUICK=1          a reduced set (nginx, lighttpd, nginx-close; few scenarios,
+                   short runs)
   ONLY=callgrind   only the callgrind instructions per request (floor,
                    mx-toml-10 cached, mx-sqlite-1m spread): the figures to
                    compare before and after a change, whatever the noise
@@ -310,38 +311,64 @@ class Scenario:
         return status == 200
 
 
-def nginx_shipped(sc, socket_path, keep_conn):
+def nginx_shipped(sc, socket_path, close):
+    """The shipped nginx file (an upstream with keepalive, fastcgi_keep_conn
+    on); with close, the same file made to close each FastCGI connection
+    after its answer, as it shipped before the gate."""
     text = substitute("nginx/mxdelegate.conf", {
         "PORT": sc.port, "DOCROOT": docroot(), "ERRORLOG": os.path.join(sc.dir, "error.log"),
         "RUNDIR": os.path.join(sc.dir, "nginx"), "SOCKET": socket_path})
     # The bench runs as root with files under the checkout.
     text = text.replace("user www-data;", "user root;")
-    if keep_conn:
-        text = text.replace("\tserver {", "\tupstream mxd {\n\t\tserver unix:%s;\n\t\tkeepalive %d;\n\t}\n\n\tserver {"
-                            % (socket_path, THREADS), 1)
-        text = text.replace("fastcgi_pass unix:%s;" % socket_path, "fastcgi_pass mxd;")
-        text = text.replace("fastcgi_keep_conn off;", "fastcgi_keep_conn on;")
+    if close:
+        edits = [(r"\n\tupstream mxdelegate \{[^}]*\}\n", "\n"),
+                 (r"fastcgi_pass mxdelegate;", "fastcgi_pass unix:%s;" % socket_path),
+                 (r"fastcgi_keep_conn on;", "fastcgi_keep_conn off;")]
+        for pattern, repl in edits:
+            text, n = re.subn(pattern, lambda _m, r=repl: r, text)
+            if n != 1:
+                raise SystemExit("bench: etc/nginx/mxdelegate.conf: %r found %d times, not once" % (pattern, n))
     return text
+
+
+def nginx_keepalive():
+    """The keepalive of the shipped nginx upstream: how many idle FastCGI
+    connections nginx's worker may hold open."""
+    with open(os.path.join(REPO, "etc", "nginx", "mxdelegate.conf")) as f:
+        m = re.search(r"^\s*keepalive (\d+);", f.read(), re.M)
+    if not m:
+        raise SystemExit("bench: etc/nginx/mxdelegate.conf: no keepalive in its upstream")
+    return int(m.group(1))
 
 
 def start_fcgi(front, name, hosts, argv_for_socket, lighttpd_bin, lighttpd_conf):
     """A FastCGI responder (mxdelegate or the floor) behind front."""
     sc = Scenario(front, name, hosts)
     if front.startswith("nginx"):
-        keep = front == "nginx-keepconn"
-        threads = THREADS * 2 if keep else THREADS
+        close = front == "nginx-close"
+        # mxdelegate has THREADS workers behind both nginx fronts: its kept
+        # connections idle in the gate.  The floor is bare libfcgi, where a
+        # kept connection holds a thread: with fewer threads than nginx's
+        # pool plus the active requests, nginx's requests on connections
+        # the floor never accepts wait for fastcgi_read_timeout.
+        threads = THREADS
+        if name == "floor" and not close:
+            threads = nginx_keepalive() + THREADS
         sock = os.path.join(sc.dir, "fcgi.sock")
         p = spawn(argv_for_socket(sock, threads), sc.id.replace("/", "-") + ".responder")
         if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 120):
             raise SystemExit("bench: %s: no socket" % sc.id)
         os.chmod(sock, 0o666)
         sc.responder = p.pid
-        sc.nginx(nginx_shipped(sc, sock, keep))
+        sc.nginx(nginx_shipped(sc, sock, close))
     else:
-        sc.lighttpd(substitute("lighttpd/mxdelegate.conf", {
+        text = substitute("lighttpd/mxdelegate.conf", {
             "PORT": sc.port, "DOCROOT": docroot(), "ERRORLOG": os.path.join(sc.dir, "error.log"),
             "SOCKET": os.path.join(sc.dir, "fcgi.sock"), "MXDELEGATE": lighttpd_bin,
-            "CONFIG": lighttpd_conf}))
+            "CONFIG": lighttpd_conf,
+            "ERROR_JSON": os.path.join(REPO, "etc", "lighttpd", "mxdelegate-error.json")})
+        # As for nginx: root, on files under the checkout.
+        sc.lighttpd(re.sub(r'(?m)^server\.(user|group)name .*\n', "", text))
     return sc
 
 
@@ -625,7 +652,7 @@ def main():
         cfg["mx-sqlite-1m"] = (sqlite_config(1000000), hosts_file(1000000, 100000))
         cfg["mx-postgres-1m"] = (postgres_config(1000000), hosts_file(1000000, 100000))
     maphosts = cfg["mx-toml-10k"][1] if not QUICK else h10
-    fronts = ["nginx", "lighttpd"] + ([] if QUICK else ["nginx-keepconn"])
+    fronts = ["nginx", "lighttpd", "nginx-close"]
     scen = []
     for front in fronts:
         scen.append(start_floor(front, h10))
@@ -637,8 +664,8 @@ def main():
         names = ["mx-toml-10", "mx-sqlite-10"] if QUICK else list(cfg)
         if QUICK and front == "lighttpd":
             names = ["mx-toml-10"]
-        if front == "nginx-keepconn":
-            names = ["mx-toml-10", "mx-sqlite-1m", "mx-postgres-1m"]
+        if front == "nginx-close":
+            names = ["mx-toml-10"] if QUICK else ["mx-toml-10", "mx-sqlite-1m", "mx-postgres-1m"]
         for name in names:
             c, hs = cfg[name]
             scen.append(start_mx(front, name, c, hs))
@@ -716,6 +743,17 @@ def main():
                 print("\n%s: %s p99 @32 ÷ mx-sqlite-10 p99 @32 = %.2f (≤ 1.10); @1: %.2f" % (
                     front, big, med(a[0], "p99_32")[0] / med(b[0], "p99_32")[0],
                     med(a[0], "p99_1")[0] / med(b[0], "p99_1")[0]))
+    # The keep-alive gain: the same responder behind the shipped nginx file
+    # and behind the same file closing each FastCGI connection.
+    print("\nnginx (keep-alive) ÷ nginx-close, medians:\n")
+    print("| scenario | req/s | CPU µs/req | p50 @1 | p99 @32 |\n|---|---|---|---|---|")
+    for sc in scen:
+        if sc.front != "nginx-close":
+            continue
+        k = [s for s in scen if s.id == "nginx/" + sc.name][0]
+        ratio = lambda what: "%.2f" % (med(k, what)[0] / med(sc, what)[0]) if med(sc, what) else "-"
+        print("| %s | %s | %s | %s | %s |" % (sc.name, ratio("rps"), ratio("cpu_us"), ratio("p50_1"),
+                                              ratio("p99_32")))
     if extra:
         print("\n| figure | median (min–max) |\n|---|---|")
         for k, v in extra.items():

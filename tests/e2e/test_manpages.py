@@ -4,9 +4,14 @@ cannot drift from the code or from the shipped files.
 A comment line `.\\" test: KIND ARGS` just before a `.Bd -literal` display
 says what the display is (the pages' first lines list the kinds):
 
-  etc FILE part|whole [PATH]  the shipped etc/FILE, comments left out, with
+  etc FILE part[N]|whole [PATH]
+                              the shipped etc/FILE, comments left out, with
                               values for its @PLACEHOLDERS@; with PATH, also
-                              written there for the steps that follow
+                              written there for the steps that follow.
+                              part is the part below the file's first
+                              "--- mxdelegate" line, partN below its Nth
+                              (nginx's upstream goes in the http block, its
+                              locations in a server block)
   config NAME [away]          a configuration: written, then --check passes;
                               with away (a PostgreSQL server that is not
                               there), the store is its one problem
@@ -131,14 +136,14 @@ def indent(line):
     return len(line) - len(line.lstrip())
 
 
-def shipped_part(lines, name):
-    """What lies below the "--- mxdelegate" line: up to an "--- end of
+def shipped_part(lines, name, nth=1):
+    """What lies below the nth "--- mxdelegate" line: up to an "--- end of
     mxdelegate" line, a line indented less than the marker, or the end."""
-    for i, line in enumerate(lines):
-        if START.match(line):
-            break
-    else:
-        raise AssertionError("etc/%s has no \"# --- mxdelegate ---\" line" % name)
+    starts = [i for i, line in enumerate(lines) if START.match(line)]
+    if len(starts) < nth:
+        raise AssertionError("etc/%s has %d \"# --- mxdelegate ---\" lines, not %d"
+                             % (name, len(starts), nth))
+    i = starts[nth - 1]
     depth, out = indent(lines[i]), []
     for line in lines[i + 1:]:
         if END.match(line) or (line.strip() and indent(line) < depth):
@@ -164,12 +169,13 @@ def significant(lines):
 def match_shipped(block):
     """The values a page put in for the file's placeholders; fails with a
     diff when the display is not the shipped text."""
-    if len(block.args) < 2 or block.args[1] not in ("part", "whole"):
-        raise AssertionError("%s: test: etc FILE part|whole [PATH]" % block.where())
+    part = re.fullmatch(r"part([1-9]?)", block.args[1]) if len(block.args) >= 2 else None
+    if len(block.args) < 2 or not (part or block.args[1] == "whole"):
+        raise AssertionError("%s: test: etc FILE part[N]|whole [PATH]" % block.where())
     name = block.args[0]
     with open(os.path.join(ETC, name)) as f:
         lines = f.read().split("\n")
-    want = significant(shipped_part(lines, name) if block.args[1] == "part" else lines)
+    want = significant(shipped_part(lines, name, int(part.group(1) or 1)) if part else lines)
     got = significant(block.lines)
     pattern, seen, pos = [], set(), 0
     text = "\n".join(want)

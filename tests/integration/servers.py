@@ -89,17 +89,21 @@ def group_alive(pgid):
     return [p for p, g, state, _ in processes() if g == pgid and state != "Z"]
 
 
-def connected_unix_sockets(prefix):
-    """Connected sockets whose bound path starts with prefix: the responder's
-    side of each FastCGI connection still open."""
-    n = 0
+def connected_unix_inodes(prefix):
+    """The inodes of the connected sockets whose bound path starts with
+    prefix: the responder's side of each FastCGI connection still open."""
+    out = set()
     with open("/proc/net/unix") as f:
         next(f)
         for line in f:
             cols = line.split()
             if len(cols) >= 8 and cols[7].startswith(prefix) and cols[5] == "03":
-                n += 1
-    return n
+                out.add(cols[6])
+    return out
+
+
+def connected_unix_sockets(prefix):
+    return len(connected_unix_inodes(prefix))
 
 
 class Tree:
@@ -415,6 +419,7 @@ class Row:
     cgi = False            # True: a process per request, nothing to restart
     restarted_by = ""      # who brings the responder back after SIGKILL
     socket_persists = False  # True: requests wait in the backlog meanwhile
+    keeps_alive = False    # True: the shipped file keeps FastCGI connections open
 
     def __init__(self, tree):
         self.tree = tree
@@ -664,6 +669,7 @@ class ApacheCGIPrefork(ApacheCGI):
 
 class Nginx(Row):
     socket_dir = ""  # below the row's directory
+    keeps_alive = True  # upstream keepalive, fastcgi_keep_conn on
 
     def __init__(self, tree):
         super().__init__(tree)
