@@ -209,6 +209,14 @@ Verdict scan(std::span<const std::uint8_t> b, Progress &p, const Limits &limits)
 				continue;
 			p.in_params = false;
 			const std::size_t first = header_at(b, 0).size(); // after BEGIN_REQUEST
+			const Header one = header_at(b, first);
+			if (first + one.size() + h.size() == p.offset) {
+				// One record and the empty one, as web servers send them:
+				// checked where it lies, without a copy.
+				if (!pairs_well_formed(b.subspan(first + header_size, one.content)))
+					return broken(Rule::params_pairs);
+				continue;
+			}
 			const std::string stream = params_stream(b, first, p.offset);
 			if (!pairs_well_formed({reinterpret_cast<const std::uint8_t *>(stream.data()), stream.size()}))
 				return broken(Rule::params_pairs);

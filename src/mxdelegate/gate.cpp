@@ -480,12 +480,13 @@ void Gate::on_lingering(Conn &c)
 
 void Gate::take_returns()
 {
-	std::vector<Returned> back;
 	{
+		// Swapped, so that both vectors keep their capacity: no allocation
+		// a request.
 		std::lock_guard lock(mutex_);
-		back.swap(returned_);
+		back_.swap(returned_);
 	}
-	for (const Returned &r : back) {
+	for (const Returned &r : back_) {
 		const auto i = static_cast<std::size_t>(r.fd);
 		if (i >= table_.size() || !table_[i] || table_[i]->state != Conn::State::busy)
 			continue;
@@ -517,6 +518,7 @@ void Gate::take_returns()
 			continue;
 		}
 	}
+	back_.clear();
 }
 
 void Gate::expire()

@@ -130,6 +130,7 @@ private:
 	std::vector<Ready> ready_; // a FIFO: served from ready_head_
 	std::size_t ready_head_ = 0;
 	std::vector<Returned> returned_;
+	std::vector<Returned> back_; // the gate thread's: returned_ taken in one swap
 	bool stopping_ = false;
 	bool stopped_ = false; // the gate thread has left: done() closes itself
 	bool failed_ = false;
