@@ -170,11 +170,4 @@ int systemd_fd()
 	return 3; // SD_LISTEN_FDS_START
 }
 
-void set_read_timeout(int fd, unsigned seconds)
-{
-	timeval tv{};
-	tv.tv_sec = seconds;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
 } // namespace mxd::listen

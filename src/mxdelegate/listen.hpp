@@ -32,9 +32,4 @@ int open(std::string_view spec, const Access &access = {}, int backlog = 1024);
 // variables so that no child inherits them.
 int systemd_fd();
 
-// Bounds how long a connection may stall inside a read: accepted sockets
-// inherit SO_RCVTIMEO from the listening socket on Linux, and libfcgi has no
-// timeout of its own.
-void set_read_timeout(int fd, unsigned seconds);
-
 } // namespace mxd::listen

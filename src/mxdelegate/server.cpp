@@ -1,22 +1,15 @@
 #include "mxdelegate/server.hpp"
 
 #include "core/log.hpp"
-#include "mxdelegate/listen.hpp"
 
 #include <fcgiapp.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>

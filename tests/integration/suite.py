@@ -220,9 +220,9 @@ THREADS = 4  # the responder's workers: [server] threads, left at its default
 CLIENTS = 24  # parallel clients, well above THREADS
 
 
-def burst(row):
-    """CLIENTS requests sent at once; the slowest one's seconds."""
-    start, took, errors = threading.Barrier(CLIENTS), [], []
+def burst(row, clients=CLIENTS):
+    """`clients` requests sent at once; the slowest one's seconds."""
+    start, took, errors = threading.Barrier(clients), [], []
 
     def one():
         start.wait()
@@ -232,13 +232,13 @@ def burst(row):
             took.append(r.elapsed)
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
-    ts = [threading.Thread(target=one) for _ in range(CLIENTS)]
+    ts = [threading.Thread(target=one) for _ in range(clients)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
     if errors:
-        raise AssertionError("%d of %d parallel requests failed: %s" % (len(errors), CLIENTS, errors[0]))
+        raise AssertionError("%d of %d parallel requests failed: %s" % (len(errors), clients, errors[0]))
     return max(took)
 
 
@@ -256,9 +256,13 @@ def keepalive(row):
     # no connection is kept, the bound is loose: mod_fcgid starts
     # processes for a burst, about a second.
     bound = 2 if row.keeps_alive else 8
+    # Where nothing is kept, bursts as wide as the threads: wider ones make
+    # mod_fcgid spawn a process each, and its spawn score then holds back
+    # the restart after the kill of the next test for tens of seconds.
+    clients = CLIENTS if row.keeps_alive else THREADS
     slowest, kept = 0.0, set()
     for _ in range(3):
-        slowest = max(slowest, burst(row))
+        slowest = max(slowest, burst(row, clients))
         time.sleep(0.1)
         kept = servers.connected_unix_inodes(prefix)
         if not row.keeps_alive or len(kept) > THREADS:
@@ -269,17 +273,19 @@ def keepalive(row):
         if not servers.wait_for(lambda: servers.connected_unix_sockets(prefix) == 0, 3, 0.05):
             raise AssertionError("%d FastCGI connections still open 3 s after the answers"
                                  % servers.connected_unix_sockets(prefix))
-        return "bursts of %d answered within %.3f s; no connection kept" % (CLIENTS, slowest)
-    if len(kept) <= THREADS:
-        raise AssertionError("%d FastCGI connections kept after 3 bursts of %d requests, not more than "
-                             "the %d threads" % (len(kept), CLIENTS, THREADS))
+        return "bursts of %d answered within %.3f s; no connection kept" % (clients, slowest)
+    # How many nginx keeps depends on how fast the answers came (a fast
+    # responder needs few); that a pool larger than the threads costs no
+    # worker is test_gate's, with a thousand kept connections.
+    if not kept:
+        raise AssertionError("no FastCGI connection kept after 3 bursts of %d requests" % CLIENTS)
     # Reuse: a request now goes over a kept connection, not a new one.
     eq(client.request(row.port).status, 200, "GET after the bursts")
     new = servers.connected_unix_inodes(prefix) - kept
     if new:
         raise AssertionError("a request after the bursts opened a FastCGI connection of its own "
                              "instead of one of the %d kept" % len(kept))
-    # Still served with more kept connections than threads.
+    # Still served over the kept connections.
     slowest = max(slowest, burst(row))
     if slowest > bound:
         raise AssertionError("a request of a burst of %d took %.2f s" % (CLIENTS, slowest))
