@@ -422,7 +422,7 @@ bool Gate::advance(Conn &c, bool ended)
 			refuse(c, fcgi_frame::describe(v.rule));
 			return false;
 		case fcgi_frame::Verdict::Kind::whole:
-			hand_over(c, c.progress.keep && v.stdin_ended && held == v.bytes);
+			hand_over(c, c.progress.keep && v.stdin_ended && held == v.bytes, v.stdin_ended);
 			return false;
 		case fcgi_frame::Verdict::Kind::management:
 			break;
@@ -445,7 +445,7 @@ bool Gate::advance(Conn &c, bool ended)
 	}
 }
 
-void Gate::hand_over(Conn &c, bool reusable)
+void Gate::hand_over(Conn &c, bool reusable, bool complete)
 {
 	unwatch(c);
 	if (List *l = c.list(*this))
@@ -455,7 +455,7 @@ void Gate::hand_over(Conn &c, bool reusable)
 	c.need = fcgi_frame::header_size;
 	{
 		std::lock_guard lock(mutex_);
-		ready_.push_back(Ready{c.fd, reusable});
+		ready_.push_back(Ready{c.fd, reusable, complete});
 	}
 	ready_cv_.notify_one();
 }
@@ -661,15 +661,20 @@ std::optional<Gate::Ready> Gate::take()
 	return r;
 }
 
-void Gate::done(int fd, bool keep)
+void Gate::done(const Ready &ready, bool keep)
 {
+	const int fd = ready.fd;
 	Back how = Back::idle;
 	if (!keep) {
-		// Nothing unread: closing sends no reset that could cost the web
-		// server the answer, so the worker closes at once.  Otherwise the
-		// gate lingers, with no worker waiting on it.
+		// A whole request with nothing unread: closing sends no reset
+		// that could cost the web server the answer, so the worker closes
+		// at once.  A body may still be on its way even when nothing is
+		// unread now (a web server writes the empty STDIN record apart):
+		// then, and whenever bytes are unread, the gate lingers, with no
+		// worker waiting on it.
 		int queued = 0;
-		how = ioctl(fd, FIONREAD, &queued) == 0 && queued == 0 ? Back::forget : Back::linger;
+		how = ready.complete && ioctl(fd, FIONREAD, &queued) == 0 && queued == 0 ? Back::forget
+		                                                                         : Back::linger;
 	}
 	std::unique_lock lock(mutex_);
 	if (stopped_) {

@@ -51,6 +51,9 @@ public:
 	struct Ready {
 		int fd;
 		bool reusable; // whole with its STDIN end, kept alive, nothing after it
+		// The STDIN end was there: the peer has nothing more to send.  Else
+		// a body is still coming, and the connection is lingered on.
+		bool complete;
 	};
 
 	// Makes listen_fd non-blocking and raises the descriptor limit to its
@@ -72,7 +75,7 @@ public:
 	// with nothing left to serve.  done() gives the connection back after
 	// the answer; keep: it may serve another request.
 	std::optional<Ready> take();
-	void done(int fd, bool keep);
+	void done(const Ready &ready, bool keep);
 
 private:
 	struct Conn;
@@ -92,7 +95,7 @@ private:
 	void start_draining();
 	Conn *add(int fd);
 	bool advance(Conn &c, bool ended);
-	void hand_over(Conn &c, bool reusable);
+	void hand_over(Conn &c, bool reusable, bool complete);
 	void on_lingering(Conn &c);
 	void refuse(Conn &c, const char *why);
 	void close_conn(Conn &c);

@@ -180,7 +180,7 @@ void Server::worker(Slot &slot)
 		const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		if (dup < 0) {
 			log::error("worker", std::string("dup failed: ") + std::strerror(errno));
-			gate_->done(fd, false);
+			gate_->done(*ready, false);
 			continue;
 		}
 		slot.lend(fd, request_timeout_);
@@ -190,7 +190,7 @@ void Server::worker(Slot &slot)
 		req.keepConnection = 1;
 		if (FCGX_Accept_r(&req) < 0) {
 			slot.take_back();
-			gate_->done(fd, false);
+			gate_->done(*ready, false);
 			continue;
 		}
 		bool keep = ready->reusable && req.keepConnection;
@@ -221,7 +221,7 @@ void Server::worker(Slot &slot)
 		close(dup);
 		reply.hold.reset();
 		slot.take_back();
-		gate_->done(fd, keep);
+		gate_->done(*ready, keep);
 	}
 	FCGX_Free(&req, 1);
 }
