@@ -13,6 +13,7 @@ namespace mxd::follow {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using follow_status::State;
 
 void info(const std::string &m) { log::info("follow", m); }
 void error(const std::string &m) { log::error("follow", m); }
@@ -25,6 +26,7 @@ Follower::Follower(Settings s, int signals)
 {
 	status_.primary = s_.shown;
 	status_.pid = ::getpid();
+	status_.state = State::stopped;
 }
 
 bool Follower::stop_requested()
@@ -55,29 +57,33 @@ bool Follower::wait(std::chrono::milliseconds wait, int fd)
 // The status file and systemd's STATUS= line.
 void Follower::publish()
 {
-	write_follow_status(s_.copy, status_);
-	std::string line = status_.state + ", seq " + std::to_string(status_.seq);
-	if (status_.state == "following")
-		line += ", in step";
-	else if (status_.in_step_at)
-		line += ", in step at " + *status_.in_step_at;
-	if (!status_.error.empty())
-		line += ": " + status_.error;
+	try {
+		follow_status::write(s_.copy, status_);
+	} catch (const follow_status::Error &e) {
+		// The copy serves all the same; only the word on it is missing.
+		if (!status_unwritable_)
+			error(std::string(e.what()) + "; following without a status file");
+		status_unwritable_ = true;
+	}
+	// "following, seq 1234: in step (change 1234)"
+	const std::string line = std::string(follow_status::name(status_.state)) + ", seq " +
+	                         std::to_string(status_.seq) + ": " +
+	                         follow_status::describe(status_, true, std::time(nullptr));
 	sd_notify(0, ("STATUS=" + line).c_str());
 }
 
 // A new state is logged; the same state again (another failed attempt) only
 // updates the status file.
-void Follower::enter(const std::string &state, const std::string &err)
+void Follower::enter(State state, const std::string &err)
 {
 	const bool changed = state != status_.state;
 	if (changed) {
-		status_.since = utc_now();
-		if (state == "connecting" && err.empty())
+		status_.since = std::time(nullptr);
+		if (state == State::connecting && err.empty())
 			info("connecting to " + s_.shown);
-		else if (state == "connecting")
+		else if (state == State::connecting)
 			error(err + "; the copy " + s_.copy + " keeps serving as it is, trying again");
-		else if (state == "following")
+		else if (state == State::following)
 			info(s_.copy + ": in step with " + s_.shown + " (seq " + std::to_string(status_.seq) +
 			     "), following its changes");
 	}
@@ -89,7 +95,7 @@ void Follower::enter(const std::string &state, const std::string &err)
 void Follower::full_copy(const std::string &why)
 {
 	info(s_.copy + ": full copy from " + s_.shown + ": " + why);
-	enter("copying");
+	enter(State::copying);
 	const auto started = Clock::now();
 	Build build(s_.copy, s_.shown);
 	const Head head = primary_.copy([&](const Row &row) {
@@ -123,8 +129,8 @@ void Follower::sync()
 			status_.seq = changes.head.max_seq;
 		}
 	}
-	status_.in_step_at = utc_now();
-	enter("following");
+	status_.in_step = std::time(nullptr);
+	enter(State::following);
 	if (!ready_) {
 		ready_ = true;
 		sd_notify(0, "READY=1");
@@ -145,8 +151,7 @@ int Follower::run()
 		// Made anew by the first full copy.
 		error(std::string(e.what()) + "; it will be copied whole");
 	}
-	status_.state = "stopped";
-	enter("connecting");
+	enter(State::connecting);
 	while (!stopping_) {
 		try {
 			if (!primary_.connected()) {
@@ -163,20 +168,19 @@ int Follower::run()
 			break;
 		} catch (const WrongSchema &e) {
 			error(e.what());
-			status_.error = e.what();
-			enter("stopped", e.what());
+			enter(State::stopped, e.what());
 			return unavailable;
 		} catch (const CopySchema &e) {
 			error(e.what());
-			enter("stopped", e.what());
+			enter(State::stopped, e.what());
 			return unavailable;
 		} catch (const std::exception &e) {
 			// The primary away, or the copy failing (a full disk): the copy
 			// serves what it holds, and the follower tries again.
 			primary_.disconnect();
-			if (status_.state == "following")
-				status_.in_step_at = utc_now();
-			enter("connecting", e.what());
+			if (status_.state == State::following)
+				status_.in_step = std::time(nullptr);
+			enter(State::connecting, e.what());
 			// A copy that exists serves: the node is ready without the primary.
 			if (!ready_ && !status_.store_id.empty()) {
 				ready_ = true;
@@ -189,8 +193,7 @@ int Follower::run()
 	sd_notify(0, "STOPPING=1");
 	info("stopping on a signal; the copy " + s_.copy + " stays as it is (seq " +
 	     std::to_string(status_.seq) + ")");
-	status_.error = "";
-	enter("stopped");
+	enter(State::stopped);
 	return ok;
 }
 

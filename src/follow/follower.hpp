@@ -8,7 +8,7 @@
 #include "follow/backoff.hpp"
 #include "follow/copy.hpp"
 #include "follow/primary.hpp"
-#include "follow/status_stub.hpp"
+#include "service/follow_status.hpp"
 
 #include <chrono>
 #include <random>
@@ -46,7 +46,7 @@ private:
 	// false when a signal came.
 	bool wait(std::chrono::milliseconds wait, int fd);
 	bool stop_requested();
-	void enter(const std::string &state, const std::string &error = "");
+	void enter(follow_status::State state, const std::string &error = "");
 	void publish();
 
 	Settings s_;
@@ -55,9 +55,10 @@ private:
 	Copy copy_;
 	Backoff backoff_;
 	std::minstd_rand random_;
-	FollowStatus status_;
+	follow_status::Status status_;
 	bool ready_ = false;
 	bool stopping_ = false;
+	bool status_unwritable_ = false;
 };
 
 } // namespace mxd::follow

@@ -117,10 +117,23 @@ int main(int argc, char **argv)
 		log::error("follow", e.what());
 		return Exit::config;
 	}
+	// Taken before anything is read or written, and held until exit.
 	pid_t holder = 0;
-	auto lock = FollowLock::take(s.copy, &holder);
+	bool unopenable = false;
+	auto take = [&]() -> std::optional<follow_status::Lock> {
+		try {
+			return follow_status::Lock::take(s.copy, &holder);
+		} catch (const follow_status::Error &e) {
+			log::error("follow", e.what());
+			unopenable = true;
+			return std::nullopt;
+		}
+	};
+	const std::optional<follow_status::Lock> lock = take();
 	if (!lock) {
-		log::error("follow", s.copy + ".follow.lock: another follower" +
+		if (unopenable) // a folder that is not there, or not ours: said above
+			return Exit::config;
+		log::error("follow", follow_status::lock_path(s.copy) + ": another follower" +
 		                         (holder > 0 ? " (pid " + std::to_string(holder) + ")" : std::string()) +
 		                         " keeps this copy; one follower a copy");
 		return Exit::tempfail;
