@@ -217,7 +217,15 @@ Changes Primary::changes(std::int64_t last, const std::string &store_id, std::si
 		          " were pruned before this copy (seq " + std::to_string(last) + ") read them";
 		return finish();
 	}
-	if (out.head.max_seq <= last)
+	if (out.head.max_seq < last) {
+		// The store was put back to an earlier moment (a backup restored
+		// in place): the copy holds changes the primary no longer has.
+		out.full = true;
+		out.why = "the primary's change log ends at seq " + std::to_string(out.head.max_seq) +
+		          ", before this copy's " + std::to_string(last);
+		return finish();
+	}
+	if (out.head.max_seq == last)
 		return finish();
 	const std::string from = std::to_string(last), to = std::to_string(out.head.max_seq);
 	const char *params[] = {from.c_str(), to.c_str()};
