@@ -309,6 +309,18 @@ class FollowChanges(FollowTest):
         self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 101)
         self.eq(n.seq(), pruned)
 
+    def test_a_primary_put_back_before_the_copy_makes_a_full_copy(self):
+        fill(self.pg, self.dbname, 1, 20)
+        n = self.node()
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        # As if the primary were restored from a backup older than the copy.
+        ahead = self.max_seq() + 100
+        n.sql("UPDATE mxdelegate_follow SET value = '%d' WHERE name = 'seq'" % ahead)
+        n.start()
+        self.contains(n.log(), "before this copy's %d" % ahead)
+        self.eq(n.seq(), self.max_seq())
+
     def test_plain_sql_writes_reach_the_followers(self):
         fill(self.pg, self.dbname, 1, 10)
         a, b = self.node("a"), self.node("b")
