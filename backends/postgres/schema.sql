@@ -58,10 +58,14 @@ INSERT INTO mxdelegate_meta (name, value) VALUES ('schema_version', '1');
 -- trigger), in the writing transaction, so that a write made with plain SQL
 -- reaches the followers as one made with mxdelegatectl does.  A follower
 -- reads "seq > the last it applied": for that never to skip a transaction
--- that took its seq early and committed late, the trigger first takes an
+-- that took its seq early and committed late, a writer first takes an
 -- EXCLUSIVE lock on this table, held to commit, so that writers run one
 -- after the other here and seq order is commit order.  Readers (ACCESS
--- SHARE) are not blocked by it.  domain NULL means every domain (TRUNCATE).
+-- SHARE) are not blocked by it.  The lock is taken by a BEFORE statement
+-- trigger, before the statement locks any row: taken only in the row
+-- trigger, after the row's lock, two transactions writing the same rows in
+-- another order could each hold what the other waits for (PostgreSQL would
+-- end one as a deadlock).  domain NULL means every domain (TRUNCATE).
 CREATE TABLE mxdelegate_changes (
 	seq    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	domain text COLLATE "C",
@@ -71,6 +75,8 @@ CREATE INDEX mxdelegate_changes_at ON mxdelegate_changes (at);
 
 CREATE FUNCTION mxdelegate_record_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+	-- Held already (domains_lock_changes); kept for a row written by a
+	-- path that fires no statement trigger.
 	LOCK TABLE mxdelegate_changes IN EXCLUSIVE MODE;
 	IF TG_OP = 'TRUNCATE' THEN
 		INSERT INTO mxdelegate_changes (domain) VALUES (NULL);
@@ -86,6 +92,16 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION mxdelegate_lock_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	LOCK TABLE mxdelegate_changes IN EXCLUSIVE MODE;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER domains_lock_changes
+	BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON domains
+	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_lock_changes();
 CREATE TRIGGER domains_record_change
 	AFTER INSERT OR UPDATE OR DELETE ON domains
 	FOR EACH ROW EXECUTE FUNCTION mxdelegate_record_change();

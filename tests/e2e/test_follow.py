@@ -321,6 +321,32 @@ class FollowChanges(FollowTest):
         self.contains(n.log(), "before this copy's %d" % ahead)
         self.eq(n.seq(), self.max_seq())
 
+    def test_writers_queue_before_they_lock_rows(self):
+        # A holds the change log; B's UPDATE of y must wait before it locks
+        # y, or A's own UPDATE of y would wait for B: a deadlock.
+        fill(self.pg, self.dbname, 1, 2)
+
+        def session():
+            return subprocess.Popen([os.path.join(self.pg.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                     "-h", self.pg.root, "-p", str(self.pg.port), "-U", pgserver.SUPERUSER,
+                                     "-d", self.dbname], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+
+        a, b = session(), session()
+        a.stdin.write("BEGIN; UPDATE domains SET note = 'a' WHERE domain = 'd1.example';\n")
+        a.stdin.flush()
+        self.true(wait_for(lambda: self.sql("SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' "
+                                            "AND relation = 'mxdelegate_changes'::regclass").strip() == "1", 10))
+        b.stdin.write("UPDATE domains SET note = 'b' WHERE domain = 'd2.example';\n")
+        b.stdin.flush()
+        self.true(wait_for(lambda: self.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                            "'Lock' AND datname = current_database()").strip() == "1", 10))
+        a.stdin.write("UPDATE domains SET note = 'a' WHERE domain = 'd2.example'; COMMIT;\n")
+        a_out, a_err = a.communicate(timeout=20)
+        b_out, b_err = b.communicate(timeout=20)
+        self.eq((a.returncode, b.returncode), (0, 0), a_err + b_err)
+        self.eq(self.sql("SELECT note FROM domains ORDER BY domain").split(), ["a", "b"])
+
     def test_plain_sql_writes_reach_the_followers(self):
         fill(self.pg, self.dbname, 1, 10)
         a, b = self.node("a"), self.node("b")
