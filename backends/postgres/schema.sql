@@ -73,20 +73,23 @@ CREATE TABLE mxdelegate_changes (
 );
 CREATE INDEX mxdelegate_changes_at ON mxdelegate_changes (at);
 
+-- One statement trigger an event, with the statement's rows as transition
+-- tables: a bulk import is one INSERT ... SELECT here, not a function call
+-- a row.  (A trigger with transition tables has one event only.)
 CREATE FUNCTION mxdelegate_record_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	-- Held already (domains_lock_changes); kept for a row written by a
-	-- path that fires no statement trigger.
+	-- Held already (domains_lock_changes); kept for a statement that
+	-- fires no BEFORE trigger.
 	LOCK TABLE mxdelegate_changes IN EXCLUSIVE MODE;
 	IF TG_OP = 'TRUNCATE' THEN
 		INSERT INTO mxdelegate_changes (domain) VALUES (NULL);
-		RETURN NULL;
-	END IF;
-	IF TG_OP <> 'INSERT' THEN
-		INSERT INTO mxdelegate_changes (domain) VALUES (OLD.domain);
-	END IF;
-	IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.domain IS DISTINCT FROM OLD.domain) THEN
-		INSERT INTO mxdelegate_changes (domain) VALUES (NEW.domain);
+	ELSIF TG_OP = 'INSERT' THEN
+		INSERT INTO mxdelegate_changes (domain) SELECT domain FROM new_rows ORDER BY domain;
+	ELSIF TG_OP = 'DELETE' THEN
+		INSERT INTO mxdelegate_changes (domain) SELECT domain FROM old_rows ORDER BY domain;
+	ELSE
+		INSERT INTO mxdelegate_changes (domain)
+			SELECT domain FROM old_rows UNION SELECT domain FROM new_rows ORDER BY 1;
 	END IF;
 	RETURN NULL;
 END
@@ -102,9 +105,15 @@ $$;
 CREATE TRIGGER domains_lock_changes
 	BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON domains
 	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_lock_changes();
-CREATE TRIGGER domains_record_change
-	AFTER INSERT OR UPDATE OR DELETE ON domains
-	FOR EACH ROW EXECUTE FUNCTION mxdelegate_record_change();
+CREATE TRIGGER domains_record_insert
+	AFTER INSERT ON domains REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_record_change();
+CREATE TRIGGER domains_record_update
+	AFTER UPDATE ON domains REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_record_change();
+CREATE TRIGGER domains_record_delete
+	AFTER DELETE ON domains REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_record_change();
 CREATE TRIGGER domains_record_truncate
 	AFTER TRUNCATE ON domains
 	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_record_change();
@@ -134,7 +143,10 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER domains_prune_changes
+-- Named to come after domains_record_*: PostgreSQL fires the triggers of
+-- one kind in the order of their names, and a record pruned at once (a
+-- retention of '0 seconds') must count in changes_pruned_through.
+CREATE TRIGGER domains_trim_changes
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON domains
 	FOR EACH STATEMENT EXECUTE FUNCTION mxdelegate_prune_changes();
 
