@@ -129,7 +129,10 @@ DECLARE
 BEGIN
 	SELECT clock_timestamp() - value::interval INTO cutoff
 		FROM mxdelegate_meta WHERE name = 'change_retention';
-	IF cutoff IS NULL OR NOT EXISTS (SELECT 1 FROM mxdelegate_changes WHERE at < cutoff) THEN
+	-- The oldest record by seq (the primary key: one index probe, on every
+	-- statement); seq order is time order, since writers queue for seqs.
+	IF cutoff IS NULL OR NOT coalesce((SELECT at < cutoff FROM mxdelegate_changes ORDER BY seq LIMIT 1),
+	                                  false) THEN
 		RETURN NULL;
 	END IF;
 	LOCK TABLE mxdelegate_changes IN EXCLUSIVE MODE;
