@@ -4,8 +4,8 @@
 #   make check      install missing packages, build with -Werror, run every test
 #   make run        install missing packages, build, serve a demo through lighttpd
 #                   (SERVER=apache, nginx or caddy for another web server)
-#   make install    PREFIX, DESTDIR, SBINDIR, LIBDIR, INCLUDEDIR, MANDIR, DOCDIR,
-#                   SYSCONFDIR, PLUGINDIR honoured; nothing is written to SYSCONFDIR
+#   make install    PREFIX, DESTDIR, SBINDIR, LIBDIR, LIBEXECDIR, INCLUDEDIR, MANDIR,
+#                   DOCDIR, SYSCONFDIR, PLUGINDIR honoured; nothing is written to SYSCONFDIR
 #   make uninstall  removes what make install put there, with the same variables
 #
 # Packagers: make PREFIX=/usr SYSCONFDIR=/etc && make install DESTDIR=...
@@ -28,7 +28,7 @@ SAN_FLAGS :=
 endif
 
 # The paths a build is made for, remembered in $(BUILDDIR)/config.mk by the
-# build, since PLUGINDIR and SYSCONFDIR are compiled in: "make PREFIX=/usr
+# build, since PLUGINDIR, SYSCONFDIR and LIBEXECDIR are compiled in: "make PREFIX=/usr
 # SYSCONFDIR=/etc", then "make install DESTDIR=..." as dh_auto_install runs
 # it, installs for /usr what was built for /usr.  The paths given (on the
 # command line or in the environment) are remembered, the others follow
@@ -36,7 +36,7 @@ endif
 # remembered one, a message says so, and the build follows it.  Read with
 # $(file), not include: make remakes an included file even under -n, and
 # make -n must leave the build as it was.
-PATH_VARS := PREFIX SBINDIR LIBDIR INCLUDEDIR MANDIR DOCDIR SYSCONFDIR PLUGINDIR PKGCONFIGDIR
+PATH_VARS := PREFIX SBINDIR LIBDIR LIBEXECDIR INCLUDEDIR MANDIR DOCDIR SYSCONFDIR PLUGINDIR PKGCONFIGDIR
 CONFIG_MK := $(BUILDDIR)/config.mk
 given = $(filter command environment,$(firstword $(origin $(1))))
 ifneq ($(wildcard $(CONFIG_MK)),)
@@ -47,6 +47,8 @@ REMEMBER := $(sort $(remembered) $(foreach v,$(PATH_VARS),$(if $(call given,$(v)
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
+# mxdelegate-follow, which "mxdelegatectl follow" execs.
+LIBEXECDIR ?= $(PREFIX)/libexec
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/mxdelegate
@@ -71,7 +73,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
 	-Iinclude -Isrc \
 	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
-	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
+	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"' \
+	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'
 LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 
 # The layers are the folders of src/ (HACKING.md): each is built from every
@@ -84,6 +87,8 @@ LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 #   mxdelegatectl  the admin tool's program
 #   plugin         what only backend plugins use: the base of their entry
 #                  points, configuration and reader pool
+#   follow         mxdelegate-follow, the program that keeps a node's SQLite
+#                  copy of a PostgreSQL store (core, service and plugin below it)
 layer_obj = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard src/$(1)/*.cpp))
 CORE_OBJ    := $(call layer_obj,core)
 SERVICE_OBJ := $(call layer_obj,service)
@@ -93,6 +98,8 @@ DAEMON_OBJ  := $(filter-out %/main.o,$(call layer_obj,mxdelegate))
 DAEMON_MAIN := $(BUILDDIR)/src/mxdelegate/main.o
 CTL_OBJ     := $(filter-out %/main.o,$(call layer_obj,mxdelegatectl))
 CTL_MAIN    := $(BUILDDIR)/src/mxdelegatectl/main.o
+FOLLOW_OBJ  := $(filter-out %/main.o,$(call layer_obj,follow))
+FOLLOW_MAIN := $(BUILDDIR)/src/follow/main.o
 CORE_LIB    := $(BUILDDIR)/libmxdcore.a
 PLUGIN_LIB  := $(BUILDDIR)/libmxdplugin.a
 
@@ -110,9 +117,12 @@ UNIT_OBJ := $(UNIT_SRC:%.cpp=$(BUILDDIR)/%.o)
 
 BIN := $(BUILDDIR)/mxdelegate
 CTL_BIN := $(BUILDDIR)/mxdelegatectl
+FOLLOW_BIN := $(BUILDDIR)/mxdelegate-follow
+# libpq for the primary, sqlite3 for the copy, libsystemd for sd_notify.
+FOLLOW_LIBS := -lpq -lsqlite3 -lsystemd
 
 .PHONY: all check unit e2e run install uninstall clean deps
-all: $(BIN) $(CTL_BIN) $(PLUGIN_SO) $(CONFIG_MK)
+all: $(BIN) $(CTL_BIN) $(FOLLOW_BIN) $(PLUGIN_SO) $(CONFIG_MK)
 
 # Rewritten only when the text changes, by a recipe: make -n prints it and
 # runs nothing.
@@ -158,6 +168,9 @@ $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
+
 # A plugin's schema (backends/NAME/schema.sql) is compiled into it as a raw
 # string literal, so that the plugin needs no file beside it.
 $(BUILDDIR)/backends/%/schema.inc: backends/%/schema.sql
@@ -167,6 +180,10 @@ SQLITE_INC := $(BUILDDIR)/backends/sqlite/schema.inc
 $(BUILDDIR)/backends/sqlite/sqlite_backend.o: $(SQLITE_INC)
 $(BUILDDIR)/backends/sqlite/sqlite_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
 PG_INC := $(BUILDDIR)/backends/postgres/schema.inc
+# The follower makes its copy with the sqlite plugin's schema.
+$(BUILDDIR)/src/follow/copy.o: $(SQLITE_INC)
+$(BUILDDIR)/src/follow/copy.o: ALL_CXXFLAGS += -I$(BUILDDIR)/backends/sqlite
+$(FOLLOW_OBJ) $(FOLLOW_MAIN): ALL_CXXFLAGS += $(PQ_CFLAGS)
 $(BUILDDIR)/backends/postgres/postgres_backend.o: $(PG_INC)
 $(BUILDDIR)/backends/postgres/postgres_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/backends/postgres $(PQ_CFLAGS)
 
@@ -190,8 +207,8 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lsqlite3 -lpq
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
 $(BUILDDIR)/tests/unit/postgres_backend_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 
 # make fuzz: the libFuzzer targets of tests/fuzz/ (clang 14).  Each replays its
@@ -208,7 +225,8 @@ FUZZ_DIR  := $(BUILDDIR)/fuzz
 FUZZ_CXXFLAGS = -std=c++20 -fPIC $(WARN) -Werror -O1 -g \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer $(PKG_CFLAGS) -Iinclude -Isrc \
-	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' -DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
+	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' -DMXD_SYSCONFDIR='"$(SYSCONFDIR)"' \
+	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'
 FUZZ_PLUGINS := toml sqlite
 FUZZ_PROGS := $(patsubst tests/fuzz/%.cpp,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.cpp))
 FUZZ_LIB   := $(FUZZ_DIR)/libmxdfuzz.a
@@ -314,12 +332,13 @@ install: all
 		'Name: mxdelegate-backend' \
 		'Description: plugin interface of mxdelegate backends, ABI version $(ABI_VERSION) (header only)' \
 		'Version: $(ABI_VERSION)' 'Cflags: -I$${includedir}' > $(GEN)/mxdelegate-backend.pc
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mxdelegate \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples \
 		$(EXAMPLE_DIRS:%=$(DESTDIR)$(DOCDIR)/examples/%)
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxdelegate
 	install -m 755 $(CTL_BIN) $(DESTDIR)$(SBINDIR)/mxdelegatectl
+	install -m 755 $(FOLLOW_BIN) $(DESTDIR)$(LIBEXECDIR)/mxdelegate-follow
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 include/mxdelegate/backend.h $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 	install -m 644 $(GEN)/mxdelegate-backend.pc $(DESTDIR)$(PKGCONFIGDIR)/mxdelegate-backend.pc
@@ -331,6 +350,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(SBINDIR)/mxdelegatectl
+	rm -f $(DESTDIR)$(LIBEXECDIR)/mxdelegate-follow
 	rm -f $(PLUGINS:%=$(DESTDIR)$(PLUGINDIR)/%.so)
 	rm -f $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/mxdelegate-backend.pc

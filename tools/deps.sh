@@ -6,9 +6,10 @@
 #                                                (README.md's list is "list build")
 set -eu
 
-# "make" and "make install": the compiler and the libraries' headers.
+# "make" and "make install": the compiler and the libraries' headers
+# (libsystemd-dev: sd_notify for mxdelegate-follow's Type=notify unit).
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
-libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev"
+libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libsystemd-dev"
 # catch2: the unit tests.
 check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 # make fuzz (part of make check): clang 14 with its sanitizer and libFuzzer

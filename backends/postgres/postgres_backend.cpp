@@ -63,13 +63,20 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// The schema this plugin reads and writes (mxdelegate_meta's
-// schema_version), and the text that creates it (backends/postgres/
-// schema.sql, embedded by the Makefile).
-constexpr plugin::SchemaVersion schema{1};
+// The schema this plugin writes (mxdelegate_meta's schema_version), and
+// the text that creates it (backends/postgres/schema.sql, embedded by the
+// Makefile).  Version 2 added only the change log that mxdelegate-follow
+// reads: the responder reads a version 1 store too, so that a rolling
+// upgrade does not refuse a node before init migrated its store.
+constexpr plugin::SchemaVersion schema{2};
+constexpr int oldest_readable = 1;
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
+// The part of schema.sql that migrates version 1 to 2: what follows this line.
+constexpr std::string_view migration_1_to_2_mark = "\n-- version 2:";
+static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 2:\" line");
 
 // Lookups after a failure answer at once for this long, doubling up to the
 // maximum while the server stays away; the notification connection waits
@@ -295,8 +302,10 @@ int version_of(const Settings &s, PGconn *c, bool reading = false)
 	raise(s, c, r.get(), "reading the schema version", reading);
 }
 
-void require_version(const Settings &s, int found)
+void require_version(const Settings &s, int found, bool reading = false)
 {
+	if (reading && found >= oldest_readable && found < schema.expected)
+		return;
 	schema.require("postgres: " + s.target + ": ", found,
 	               StatusError(MXD_NO_STORE, "postgres: " + s.target + ": no mxdelegate schema in this "
 	                           "database yet; run \"mxdelegatectl init\" to create it"));
@@ -586,7 +595,12 @@ private:
 					              "\"domains\" and no mxdelegate schema; refusing to add one");
 				run(s_, c_.get(), schema_sql, "init: creating the schema");
 			}
-			// Migrations from version N to N+1 go here as versions appear.
+			// Migrations from version N to N+1, in order, as versions appear.
+			if (found == 1) {
+				static const std::string_view all(schema_sql);
+				static const std::string migration(all.substr(all.find(migration_1_to_2_mark)));
+				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 1 to 2");
+			}
 			schema.created("postgres: " + s_.target + ": ", "schema_version", version_of(s_, c_.get()));
 			if (found != schema.expected)
 				run(s_, c_.get(), "SELECT pg_notify('mxdelegate', 'init')", "init", PGRES_TUPLES_OK);
@@ -620,7 +634,7 @@ struct Reader {
 		run(s, c.get(), ("SET default_transaction_read_only = on; SET statement_timeout = " + ms +
 		                 "; SET lock_timeout = " + ms).c_str(),
 		    "connecting");
-		require_version(s, version_of(s, c.get(), /*reading=*/true));
+		require_version(s, version_of(s, c.get(), /*reading=*/true), /*reading=*/true);
 		Result r(PQprepare(c.get(), "lookup", lookup_sql.c_str(), 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 			raise(s, c.get(), r.get(), "preparing the lookup", /*reading=*/true);

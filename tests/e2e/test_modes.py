@@ -206,6 +206,7 @@ class Shipped(Test):
         dest = self.tmp.file("dest")
         inst.install(destdir=dest)
         expected = {"sbin/mxdelegate": 0o755, "sbin/mxdelegatectl": 0o755,
+                    "libexec/mxdelegate-follow": 0o755,
                     "lib/mxdelegate/backends/toml.so": 0o644,
                     "lib/mxdelegate/backends/sqlite.so": 0o644,
                     "lib/mxdelegate/backends/postgres.so": 0o644,
@@ -256,7 +257,7 @@ class Shipped(Test):
         left = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
         self.eq(left, [])
         dirs = sorted(os.path.relpath(d, root) for d, _, _ in os.walk(root))
-        self.eq(dirs, [".", "include", "lib", "lib/pkgconfig", "sbin", "share", "share/doc",
+        self.eq(dirs, [".", "include", "lib", "lib/pkgconfig", "libexec", "sbin", "share", "share/doc",
                        "share/man", "share/man/man5", "share/man/man7", "share/man/man8"])
 
         # Into the PREFIX itself: the installed responder finds its plugins

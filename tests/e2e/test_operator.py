@@ -196,3 +196,5 @@ class BuildPaths(Test):
         self.true((inst.plugindir + "\0").encode() in binary, "PLUGINDIR not compiled in")
         self.true((inst.prefix + "/etc/mxdelegate/mxdelegate.toml\0").encode() in binary, "SYSCONFDIR not compiled in")
         self.true(os.path.exists(dest + inst.plugindir + "/sqlite.so"))
+        # mxdelegatectl finds mxdelegate-follow in LIBEXECDIR, compiled in.
+        self.true(os.path.exists(dest + inst.prefix + "/libexec/mxdelegate-follow"))

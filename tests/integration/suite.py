@@ -522,12 +522,23 @@ def units(tree):
     eq(unit_section["Unit"].get("Requires"), "mxdelegate.socket", "Requires")
     if "Sockets" in svc or "StandardInput" in svc:
         raise AssertionError("mxdelegate takes its socket from LISTEN_FDS; no StandardInput=socket")
+    # mxdelegate-follow.service: the follower reports to systemd (Type=notify)
+    # from the process mxdelegatectl execs, and a configuration error is not
+    # restarted.
+    follow_values = {"MXDELEGATECTL": os.path.join(servers.BUILD, "mxdelegatectl"),
+                     "CONFIG": values["CONFIG"]}
+    follow = servers.write(os.path.join(d, "mxdelegate-follow.service"),
+                           servers.substitute("systemd/mxdelegate-follow.service", follow_values))
+    fsvc = servers.parse_unit(open(follow).read())["Service"]
+    for k, v in {"Type": "notify", "NotifyAccess": "main", "User": "mxdelegate",
+                 "Restart": "on-failure", "RestartPreventExitStatus": "78"}.items():
+        eq(fsvc.get(k), v, "mxdelegate-follow.service " + k)
     analyze = shutil.which("systemd-analyze")
     if not analyze:
         return "settings checked; systemd-analyze is not installed, units NOT verified"
     # --man=no: mxdelegate(8) is not installed where the tests run.
-    r = subprocess.run([analyze, "verify", "--man=no"] + paths, capture_output=True, text=True,
-                       env=servers.CLEAN_ENV)
+    r = subprocess.run([analyze, "verify", "--man=no"] + paths + [follow], capture_output=True,
+                       text=True, env=servers.CLEAN_ENV)
     if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
         raise AssertionError("systemd-analyze verify exited %d:\n%s%s" %
                              (r.returncode, r.stdout, r.stderr))
@@ -539,4 +550,10 @@ def units(tree):
                              (r.stdout[-2000:], r.stderr))
     if float(m.group(1)) > 2.0:
         raise AssertionError("exposure level %s, more than 2.0:\n%s" % (m.group(1), r.stdout))
-    return "systemd-analyze verify clean, exposure %s" % m.group(1)
+    f = subprocess.run([analyze, "security", "--offline=yes", follow], capture_output=True,
+                       text=True, env=servers.CLEAN_ENV)
+    fm = re.search(r"Overall exposure level for mxdelegate-follow\.service: ([0-9.]+)", f.stdout)
+    if not fm or float(fm.group(1)) > 2.0:
+        raise AssertionError("mxdelegate-follow.service: exposure level not 2.0 or less:\n%s%s"
+                             % (f.stdout[-2000:], f.stderr))
+    return "systemd-analyze verify clean, exposure %s (mxdelegate-follow %s)" % (m.group(1), fm.group(1))

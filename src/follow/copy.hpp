@@ -1,0 +1,81 @@
+// The local copy: the SQLite store the responder serves, written only by the
+// follower.  It is the sqlite plugin's schema (user_version 1: the responder
+// does not know it is a copy) plus the follower's table and write guard.
+#pragma once
+
+#include "follow/primary.hpp"
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace mxd::follow {
+
+// The copy cannot be read or written (a full disk, a file that is not a
+// database): the follower says so and tries again later.
+class CopyError : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+// The copy's schema is newer than this follower knows (exit 69).
+class CopySchema : public std::runtime_error {
+public:
+	using std::runtime_error::runtime_error;
+};
+
+// What the copy says of itself (its mxdelegate_follow rows).
+struct CopyMeta {
+	std::string primary, store_id;
+	std::int64_t seq = 0;
+};
+
+// A full copy built aside in PATH.new and then swapped in whole by
+// install(), so that the responder never sees half of it.  Destroyed
+// without install(), it removes PATH.new.
+class Build {
+public:
+	Build(const std::string &path, std::string primary);
+	~Build();
+	Build(const Build &) = delete;
+	Build &operator=(const Build &) = delete;
+
+	void add(const Row &row);
+	std::size_t rows() const { return rows_; }
+	// Ends the build (meta rows, guard, journal mode, fsync) and renames
+	// PATH.new over PATH.
+	void install(const Head &head);
+
+private:
+	std::string path_, fresh_, primary_;
+	sqlite3 *db_ = nullptr;
+	sqlite3_stmt *insert_ = nullptr;
+	std::size_t rows_ = 0;
+};
+
+class Copy {
+public:
+	explicit Copy(std::string path) : path_(std::move(path)) {}
+
+	const std::string &path() const { return path_; }
+
+	// The copy's own rows; nullopt when there is no copy of the follower's
+	// yet (no file, an empty one, a store made otherwise).  A hot journal
+	// left by a follower killed mid-apply is rolled back on the way.
+	std::optional<CopyMeta> meta() const;
+
+	// Applies the changes in one transaction and records head.max_seq.
+	// `primary` replaces the name in the guard when it changed.
+	void apply(const Changes &changes, const std::string &primary) const;
+
+private:
+	std::string path_;
+};
+
+// UTC, ISO 8601 ("2026-12-02T06:00:00Z").
+std::string utc_now();
+
+} // namespace mxd::follow

@@ -1,0 +1,64 @@
+// The follower's life: connect to the primary, bring the copy in step
+// (a full copy, or the changes since the copy's seq), then wait for
+// notifications (and poll every 30 s besides) and apply each change; while
+// the primary is away, try again with back-off and leave the copy serving.
+// Its state goes to the status file beside the copy and to systemd.
+#pragma once
+
+#include "follow/backoff.hpp"
+#include "follow/copy.hpp"
+#include "follow/primary.hpp"
+#include "service/follow_status.hpp"
+
+#include <chrono>
+#include <random>
+#include <string>
+
+namespace mxd::follow {
+
+// Exit codes (sysexits.h): the follower stops only for these.
+enum Exit : int { ok = 0, unavailable = 69, software = 70, tempfail = 75, config = 78 };
+
+struct Settings {
+	std::string copy;     // the copy's path ([backend] path)
+	std::string conninfo; // [follow] conninfo
+	std::string shown;    // conninfo without secrets
+	// How often the primary is asked even when no notification came: the
+	// safety net under LISTEN.
+	std::chrono::milliseconds poll{30000};
+	// More changed domains than this since the copy's seq: copied whole.
+	std::size_t change_limit = 100000;
+};
+
+class Follower {
+public:
+	// `signals`: a signalfd for SIGTERM and SIGINT.
+	Follower(Settings s, int signals);
+	// Runs until a signal (0) or a fault it cannot wait out (69).
+	int run();
+
+private:
+	struct Stopped {};
+
+	void sync();
+	void full_copy(const std::string &why);
+	// Waits up to `wait` for the primary's socket (or none), or a signal;
+	// false when a signal came.
+	bool wait(std::chrono::milliseconds wait, int fd);
+	bool stop_requested();
+	void enter(follow_status::State state, const std::string &error = "");
+	void publish();
+
+	Settings s_;
+	int signals_;
+	Primary primary_;
+	Copy copy_;
+	Backoff backoff_;
+	std::minstd_rand random_;
+	follow_status::Status status_;
+	bool ready_ = false;
+	bool stopping_ = false;
+	bool status_unwritable_ = false;
+};
+
+} // namespace mxd::follow

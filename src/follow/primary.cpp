@@ -1,0 +1,269 @@
+#include "follow/primary.hpp"
+
+#include "follow/conninfo.hpp"
+#include "plugin/plugin_strings.hpp"
+#include "plugin/schema_version.hpp"
+
+#include <charconv>
+#include <cstring>
+
+namespace mxd::follow {
+namespace {
+
+struct ResultDeleter {
+	void operator()(PGresult *r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+std::int64_t number(const char *text, std::string_view what, const std::string &where)
+{
+	std::int64_t v = 0;
+	const auto [end, ec] = std::from_chars(text, text + std::strlen(text), v);
+	if (ec != std::errc() || *end)
+		throw Unreachable(where + std::string(what) + " \"" + one_line_pq(text) + "\" is not a number");
+	return v;
+}
+
+// created and updated as the SQLite store keeps them.
+constexpr const char *utc(const char *column)
+{
+	return column[0] == 'c'
+	           ? "to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	           : "to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+}
+
+const std::string row_columns =
+	"d.domain, " + plugin::column_list("d.") + ", " + utc("created") + ", " + utc("updated");
+
+Row row_of(const PGresult *r, int i)
+{
+	Row row;
+	row.domain.assign(PQgetvalue(r, i, 0), PQgetlength(r, i, 0));
+	int at = 1;
+	for (auto &cell : row.cells) {
+		if (!PQgetisnull(r, i, at))
+			cell.emplace(PQgetvalue(r, i, at), PQgetlength(r, i, at));
+		at++;
+	}
+	row.created = PQgetvalue(r, i, at);
+	row.updated = PQgetvalue(r, i, at + 1);
+	return row;
+}
+
+} // namespace
+
+Primary::Primary(std::string conninfo, std::string shown)
+    : conninfo_(std::move(conninfo)), shown_(std::move(shown))
+{
+}
+
+Primary::~Primary() { disconnect(); }
+
+void Primary::disconnect()
+{
+	if (conn_)
+		PQfinish(conn_);
+	conn_ = nullptr;
+}
+
+int Primary::socket() const { return conn_ ? PQsocket(conn_) : -1; }
+
+void Primary::fail(const PGresult *r, std::string_view what)
+{
+	std::string message = where() + std::string(what) + ": " +
+	                      one_line_pq(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+	                                                                : PQerrorMessage(conn_));
+	disconnect();
+	throw Unreachable(message);
+}
+
+void Primary::connect()
+{
+	disconnect();
+	// Our defaults before the operator's string, so that it overrides them.
+	const char *keys[] = {"fallback_application_name", "connect_timeout", "keepalives",
+	                      "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
+	                      "client_encoding", nullptr};
+	const char *values[] = {"mxdelegate-follow", "3", "1", "10", "2", "3", conninfo_.c_str(), "UTF8",
+	                        nullptr};
+	conn_ = PQconnectdbParams(keys, values, 1);
+	if (!conn_ || PQstatus(conn_) == CONNECTION_BAD)
+		fail(nullptr, "cannot connect");
+	Result exists(PQexec(conn_, "SELECT to_regclass('mxdelegate_meta') IS NOT NULL"));
+	if (!exists || PQresultStatus(exists.get()) != PGRES_TUPLES_OK)
+		fail(exists.get(), "reading the schema version");
+	int found = 0;
+	if (std::string_view(PQgetvalue(exists.get(), 0, 0)) == "t") {
+		Result r(PQexec(conn_, "SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'"));
+		if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+			fail(r.get(), "reading the schema version");
+		if (PQntuples(r.get()) == 1)
+			found = static_cast<int>(number(PQgetvalue(r.get(), 0, 0), "schema_version", where()));
+	}
+	try {
+		plugin::SchemaVersion{primary_schema}.require(
+			"postgres: " + shown_ + ": ", found,
+			plugin::StatusError(MXD_NO_STORE, "postgres: " + shown_ + ": no mxdelegate schema in "
+			                    "this database yet; run \"mxdelegatectl init\" to create it"));
+	} catch (const plugin::StatusError &e) {
+		disconnect();
+		throw WrongSchema(e.what());
+	}
+	Result listen(PQexec(conn_, "LISTEN mxdelegate"));
+	if (!listen || PQresultStatus(listen.get()) != PGRES_COMMAND_OK)
+		fail(listen.get(), "LISTEN");
+}
+
+bool Primary::notified()
+{
+	if (!conn_)
+		throw Unreachable(where() + "not connected");
+	if (!PQconsumeInput(conn_) || PQstatus(conn_) == CONNECTION_BAD)
+		fail(nullptr, "connection lost");
+	bool any = false;
+	while (PGnotify *n = PQnotifies(conn_)) {
+		any = true;
+		PQfreemem(n);
+	}
+	return any;
+}
+
+void Primary::begin_snapshot()
+{
+	if (!conn_)
+		throw Unreachable(where() + "not connected");
+	Result r(PQexec(conn_, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+	if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+		fail(r.get(), "BEGIN");
+}
+
+Head Primary::head()
+{
+	Result r(PQexec(conn_,
+	                "SELECT (SELECT value FROM mxdelegate_meta WHERE name = 'store_id'), "
+	                "(SELECT coalesce(max(seq), 0) FROM mxdelegate_changes), "
+	                "(SELECT value FROM mxdelegate_meta WHERE name = 'changes_pruned_through')"));
+	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		fail(r.get(), "reading the change log");
+	Head h;
+	h.store_id = PQgetvalue(r.get(), 0, 0);
+	h.max_seq = number(PQgetvalue(r.get(), 0, 1), "max(seq)", where());
+	h.pruned_through = number(PQgetvalue(r.get(), 0, 2), "changes_pruned_through", where());
+	// Everything pruned: the copy is as new as the last pruned change.
+	h.max_seq = std::max(h.max_seq, h.pruned_through);
+	return h;
+}
+
+Head Primary::copy(const std::function<void(const Row &)> &each)
+{
+	begin_snapshot();
+	const Head h = head();
+	static const std::string sql = "SELECT " + row_columns + " FROM domains d ORDER BY d.domain";
+	// One row at a time: a million domains are not held in memory.
+	if (!PQsendQuery(conn_, sql.c_str()) || !PQsetSingleRowMode(conn_))
+		fail(nullptr, "reading the domains");
+	std::exception_ptr stopped;
+	bool failed = false;
+	std::string why;
+	// Every result is read, even after each() threw, so that the
+	// connection is ready for the next statement.
+	while (Result r{PQgetResult(conn_)}) {
+		const auto st = PQresultStatus(r.get());
+		if (stopped || failed || st == PGRES_TUPLES_OK)
+			continue;
+		if (st != PGRES_SINGLE_TUPLE) {
+			failed = true;
+			why = one_line_pq(PQresultErrorMessage(r.get()));
+			continue;
+		}
+		try {
+			each(row_of(r.get(), 0));
+		} catch (...) {
+			stopped = std::current_exception();
+		}
+	}
+	if (failed) {
+		disconnect();
+		throw Unreachable(where() + "reading the domains: " + why);
+	}
+	Result end(PQexec(conn_, stopped ? "ROLLBACK" : "COMMIT"));
+	if (stopped)
+		std::rethrow_exception(stopped);
+	if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+		fail(end.get(), "COMMIT");
+	return h;
+}
+
+Changes Primary::changes(std::int64_t last, const std::string &store_id, std::size_t limit)
+{
+	begin_snapshot();
+	Changes out;
+	out.head = head();
+	auto finish = [&] {
+		Result end(PQexec(conn_, "COMMIT"));
+		if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+			fail(end.get(), "COMMIT");
+		return std::move(out);
+	};
+	if (out.head.store_id != store_id) {
+		out.full = true;
+		out.why = "the primary is another store (store_id " + one_line_pq(out.head.store_id.c_str()) +
+		          ", the copy's " + one_line_pq(store_id.c_str()) + ")";
+		return finish();
+	}
+	if (last < out.head.pruned_through) {
+		out.full = true;
+		out.why = "changes up to seq " + std::to_string(out.head.pruned_through) +
+		          " were pruned before this copy (seq " + std::to_string(last) + ") read them";
+		return finish();
+	}
+	if (out.head.max_seq < last) {
+		// The store was put back to an earlier moment (a backup restored
+		// in place): the copy holds changes the primary no longer has.
+		out.full = true;
+		out.why = "the primary's change log ends at seq " + std::to_string(out.head.max_seq) +
+		          ", before this copy's " + std::to_string(last);
+		return finish();
+	}
+	if (out.head.max_seq == last)
+		return finish();
+	const std::string from = std::to_string(last), to = std::to_string(out.head.max_seq);
+	const char *params[] = {from.c_str(), to.c_str()};
+	Result count(PQexecParams(conn_,
+	                          "SELECT count(DISTINCT domain), bool_or(domain IS NULL) "
+	                          "FROM mxdelegate_changes WHERE seq > $1 AND seq <= $2",
+	                          2, nullptr, params, nullptr, nullptr, 0));
+	if (!count || PQresultStatus(count.get()) != PGRES_TUPLES_OK)
+		fail(count.get(), "reading the change log");
+	const auto n = number(PQgetvalue(count.get(), 0, 0), "count", where());
+	if (std::string_view(PQgetvalue(count.get(), 0, 1)) == "t") {
+		out.full = true;
+		out.why = "the domains were emptied with TRUNCATE";
+		return finish();
+	}
+	if (static_cast<std::size_t>(n) > limit) {
+		out.full = true;
+		out.why = std::to_string(n) + " domains changed, more than " + std::to_string(limit) +
+		          " are copied whole";
+		return finish();
+	}
+	static const std::string sql = "SELECT c.domain, " + plugin::column_list("d.") + ", " +
+	                               utc("created") + ", " + utc("updated") +
+	                               ", d.domain IS NULL FROM (SELECT DISTINCT domain FROM "
+	                               "mxdelegate_changes WHERE seq > $1 AND seq <= $2) c "
+	                               "LEFT JOIN domains d ON d.domain = c.domain ORDER BY c.domain";
+	Result r(PQexecParams(conn_, sql.c_str(), 2, nullptr, params, nullptr, nullptr, 0));
+	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		fail(r.get(), "reading the changed domains");
+	const int gone = PQnfields(r.get()) - 1;
+	for (int i = 0, rows = PQntuples(r.get()); i < rows; i++) {
+		std::string domain(PQgetvalue(r.get(), i, 0), PQgetlength(r.get(), i, 0));
+		if (std::string_view(PQgetvalue(r.get(), i, gone)) == "t")
+			out.rows.emplace_back(std::move(domain), std::nullopt);
+		else
+			out.rows.emplace_back(std::move(domain), row_of(r.get(), i));
+	}
+	return finish();
+}
+
+} // namespace mxd::follow

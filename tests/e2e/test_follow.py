@@ -1,0 +1,482 @@
+"""mxdelegate-follow end to end, on a real PostgreSQL server of the tests'
+own (pgserver.py): nodes made of a follower and the unchanged SQLite
+responder on its copy, through an outage of the primary, SIGKILL mid-copy
+and mid-apply, pruned change records, writes made with plain SQL, and the
+follower's refusals (a second follower, an old schema, a write into the
+copy) and its word to systemd.
+
+Sizes and the outage are variables: FOLLOW_DOMAINS (10000), FOLLOW_OUTAGE
+(seconds, 30), FOLLOW_BIG (the store killed mid-copy, 150000), and
+FOLLOW_MILLION=1 times a full copy of 1,000,000 domains."""
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+import harness
+import pgserver
+import test_sqlite as sq
+from harness import BUILD, PLUGINS, Test, wait_for
+
+FOLLOW = os.path.join(BUILD, "mxdelegate-follow")
+CTL = sq.CTL
+SERVER = sq.SERVER
+
+DOMAINS = int(os.environ.get("FOLLOW_DOMAINS", "10000"))
+OUTAGE = float(os.environ.get("FOLLOW_OUTAGE", "30"))
+BIG = int(os.environ.get("FOLLOW_BIG", "150000"))
+
+PG_CONFIG = """\
+[backend]
+name = "postgres"
+plugin_dir = "%(plugins)s"
+conninfo = %(conninfo)s
+"""
+
+# The node's configuration: the copy as [backend], the primary as [follow].
+FOLLOW_CONFIG = """\
+[backend]
+name = "sqlite"
+plugin_dir = "%(plugins)s"
+path = "%(db)s"
+
+[follow]
+conninfo = %(conninfo)s
+"""
+
+# The responder's: the copy alone.
+NODE_CONFIG = """\
+[backend]
+name = "sqlite"
+plugin_dir = "%(plugins)s"
+path = "%(db)s"
+
+[server]
+check_interval = 0.05
+threads = 4
+"""
+
+
+def fill(pg, db, first, last, prefix="m"):
+    """Domains dFIRST.example .. dLAST.example, server PREFIX<i>.example.org:443,
+    written with plain SQL."""
+    pg.psql("INSERT INTO domains (domain, server) SELECT 'd' || i || '.example', "
+            "'%s' || i || '.example.org:443' FROM generate_series(%d, %d) i" % (prefix, first, last), db)
+
+
+class Node:
+    """A follower and a responder on a copy of their own."""
+
+    def __init__(self, test, name):
+        self.test = test
+        self.tmp = harness.TempDir()
+        self.db = self.tmp.file("copy.db")
+        self.cfg = self.tmp.write("follow.toml", FOLLOW_CONFIG % {
+            "plugins": PLUGINS, "db": self.db, "conninfo": json.dumps(test.conninfo)})
+        self.node_cfg = self.tmp.write("node.toml", NODE_CONFIG % {"plugins": PLUGINS, "db": self.db})
+        self.name = name
+        self.follower = None
+        self.mx = None
+        self.logs = []
+
+    def start(self, env=None, wait=True):
+        log = self.tmp.file("follow-%d.log" % len(self.logs))
+        self.logs.append(log)
+        with open(log, "wb") as err:
+            self.follower = subprocess.Popen([FOLLOW, "-c", self.cfg], stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=err,
+                                             env=dict(os.environ, **(env or {})))
+        if wait:
+            self.test.true(wait_for(lambda: self.state() == "following" or self.follower.poll() is not None,
+                                    120, 0.05),
+                           "%s: the follower is not following: %s" % (self.name, self.log()))
+            self.test.eq(self.follower.poll(), None, self.log())
+        return self.follower
+
+    def log(self):
+        out = ""
+        for path in self.logs:
+            with open(path, errors="replace") as f:
+                out += f.read()
+        return out
+
+    def status(self):
+        try:
+            with open(self.db + ".follow") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def state(self):
+        return self.status().get("state")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.follower and self.follower.poll() is None:
+            self.follower.send_signal(sig)
+            self.follower.wait(20)
+        return self.follower.returncode if self.follower else None
+
+    def serve(self):
+        self.mx = sq.Served(self.node_cfg, self.tmp)
+        return self.mx
+
+    def sql(self, text):
+        db = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            return db.execute(text).fetchall()
+        finally:
+            db.close()
+
+    def seq(self):
+        return int(self.sql("SELECT value FROM mxdelegate_follow WHERE name = 'seq'")[0][0])
+
+    def close(self):
+        self.stop(signal.SIGKILL)
+        if self.mx:
+            self.mx.stop()
+        self.tmp.cleanup()
+
+
+class FollowTest(Test):
+    def setup(self):
+        self.pg = pgserver.Server.shared()
+        self.dbname = self.pg.new_database()
+        self.conninfo = self.pg.conninfo(self.dbname)
+        self.pgcfg = self.tmp.write("pg.toml", PG_CONFIG % {
+            "plugins": PLUGINS, "conninfo": json.dumps(self.conninfo)})
+        self.ctl_ok("init")
+        self.nodes = []
+
+    def teardown(self):
+        for n in self.nodes:
+            n.close()
+        if not self.pg.running:
+            self.pg.start()
+
+    def node(self, name="node"):
+        n = Node(self, name)
+        self.nodes.append(n)
+        return n
+
+    def ctl(self, *args, cfg=None):
+        return subprocess.run([CTL, "-c", cfg or self.pgcfg, *args], capture_output=True, text=True,
+                              timeout=120)
+
+    def ctl_ok(self, *args, cfg=None):
+        r = self.ctl(*args, cfg=cfg)
+        self.eq(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def sql(self, text):
+        return self.pg.psql(text, self.dbname)
+
+    def max_seq(self):
+        return int(self.sql("SELECT coalesce(max(seq), 0) FROM mxdelegate_changes").strip() or 0)
+
+    def in_step(self, node, timeout=10):
+        """Waits until the node applied everything the primary has."""
+        want = self.max_seq()
+        self.true(wait_for(lambda: node.status().get("seq", -1) >= want and node.state() == "following",
+                           timeout, 0.02), "%s: not in step with seq %d: %r\n%s"
+                  % (node.name, want, node.status(), node.log()))
+
+    def served(self, node, i, prefix="m"):
+        r = node.mx.get(SERVER, host="d%d.example" % i)
+        return r is not None and r.status == 200 and r.json() == {"m.server": "%s%d.example.org:443" % (prefix, i)}
+
+
+class FollowOutage(FollowTest):
+    def test_two_nodes_serve_every_domain_through_an_outage(self):
+        fill(self.pg, self.dbname, 1, DOMAINS)
+        a, b = self.node("a"), self.node("b")
+        for n in (a, b):
+            n.start()
+            n.serve()
+        self.eq(a.sql("SELECT count(*) FROM domains")[0][0], DOMAINS)
+        self.pg.stop("immediate")
+        down_at = time.monotonic()
+        requests, bad, write = 0, [], None
+        while time.monotonic() - down_at < OUTAGE:
+            node = random.choice((a, b))
+            i = random.randint(1, DOMAINS)
+            r = node.mx.get(SERVER, host="d%d.example" % i)
+            requests += 1
+            if r is None or r.status != 200 or r.json() != {"m.server": "m%d.example.org:443" % i}:
+                bad.append((node.name, i, r and r.status))
+            if write is None and time.monotonic() - down_at > OUTAGE / 2:
+                # A node's own configuration: its writes go to the primary.
+                write = self.ctl("add", "new.example", "--server", "new.example.org", cfg=a.cfg)
+        self.eq(bad[:10], [], "of %d requests during the outage" % requests)
+        self.true(requests > 100, "only %d requests in %ss" % (requests, OUTAGE))
+        for n in (a, b):
+            self.eq(n.state(), "connecting")
+            self.true(n.status().get("in_step_at"), n.status())
+            self.eq(n.follower.poll(), None, n.log())
+            self.contains(n.log(), "keeps serving as it is")
+        self.pg.start()
+        for n in (a, b):
+            self.true(wait_for(lambda: n.state() == "following", 30, 0.05), n.log())
+        self.ctl_ok("add", "d0.example", "--server", "m0.example.org:443")
+        written = time.monotonic()
+        self.true(wait_for(lambda: self.served(a, 0) and self.served(b, 0), 1.0, 0.01),
+                  "the write was not served by both nodes within 1 s")
+        print("  %d requests during a %ss outage, all 200; write served by both nodes in %.3f s"
+              % (requests, OUTAGE, time.monotonic() - written))
+        self.eq(write.returncode, sq.EX_TEMPFAIL, write.stderr)
+        self.contains(write.stderr, "host=127.0.0.1 port=%d" % self.pg.port)
+
+
+class FollowKill(FollowTest):
+    def test_sigkill_mid_copy_leaves_the_old_copy_and_the_next_start_converges(self):
+        fill(self.pg, self.dbname, 1, 1000)
+        n = self.node()
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        # More changes than are applied one by one: the next start copies whole.
+        fill(self.pg, self.dbname, 1001, 1000 + BIG)
+        n.start(wait=False)
+        fresh = n.db + ".new"
+        self.true(wait_for(lambda: os.path.exists(fresh) and os.path.getsize(fresh) > 1 << 20, 60, 0.005),
+                  "no copy under way: " + n.log())
+        n.stop(signal.SIGKILL)
+        self.eq(n.sql("PRAGMA integrity_check"), [("ok",)])
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 1000)
+        n.serve()
+        self.true(self.served(n, 1000))
+        self.eq(n.mx.get(SERVER, host="d1001.example").status, 404)
+        n.start()
+        self.in_step(n)
+        self.false_path(fresh)
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 1000 + BIG)
+        self.true(wait_for(lambda: self.served(n, 1000 + BIG), 2), "the new copy is not served")
+        self.contains(n.log(), "full copy")
+
+    def false_path(self, path):
+        self.true(not os.path.exists(path), path + " is still there")
+
+    def test_sigkill_mid_apply_rolls_back_whole_and_the_next_start_converges(self):
+        count = 50000
+        fill(self.pg, self.dbname, 1, count)
+        n = self.node()
+        n.start()
+        n.serve()
+        journal = n.db + "-journal"
+        caught = False
+        for attempt in range(4):
+            before = n.seq()
+            self.sql("UPDATE domains SET server = 'n%d-' || server" % attempt)
+            if wait_for(lambda: os.path.exists(journal), 5, 0.0005):
+                n.stop(signal.SIGKILL)
+                caught = True
+                break
+            self.in_step(n)
+        self.true(caught, "no apply was caught under way")
+        # Opening the copy rolls the hot journal back: the copy is the one
+        # before the transaction, whole.
+        prefix = "n%d-" % attempt
+        self.eq(n.sql("SELECT count(*), count(*) FILTER (WHERE server LIKE '%s%%') FROM domains"
+                      % prefix)[0], (count, 0))
+        self.eq(n.seq(), before)
+        self.eq(n.sql("PRAGMA integrity_check"), [("ok",)])
+        r = n.mx.get(SERVER, host="d7.example")
+        self.eq(r.status, 200)
+        n.start()
+        self.in_step(n)
+        self.eq(n.sql("SELECT count(*) FROM domains WHERE server LIKE '%s%%'" % prefix)[0][0], count)
+        self.true(wait_for(lambda: n.mx.get(SERVER, host="d7.example").json()["m.server"].startswith(prefix),
+                           2), "the applied change is not served")
+
+
+class FollowChanges(FollowTest):
+    def test_pruned_changes_make_a_full_copy(self):
+        fill(self.pg, self.dbname, 1, 100)
+        n = self.node()
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        self.sql("UPDATE mxdelegate_meta SET value = '0 seconds' WHERE name = 'change_retention'")
+        fill(self.pg, self.dbname, 101, 101)
+        pruned = int(self.sql("SELECT value FROM mxdelegate_meta WHERE name = 'changes_pruned_through'"))
+        self.true(pruned > n.seq(), "nothing pruned past the copy's seq")
+        self.eq(self.sql("SELECT count(*) FROM mxdelegate_changes").strip(), "0")
+        n.start()
+        self.contains(n.log(), "full copy from host=127.0.0.1")
+        self.contains(n.log(), "were pruned before this copy")
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 101)
+        self.eq(n.seq(), pruned)
+
+    def test_a_primary_put_back_before_the_copy_makes_a_full_copy(self):
+        fill(self.pg, self.dbname, 1, 20)
+        n = self.node()
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        # As if the primary were restored from a backup older than the copy.
+        ahead = self.max_seq() + 100
+        n.sql("UPDATE mxdelegate_follow SET value = '%d' WHERE name = 'seq'" % ahead)
+        n.start()
+        self.contains(n.log(), "before this copy's %d" % ahead)
+        self.eq(n.seq(), self.max_seq())
+
+    def test_writers_queue_before_they_lock_rows(self):
+        # A holds the change log; B's UPDATE of y must wait before it locks
+        # y, or A's own UPDATE of y would wait for B: a deadlock.
+        fill(self.pg, self.dbname, 1, 2)
+
+        def session():
+            return subprocess.Popen([os.path.join(self.pg.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                     "-h", self.pg.root, "-p", str(self.pg.port), "-U", pgserver.SUPERUSER,
+                                     "-d", self.dbname], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+
+        a, b = session(), session()
+        a.stdin.write("BEGIN; UPDATE domains SET note = 'a' WHERE domain = 'd1.example';\n")
+        a.stdin.flush()
+        self.true(wait_for(lambda: self.sql("SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' "
+                                            "AND relation = 'mxdelegate_changes'::regclass").strip() == "1", 10))
+        b.stdin.write("UPDATE domains SET note = 'b' WHERE domain = 'd2.example';\n")
+        b.stdin.flush()
+        self.true(wait_for(lambda: self.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                            "'Lock' AND datname = current_database()").strip() == "1", 10))
+        a.stdin.write("UPDATE domains SET note = 'a' WHERE domain = 'd2.example'; COMMIT;\n")
+        a_out, a_err = a.communicate(timeout=20)
+        b_out, b_err = b.communicate(timeout=20)
+        self.eq((a.returncode, b.returncode), (0, 0), a_err + b_err)
+        self.eq(self.sql("SELECT note FROM domains ORDER BY domain").split(), ["a", "b"])
+
+    def test_plain_sql_writes_reach_the_followers(self):
+        fill(self.pg, self.dbname, 1, 10)
+        a, b = self.node("a"), self.node("b")
+        a.start()
+        b.start()
+
+        def both(query, want):
+            for n in (a, b):
+                self.true(wait_for(lambda: n.sql(query) == want, 5, 0.02),
+                          "%s: %s gave %r, not %r" % (n.name, query, n.sql(query), want))
+
+        self.sql("INSERT INTO domains (domain, client) VALUES ('sql.example', 'https://m.sql.example')")
+        both("SELECT client FROM domains WHERE domain = 'sql.example'", [("https://m.sql.example",)])
+        self.sql("UPDATE domains SET client = 'https://n.sql.example', max_age = 60 WHERE domain = 'sql.example'")
+        both("SELECT client, max_age FROM domains WHERE domain = 'sql.example'", [("https://n.sql.example", 60)])
+        self.sql("UPDATE domains SET domain = 'renamed.example' WHERE domain = 'd3.example'")
+        both("SELECT domain FROM domains WHERE domain IN ('d3.example', 'renamed.example')",
+             [("renamed.example",)])
+        self.sql("DELETE FROM domains WHERE domain = 'd5.example'")
+        both("SELECT count(*) FROM domains", [(10,)])
+        self.sql("TRUNCATE domains")
+        both("SELECT count(*) FROM domains", [(0,)])
+        self.sql("INSERT INTO domains (domain, server) VALUES ('after.example', 'm.after.example')")
+        both("SELECT domain FROM domains", [("after.example",)])
+        self.contains(a.log(), "emptied with TRUNCATE")
+        # The created and updated times are the primary's, in the store's form.
+        row = a.sql("SELECT created, updated FROM domains")[0]
+        self.true(all(len(t) == 20 and t.endswith("Z") and t[10] == "T" for t in row), row)
+
+
+class FollowRefusals(FollowTest):
+    def test_a_second_follower_on_the_same_copy_exits_75(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        first = n.start()
+        second = subprocess.run([FOLLOW, "-c", n.cfg], capture_output=True, text=True, timeout=20)
+        self.eq(second.returncode, sq.EX_TEMPFAIL, second.stderr)
+        self.contains(second.stderr, n.db + ".follow.lock: another follower (pid %d)" % first.pid)
+        self.eq(first.poll(), None)
+
+    def test_a_version_1_primary_is_refused_and_init_migrates_it(self):
+        schema = open(os.path.join(harness.REPO, "backends/postgres/schema.sql")).read()
+        v1 = schema[:schema.index("\n-- version 2:")]
+        old = self.pg.new_database()
+        self.pg.psql(v1, old)
+        self.pg.psql("INSERT INTO domains (domain, server) VALUES ('old.example', 'm.old.example')", old)
+        cfg = self.tmp.write("old.toml", FOLLOW_CONFIG % {
+            "plugins": PLUGINS, "db": self.tmp.file("old.db"),
+            "conninfo": json.dumps(self.pg.conninfo(old))})
+        r = subprocess.run([FOLLOW, "-c", cfg], capture_output=True, text=True, timeout=20)
+        self.eq(r.returncode, sq.EX_UNAVAILABLE, r.stderr)
+        self.contains(r.stderr, "schema version 1, expected 2; run \"mxdelegatectl init\" to migrate it")
+        # The responder still reads a version 1 store (a rolling upgrade).
+        pgcfg = self.tmp.write("oldpg.toml", PG_CONFIG % {
+            "plugins": PLUGINS, "conninfo": json.dumps(self.pg.conninfo(old))})
+        mx = sq.Served(pgcfg, self.tmp)
+        try:
+            self.eq(mx.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
+        finally:
+            log = mx.stderr()
+            self.eq(mx.stop(), 0, log)
+        self.ctl_ok("init", cfg=pgcfg)
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "2")
+        self.eq(len(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'store_id'", old).strip()), 36)
+        self.pg.psql("INSERT INTO domains (domain, server) VALUES ('new.example', 'm.new.example')", old)
+        self.eq(self.pg.psql("SELECT domain FROM mxdelegate_changes", old).split(), ["new.example"])
+        r = subprocess.Popen([FOLLOW, "-c", cfg], stderr=subprocess.PIPE, text=True)
+        try:
+            self.true(wait_for(lambda: os.path.exists(self.tmp.file("old.db.follow")) and
+                               json.load(open(self.tmp.file("old.db.follow")))["state"] == "following", 20),
+                      "the migrated store is not followed")
+        finally:
+            r.send_signal(signal.SIGTERM)
+            self.eq(r.wait(20), 0)
+
+    def test_a_write_into_the_copy_is_refused_naming_the_primary(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        n.start()
+        primary = "host=127.0.0.1 port=%d dbname=%s user=%s" % (self.pg.port, self.dbname, pgserver.SUPERUSER)
+        for statement in ("INSERT INTO domains (domain, server, created, updated) "
+                          "VALUES ('x.example', 'm.x.example', 'a', 'b')",
+                          "UPDATE domains SET server = 'other.example' WHERE domain = 'd1.example'",
+                          "DELETE FROM domains"):
+            p = subprocess.run(["sqlite3", n.db, statement], capture_output=True, text=True)
+            self.true(p.returncode != 0, statement)
+            self.contains(p.stderr, "this store is a copy of PostgreSQL %s kept by "
+                                    "\"mxdelegatectl follow\"; write to the primary" % primary)
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 10)
+        # The follower still writes.
+        fill(self.pg, self.dbname, 11, 11)
+        self.in_step(n)
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)
+
+    def test_ready_and_status_reach_the_notify_socket(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        path = n.tmp.file("notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        s.settimeout(20)
+        try:
+            n.start(env={"NOTIFY_SOCKET": path})
+            got = []
+            while not any("READY=1" in m for m in got):
+                got.append(s.recv(4096).decode())
+            self.true(any(m.startswith("STATUS=following, seq ") for m in got), got)
+            self.eq(n.stop(), 0, n.log())
+            rest = []
+            s.settimeout(2)
+            try:
+                while True:
+                    rest.append(s.recv(4096).decode())
+            except socket.timeout:
+                pass
+            self.true("STOPPING=1" in rest, rest)
+            self.true(any(m.startswith("STATUS=stopped") for m in rest), rest)
+        finally:
+            s.close()
+        self.eq(n.state(), "stopped")
+
+
+class FollowMillion(FollowTest):
+    def test_a_full_copy_of_a_million_domains(self):
+        if os.environ.get("FOLLOW_MILLION") != "1":
+            return
+        fill(self.pg, self.dbname, 1, 1000000)
+        n = self.node()
+        t0 = time.monotonic()
+        n.start()
+        took = time.monotonic() - t0
+        print("  full copy of 1,000,000 domains: %.1f s" % took)
+        self.true(took < 60, "%.1f s" % took)
