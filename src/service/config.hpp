@@ -48,6 +48,14 @@ struct Config {
 	// whole request, kept alive, or with a worker); lowered to what the
 	// descriptor limit allows.
 	std::size_t max_connections = 4096;
+	// [follow]: the PostgreSQL store that the local copy ([backend], which
+	// must then be sqlite) is kept an exact copy of by "mxdelegatectl
+	// follow".  Its keys are the postgres backend's (conninfo, timeout), so
+	// that the admin tool opens the primary with the postgres plugin and this
+	// JSON as its configuration (config_file and config_dir added, as for
+	// [backend]); nullopt without the table.
+	std::optional<nlohmann::json> follow;
+	std::string follow_at; // "file:line:column" of the [follow] table
 };
 
 // The default configuration path, from SYSCONFDIR at build time.
