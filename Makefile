@@ -158,6 +158,10 @@ $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# "mxdelegatectl follow" execs the follower from LIBEXECDIR when there is
+# none beside it.
+$(CTL_MAIN): ALL_CXXFLAGS += -DMXD_LIBEXECDIR='"$(or $(LIBEXECDIR),$(PREFIX)/libexec)"'
+
 # A plugin's schema (backends/NAME/schema.sql) is compiled into it as a raw
 # string literal, so that the plugin needs no file beside it.
 $(BUILDDIR)/backends/%/schema.inc: backends/%/schema.sql

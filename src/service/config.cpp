@@ -292,6 +292,17 @@ void read_follow(const toml::table &root, Config &c, Problems &p)
 
 } // namespace
 
+std::string copy_path(const Config &c)
+{
+	const auto path = c.backend.is_object() ? c.backend.find("path") : c.backend.end();
+	if (!c.backend.is_object() || path == c.backend.end() || !path->is_string())
+		return "";
+	std::filesystem::path p(path->get<std::string>());
+	if (p.is_relative())
+		p = config_dir(c.file) / p;
+	return p.lexically_normal().string();
+}
+
 Config load_config(const std::string &path)
 {
 	Config c;

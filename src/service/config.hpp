@@ -61,6 +61,12 @@ struct Config {
 // The default configuration path, from SYSCONFDIR at build time.
 const char *default_config_path();
 
+// [backend] path of a sqlite backend as the plugin resolves it (relative to
+// the configuration's folder, lexically normal): with [follow], the local
+// copy, whose status files ("PATH.follow") the follower and the admin tool
+// must name alike.  "" when [backend] has no path.
+std::string copy_path(const Config &c);
+
 // Reads and checks the configuration file.  Throws ConfigError with every
 // problem found.
 Config load_config(const std::string &path);
