@@ -5,6 +5,7 @@ import sys
 import harness
 import test_fastcgi
 import test_faults
+import test_follow_ctl
 import test_gate
 import test_hostile
 import test_lifecycle
@@ -15,4 +16,4 @@ import test_postgres
 import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_operator, test_sqlite,
-                      test_postgres, test_faults, test_hostile, test_gate, test_manpages]))
+                      test_postgres, test_follow_ctl, test_faults, test_hostile, test_gate, test_manpages]))
