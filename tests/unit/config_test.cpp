@@ -208,6 +208,18 @@ TEST_CASE("[follow] is the primary's postgres configuration, with its position",
 	CHECK_FALSE(load_config(plain).follow);
 }
 
+TEST_CASE("copy_path: the sqlite path as the plugin resolves it, for the follower's files",
+          "[config][follow]")
+{
+	test::TempDir d;
+	const auto rel = d.write("rel.toml", "[backend]\nname = \"sqlite\"\npath = \"sub/../d.db\"\n");
+	CHECK(copy_path(load_config(rel)) == d.file("d.db"));
+	const auto abs = d.write("abs.toml", "[backend]\nname = \"sqlite\"\npath = \"/var//lib/x.db\"\n");
+	CHECK(copy_path(load_config(abs)) == "/var/lib/x.db");
+	const auto none = d.write("none.toml", "[backend]\nname = \"toml\"\n");
+	CHECK(copy_path(load_config(none)).empty());
+}
+
 TEST_CASE("[follow] problems are named with their position", "[config][follow]")
 {
 	test::TempDir d;
