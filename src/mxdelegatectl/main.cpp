@@ -596,14 +596,17 @@ int cmd_status(const Options &o)
 	pid_t pid = 0;
 	const bool running = fst::running(copy, &pid);
 	std::optional<fst::Status> st;
+	std::string unreadable;
 	try {
 		st = fst::read(copy);
 	} catch (const fst::Error &e) {
-		rows.emplace_back("primary", follow_label(c));
-		rows.emplace_back("state", std::string("unknown: ") + e.what());
+		unreadable = e.what();
 	}
 	bool in_step = false;
-	if (st) {
+	if (!unreadable.empty()) {
+		rows.emplace_back("primary", follow_label(c));
+		rows.emplace_back("state", "unknown: " + unreadable);
+	} else if (st) {
 		rows.emplace_back("primary", st->primary.empty() ? follow_label(c) : st->primary);
 		rows.emplace_back("state", std::string(fst::name(st->state)) + " since " +
 		                               fst::format_time(st->since));
@@ -613,7 +616,7 @@ int cmd_status(const Options &o)
 		if (!st->error.empty())
 			rows.emplace_back("error", st->error);
 		in_step = running && fst::lag(*st, running, std::time(nullptr)) == std::optional<std::int64_t>(0);
-	} else if (rows.size() == 1) {
+	} else {
 		rows.emplace_back("primary", follow_label(c));
 		rows.emplace_back("state", "none: no follower has kept this copy yet (no " +
 		                               fst::status_path(copy) + ")");

@@ -18,7 +18,7 @@ import time
 
 import pgserver
 import test_sqlite as sq
-from harness import BUILD, PLUGINS, Test
+from harness import BIN, BUILD, PLUGINS, Test
 
 CTL = os.path.join(BUILD, "mxdelegatectl")
 EX_CANTCREAT, EX_IOERR, EX_CONFIG = 73, 74, 78
@@ -241,9 +241,13 @@ class FollowCtl(Test):
         self.eq(r.returncode, EX_IOERR, r.stderr)
         self.contains(r.stderr, refused)
         self.eq(self.copy_domains(), before)
-        # Reading it is as for any store.
+        # Reading it is as for any store: the follower's table and triggers
+        # do not upset the responder's checks, and [follow] is not its concern.
         self.eq(json.loads(self.ok("show", "copy.example", cfg=self.plain).stdout)["server"],
                 "m.copy.example")
+        for cfg in (self.plain, self.cfg):
+            r = subprocess.run([BIN, "-c", cfg, "--check"], capture_output=True, text=True, timeout=60)
+            self.eq((r.returncode, r.stderr), (0, ""), cfg)
 
     def test_follow_runs_the_follower_in_its_own_process_or_says_it_is_missing(self):
         bindir = self.tmp.file("bin")
