@@ -225,6 +225,11 @@ class FollowCtl(Test):
         self.eq(r.returncode, 1, r.stdout)
         self.contains(r.stdout, "lag:      no follower running; last in step")
         self.contains(r.stdout, "follower: no follower running\n")
+        with open(self.copy + ".follow", "w") as f:
+            f.write("{")
+        r = self.ctl("status")
+        self.eq(r.returncode, 1, r.stdout)
+        self.contains(r.stdout, "state:    unknown: %s.follow: not a JSON object\n" % self.copy)
         self.fails(EX_CONFIG, ["status"], "mxdelegatectl: status: %s: no [follow] table; status "
                    "reports on a local copy kept by \"mxdelegatectl follow\"" % self.plain, cfg=self.plain)
 
