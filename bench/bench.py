@@ -15,6 +15,12 @@ the bench.
   ONLY=callgrind   only the callgrind instructions per request (floor,
                    mx-toml-10 cached, mx-sqlite-1m spread): the figures to
                    compare before and after a change, whatever the noise
+  ONLY=follow      only the fleet figures, behind nginx: the floor,
+                   mx-sqlite-1m, mx-postgres-1m and mx-follow-1m (a node
+                   answering from the copy that mxdelegate-follow keeps of
+                   the PostgreSQL store), the follower's full copy of
+                   1,000,000 domains, and change-to-live from a write on the
+                   primary to the answer on the node
 """
 
 import os
@@ -50,6 +56,7 @@ DUR1 = 1 if QUICK else 3
 CONNS = 32
 MX = os.path.join(BUILD, "mxdelegate")
 CTL = os.path.join(BUILD, "mxdelegatectl")
+FOLLOW = os.path.join(BUILD, "mxdelegate-follow")
 PLUGINS = os.path.join(BUILD, "backends")
 FLOOR = os.path.join(OUT, "floor")
 PATH = "/.well-known/matrix/client"
@@ -174,7 +181,44 @@ def postgres_config(n):
         log("bench: mxdelegatectl import of %d domains into PostgreSQL: %.1f s"
             % (n, time.monotonic() - t0))
         os.unlink(src)
+    # A database kept from a run before schema version 2 gets the change
+    # records a follower needs; on a current one init does nothing.
+    subprocess.run([CTL, "-c", path, "init"], check=True, stdout=subprocess.DEVNULL)
     return path
+
+
+def follow_config(n):
+    """A node of a fleet: the responder on a local SQLite copy that
+    mxdelegate-follow keeps of the n-domain PostgreSQL database."""
+    postgres_config(n)
+    copy = os.path.join(OUT, "follow-%d.db" % n)
+    path = os.path.join(OUT, "follow-%d.toml" % n)
+    write(path, '[backend]\nname = "sqlite"\npath = "%s"\nplugin_dir = "%s"\n\n'
+          '[follow]\nconninfo = "%s"\n\n[server]\nthreads = %d\n\n'
+          '[defaults]\nserver = "matrix.{domain}:443"\n'
+          % (copy, PLUGINS, PG[0].conninfo("mx%d" % n), THREADS))
+    return path, copy
+
+
+def start_follower(config, copy):
+    """The follower on an empty node: the seconds its full copy takes, from
+    start to "following" in its status file (the copy renamed into place
+    and in step)."""
+    for p in (copy, copy + ".new", copy + "-journal", copy + ".follow"):
+        if os.path.exists(p):
+            os.unlink(p)
+    t0 = time.monotonic()
+    spawn([FOLLOW, "-c", config], "follower.log")
+
+    def following():
+        try:
+            with open(copy + ".follow") as f:
+                return '"state":"following"' in f.read().replace(" ", "")
+        except OSError:
+            return False
+    if not wait_for(following, 300, 0.05):
+        raise SystemExit("bench: the follower did not reach \"following\" in 300 s; see run/follower.log")
+    return time.monotonic() - t0
 
 
 def docroot():
@@ -644,19 +688,29 @@ def main():
         for k, v in figures.items():
             print("%s: %.0f (%.2f × the floor)" % (k, v[0], v[0] / floor))
         return
-    if ONLY:
-        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind is known" % ONLY)
+    if ONLY not in ("", "follow"):
+        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind and ONLY=follow are known" % ONLY)
+    fleet = ONLY == "follow"
     cfg = {"mx-toml-10": (toml_config(10), h10), "mx-sqlite-10": (sqlite_config(10), h10)}
     if not QUICK:
         cfg["mx-toml-10k"] = (toml_config(10000), hosts_file(10000))
         cfg["mx-sqlite-1m"] = (sqlite_config(1000000), hosts_file(1000000, 100000))
         cfg["mx-postgres-1m"] = (postgres_config(1000000), hosts_file(1000000, 100000))
-    maphosts = cfg["mx-toml-10k"][1] if not QUICK else h10
-    fronts = ["nginx", "lighttpd", "nginx-close"]
+    extra = {}
+    if not QUICK:
+        follow_cfg, copy = follow_config(1000000)
+        log("bench: the follower's full copy of 1,000,000 domains")
+        extra["follower: full copy of 1,000,000 domains, start to in step, s"] = \
+            (start_follower(follow_cfg, copy),) * 3
+        cfg["mx-follow-1m"] = (follow_cfg, hosts_file(1000000, 100000))
+    if fleet:
+        cfg = {k: cfg[k] for k in ("mx-sqlite-10", "mx-sqlite-1m", "mx-postgres-1m", "mx-follow-1m")}
+    maphosts = cfg["mx-toml-10k"][1] if not QUICK and not fleet else h10
+    fronts = ["nginx"] if fleet else ["nginx", "lighttpd", "nginx-close"]
     scen = []
     for front in fronts:
         scen.append(start_floor(front, h10))
-        if front == "nginx":
+        if front == "nginx" and not fleet:
             scen.append(start_static_nginx(h10))
             scen.append(start_map_nginx(10 if QUICK else 10000, maphosts))
         elif front == "lighttpd" and not QUICK:
@@ -685,8 +739,12 @@ def main():
             # QUICK: a warm-up before the first run of each scenario only.
             run_once(sc, warm=not QUICK or r == 0)
 
-    extra = {}
     if not QUICK:
+        log("bench: change-to-live through the follower")
+        nginx_follow = [s for s in scen if s.id == "nginx/mx-follow-1m"][0]
+        extra["change-to-live, write on the primary to the answer on a follower node, ms"] = \
+            change_to_live(nginx_follow, cfg["mx-postgres-1m"][0])
+    if not QUICK and not fleet:
         log("bench: change-to-live")
         ci = sqlite_config(10, check_interval="1")
         sc_ci = start_mx("nginx", "mx-sqlite-10-ci", ci, h10)
@@ -698,7 +756,7 @@ def main():
     stop_all()
     PROCS.clear()
 
-    if not QUICK:
+    if not QUICK and not fleet:
         log("bench: CGI cold start")
         cold = cgi_cold([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", cfg["mx-toml-10"][0]]),
                          ("mx-sqlite-1m", [MX, "-c", cfg["mx-sqlite-1m"][0]]),
@@ -736,7 +794,7 @@ def main():
             "%.2f" % (cpu[0][0] / cpu[1][0]) if cpu[0] and cpu[1] else "-",
             med(sc, "p50_1")[0] - med(fl, "p50_1")[0], med(sc, "p99_1")[0] - med(fl, "p99_1")[0]))
     for front in fronts:
-        for big in ("mx-sqlite-1m", "mx-postgres-1m"):
+        for big in ("mx-sqlite-1m", "mx-postgres-1m", "mx-follow-1m"):
             a = [s for s in scen if s.id == front + "/" + big]
             b = [s for s in scen if s.id == front + "/mx-sqlite-10"]
             if a and b:
