@@ -272,9 +272,11 @@ Conn connect(const Settings &s, bool writer)
 		// 75 (EX_TEMPFAIL), so that a script retries.  One that answered and
 		// refused (password, role, database) is not.  libpq gives no code
 		// for a failed connection; a server's refusal is the one with its
-		// severity, "FATAL:", in the message.
-		const bool refused = why.find("FATAL:") != std::string::npos &&
-		                     why.find("the database system is") == std::string::npos;
+		// severity, "FATAL:", in the message, and a password wanted and not
+		// found is libpq's own refusal.
+		const bool refused = (why.find("FATAL:") != std::string::npos &&
+		                      why.find("the database system is") == std::string::npos) ||
+		                     PQconnectionNeedsPassword(c.get());
 		throw StatusError(writer && !refused ? MXD_BUSY : MXD_ERROR, "postgres: " + s.target + ": " + why);
 	}
 	return c;

@@ -279,6 +279,14 @@ class FollowCtl(Test):
                    cfg=self.plain)
 
     def test_primary_stopped_a_write_exits_75_naming_the_primary(self):
+        # A server that answers and refuses is no outage: 74, not "try again".
+        for name, conninfo, why in (
+                ("nodb.toml", self.pg.conninfo("no_such_db"), "database \"no_such_db\" does not exist"),
+                ("nopw.toml", self.pg.conninfo(self.dbname, user=pgserver.SECRET_ROLE,
+                                               passfile="/dev/null"), "no password supplied")):
+            cfg = self.tmp.write(name, FOLLOW % {"plugins": PLUGINS, "db": self.copy,
+                                                 "conninfo": json.dumps(conninfo)})
+            self.fails(EX_IOERR, ["add", "down.example", "--server", "m.down.example"], why, cfg=cfg)
         self.pg.stop(mode="immediate")
         try:
             r = self.fails(sq.EX_TEMPFAIL, ["add", "down.example", "--server", "m.down.example"],
