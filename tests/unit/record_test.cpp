@@ -466,6 +466,28 @@ TEST_CASE("validate: a rendered document may be 12288 bytes, not one more", "[re
 	                          "the limit is 12288 bytes, the smallest a homeserver accepts"});
 }
 
+// What counts is the document as served, escapes included: a quote renders
+// as \" and a control character as \u0001, so a record that fits only when
+// its characters are counted as written must still be refused, whatever
+// shortcut validation takes to skip rendering small records.
+TEST_CASE("validate: the size limit counts characters escaped as served", "[record]")
+{
+	const auto refused = [](const std::string &pad) {
+		json r = {{"client", "https://m.example.org"}, {"client_extra", {{"org.example.pad", pad}}}};
+		REQUIRE(pad.size() < mxd::record::max_document_size);
+		const auto p = validate(r, "example.org");
+		return paths(p) == Strings{"client_extra"} &&
+		       p[0].message.find("the limit is 12288 bytes") != std::string::npos;
+	};
+	CHECK(refused(std::string(7000, '"')));
+	CHECK(refused(std::string(7000, '\\')));
+	CHECK(refused(std::string(3000, '\x01')));
+	CHECK(refused(std::string(2100, '\x1f')));
+	// The same counts unescaped are well inside the limit.
+	CHECK(paths_of({{"client", "https://m.example.org"},
+	                {"client_extra", {{"org.example.pad", std::string(7000, 'x')}}}}) == none);
+}
+
 TEST_CASE("validate: the size problem names the part that grew", "[record]")
 {
 	const std::string big(13000, 'a');

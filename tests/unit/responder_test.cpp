@@ -97,6 +97,41 @@ TEST_CASE("a matching If-None-Match gets 304", "[responder]")
 	CHECK(answer(r, c).status == 200);
 }
 
+// "*" matches any current representation, and only a 200 has one: an answer
+// that says a host, document or record is wrong keeps its status and body,
+// or a client would cache "not modified" for an error.
+TEST_CASE("If-None-Match: * makes a 304 of a 200 and of nothing else", "[responder]")
+{
+	json records = example;
+	records["broken.example"] = {{"client", "ftp://matrix.broken.example"}};
+	Responder r(memory_config(records));
+	const std::pair<const char *, Document> cases[] = {
+		{"other.example", Document::client}, // unknown host
+		{"127.0.0.1", Document::client},     // IP literal
+		{"[::1]", Document::server},         // IP literal
+		{"example.org", Document::support},  // document the record lacks
+		{"broken.example", Document::client}, // record that does not validate
+		{"exa mple.org", Document::client},  // malformed Host
+	};
+	for (const auto &[host, doc] : cases) {
+		INFO(host);
+		const Parsed plain = answer(r, get(host, doc));
+		REQUIRE(plain.status != 200);
+		for (const char *inm : {"*", " * ", "\"x\", *", "W/\"x\", *"}) {
+			INFO(inm);
+			Request c = get(host, doc);
+			c.if_none_match = inm;
+			const Parsed a = answer(r, c);
+			CHECK(a.status == plain.status);
+			CHECK(a.head == plain.head);
+			CHECK(a.body == plain.body);
+		}
+	}
+	Request ok = get("example.org");
+	ok.if_none_match = "*";
+	CHECK(answer(r, ok).status == 304);
+}
+
 TEST_CASE("OPTIONS is answered without looking at anything", "[responder]")
 {
 	Responder r(memory_config(example));
