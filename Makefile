@@ -317,7 +317,8 @@ MAN_PATHS = -e 's|/etc/mxdelegate/|$(SYSCONFDIR)/mxdelegate/|g' \
 	-e 's|/usr/lib/pkgconfig|$(PKGCONFIGDIR)|g' \
 	-e 's|/usr/sbin/mxdelegate|$(SBINDIR)/mxdelegate|g' \
 	-e 's|/usr/include/mxdelegate|$(INCLUDEDIR)/mxdelegate|g' \
-	-e 's|/usr/share/doc/mxdelegate|$(DOCDIR)|g'
+	-e 's|/usr/share/doc/mxdelegate|$(DOCDIR)|g' \
+	-e 's|/usr/libexec|$(LIBEXECDIR)|g'
 # Our own directories, removed by uninstall when they are empty; the shared
 # ones (SBINDIR, MANDIR/man8, ...) may have been there before and stay.
 OWN_DIRS = $(EXAMPLE_DIRS:%=$(DESTDIR)$(DOCDIR)/examples/%) $(DESTDIR)$(DOCDIR)/examples \

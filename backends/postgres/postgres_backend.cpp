@@ -272,8 +272,20 @@ Conn connect(const Settings &s, bool writer)
 	Conn c(PQconnectdbParams(p.keys(), p.values(), 1));
 	if (!c)
 		throw StatusError(MXD_ERROR, "postgres: " + s.target + ": out of memory");
-	if (lost(c.get()))
-		throw StatusError(MXD_ERROR, "postgres: " + s.target + ": " + tidy(PQerrorMessage(c.get())));
+	if (lost(c.get())) {
+		const std::string why = tidy(PQerrorMessage(c.get()));
+		// For the admin tool, a server that could not be reached, or said it
+		// is starting or stopping, is an outage to wait out: MXD_BUSY, exit
+		// 75 (EX_TEMPFAIL), so that a script retries.  One that answered and
+		// refused (password, role, database) is not.  libpq gives no code
+		// for a failed connection; a server's refusal is the one with its
+		// severity, "FATAL:", in the message, and a password wanted and not
+		// found is libpq's own refusal.
+		const bool refused = (why.find("FATAL:") != std::string::npos &&
+		                      why.find("the database system is") == std::string::npos) ||
+		                     PQconnectionNeedsPassword(c.get());
+		throw StatusError(writer && !refused ? MXD_BUSY : MXD_ERROR, "postgres: " + s.target + ": " + why);
+	}
 	return c;
 }
 

@@ -391,6 +391,7 @@ private:
 		if (sqlite3_db_readonly(db.getHandle(), "main") == 1)
 			throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": cannot write the database: " +
 			                             reason(EACCES));
+		refuse_copy(s, db);
 		// Rollback journal, never WAL: see the top of this file.
 		const std::string mode = db.execAndGet("PRAGMA journal_mode = DELETE").getString();
 		if (mode != "delete")
@@ -408,6 +409,25 @@ private:
 			require_table(s, db);
 		}
 		return db;
+	}
+
+	// A copy that "mxdelegatectl follow" keeps of a PostgreSQL store holds
+	// the follower's table, mxdelegate_follow: a write here would be undone
+	// by the next full copy, or undo one of the primary's, so the tool is
+	// sent to the primary, named as the follower recorded it.  The copy's
+	// triggers refuse other writers (sqlite3) in their own words; this says
+	// it before a transaction starts.  Reading a copy is as for any store.
+	static void refuse_copy(const Settings &s, SQLite::Database &db)
+	{
+		if (!db.tableExists("mxdelegate_follow"))
+			return;
+		std::string primary = "(not recorded)";
+		SQLite::Statement q(db, "SELECT value FROM mxdelegate_follow WHERE name = 'primary'");
+		if (q.executeStep())
+			primary = log::one_line(q.getColumn(0).getString());
+		throw StatusError(MXD_ERROR, "sqlite: " + s.path + ": a copy of PostgreSQL " + primary +
+		                             " kept by \"mxdelegatectl follow\"; write to the primary (a "
+		                             "configuration with [follow] naming it)");
 	}
 
 	// Creates the schema in an empty database, or (once there are older

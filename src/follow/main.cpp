@@ -6,7 +6,6 @@
 // when another follower keeps the same copy, 69 when either end has a
 // schema version it does not read.
 #include "core/log.hpp"
-#include "core/toml_json.hpp"
 #include "follow/conninfo.hpp"
 #include "follow/follower.hpp"
 #include "service/config.hpp"
@@ -16,7 +15,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -29,60 +27,30 @@ struct ConfigProblem : std::runtime_error {
 	using std::runtime_error::runtime_error;
 };
 
-// [backend] (the copy) and [follow] (the primary).  The other tables are the
-// responder's, checked by it.
+// [backend] (the copy) and [follow] (the primary), read by the responder's
+// own reading of the file, so that the follower, the admin tool and the
+// responder agree on every key and on where the copy is (copy_path: the
+// status files beside it are found by that path).
 follow::Settings read_config(const std::string &file)
 {
-	toml::table root;
+	Config c;
 	try {
-		root = toml::parse_file(file);
-	} catch (const toml::parse_error &e) {
-		throw ConfigProblem(toml_json::where(e.source()) + ": " + std::string(e.description()));
-	} catch (const std::exception &e) {
-		throw ConfigProblem(file + ": " + e.what());
+		c = load_config(file);
+	} catch (const ConfigError &e) {
+		throw ConfigProblem(e.what());
 	}
-	follow::Settings s;
-	const toml::table *backend = root["backend"].as_table();
-	if (!backend)
-		throw ConfigProblem(file + ": no [backend] table; the follower keeps a [backend] of name "
-		                           "\"sqlite\" in step");
-	const auto *name = backend->get_as<std::string>("name");
-	if (!name || name->get() != "sqlite")
-		throw ConfigProblem((name ? toml_json::where(*name) : file) +
-		                    ": [backend] name: must be \"sqlite\" in a configuration with [follow] "
-		                    "(the local copy)");
-	const auto *path = backend->get_as<std::string>("path");
-	if (!path || path->get().empty())
-		throw ConfigProblem(toml_json::where(*backend) + ": [backend] path: missing; the file of the "
-		                                                 "local copy");
-	const std::filesystem::path p(path->get());
-	s.copy = p.is_absolute() ? p.string()
-	                         : (std::filesystem::absolute(file).parent_path() / p).lexically_normal().string();
-	const toml::table *f = root["follow"].as_table();
-	if (!f)
+	if (!c.follow)
 		throw ConfigProblem(file + ": no [follow] table; it names the PostgreSQL store to copy "
 		                           "(conninfo = \"host=... dbname=...\")");
-	for (const auto &[key, value] : *f) {
-		if (key.str() == "conninfo") {
-			if (!value.is_string())
-				throw ConfigProblem(toml_json::where(value) + ": [follow] conninfo: must be a string");
-			s.conninfo = value.as_string()->get();
-		} else if (key.str() == "timeout") {
-			if (!value.is_integer() || value.as_integer()->get() < 1 || value.as_integer()->get() > 60000)
-				throw ConfigProblem(toml_json::where(value) + ": [follow] timeout: must be an integer "
-				                                              "number of milliseconds from 1 to 60000");
-		} else {
-			throw ConfigProblem(toml_json::where(value) + ": unknown key \"" + std::string(key.str()) +
-			                    "\" in [follow] (conninfo, timeout)");
-		}
-	}
-	if (s.conninfo.empty())
-		throw ConfigProblem(toml_json::where(*f) + ": [follow] conninfo: missing; a libpq connection "
-		                                           "string, such as \"host=db1 dbname=mxdelegate\"");
+	follow::Settings s;
+	s.copy = copy_path(c);
+	if (s.copy.empty())
+		throw ConfigProblem(file + ": [backend] path: missing; the file of the local copy");
+	s.conninfo = c.follow->at("conninfo").get<std::string>();
 	try {
 		s.shown = follow::shown_conninfo(s.conninfo);
 	} catch (const follow::ConninfoError &e) {
-		throw ConfigProblem(toml_json::where(*f) + ": " + e.what());
+		throw ConfigProblem(c.follow_at + ": " + e.what());
 	}
 	return s;
 }

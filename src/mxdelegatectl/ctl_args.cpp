@@ -28,6 +28,8 @@ constexpr CommandInfo commands[] = {
 	{"export", Command::export_, 0, 0, ""},
 	{"check", Command::check, 0, 0, ""},
 	{"query", Command::query, 2, 2, "DOMAIN server|client|support|policy_server"},
+	{"status", Command::status, 0, 0, ""},
+	{"follow", Command::follow, 0, many, ""},
 };
 
 bool is_field(std::string_view name, bool set)
@@ -92,7 +94,8 @@ bool command_option(Command c, std::string_view name, bool &value)
 const char *usage_text()
 {
 	static const std::string text =
-		"usage: mxdelegatectl [-c CONFIG | --db PATH] [--plugin-dir DIR] COMMAND ...\n"
+		"usage: mxdelegatectl [-c CONFIG | --db PATH] [--plugin-dir DIR] [--primary]\n"
+		"                     COMMAND ...\n"
 		"  init                          create the database, or migrate it\n"
 		"  add DOMAIN FIELD...           add a domain; fails if it exists\n"
 		"  set DOMAIN FIELD... [--unset NAME]...\n"
@@ -104,7 +107,9 @@ const char *usage_text()
 		"                                add or replace from TOML or JSON lines\n"
 		"  export [--format toml|jsonl]  everything, as import reads it back\n"
 		"  check                         check the configuration and every record\n"
-		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n" +
+		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"
+		"  status                        the [follow] copy's state and lag\n"
+		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)\n" +
 		field_usage() + "See mxdelegatectl(8).\n";
 	return text.c_str();
 }
@@ -140,6 +145,8 @@ Options parse_args(int argc, const char *const *argv)
 				throw UsageError("--db needs a file name");
 		} else if (name == "--plugin-dir") {
 			o.plugin_dir = take_value(name, arg, eq);
+		} else if (arg == "--primary") {
+			o.primary = true;
 		} else if (arg == "-h" || arg == "--help") {
 			o.command = Command::help;
 			return o;
@@ -153,6 +160,9 @@ Options parse_args(int argc, const char *const *argv)
 	if (have_config && !o.db.empty())
 		throw UsageError("-c and --db exclude each other: --db PATH is the sqlite backend "
 		                 "without a configuration");
+	if (o.primary && !o.db.empty())
+		throw UsageError("--primary reads the primary named in a configuration's [follow]; "
+		                 "--db PATH has none");
 	if (i >= argc)
 		throw UsageError("no command given");
 
@@ -169,6 +179,16 @@ Options parse_args(int argc, const char *const *argv)
 		throw UsageError("unknown command \"" + o.command_name + "\"");
 	}
 	o.command = info->command;
+	if (o.primary && (o.command == Command::status || o.command == Command::follow))
+		throw UsageError(o.command_name + ": --primary is for reads; " + o.command_name +
+		                 " is about the local copy");
+	if (o.command == Command::follow) {
+		if (!o.db.empty())
+			throw UsageError("follow: needs a configuration with [follow]; --db PATH has none");
+		for (; i < argc; i++)
+			o.operands.emplace_back(argv[i]);
+		return o;
+	}
 
 	bool options_end = false;
 	for (; i < argc; i++) {

@@ -15,15 +15,16 @@ namespace mxd::ctl {
 // for what they mean to this program.
 namespace exit_code {
 inline constexpr int ok = 0;
-inline constexpr int problems = 1;              // check found problems; query got no 200
+inline constexpr int problems = 1;              // check found problems; query got no 200;
+                                                // status: no follower, or the copy behind
 inline constexpr int usage = EX_USAGE;          // 64
 inline constexpr int data = EX_DATAERR;         // 65: bad domain, URL, JSON, record
 inline constexpr int no_input = EX_NOINPUT;     // 66: import file or database missing
-inline constexpr int unavailable = EX_UNAVAILABLE; // 69: the backend is read-only
+inline constexpr int unavailable = EX_UNAVAILABLE; // 69: the backend is read-only; no follower program
 inline constexpr int software = EX_SOFTWARE;    // 70: a bug
 inline constexpr int cant_create = EX_CANTCREAT; // 73: init could not create the store
 inline constexpr int io = EX_IOERR;             // 74: the store failed
-inline constexpr int temporary = EX_TEMPFAIL;   // 75: the store stayed locked
+inline constexpr int temporary = EX_TEMPFAIL;   // 75: the store stayed locked, or is away
 inline constexpr int config = EX_CONFIG;        // 78: configuration or plugin unusable
 } // namespace exit_code
 
@@ -33,7 +34,9 @@ public:
 	using std::runtime_error::runtime_error;
 };
 
-enum class Command { init, add, set, remove, show, list, import, export_, check, query, help, version };
+enum class Command {
+	init, add, set, remove, show, list, import, export_, check, query, status, follow, help, version
+};
 
 // One field option, in the order given: {"server", "matrix.example.org"},
 // {"unset", "client"}, {"extra", "org.example.key={...}"}.
@@ -46,9 +49,11 @@ struct Options {
 	std::string config;     // -c; empty: the default path
 	std::string db;         // --db; empty: use the configuration
 	std::string plugin_dir; // --plugin-dir; empty: configuration or default
+	bool primary = false;   // --primary: reads go to [follow]'s primary, not the copy
 	Command command = Command::help;
 	std::string command_name;
-	std::vector<std::string> operands; // domains, the import file, the document
+	std::vector<std::string> operands; // domains, the import file, the document; follow's
+	                                   // arguments, handed to the follower untouched
 	std::vector<Field> fields;         // add and set
 	bool json = false;                 // list --json
 	std::string match;                 // list --match
@@ -58,8 +63,8 @@ struct Options {
 };
 
 // Parses argv (argv[0] is the program).  Options before the command are
-// global (-c, --db, --plugin-dir, -h, -V); those after it belong to the
-// command.  "--opt=value" and "--opt value" are both accepted; "--" ends
+// global (-c, --db, --plugin-dir, --primary, -h, -V); those after it belong
+// to the command, except for follow, whose are the follower's.  "--opt=value" and "--opt value" are both accepted; "--" ends
 // the options.  Throws UsageError naming the argument.
 Options parse_args(int argc, const char *const *argv);
 

@@ -4,34 +4,45 @@
 // configuration; records are judged by the responder's own validation.
 #include "service/backend.hpp"
 #include "service/config.hpp"
+#include "service/follow_status.hpp"
 #include "mxdelegatectl/ctl_args.hpp"
 #include "mxdelegatectl/ctl_fields.hpp"
 #include "mxdelegatectl/ctl_format.hpp"
 #include "core/host.hpp"
+#include "core/log.hpp"
 #include "core/request.hpp"
 #include "service/responder.hpp"
 #include "core/route.hpp"
 
 #include <fnmatch.h>
+#include <limits.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <system_error>
 #include <unordered_set>
+#include <vector>
 
 #ifndef MXD_PLUGINDIR
 #define MXD_PLUGINDIR "/usr/local/lib/mxdelegate/backends"
+#endif
+#ifndef MXD_LIBEXECDIR
+#define MXD_LIBEXECDIR "/usr/local/libexec"
 #endif
 #ifndef MXD_VERSION
 #define MXD_VERSION "0.1.0"
@@ -79,7 +90,7 @@ void out(std::string_view s)
 
 enum class Access { read, write, create };
 
-Config store_config(const Options &o)
+Config plain_config(const Options &o)
 {
 	if (!o.db.empty()) {
 		Config c;
@@ -95,6 +106,72 @@ Config store_config(const Options &o)
 	Config c = load_config(o.config.empty() ? default_config_path() : o.config);
 	if (!o.plugin_dir.empty())
 		c.plugin_dir = o.plugin_dir;
+	return c;
+}
+
+// With [follow], the PostgreSQL store the local copy follows, opened with
+// the postgres plugin from the same plugin_dir and [follow] as its
+// [backend]: a write into the copy would be the follower's to undo.
+Config primary_config(const Config &c)
+{
+	Config p = c;
+	p.backend_name = "postgres";
+	p.backend = *c.follow;
+	return p;
+}
+
+bool is_primary(const Config &c)
+{
+	return c.follow && c.backend_name == "postgres" && c.backend == *c.follow;
+}
+
+// "[follow] at mx.toml:5:1", for messages that name the primary before any
+// connection to it: the conninfo itself may hold a password.
+std::string follow_label(const Config &c)
+{
+	return "[follow] at " + c.follow_at;
+}
+
+// Which copy a read of a configuration with [follow] reads, and how far
+// behind the primary it is, on stderr: the answer on stdout may be old.
+void say_which_copy(const Config &c)
+{
+	namespace fst = follow_status;
+	const std::string copy = copy_path(c);
+	std::string line = "read from the local copy " + copy;
+	try {
+		const auto st = fst::read(copy);
+		if (!st) {
+			line += ": no follower has kept it yet (no " + fst::status_path(copy) + ")";
+		} else {
+			const bool running = fst::running(copy);
+			line += " of " + (st->primary.empty() ? follow_label(c) : st->primary) + ": " +
+			        fst::describe(*st, running, std::time(nullptr));
+		}
+	} catch (const fst::Error &e) {
+		line += ": how far behind is unknown: " + std::string(e.what());
+	}
+	report(line);
+}
+
+// The configuration a command works on.  With [follow], writes go to the
+// primary and reads to the local copy (saying so), or to the primary with
+// --primary.
+Config store_config(const Options &o, Access access = Access::read)
+{
+	Config c = plain_config(o);
+	if (!c.follow) {
+		if (o.primary)
+			throw ExitError(exit_code::config, c.file + ": --primary: no [follow] table, so no "
+			                                           "primary; this configuration's store is the only one");
+		return c;
+	}
+	if (access != Access::read || o.primary) {
+		if (access == Access::read)
+			report("read from the primary, " + follow_label(c));
+		return primary_config(c);
+	}
+	say_which_copy(c);
 	return c;
 }
 
@@ -120,7 +197,14 @@ std::shared_ptr<Backend> open_store(const Config &c, Access access)
 			                   BackendError::Kind::unsupported);
 		config["access"] = access == Access::create ? "create" : "write";
 	}
-	return Backend::open(std::move(plugin), config);
+	if (!is_primary(c))
+		return Backend::open(std::move(plugin), config);
+	try {
+		return Backend::open(std::move(plugin), config);
+	} catch (const BackendError &e) {
+		// The plugin names the server; this says it is the [follow] one.
+		throw BackendError("the primary, " + follow_label(c) + ": " + e.what(), e.kind());
+	}
 }
 
 int exit_code_of(const BackendError &e, Command command)
@@ -204,14 +288,14 @@ void require_valid(const json &record, const std::string &key, const json &defau
 
 int cmd_init(const Options &o)
 {
-	open_store(store_config(o), Access::create);
+	open_store(store_config(o, Access::create), Access::create);
 	return exit_code::ok;
 }
 
 int cmd_add(const Options &o)
 {
 	const std::string key = domain_key(o.operands[0]);
-	const Config c = store_config(o);
+	const Config c = store_config(o, Access::write);
 	const json record = apply(json::object(), o.fields);
 	require_valid(record, key, c.defaults);
 	auto b = open_store(c, Access::write);
@@ -226,7 +310,7 @@ int cmd_add(const Options &o)
 int cmd_set(const Options &o)
 {
 	const std::string key = domain_key(o.operands[0]);
-	const Config c = store_config(o);
+	const Config c = store_config(o, Access::write);
 	// The options' own mistakes are found before the store is touched.
 	apply(json::object(), o.fields);
 	auto b = open_store(c, Access::write);
@@ -248,7 +332,7 @@ int cmd_remove(const Options &o)
 	for (const auto &d : o.operands)
 		if (std::string k = domain_key(d); seen.insert(k).second)
 			keys.push_back(std::move(k));
-	auto b = open_store(store_config(o), Access::write);
+	auto b = open_store(store_config(o, Access::write), Access::write);
 	Transaction tx(*b);
 	for (const auto &k : keys)
 		if (!b->remove(k))
@@ -325,7 +409,7 @@ int cmd_import(const Options &o)
 {
 	const std::string &file = o.operands[0];
 	const std::string text = read_input(file);
-	const Config c = store_config(o);
+	const Config c = store_config(o, Access::write);
 	const std::string name = file == "-" ? "(stdin)" : file;
 	Read parsed = read_import(text, name, c.defaults);
 	if (!parsed.problems.empty()) {
@@ -480,6 +564,103 @@ int cmd_query(const Options &o)
 	return reply.status == 200 ? exit_code::ok : exit_code::problems;
 }
 
+// The configuration's [follow], or exit 78 naming the file.
+Config follow_config(const Options &o, const char *what)
+{
+	Config c = plain_config(o);
+	if (!c.follow)
+		throw ExitError(exit_code::config, c.file + ": no [follow] table; " + what);
+	return c;
+}
+
+// "key: value" lines, the keys aligned; other parts of the node (the
+// responder's figures, issue 18) add their rows to the same list.
+void print_rows(const std::vector<std::pair<std::string, std::string>> &rows)
+{
+	std::size_t width = 0;
+	for (const auto &r : rows)
+		width = std::max(width, r.first.size());
+	for (const auto &[k, v] : rows)
+		out(k + ":" + std::string(width - k.size() + 1, ' ') + log::one_line(v) + "\n");
+}
+
+// The local copy's state: 0 when a follower runs and the copy is in step,
+// 1 otherwise, so that a monitoring check needs no parsing.
+int cmd_status(const Options &o)
+{
+	namespace fst = follow_status;
+	const Config c = follow_config(o, "status reports on a local copy kept by \"mxdelegatectl follow\"");
+	const std::string copy = copy_path(c);
+	std::vector<std::pair<std::string, std::string>> rows;
+	rows.emplace_back("copy", copy);
+	pid_t pid = 0;
+	const bool running = fst::running(copy, &pid);
+	std::optional<fst::Status> st;
+	std::string unreadable;
+	try {
+		st = fst::read(copy);
+	} catch (const fst::Error &e) {
+		unreadable = e.what();
+	}
+	bool in_step = false;
+	if (!unreadable.empty()) {
+		rows.emplace_back("primary", follow_label(c));
+		rows.emplace_back("state", "unknown: " + unreadable);
+	} else if (st) {
+		rows.emplace_back("primary", st->primary.empty() ? follow_label(c) : st->primary);
+		rows.emplace_back("state", std::string(fst::name(st->state)) + " since " +
+		                               fst::format_time(st->since));
+		rows.emplace_back("change", std::to_string(st->seq));
+		rows.emplace_back("in step", st->in_step ? fst::format_time(*st->in_step) : "never");
+		rows.emplace_back("lag", fst::describe(*st, running, std::time(nullptr)));
+		if (!st->error.empty())
+			rows.emplace_back("error", st->error);
+		in_step = running && fst::lag(*st, running, std::time(nullptr)) == std::optional<std::int64_t>(0);
+	} else {
+		rows.emplace_back("primary", follow_label(c));
+		rows.emplace_back("state", "none: no follower has kept this copy yet (no " +
+		                               fst::status_path(copy) + ")");
+	}
+	rows.emplace_back("follower", running ? (pid ? "pid " + std::to_string(pid) : "running")
+	                                      : "no follower running");
+	print_rows(rows);
+	return in_step ? exit_code::ok : exit_code::problems;
+}
+
+// Runs the follower in this process (exec: the same pid, as systemd's
+// Type=notify unit expects): mxdelegate-follow beside this program (a build
+// tree), else the installed one.  mxdelegatectl itself never links libpq;
+// the follower comes with the PostgreSQL support.
+int cmd_follow(const Options &o)
+{
+	const std::string file = o.config.empty() ? default_config_path() : o.config;
+	follow_config(o, "\"mxdelegatectl follow\" keeps the [backend] sqlite store a copy of the "
+	                 "PostgreSQL store that [follow] names");
+	std::string self;
+	char buf[PATH_MAX];
+	if (const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1); n > 0)
+		self.assign(buf, static_cast<std::size_t>(n));
+	const std::string beside = self.empty() ? "" : (fs::path(self).parent_path() / "mxdelegate-follow").string();
+	const std::string installed = MXD_LIBEXECDIR "/mxdelegate-follow";
+	std::string program;
+	for (const std::string &p : {beside, installed})
+		if (program.empty() && !p.empty() && ::access(p.c_str(), X_OK) == 0)
+			program = p;
+	if (program.empty())
+		throw ExitError(exit_code::unavailable,
+		                installed + ": not installed" + (beside.empty() ? "" : " (nor " + beside + ")") +
+		                    "; the follower comes with mxdelegate's PostgreSQL support");
+	std::vector<std::string> args = {program, "-c", file};
+	args.insert(args.end(), o.operands.begin(), o.operands.end());
+	std::vector<char *> argv;
+	for (auto &a : args)
+		argv.push_back(a.data());
+	argv.push_back(nullptr);
+	std::fflush(stdout);
+	::execv(program.c_str(), argv.data());
+	throw ExitError(exit_code::unavailable, program + ": cannot run it: " + std::strerror(errno));
+}
+
 int run(const Options &o)
 {
 	switch (o.command) {
@@ -500,6 +681,8 @@ int run(const Options &o)
 	case Command::export_: return cmd_export(o);
 	case Command::check: return cmd_check(o);
 	case Command::query: return cmd_query(o);
+	case Command::status: return cmd_status(o);
+	case Command::follow: return cmd_follow(o);
 	}
 	return exit_code::software;
 }

@@ -115,6 +115,14 @@ const toml::table *table_of(const toml::table &root, std::string_view name, Prob
 	return n->as_table();
 }
 
+// The folder that relative paths of the file start from.
+std::filesystem::path config_dir(const std::string &file)
+{
+	std::error_code ec;
+	auto abs = std::filesystem::absolute(file, ec);
+	return (ec ? std::filesystem::path(file) : abs.lexically_normal()).parent_path();
+}
+
 void read_backend(const toml::table &root, Config &c, Problems &p)
 {
 	const toml::table *t = table_of(root, "backend", p);
@@ -143,9 +151,7 @@ void read_backend(const toml::table &root, Config &c, Problems &p)
 			p.add(v, e.what());
 		}
 	}
-	std::error_code ec;
-	auto abs = std::filesystem::absolute(c.file, ec);
-	const auto dir = (ec ? std::filesystem::path(c.file) : abs.lexically_normal()).parent_path();
+	const auto dir = config_dir(c.file);
 	c.backend["config_file"] = c.file;
 	c.backend["config_dir"] = dir.string();
 	if (c.plugin_dir.empty())
@@ -241,7 +247,61 @@ void read_server(const toml::table &root, Config &c, Problems &p)
 	}
 }
 
+// [follow]: checked here, key by key, rather than left to the postgres
+// plugin, whose messages would name [backend] and no position.  The keys
+// are the postgres backend's; a key it gains belongs here too.
+void read_follow(const toml::table &root, Config &c, Problems &p)
+{
+	const toml::table *t = table_of(root, "follow", p);
+	if (!t)
+		return;
+	c.follow_at = toml_json::where(*t);
+	nlohmann::json follow = nlohmann::json::object();
+	for (auto &&[k, v] : *t) {
+		const std::string key(k.str());
+		if (key == "name" || key == "plugin_dir") {
+			p.add(v, "[follow] " + key + ": not allowed here; the primary is always read with "
+			         "the postgres plugin, from [backend]'s plugin_dir");
+		} else if (key == "access") {
+			p.add(v, "[follow] access: not a configuration key; mxdelegatectl writes to the "
+			         "primary and the follower only reads it");
+		} else if (key == "conninfo") {
+			std::string conninfo;
+			read_string(*t, "conninfo", conninfo, p);
+			if (!conninfo.empty())
+				follow["conninfo"] = conninfo;
+		} else if (key == "timeout") {
+			std::int64_t ms = 0;
+			read_int(*t, "timeout", 1, 60000, ms, p);
+			if (ms)
+				follow["timeout"] = ms;
+		} else {
+			p.add(v, "unknown key \"" + key + "\" in [follow] (known: conninfo, timeout)");
+		}
+	}
+	if (!t->get("conninfo"))
+		p.add(*t, "[follow]: conninfo is missing (the primary's libpq connection string, "
+		          "such as \"host=db1 dbname=mxdelegate user=mxdelegate\")");
+	if (!c.backend_name.empty() && c.backend_name != "sqlite")
+		p.add(*t, "[follow]: the local copy is a [backend] with name = \"sqlite\"; this "
+		          "configuration uses \"" + c.backend_name + "\"");
+	follow["config_file"] = c.file;
+	follow["config_dir"] = config_dir(c.file).string();
+	c.follow = std::move(follow);
+}
+
 } // namespace
+
+std::string copy_path(const Config &c)
+{
+	const auto path = c.backend.is_object() ? c.backend.find("path") : c.backend.end();
+	if (!c.backend.is_object() || path == c.backend.end() || !path->is_string())
+		return "";
+	std::filesystem::path p(path->get<std::string>());
+	if (p.is_relative())
+		p = config_dir(c.file) / p;
+	return p.lexically_normal().string();
+}
 
 Config load_config(const std::string &path)
 {
@@ -266,9 +326,11 @@ Config load_config(const std::string &path)
 	read_defaults(root, c, p);
 	read_http(root, c, p);
 	read_server(root, c, p);
+	read_follow(root, c, p);
 	for (auto &&[k, v] : root) {
 		const auto key = k.str();
-		if (key == "backend" || key == "defaults" || key == "http" || key == "server")
+		if (key == "backend" || key == "defaults" || key == "http" || key == "server" ||
+		    key == "follow")
 			continue;
 		if (key == "domains") {
 			if (!c.backend_name.empty() && c.backend_name != "toml")
@@ -277,7 +339,7 @@ Config load_config(const std::string &path)
 			continue;
 		}
 		p.add(v, "unknown table or key \"" + std::string(key) +
-		             "\" (known: backend, defaults, http, server, domains)");
+		             "\" (known: backend, defaults, http, server, follow, domains)");
 	}
 	p.raise();
 	return c;

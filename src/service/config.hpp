@@ -48,10 +48,24 @@ struct Config {
 	// whole request, kept alive, or with a worker); lowered to what the
 	// descriptor limit allows.
 	std::size_t max_connections = 4096;
+	// [follow]: the PostgreSQL store that the local copy ([backend], which
+	// must then be sqlite) is kept an exact copy of by "mxdelegatectl
+	// follow".  Its keys are the postgres backend's (conninfo, timeout), so
+	// that the admin tool opens the primary with the postgres plugin and this
+	// JSON as its configuration (config_file and config_dir added, as for
+	// [backend]); nullopt without the table.
+	std::optional<nlohmann::json> follow;
+	std::string follow_at; // "file:line:column" of the [follow] table
 };
 
 // The default configuration path, from SYSCONFDIR at build time.
 const char *default_config_path();
+
+// [backend] path of a sqlite backend as the plugin resolves it (relative to
+// the configuration's folder, lexically normal): with [follow], the local
+// copy, whose status files ("PATH.follow") the follower and the admin tool
+// must name alike.  "" when [backend] has no path.
+std::string copy_path(const Config &c);
 
 // Reads and checks the configuration file.  Throws ConfigError with every
 // problem found.

@@ -6,6 +6,7 @@ import harness
 import test_fastcgi
 import test_faults
 import test_follow
+import test_follow_ctl
 import test_gate
 import test_hostile
 import test_lifecycle
@@ -16,4 +17,5 @@ import test_postgres
 import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_operator, test_sqlite,
-                      test_postgres, test_follow, test_faults, test_hostile, test_gate, test_manpages]))
+                      test_postgres, test_follow, test_follow_ctl, test_faults, test_hostile, test_gate,
+                      test_manpages]))

@@ -88,8 +88,9 @@ class PgInvalid(sq.Invalid, PgStore):
         self.fails(sq.EX_NOINPUT, ["list"], "run \"mxdelegatectl init\"", cfg=bare)
         down = harness.free_port()
         gone = self.config("gone.toml", "host=127.0.0.1 port=%d dbname=nowhere" % down)
+        # A server that cannot be reached is an outage to wait out: 75.
         r = self.ctl("add", "a.example", "--server", "m.example.org", cfg=gone)
-        self.eq(r.returncode, 74, r.stderr)
+        self.eq(r.returncode, sq.EX_TEMPFAIL, r.stderr)
         self.contains(r.stderr, "postgres: host=127.0.0.1 port=%d dbname=nowhere: " % down)
         self.contains(r.stderr, "Connection refused")
         toml = harness.example_config(self.tmp, name="toml.toml")

@@ -188,6 +188,75 @@ TEST_CASE("[backend] access is refused: the responder never opens a backend for 
 	                         "sets it for its own writes, and mxdelegate always reads only");
 }
 
+TEST_CASE("[follow] is the primary's postgres configuration, with its position", "[config][follow]")
+{
+	test::TempDir d;
+	const auto f = d.write("mx.toml", "[backend]\nname = \"sqlite\"\npath = \"d.db\"\n\n"
+	                                  "[follow]\nconninfo = \"host=db1 dbname=mx\"\ntimeout = 2500\n");
+	const Config c = load_config(f);
+	REQUIRE(c.follow);
+	CHECK(c.follow_at == f + ":5:1");
+	CHECK((*c.follow)["conninfo"] == "host=db1 dbname=mx");
+	CHECK((*c.follow)["timeout"] == 2500);
+	// What the postgres plugin's open() gets, as [backend] does.
+	CHECK((*c.follow)["config_file"] == f);
+	CHECK((*c.follow)["config_dir"] == c.backend["config_dir"]);
+	CHECK(c.follow->size() == 4);
+	CHECK(c.backend_name == "sqlite");
+
+	const auto plain = d.write("plain.toml", "[backend]\nname = \"sqlite\"\npath = \"d.db\"\n");
+	CHECK_FALSE(load_config(plain).follow);
+}
+
+TEST_CASE("copy_path: the sqlite path as the plugin resolves it, for the follower's files",
+          "[config][follow]")
+{
+	test::TempDir d;
+	const auto rel = d.write("rel.toml", "[backend]\nname = \"sqlite\"\npath = \"sub/../d.db\"\n");
+	CHECK(copy_path(load_config(rel)) == d.file("d.db"));
+	const auto abs = d.write("abs.toml", "[backend]\nname = \"sqlite\"\npath = \"/var//lib/x.db\"\n");
+	CHECK(copy_path(load_config(abs)) == "/var/lib/x.db");
+	const auto none = d.write("none.toml", "[backend]\nname = \"toml\"\n");
+	CHECK(copy_path(load_config(none)).empty());
+}
+
+TEST_CASE("[follow] problems are named with their position", "[config][follow]")
+{
+	test::TempDir d;
+	const std::string head = "[backend]\nname = \"sqlite\"\npath = \"d.db\"\n[follow]\n";
+	auto error = [&](const std::string &follow) { return error_of(d.write("f.toml", head + follow)); };
+	const std::string f = d.file("f.toml");
+	CHECK(error("timeout = 5\n") ==
+	      f + ":4:1: [follow]: conninfo is missing (the primary's libpq connection string, such as "
+	          "\"host=db1 dbname=mxdelegate user=mxdelegate\")");
+	CHECK(error("conninfo = 5\n") == f + ":5:12: conninfo: must be a string");
+	CHECK(error("conninfo = \"\"\n") == f + ":5:12: conninfo: must not be empty");
+	CHECK(error("conninfo = \"host=db1\"\ntimeout = 0\n") ==
+	      f + ":6:11: timeout: must be between 1 and 60000");
+	CHECK(error("conninfo = \"host=db1\"\nname = \"postgres\"\n") ==
+	      f + ":6:8: [follow] name: not allowed here; the primary is always read with the "
+	          "postgres plugin, from [backend]'s plugin_dir");
+	CHECK(error("conninfo = \"host=db1\"\nplugin_dir = \"/x\"\n") ==
+	      f + ":6:14: [follow] plugin_dir: not allowed here; the primary is always read with the "
+	          "postgres plugin, from [backend]'s plugin_dir");
+	CHECK(error("conninfo = \"host=db1\"\naccess = \"write\"\n") ==
+	      f + ":6:10: [follow] access: not a configuration key; mxdelegatectl writes to the primary "
+	          "and the follower only reads it");
+	CHECK(error("conninfo = \"host=db1\"\nhost = \"db1\"\n") ==
+	      f + ":6:8: unknown key \"host\" in [follow] (known: conninfo, timeout)");
+	CHECK(error_of(d.write("t.toml", "follow = 1\n[backend]\nname = \"sqlite\"\n")) ==
+	      d.file("t.toml") + ":1:10: follow: must be a table");
+}
+
+TEST_CASE("[follow] keeps a sqlite copy: another backend is refused", "[config][follow]")
+{
+	test::TempDir d;
+	const auto f = d.write("pg.toml", "[backend]\nname = \"postgres\"\nconninfo = \"host=db1\"\n\n"
+	                                  "[follow]\nconninfo = \"host=db1\"\n");
+	CHECK(error_of(f) == f + ":5:1: [follow]: the local copy is a [backend] with name = \"sqlite\"; "
+	                         "this configuration uses \"postgres\"");
+}
+
 TEST_CASE("a float where an integer belongs is a problem, not a conversion", "[config]")
 {
 	test::TempDir d;
@@ -346,7 +415,8 @@ TEST_CASE("mxdelegate.toml(5) states each default as the code has it, and docume
 			section = line.substr(4);
 			continue;
 		}
-		if (section != "[backend]" && section != "[http]" && section != "[server]")
+		if (section != "[backend]" && section != "[http]" && section != "[server]" &&
+		    section != "[follow]")
 			continue;
 		std::smatch m;
 		if (line.rfind(".It ", 0) == 0 || line == ".El")
@@ -371,7 +441,7 @@ TEST_CASE("mxdelegate.toml(5) states each default as the code has it, and docume
 		std::smatch m;
 		if (std::regex_match(line, m, std::regex(R"(\[([\w."]+)\].*)")))
 			table = m[1];
-		if (table != "backend" && table != "http" && table != "server")
+		if (table != "backend" && table != "http" && table != "server" && table != "follow")
 			continue;
 		if (!std::regex_match(line, m, std::regex(R"(#? ?(\w+) = ("[^"]*"|\S+).*)")))
 			continue;

@@ -77,6 +77,30 @@ TEST_CASE("list, import and export options", "[ctl_args]")
 	CHECK(parse({"remove", "--", "-odd-"}).operands == std::vector<std::string>{"-odd-"});
 }
 
+TEST_CASE("--primary, status, and follow's arguments handed on untouched", "[ctl_args][follow]")
+{
+	auto o = parse({"-c", "m.toml", "--primary", "show", "example.org"});
+	CHECK(o.primary);
+	CHECK(o.command == Command::show);
+	CHECK_FALSE(parse({"show", "example.org"}).primary);
+	CHECK(parse({"status"}).command == Command::status);
+	o = parse({"-c", "m.toml", "follow", "--verbose", "-c", "x", "--", "y"});
+	CHECK(o.command == Command::follow);
+	CHECK(o.config == "m.toml");
+	CHECK(o.operands == std::vector<std::string>{"--verbose", "-c", "x", "--", "y"});
+	CHECK(parse({"follow"}).operands.empty());
+
+	CHECK(usage_error({"--db", "x.db", "--primary", "list"}) ==
+	      "--primary reads the primary named in a configuration's [follow]; --db PATH has none");
+	CHECK(usage_error({"--primary", "status"}) == "status: --primary is for reads; status is about the "
+	                                             "local copy");
+	CHECK(usage_error({"--db", "x.db", "follow"}) ==
+	      "follow: needs a configuration with [follow]; --db PATH has none");
+	CHECK(usage_error({"status", "x"}) == "status: takes no arguments, got 1");
+	CHECK(usage_error({"show", "--primary", "a.example"}) ==
+	      "show: unknown option --primary");
+}
+
 TEST_CASE("usage errors name the argument", "[ctl_args]")
 {
 	CHECK(usage_error({}) == "no command given");

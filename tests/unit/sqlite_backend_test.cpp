@@ -304,6 +304,41 @@ TEST_CASE("sqlite: opening for writing needs the store and its schema", "[sqlite
 	CHECK(kind == BackendError::Kind::failed);
 }
 
+TEST_CASE("sqlite: a follower's copy is refused for writing, naming the primary, and read as any",
+          "[sqlite][follow]")
+{
+	TempDir dir;
+	const std::string path = dir.file("copy.db");
+	{
+		auto b = create(path);
+		b->begin();
+		b->put("example.org", record_text);
+		b->commit();
+	}
+	// What the follower adds to the copy (the design of issue 16).
+	Raw(path).exec("CREATE TABLE mxdelegate_follow (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) "
+	               "WITHOUT ROWID;"
+	               "INSERT INTO mxdelegate_follow VALUES ('primary', 'host=db1 dbname=mx'), "
+	               "('seq', '12'), ('writer', '');"
+	               "CREATE TRIGGER mxdelegate_follow_insert BEFORE INSERT ON domains "
+	               "WHEN (SELECT value FROM mxdelegate_follow WHERE name = 'writer') IS NOT 'follower' "
+	               "BEGIN SELECT RAISE(ABORT, 'a copy'); END;");
+	const std::string refused = "sqlite: " + path + ": a copy of PostgreSQL host=db1 dbname=mx kept by "
+	                            "\"mxdelegatectl follow\"; write to the primary (a configuration with "
+	                            "[follow] naming it)";
+	BackendError::Kind kind{};
+	CHECK(error_of([&] { open(path, "write"); }, &kind) == refused);
+	CHECK(kind == BackendError::Kind::failed);
+	CHECK(error_of([&] { create(path); }) == refused);
+
+	auto reader = open(path);
+	CHECK(reader->lookup("example.org"));
+
+	Raw(path).exec("DELETE FROM mxdelegate_follow WHERE name = 'primary'");
+	CHECK_THAT(error_of([&] { open(path, "write"); }),
+	           Catch::Contains(": a copy of PostgreSQL (not recorded) kept by"));
+}
+
 TEST_CASE("sqlite: a missing database does not fail open(); lookups fail until it appears",
           "[sqlite]")
 {
