@@ -82,6 +82,9 @@ bool command_option(Command c, std::string_view name, bool &value)
 		return name == "dry-run" || name == "replace";
 	case Command::export_:
 		return name == "format";
+	case Command::check:
+		value = false;
+		return name == "strict";
 	default:
 		return false;
 	}
@@ -103,7 +106,8 @@ const char *usage_text()
 		"  import [--dry-run] [--replace] FILE\n"
 		"                                add or replace from TOML or JSON lines\n"
 		"  export [--format toml|jsonl]  everything, as import reads it back\n"
-		"  check                         check the configuration and every record\n"
+		"  check [--strict]              check the configuration and every record;\n"
+		"                                --strict: warnings fail too\n"
 		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n" +
 		field_usage() + "See mxdelegatectl(8).\n";
 	return text.c_str();
@@ -203,6 +207,8 @@ Options parse_args(int argc, const char *const *argv)
 				o.dry_run = true;
 			else if (name == "replace")
 				o.replace = true;
+			else if (name == "strict")
+				o.strict = true;
 			continue;
 		}
 		std::string v = take_value(o.command_name + ": " + std::string(full), arg, eq);

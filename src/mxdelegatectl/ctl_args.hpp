@@ -16,6 +16,7 @@ namespace mxd::ctl {
 namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int problems = 1;              // check found problems; query got no 200
+inline constexpr int warnings = 2;              // check --strict found warnings only
 inline constexpr int usage = EX_USAGE;          // 64
 inline constexpr int data = EX_DATAERR;         // 65: bad domain, URL, JSON, record
 inline constexpr int no_input = EX_NOINPUT;     // 66: import file or database missing
@@ -54,6 +55,7 @@ struct Options {
 	std::string match;                 // list --match
 	bool dry_run = false;              // import --dry-run
 	bool replace = false;              // import --replace
+	bool strict = false;               // check --strict
 	std::string format = "toml";       // export --format
 };
 

@@ -9,6 +9,7 @@
 #include "mxdelegatectl/ctl_format.hpp"
 #include "core/host.hpp"
 #include "core/request.hpp"
+#include "service/record_lints.hpp"
 #include "service/responder.hpp"
 #include "core/route.hpp"
 
@@ -377,6 +378,29 @@ int cmd_import(const Options &o)
 	return exit_code::ok;
 }
 
+// Warnings (core/lint) after the problems: printed, and failing only with
+// --strict, since a record they name is served as it is.
+int warned(const Options &o, const Config &c, const Backend &b, int code)
+{
+	std::vector<std::string> warnings;
+	try {
+		warnings = record_warnings(c, b);
+	} catch (const std::exception &e) {
+		report(e.what());
+		return exit_code::problems;
+	}
+	for (const auto &w : warnings)
+		report("warning: " + w);
+	if (code == exit_code::ok && !warnings.empty()) {
+		out("check: " + std::to_string(warnings.size()) +
+		    (warnings.size() == 1 ? " warning" : " warnings") +
+		    (o.strict ? ", failing as --strict asks\n" : "\n"));
+		if (o.strict)
+			return exit_code::warnings;
+	}
+	return code;
+}
+
 int cmd_check(const Options &o)
 {
 	Config c;
@@ -391,7 +415,7 @@ int cmd_check(const Options &o)
 	if (!b->can_list()) {
 		out("check: " + c.file + ": no problems; backend \"" + b->plugin().table().name +
 		    "\" checked every record when it opened\n");
-		return exit_code::ok;
+		return warned(o, c, *b, exit_code::ok);
 	}
 	std::size_t count = 0, bad = 0;
 	try {
@@ -428,10 +452,10 @@ int cmd_check(const Options &o)
 	const std::string domains = std::to_string(count) + (count == 1 ? " domain" : " domains");
 	if (bad) {
 		out("check: " + domains + ", " + std::to_string(bad) + " with problems\n");
-		return exit_code::problems;
+		return warned(o, c, *b, exit_code::problems);
 	}
 	out("check: " + domains + ", no problems\n");
-	return exit_code::ok;
+	return warned(o, c, *b, exit_code::ok);
 }
 
 const char *map_param(const char *name, void *ctx)
