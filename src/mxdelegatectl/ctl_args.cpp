@@ -27,6 +27,7 @@ constexpr CommandInfo commands[] = {
 	{"import", Command::import, 1, 1, "FILE"},
 	{"export", Command::export_, 0, 0, ""},
 	{"check", Command::check, 0, 0, ""},
+	{"move", Command::move, 1, 1, "DOMAIN"},
 	{"query", Command::query, 2, 2, "DOMAIN server|client|support|policy_server"},
 };
 
@@ -85,6 +86,8 @@ bool command_option(Command c, std::string_view name, bool &value)
 	case Command::check:
 		value = false;
 		return name == "strict";
+	case Command::move:
+		return name == "at" || name == "low" || is_field(name, false);
 	default:
 		return false;
 	}
@@ -108,7 +111,9 @@ const char *usage_text()
 		"  export [--format toml|jsonl]  everything, as import reads it back\n"
 		"  check [--strict]              check the configuration and every record;\n"
 		"                                --strict: warnings fail too\n"
-		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n" +
+		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"
+		"  move DOMAIN FIELD... --at TIME [--low SECONDS]\n"
+		"                                change at TIME, max_age lowered before it\n" +
 		field_usage() + "See mxdelegatectl(8).\n";
 	return text.c_str();
 }
@@ -214,6 +219,10 @@ Options parse_args(int argc, const char *const *argv)
 		std::string v = take_value(o.command_name + ": " + std::string(full), arg, eq);
 		if (name == "match") {
 			o.match = std::move(v);
+		} else if (name == "at") {
+			o.at = std::move(v);
+		} else if (name == "low") {
+			o.low = std::move(v);
 		} else if (name == "format") {
 			if (v != "toml" && v != "jsonl")
 				throw UsageError(o.command_name + ": --format " + v + ": use toml or jsonl");
@@ -229,9 +238,13 @@ Options parse_args(int argc, const char *const *argv)
 		                                          : "arguments " + std::string(info->operands);
 		throw UsageError(o.command_name + ": takes " + want + ", got " + std::to_string(n));
 	}
-	if ((o.command == Command::add || o.command == Command::set) && o.fields.empty())
+	if ((o.command == Command::add || o.command == Command::set || o.command == Command::move) &&
+	    o.fields.empty())
 		throw UsageError(o.command_name + ": no field given (" + field_option_list() +
 		                 (o.command == Command::set ? ", --unset" : "") + ")");
+	if (o.command == Command::move && o.at.empty())
+		throw UsageError(o.command_name + ": --at TIME is required (+SECONDS, +2h, +3d or "
+		                 "YYYY-MM-DDTHH:MM:SSZ)");
 	return o;
 }
 

@@ -34,7 +34,9 @@ public:
 	using std::runtime_error::runtime_error;
 };
 
-enum class Command { init, add, set, remove, show, list, import, export_, check, query, help, version };
+enum class Command {
+	init, add, set, remove, show, list, import, export_, check, query, move, help, version
+};
 
 // One field option, in the order given: {"server", "matrix.example.org"},
 // {"unset", "client"}, {"extra", "org.example.key={...}"}.
@@ -56,6 +58,8 @@ struct Options {
 	bool dry_run = false;              // import --dry-run
 	bool replace = false;              // import --replace
 	bool strict = false;               // check --strict
+	std::string at;                    // move --at
+	std::string low = "300";           // move --low: Synapse's floor
 	std::string format = "toml";       // export --format
 };
 

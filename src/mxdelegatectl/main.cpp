@@ -7,6 +7,7 @@
 #include "mxdelegatectl/ctl_args.hpp"
 #include "mxdelegatectl/ctl_fields.hpp"
 #include "mxdelegatectl/ctl_format.hpp"
+#include "mxdelegatectl/ctl_move.hpp"
 #include "core/host.hpp"
 #include "core/request.hpp"
 #include "service/record_lints.hpp"
@@ -17,6 +18,8 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -29,6 +32,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <unordered_set>
 
 #ifndef MXD_PLUGINDIR
@@ -458,6 +462,108 @@ int cmd_check(const Options &o)
 	return warned(o, c, *b, exit_code::ok);
 }
 
+// One step of a move: the record read again (it may have been edited
+// meanwhile), changed, checked and written in a transaction of its own.
+template <class Change>
+void move_step(Backend &b, const std::string &key, const Config &c, Change change)
+{
+	Transaction tx(b);
+	const auto stored = b.lookup(key);
+	if (!stored)
+		throw DataError(key + ": no such domain; it was removed during the move");
+	json record = parse_record(key, *stored);
+	change(record);
+	require_valid(record, key, c.defaults);
+	b.put(key, record.dump());
+	tx.commit();
+}
+
+void sleep_until(std::int64_t t)
+{
+	std::this_thread::sleep_until(std::chrono::system_clock::time_point(std::chrono::seconds(t)));
+}
+
+std::int64_t now_seconds()
+{
+	return std::chrono::duration_cast<std::chrono::seconds>(
+		std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int cmd_move(const Options &o)
+{
+	const std::string key = domain_key(o.operands[0]);
+	const Config c = store_config(o);
+	apply(json::object(), o.fields); // the options' own mistakes first
+	std::int64_t low = 0;
+	{
+		const char *end = o.low.data() + o.low.size();
+		const auto [ptr, ec] = std::from_chars(o.low.data(), end, low);
+		if (o.low.empty() || ec != std::errc() || ptr != end || low < 0 || low > 604800)
+			throw DataError("--low: \"" + o.low + "\" is not a number of seconds from 0 to 604800");
+	}
+	std::int64_t at = 0;
+	const std::int64_t now = now_seconds();
+	try {
+		at = move::parse_time(o.at, now);
+	} catch (const std::invalid_argument &e) {
+		throw UsageError(o.command_name + ": " + e.what());
+	}
+	auto b = open_store(c, Access::write);
+	json before;
+	{
+		const auto stored = b->lookup(key);
+		if (!stored)
+			throw DataError(key + ": no such domain; \"add\" adds it");
+		before = parse_record(key, *stored);
+	}
+	// The record as it will be after the switch, checked before anything
+	// is written.
+	require_valid(apply(before, o.fields), key, c.defaults);
+	const auto old_age = before.find("max_age");
+	const json kept = old_age == before.end() ? json() : *old_age;
+	const std::int64_t served = kept.is_number_integer() ? kept.get<std::int64_t>()
+	                                                      : static_cast<std::int64_t>(c.http.max_age);
+	// Never a raise: a domain already served with a short max-age keeps it.
+	low = std::min(low, served);
+	move::Plan p;
+	try {
+		p = move::plan(now, at, served, low);
+	} catch (const std::invalid_argument &e) {
+		throw UsageError(o.command_name + ": " + e.what());
+	}
+	const std::string was = kept.is_null() ? "the configuration's " + std::to_string(served)
+	                                       : std::to_string(served);
+	out("move: " + key + ": max_age " + std::to_string(low) + " at " + move::format_time(p.lower_at) +
+	    ", the change at " + move::format_time(p.switch_at) + ", max_age back to " + was + " at " +
+	    move::format_time(p.restore_at) + "\n");
+	if (p.lower_at > at - served)
+		out("move: " + key + ": less than the old max_age (" + std::to_string(served) +
+		    " s) ahead: a cache may keep the old answer until " + move::format_time(p.stale_until) +
+		    "\n");
+	std::fflush(stdout);
+
+	sleep_until(p.lower_at);
+	move_step(*b, key, c, [&](json &r) { r["max_age"] = low; });
+	out("move: " + key + ": max_age " + std::to_string(low) + "\n");
+	std::fflush(stdout);
+	sleep_until(p.switch_at);
+	move_step(*b, key, c, [&](json &r) {
+		r = apply(std::move(r), o.fields);
+		r["max_age"] = low;
+	});
+	out("move: " + key + ": changed\n");
+	std::fflush(stdout);
+	sleep_until(p.restore_at);
+	move_step(*b, key, c, [&](json &r) {
+		if (kept.is_null())
+			r.erase("max_age");
+		else
+			r["max_age"] = kept;
+	});
+	out("move: " + key + ": max_age back to " + was + "; done\n");
+	return exit_code::ok;
+}
+
 const char *map_param(const char *name, void *ctx)
 {
 	const auto &m = *static_cast<const std::map<std::string, std::string> *>(ctx);
@@ -524,6 +630,7 @@ int run(const Options &o)
 	case Command::export_: return cmd_export(o);
 	case Command::check: return cmd_check(o);
 	case Command::query: return cmd_query(o);
+	case Command::move: return cmd_move(o);
 	}
 	return exit_code::software;
 }

@@ -11,9 +11,10 @@ import test_lifecycle
 import test_lints
 import test_manpages
 import test_modes
+import test_move
 import test_operator
 import test_postgres
 import test_sqlite
 
-sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_lints, test_operator, test_sqlite,
+sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_lints, test_move, test_operator, test_sqlite,
                       test_postgres, test_faults, test_hostile, test_gate, test_manpages]))
