@@ -6,6 +6,7 @@
 #include <mxdelegate/backend.h>
 
 #include "core/domains_toml.hpp"
+#include "core/settle.hpp"
 #include "plugin/entry_points.hpp"
 #include "plugin/plugin_config.hpp"
 
@@ -44,27 +45,16 @@ using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
 
 // What stat() said about the file; a vanished or unreadable file is a state
 // too, so that it is logged once and not on every check.
-struct FileState {
-	int error = 0; // an errno value, or not_regular
-	dev_t dev = 0;
-	ino_t ino = 0;
-	off_t size = 0;
-	timespec mtim{};
-	timespec ctim{};
-
-	bool operator==(const FileState &o) const
-	{
-		if (error || o.error)
-			return error == o.error;
-		return dev == o.dev && ino == o.ino && size == o.size &&
-		       mtim.tv_sec == o.mtim.tv_sec && mtim.tv_nsec == o.mtim.tv_nsec &&
-		       ctim.tv_sec == o.ctim.tv_sec && ctim.tv_nsec == o.ctim.tv_nsec;
-	}
-};
+using FileState = settle::Stamp;
 
 // A directory reads as an empty document, which would serve nothing, and a
 // FIFO would block the reload forever.
 constexpr int not_regular = -1;
+
+std::int64_t nanoseconds(const timespec &t)
+{
+	return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
 
 FileState state_of(const struct stat &st)
 {
@@ -76,8 +66,8 @@ FileState state_of(const struct stat &st)
 	s.dev = st.st_dev;
 	s.ino = st.st_ino;
 	s.size = st.st_size;
-	s.mtim = st.st_mtim;
-	s.ctim = st.st_ctim;
+	s.mtime_ns = nanoseconds(st.st_mtim);
+	s.ctime_ns = nanoseconds(st.st_ctim);
 	return s;
 }
 
@@ -93,7 +83,8 @@ FileState stat_file(const std::string &file)
 }
 
 // Reads the whole file through one descriptor, so that the state returned is
-// that of the bytes read even when the file is replaced meanwhile.
+// that of the bytes read even when the file is replaced meanwhile, or, when
+// it was written to meanwhile, the state after.
 FileState read_file(const std::string &file, std::string &text)
 {
 	FileState s;
@@ -120,6 +111,10 @@ FileState read_file(const std::string &file, std::string &text)
 				break;
 			}
 		}
+		// Written to while being read: the state after, which the caller
+		// sees differ from the one it settled on.
+		if (!s.error && ::fstat(fd, &st) == 0 && !(state_of(st) == s))
+			s = state_of(st);
 	}
 	::close(fd);
 	return s;
@@ -156,7 +151,7 @@ std::vector<std::string> read_and_load(const Source &source, FileState &state, M
 	return std::move(read.problems);
 }
 
-using Clock = std::chrono::steady_clock;
+using Clock = settle::Clock;
 
 // Checking the file costs a stat() and callers may ask on every request.
 constexpr std::chrono::seconds check_interval{1};
@@ -169,7 +164,7 @@ public:
 	Handle(Source source, const mxd_host *host, FileState seen, Map map)
 	    : source_(std::move(source)), log(host),
 	      map_(std::make_shared<const Map>(std::move(map))),
-	      next_check_(tick(Clock::now() + check_interval)), seen_(seen)
+	      next_check_(tick(Clock::now() + check_interval)), watch_(seen)
 	{
 	}
 
@@ -194,11 +189,20 @@ public:
 			return generation_.load();
 		next_check_.store(tick(Clock::now() + check_interval));
 
-		FileState state = stat_file(source_.file);
-		if (state == seen_)
+		const FileState state = stat_file(source_.file);
+		switch (watch_.see(state, Clock::now())) {
+		case settle::Watch::Verdict::same:
 			return generation_.load();
-		seen_ = state;
+		case settle::Watch::Verdict::wait:
+			// Edited in place and not yet still: looked at again once it
+			// may have settled, not a whole check_interval later.
+			next_check_.store(tick(watch_.due()));
+			return generation_.load();
+		case settle::Watch::Verdict::take:
+			break;
+		}
 		if (state.error) {
+			watch_.taken(state);
 			log(MXD_LOG_ERR, "toml: " + source_.file + ": " + reason(state.error) +
 			    "; keeping the previous data");
 			return generation_.load();
@@ -207,14 +211,19 @@ public:
 		Map fresh;
 		std::vector<std::string> problems;
 		try {
-			problems = read_and_load(source_, state, fresh);
-			// The state of what was read: a file that changed since the
-			// stat() above is read again at the next check.
-			if (!state.error)
-				seen_ = state;
+			FileState read = state;
+			problems = read_and_load(source_, read, fresh);
+			if (!read.error && !(read == state)) {
+				// Written again since the stat() above, or while being
+				// read: what was read may be half a file.  It settles anew.
+				next_check_.store(tick(Clock::now() + settle::settle_time));
+				return generation_.load();
+			}
+			watch_.taken(state);
 		} catch (const std::exception &e) {
 			// Like a refused edit, this waits for the next change
 			// instead of failing every second.
+			watch_.taken(state);
 			problems = {source_.file + ": " + e.what()};
 		}
 		if (!problems.empty()) {
@@ -259,8 +268,8 @@ private:
 	std::shared_ptr<const Map> map_;
 	std::atomic<std::uint64_t> generation_{1};
 	std::atomic<std::int64_t> next_check_;
-	std::mutex check_; // one checker at a time; guards seen_
-	FileState seen_;
+	std::mutex check_; // one checker at a time; guards watch_
+	settle::Watch watch_;
 };
 
 Source configure(const char *config_json)

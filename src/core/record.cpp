@@ -143,18 +143,23 @@ std::string check_url(std::string_view url, bool base)
 	return {};
 }
 
-// Standard base64 without padding of exactly 32 bytes: 43 characters, the
-// last of which carries 2 unused bits that must be zero, as strict decoders
-// (Ruma's) require.
+// Unpadded base64 of exactly 32 bytes: 43 characters, the last of which
+// carries 2 unused bits that must be zero, as strict decoders (Ruma's)
+// require.  Either alphabet, since the spec's own example key for
+// /policy_server is URL-safe and its appendix asks decoders to be lenient;
+// but one alphabet a key, since a decoder picks one and fails on the other.
 std::string check_ed25519(std::string_view s)
 {
 	if (s.find('=') != std::string_view::npos)
 		return "has padding (=); the key is unpadded base64";
-	if (s.find_first_of("-_") != std::string_view::npos)
-		return "is URL-safe base64 (- or _); the key is standard base64 (+ and /)";
+	const bool standard = s.find_first_of("+/") != std::string_view::npos;
+	const bool url_safe = s.find_first_of("-_") != std::string_view::npos;
+	if (standard && url_safe)
+		return "mixes the standard (+ /) and URL-safe (- _) base64 alphabets; write the key in "
+		       "one of them";
 	for (char c : s) {
 		const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		                (c >= '0' && c <= '9') || c == '+' || c == '/';
+		                (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '-' || c == '_';
 		if (!ok)
 			return "contains a character outside base64";
 	}
@@ -163,7 +168,9 @@ std::string check_ed25519(std::string_view s)
 		       " characters long; an ed25519 key (32 bytes) is 43 in unpadded base64";
 	static constexpr std::string_view alphabet =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	if (alphabet.find(s.back()) % 4 != 0)
+	static constexpr std::string_view url_alphabet =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	if ((url_safe ? url_alphabet : alphabet).find(s.back()) % 4 != 0)
 		return "is not canonical base64: the unused bits of its last character are not zero";
 	return {};
 }
@@ -458,6 +465,9 @@ public:
 		       s.find('@', at + 1) == std::string_view::npos && !has_space_or_control(s);
 	}
 
+	// The short form {"ed25519": ...}, served inside public_keys, or the
+	// document form {"public_keys": {"ed25519": ...}} as the spec's JSON
+	// shows it, served as it is.  Both render the same document.
 	void policy_server(const json &v)
 	{
 		if (!v.is_object()) {
@@ -466,20 +476,45 @@ public:
 			        .append(type_name(v)));
 			return;
 		}
+		const auto doc = v.find("public_keys");
+		if (doc == v.end()) {
+			public_keys(v, {"policy_server"});
+			return;
+		}
+		if (!doc->is_object()) {
+			add({"policy_server", "public_keys"},
+			    std::string("must be an object such as {\"ed25519\": \"<unpadded base64>\"}, not ")
+			        .append(type_name(*doc)));
+			return;
+		}
+		for (const auto &[k, value] : v.items())
+			if (k != "public_keys")
+				add({"policy_server", k},
+				    "beside public_keys; write either the short form {ed25519 = \"...\"} or the "
+				    "document form {public_keys = {ed25519 = \"...\"}}, with nothing beside it");
+		public_keys(*doc, {"policy_server", "public_keys"});
+	}
+
+	void public_keys(const json &v, const Path &at)
+	{
+		const auto sub = [&](std::string_view k) {
+			Path p = at;
+			p.emplace_back(std::string(k));
+			return p;
+		};
 		const auto key = v.find("ed25519");
 		if (key == v.end())
-			add({"policy_server", "ed25519"},
+			add(sub("ed25519"),
 			    "missing; the policy server's ed25519 public key in unpadded base64 (43 characters)");
 		else if (!key->is_string())
-			add({"policy_server", "ed25519"},
+			add(sub("ed25519"),
 			    std::string("must be a string of unpadded base64, not ").append(type_name(*key)));
 		else if (const std::string &s = key->get_ref<const std::string &>();
 		         !check_ed25519(s).empty())
-			add({"policy_server", "ed25519"}, quote(s) + " " + check_ed25519(s));
+			add(sub("ed25519"), quote(s) + " " + check_ed25519(s));
 		for (const auto &[k, value] : v.items())
 			if (k != "ed25519" && !is_namespaced(k))
-				add({"policy_server", k},
-				    "unknown field; policy_server has ed25519 and namespaced key algorithms");
+				add(sub(k), "unknown field; policy_server has ed25519 and namespaced key algorithms");
 	}
 
 	void max_age(const json &v)

@@ -8,6 +8,7 @@
 //     "client_extra": { "m.identity_server": {...}, "org.example.key": ... },
 //     "support": { "contacts": [...], "support_page": "https://..." },
 //     "policy_server": { "ed25519": "<unpadded base64 of 32 bytes>" },
+//                      // or the document form { "public_keys": { "ed25519": ... } }
 //     "max_age": 14400,                                // Cache-Control override
 //     "domain": "example.org", "note": "..."           // informational
 //   }

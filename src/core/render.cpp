@@ -84,6 +84,9 @@ std::optional<std::string> body(const nlohmann::json &record, Document doc)
 		const auto it = record.find("policy_server");
 		if (it == record.end())
 			return std::nullopt;
+		// The document form is already the document.
+		if (it->is_object() && it->contains("public_keys"))
+			return dump(*it);
 		return "{\"public_keys\":" + dump(*it) + "}";
 	}
 	}

@@ -26,7 +26,8 @@ struct Policy {
 //   server        {"m.server": server}
 //   client        {"m.homeserver": {"base_url": client}, ...client_extra}
 //   support       the support object as stored (contacts, support_page, ...)
-//   policy_server {"public_keys": policy_server}
+//   policy_server {"public_keys": policy_server}, or policy_server itself
+//                 when it is written in the document form {"public_keys": ...}
 std::optional<std::string> body(const nlohmann::json &record, Document doc);
 
 // 200 with the body, or the 404 M_NOT_FOUND answer when the record lacks the

@@ -7,6 +7,7 @@
 #include "mxdelegate/mode.hpp"
 #include "mxdelegate/server.hpp"
 #include "service/config.hpp"
+#include "service/record_lints.hpp"
 #include "service/responder.hpp"
 
 #include <fcgiapp.h>
@@ -35,11 +36,12 @@ void usage(FILE *to)
 {
 	std::fprintf(to,
 	             "usage: mxdelegate [-c file] [--listen address] [--threads n]\n"
-	             "       mxdelegate [-c file] --check\n"
+	             "       mxdelegate [-c file] --check [--strict]\n"
 	             "  -c, --config file   configuration (default %s)\n"
 	             "  --listen address    serve FastCGI on unix:/path, host:port or *:port\n"
 	             "  --threads n         worker threads (default: [server] threads, 4)\n"
 	             "  --check             check the configuration and every record, then exit\n"
+	             "  --strict            with --check: warnings fail too (exit 2)\n"
 	             "Started by a web server, mxdelegate serves FastCGI on the socket it is given\n"
 	             "(fd 0, or fd 3 from systemd), or answers one CGI request.\n",
 	             default_config_path());
@@ -50,6 +52,7 @@ struct Arguments {
 	std::string listen;
 	unsigned threads = 0;
 	bool check = false;
+	bool strict = false;
 };
 
 Arguments parse_args(int argc, char **argv)
@@ -80,6 +83,8 @@ Arguments parse_args(int argc, char **argv)
 			o.threads = static_cast<unsigned>(n);
 		} else if (a == "--check")
 			o.check = true;
+		else if (a == "--strict")
+			o.strict = true;
 		else if (a == "-h" || a == "--help") {
 			usage(stdout);
 			std::exit(0);
@@ -99,18 +104,25 @@ Arguments parse_args(int argc, char **argv)
 	return o;
 }
 
-int check(const std::string &path)
+// Exit 0, or 1 for a problem; warnings (core/lint) are printed after a
+// clean check and fail it, with 2, only under --strict: a record they name
+// is served as it is.
+int check(const std::string &path, bool strict)
 {
+	std::vector<std::string> warnings;
 	try {
 		Config c = load_config(path);
-		Responder::checked(c);
-		return 0;
+		const auto responder = Responder::checked(c);
+		warnings = record_warnings(c, responder->directory().backend());
 	} catch (const std::exception &e) {
 		// The shape of mxdelegatectl check's: "mxdelegate: check: " and
 		// the problem, one line each.
 		log::lines(log::Level::info, "check", "", e.what());
+		return 1;
 	}
-	return 1;
+	for (const auto &w : warnings)
+		log::warning("check", w);
+	return strict && !warnings.empty() ? 2 : 0;
 }
 
 // Before anything of libfcgi runs (FCGX_IsCGI calls FCGX_Init, which
@@ -175,7 +187,12 @@ int run(int argc, char **argv)
 	// Before the signals are blocked: a check stays interruptible, and
 	// libfcgi is never called.
 	if (args.check)
-		return check(args.config);
+		return check(args.config, args.strict);
+	if (args.strict) {
+		std::fprintf(stderr, "mxdelegate: --strict goes with --check\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
 
 	const sigset_t blocked = set_up_signals();
 

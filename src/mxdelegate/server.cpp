@@ -1,6 +1,7 @@
 #include "mxdelegate/server.hpp"
 
 #include "core/log.hpp"
+#include "core/settle.hpp"
 
 #include <fcgiapp.h>
 
@@ -10,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -80,28 +84,24 @@ GateSettings gate_settings(const Config &config)
 	return g;
 }
 
-struct FileStamp {
-	dev_t dev = 0;
-	ino_t ino = 0;
-	off_t size = -1;
-	timespec mtime{};
-	bool operator==(const FileStamp &o) const
-	{
-		return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
-		       mtime.tv_nsec == o.mtime.tv_nsec;
-	}
-};
-
-FileStamp stamp(const std::string &path)
+std::int64_t nanoseconds(const timespec &t)
 {
-	FileStamp s;
+	return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+settle::Stamp stamp(const std::string &path)
+{
+	settle::Stamp s;
 	struct stat st;
-	if (stat(path.c_str(), &st) == 0) {
-		s.dev = st.st_dev;
-		s.ino = st.st_ino;
-		s.size = st.st_size;
-		s.mtime = st.st_mtim;
+	if (stat(path.c_str(), &st) != 0) {
+		s.error = errno;
+		return s;
 	}
+	s.dev = st.st_dev;
+	s.ino = st.st_ino;
+	s.size = st.st_size;
+	s.mtime_ns = nanoseconds(st.st_mtim);
+	s.ctime_ns = nanoseconds(st.st_ctim);
 	return s;
 }
 
@@ -270,10 +270,18 @@ void Server::run(unsigned threads)
 	sigaddset(&wait, SIGTERM);
 	sigaddset(&wait, SIGINT);
 	sigaddset(&wait, SIGHUP);
-	FileStamp seen = stamp(config_path_);
+	// The configuration file, which may hold the domains: an edit in place
+	// is taken once it has settled (core/settle), so that a half-written
+	// file, valid TOML with fewer domains, is never put in service.
+	settle::Watch watch(stamp(config_path_));
 	while (!gate_->failed()) {
 		// Read each time: a reload may have changed it.
-		const unsigned interval = in_service()->config().check_interval_ms;
+		unsigned interval = in_service()->config().check_interval_ms;
+		if (watch.pending()) {
+			const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+				watch.due() - settle::Clock::now());
+			interval = static_cast<unsigned>(std::clamp<std::int64_t>(left.count(), 1, interval));
+		}
 		timespec ts{static_cast<time_t>(interval / 1000),
 		            static_cast<long>(interval % 1000) * 1000000L};
 		int sig = sigtimedwait(&wait, nullptr, &ts);
@@ -283,12 +291,13 @@ void Server::run(unsigned threads)
 			break;
 		}
 		if (sig == SIGHUP) {
-			seen = stamp(config_path_);
+			watch.taken(stamp(config_path_));
 			reload("SIGHUP");
 			continue;
 		}
-		if (FileStamp now = stamp(config_path_); !(now == seen)) {
-			seen = now;
+		const settle::Stamp now = stamp(config_path_);
+		if (watch.see(now, settle::Clock::now()) == settle::Watch::Verdict::take) {
+			watch.taken(now);
 			reload("file changed");
 			continue;
 		}

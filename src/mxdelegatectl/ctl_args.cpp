@@ -27,6 +27,7 @@ constexpr CommandInfo commands[] = {
 	{"import", Command::import, 1, 1, "FILE"},
 	{"export", Command::export_, 0, 0, ""},
 	{"check", Command::check, 0, 0, ""},
+	{"move", Command::move, 1, 1, "DOMAIN"},
 	{"query", Command::query, 2, 2, "DOMAIN server|client|support|policy_server"},
 	{"status", Command::status, 0, 0, ""},
 	{"follow", Command::follow, 0, many, ""},
@@ -84,6 +85,11 @@ bool command_option(Command c, std::string_view name, bool &value)
 		return name == "dry-run" || name == "replace";
 	case Command::export_:
 		return name == "format";
+	case Command::check:
+		value = false;
+		return name == "strict";
+	case Command::move:
+		return name == "at" || name == "low" || is_field(name, false);
 	default:
 		return false;
 	}
@@ -106,10 +112,20 @@ const char *usage_text()
 		"  import [--dry-run] [--replace] FILE\n"
 		"                                add or replace from TOML or JSON lines\n"
 		"  export [--format toml|jsonl]  everything, as import reads it back\n"
-		"  check                         check the configuration and every record\n"
-		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"
-		"  status                        the [follow] copy's state and lag\n"
-		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)\n" +
+		"  check [--strict]              check the configuration and every record;
+"
+		"                                --strict: warnings fail too
+"
+		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives
+"
+		"  move DOMAIN FIELD... --at TIME [--low SECONDS]
+"
+		"                                change at TIME, max_age lowered before it
+"
+		"  status                        the [follow] copy's state and lag
+"
+		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)
+" +
 		field_usage() + "See mxdelegatectl(8).\n";
 	return text.c_str();
 }
@@ -223,11 +239,17 @@ Options parse_args(int argc, const char *const *argv)
 				o.dry_run = true;
 			else if (name == "replace")
 				o.replace = true;
+			else if (name == "strict")
+				o.strict = true;
 			continue;
 		}
 		std::string v = take_value(o.command_name + ": " + std::string(full), arg, eq);
 		if (name == "match") {
 			o.match = std::move(v);
+		} else if (name == "at") {
+			o.at = std::move(v);
+		} else if (name == "low") {
+			o.low = std::move(v);
 		} else if (name == "format") {
 			if (v != "toml" && v != "jsonl")
 				throw UsageError(o.command_name + ": --format " + v + ": use toml or jsonl");
@@ -243,9 +265,13 @@ Options parse_args(int argc, const char *const *argv)
 		                                          : "arguments " + std::string(info->operands);
 		throw UsageError(o.command_name + ": takes " + want + ", got " + std::to_string(n));
 	}
-	if ((o.command == Command::add || o.command == Command::set) && o.fields.empty())
+	if ((o.command == Command::add || o.command == Command::set || o.command == Command::move) &&
+	    o.fields.empty())
 		throw UsageError(o.command_name + ": no field given (" + field_option_list() +
 		                 (o.command == Command::set ? ", --unset" : "") + ")");
+	if (o.command == Command::move && o.at.empty())
+		throw UsageError(o.command_name + ": --at TIME is required (+SECONDS, +2h, +3d or "
+		                 "YYYY-MM-DDTHH:MM:SSZ)");
 	return o;
 }
 

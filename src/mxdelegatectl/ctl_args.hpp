@@ -17,6 +17,7 @@ namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int problems = 1;              // check found problems; query got no 200;
                                                 // status: no follower, or the copy behind
+inline constexpr int warnings = 2;              // check --strict found warnings only
 inline constexpr int usage = EX_USAGE;          // 64
 inline constexpr int data = EX_DATAERR;         // 65: bad domain, URL, JSON, record
 inline constexpr int no_input = EX_NOINPUT;     // 66: import file or database missing
@@ -35,7 +36,8 @@ public:
 };
 
 enum class Command {
-	init, add, set, remove, show, list, import, export_, check, query, status, follow, help, version
+	init, add, set, remove, show, list, import, export_, check, query, move, status, follow, help,
+	version
 };
 
 // One field option, in the order given: {"server", "matrix.example.org"},
@@ -59,6 +61,9 @@ struct Options {
 	std::string match;                 // list --match
 	bool dry_run = false;              // import --dry-run
 	bool replace = false;              // import --replace
+	bool strict = false;               // check --strict
+	std::string at;                    // move --at
+	std::string low = "300";           // move --low: Synapse's floor
 	std::string format = "toml";       // export --format
 };
 

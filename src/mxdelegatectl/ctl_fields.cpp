@@ -116,10 +116,25 @@ std::pair<std::string, json> member(const record::OptionInfo &o, const std::stri
 	}
 }
 
+// Where an option's part of `field` lives: the field itself, or, for a
+// policy_server written in the spec's document form, its public_keys.
+json *container(json &record, const std::string &field)
+{
+	const auto it = record.find(field);
+	if (it == record.end() || !it->is_object())
+		return nullptr;
+	if (field == "policy_server")
+		if (const auto doc = it->find("public_keys"); doc != it->end() && doc->is_object())
+			return &*doc;
+	return &*it;
+}
+
 void erase_member(json &record, const std::string &field, const std::string &key)
 {
-	if (auto it = record.find(field); it != record.end() && it->is_object())
-		it->erase(key);
+	if (json *c = container(record, field))
+		c->erase(key);
+	if (const auto it = record.find("policy_server"); field == "policy_server" && it != record.end())
+		drop_if_empty(*it, "public_keys");
 	drop_if_empty(record, field);
 }
 
@@ -209,6 +224,8 @@ json apply(json record, const std::vector<Field> &fields)
 		}
 		if (o->path[0].empty())
 			record[field] = std::move(value);
+		else if (json *c = container(record, field))
+			(*c)[std::string(o->path[0])] = wrapped(*o, std::move(value));
 		else
 			object_at(record, field)[std::string(o->path[0])] = wrapped(*o, std::move(value));
 	}

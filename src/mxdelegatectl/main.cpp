@@ -8,9 +8,11 @@
 #include "mxdelegatectl/ctl_args.hpp"
 #include "mxdelegatectl/ctl_fields.hpp"
 #include "mxdelegatectl/ctl_format.hpp"
+#include "mxdelegatectl/ctl_move.hpp"
 #include "core/host.hpp"
 #include "core/log.hpp"
 #include "core/request.hpp"
+#include "service/record_lints.hpp"
 #include "service/responder.hpp"
 #include "core/route.hpp"
 
@@ -21,6 +23,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -35,6 +39,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -461,6 +466,29 @@ int cmd_import(const Options &o)
 	return exit_code::ok;
 }
 
+// Warnings (core/lint) after the problems: printed, and failing only with
+// --strict, since a record they name is served as it is.
+int warned(const Options &o, const Config &c, const Backend &b, int code)
+{
+	std::vector<std::string> warnings;
+	try {
+		warnings = record_warnings(c, b);
+	} catch (const std::exception &e) {
+		report(e.what());
+		return exit_code::problems;
+	}
+	for (const auto &w : warnings)
+		report("warning: " + w);
+	if (code == exit_code::ok && !warnings.empty()) {
+		out("check: " + std::to_string(warnings.size()) +
+		    (warnings.size() == 1 ? " warning" : " warnings") +
+		    (o.strict ? ", failing as --strict asks\n" : "\n"));
+		if (o.strict)
+			return exit_code::warnings;
+	}
+	return code;
+}
+
 int cmd_check(const Options &o)
 {
 	Config c;
@@ -475,7 +503,7 @@ int cmd_check(const Options &o)
 	if (!b->can_list()) {
 		out("check: " + c.file + ": no problems; backend \"" + b->plugin().table().name +
 		    "\" checked every record when it opened\n");
-		return exit_code::ok;
+		return warned(o, c, *b, exit_code::ok);
 	}
 	std::size_t count = 0, bad = 0;
 	try {
@@ -512,9 +540,111 @@ int cmd_check(const Options &o)
 	const std::string domains = std::to_string(count) + (count == 1 ? " domain" : " domains");
 	if (bad) {
 		out("check: " + domains + ", " + std::to_string(bad) + " with problems\n");
-		return exit_code::problems;
+		return warned(o, c, *b, exit_code::problems);
 	}
 	out("check: " + domains + ", no problems\n");
+	return warned(o, c, *b, exit_code::ok);
+}
+
+// One step of a move: the record read again (it may have been edited
+// meanwhile), changed, checked and written in a transaction of its own.
+template <class Change>
+void move_step(Backend &b, const std::string &key, const Config &c, Change change)
+{
+	Transaction tx(b);
+	const auto stored = b.lookup(key);
+	if (!stored)
+		throw DataError(key + ": no such domain; it was removed during the move");
+	json record = parse_record(key, *stored);
+	change(record);
+	require_valid(record, key, c.defaults);
+	b.put(key, record.dump());
+	tx.commit();
+}
+
+void sleep_until(std::int64_t t)
+{
+	std::this_thread::sleep_until(std::chrono::system_clock::time_point(std::chrono::seconds(t)));
+}
+
+std::int64_t now_seconds()
+{
+	return std::chrono::duration_cast<std::chrono::seconds>(
+		std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int cmd_move(const Options &o)
+{
+	const std::string key = domain_key(o.operands[0]);
+	const Config c = store_config(o);
+	apply(json::object(), o.fields); // the options' own mistakes first
+	std::int64_t low = 0;
+	{
+		const char *end = o.low.data() + o.low.size();
+		const auto [ptr, ec] = std::from_chars(o.low.data(), end, low);
+		if (o.low.empty() || ec != std::errc() || ptr != end || low < 0 || low > 604800)
+			throw DataError("--low: \"" + o.low + "\" is not a number of seconds from 0 to 604800");
+	}
+	std::int64_t at = 0;
+	const std::int64_t now = now_seconds();
+	try {
+		at = move::parse_time(o.at, now);
+	} catch (const std::invalid_argument &e) {
+		throw UsageError(o.command_name + ": " + e.what());
+	}
+	auto b = open_store(c, Access::write);
+	json before;
+	{
+		const auto stored = b->lookup(key);
+		if (!stored)
+			throw DataError(key + ": no such domain; \"add\" adds it");
+		before = parse_record(key, *stored);
+	}
+	// The record as it will be after the switch, checked before anything
+	// is written.
+	require_valid(apply(before, o.fields), key, c.defaults);
+	const auto old_age = before.find("max_age");
+	const json kept = old_age == before.end() ? json() : *old_age;
+	const std::int64_t served = kept.is_number_integer() ? kept.get<std::int64_t>()
+	                                                      : static_cast<std::int64_t>(c.http.max_age);
+	// Never a raise: a domain already served with a short max-age keeps it.
+	low = std::min(low, served);
+	move::Plan p;
+	try {
+		p = move::plan(now, at, served, low);
+	} catch (const std::invalid_argument &e) {
+		throw UsageError(o.command_name + ": " + e.what());
+	}
+	const std::string was = kept.is_null() ? "the configuration's " + std::to_string(served)
+	                                       : std::to_string(served);
+	out("move: " + key + ": max_age " + std::to_string(low) + " at " + move::format_time(p.lower_at) +
+	    ", the change at " + move::format_time(p.switch_at) + ", max_age back to " + was + " at " +
+	    move::format_time(p.restore_at) + "\n");
+	if (p.lower_at > at - served)
+		out("move: " + key + ": less than the old max_age (" + std::to_string(served) +
+		    " s) ahead: a cache may keep the old answer until " + move::format_time(p.stale_until) +
+		    "\n");
+	std::fflush(stdout);
+
+	sleep_until(p.lower_at);
+	move_step(*b, key, c, [&](json &r) { r["max_age"] = low; });
+	out("move: " + key + ": max_age " + std::to_string(low) + "\n");
+	std::fflush(stdout);
+	sleep_until(p.switch_at);
+	move_step(*b, key, c, [&](json &r) {
+		r = apply(std::move(r), o.fields);
+		r["max_age"] = low;
+	});
+	out("move: " + key + ": changed\n");
+	std::fflush(stdout);
+	sleep_until(p.restore_at);
+	move_step(*b, key, c, [&](json &r) {
+		if (kept.is_null())
+			r.erase("max_age");
+		else
+			r["max_age"] = kept;
+	});
+	out("move: " + key + ": max_age back to " + was + "; done\n");
 	return exit_code::ok;
 }
 
@@ -681,6 +811,7 @@ int run(const Options &o)
 	case Command::export_: return cmd_export(o);
 	case Command::check: return cmd_check(o);
 	case Command::query: return cmd_query(o);
+	case Command::move: return cmd_move(o);
 	case Command::status: return cmd_status(o);
 	case Command::follow: return cmd_follow(o);
 	}

@@ -10,12 +10,14 @@ import test_follow_ctl
 import test_gate
 import test_hostile
 import test_lifecycle
+import test_lints
 import test_manpages
 import test_modes
+import test_move
 import test_operator
 import test_postgres
 import test_sqlite
 
-sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_operator, test_sqlite,
-                      test_postgres, test_follow, test_follow_ctl, test_faults, test_hostile, test_gate,
-                      test_manpages]))
+sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_lints, test_move, test_operator,
+                      test_sqlite, test_postgres, test_follow, test_follow_ctl, test_faults, test_hostile,
+                      test_gate, test_manpages]))

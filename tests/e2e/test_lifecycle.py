@@ -1,10 +1,12 @@
 """Reloads and signals."""
 
+import os
 import signal
 import threading
 import time
 
 import fcgi
+import harness
 from harness import Test, Responder, example_config, touch_later, wait_for
 
 
@@ -99,3 +101,78 @@ class Signals(Test):
             t.join()
         self.eq(errors, [])
         self.eq(mx.stop(), 0)
+
+
+class SlowWriter(Test):
+    """A file rewritten in place by a slow writer (truncated, then written in
+    pieces with pauses shorter than the 100 ms settle time) is never served
+    half-written, though each piece ends where the TOML is valid and holds
+    fewer domains; once the writer stops, the new file is served."""
+
+    DOMAINS = 12
+    PIECES = 4
+    PAUSE = 0.03
+    SECONDS = float(os.environ.get("SLOW_WRITER_SECONDS", "3"))
+
+    def tables(self, generation):
+        return ['[domains."d%d.example"]\nserver = "m%d.d%d.example:443"\n\n' % (i, generation, i)
+                for i in range(self.DOMAINS)]
+
+    def rewrite(self, path, head, generation, pause):
+        """Truncates and writes the file in PIECES pieces, each flushed."""
+        tables = self.tables(generation)
+        step = len(tables) // self.PIECES
+        with open(path, "r+") as f:
+            f.truncate(0)
+            f.write(head)
+            f.flush()
+            for i in range(0, len(tables), step):
+                time.sleep(pause)
+                f.write("".join(tables[i:i + step]))
+                f.flush()
+
+    def run_writer(self, cfg, path, head):
+        mx = Responder(cfg, self.tmp)
+        last = "d%d.example" % (self.DOMAINS - 1)
+        try:
+            self.eq(mx.get("/.well-known/matrix/server", host=last).status, 200, mx.stderr())
+            bad, asked = [], [0]
+            stop = threading.Event()
+
+            def ask():
+                while not stop.is_set():
+                    r = mx.get("/.well-known/matrix/server", host=last)
+                    asked[0] += 1
+                    if r.status != 200:
+                        bad.append(r.status)
+
+            asker = threading.Thread(target=ask)
+            asker.start()
+            generation, t_end = 0, time.monotonic() + self.SECONDS
+            try:
+                while time.monotonic() < t_end:
+                    generation += 1
+                    self.rewrite(path, head, generation, self.PAUSE)
+                    time.sleep(self.PAUSE)
+            finally:
+                stop.set()
+                asker.join()
+            self.eq(len(bad), 0, "answers other than 200 (%s) to %d of %d requests:\n%s"
+                    % (sorted(set(bad)), len(bad), asked[0], mx.stderr()[-2000:]))
+            # Still once the writer is done: the last version is served.
+            want = {"m.server": "m%d.%s:443" % (generation, last)}
+            self.true(wait_for(lambda: mx.get("/.well-known/matrix/server", host=last).json() == want,
+                               3), mx.stderr())
+        finally:
+            self.eq(mx.stop(), 0)
+
+    def test_the_configuration_file_holding_the_domains(self):
+        head = '[backend]\nname = "toml"\nplugin_dir = "%s"\n\n' % harness.PLUGINS
+        cfg = self.tmp.write("mxdelegate.toml", head + "".join(self.tables(0)))
+        self.run_writer(cfg, cfg, head)
+
+    def test_a_domains_file_of_its_own(self):
+        domains = self.tmp.write("domains.toml", "".join(self.tables(0)))
+        cfg = self.tmp.write("mxdelegate.toml", '[backend]\nname = "toml"\nplugin_dir = "%s"\n'
+                             'path = "domains.toml"\n' % harness.PLUGINS)
+        self.run_writer(cfg, domains, "")

@@ -140,6 +140,15 @@ TEST_CASE("--policy-server-key writes policy_server.ed25519", "[ctl_fields]")
 	      json{{"org.example.alg", "x"}});
 	CHECK(build({{"unset", "policy-server-key"}}, json{{"policy_server", {{"ed25519", key}}}}) ==
 	      json::object());
+	// The spec's document form is kept: the key goes into public_keys.
+	const json doc = {{"policy_server", {{"public_keys", {{"ed25519", "old"}}}}}};
+	CHECK(build({{"policy-server-key", key}}, doc) ==
+	      json{{"policy_server", {{"public_keys", {{"ed25519", key}}}}}});
+	CHECK(build({{"unset", "policy-server-key"}}, doc) == json::object());
+	// Either alphabet: the spec's own example key is URL-safe.
+	CHECK(problems(build({{"policy-server-key", "6yhHGKhCiXTSEN2ksjV7kX_N6rBQZ3Xb-M7LlC6NS-s"}}),
+	               "example.org", json::object())
+	          .empty());
 	// A bad key: validate's message, at the field's path.
 	CHECK(problems(build({{"policy-server-key", key + "="}}), "example.org", json::object()) ==
 	      std::vector<std::string>{"example.org: policy_server.ed25519: \"" + key +

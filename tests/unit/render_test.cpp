@@ -1,5 +1,8 @@
 #include "core/render.hpp"
 
+#include "core/domains_toml.hpp"
+#include "core/record.hpp"
+
 #define CATCH_CONFIG_ENABLE_PAIR_STRINGMAKER
 #define CATCH_CONFIG_ENABLE_OPTIONAL_STRINGMAKER
 #include <catch2/catch.hpp>
@@ -108,6 +111,13 @@ TEST_CASE("body: policy_server wraps the keys in public_keys", "[render]")
 {
 	CHECK(render::body(full, Document::policy_server) ==
 	      R"({"public_keys":{"ed25519":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}})");
+}
+
+TEST_CASE("body: policy_server in the document form is served as written", "[render]")
+{
+	const json doc = {{"policy_server", {{"public_keys", {{"ed25519", "k-_"}, {"org.example.alg", "v"}}}}}};
+	CHECK(render::body(doc, Document::policy_server) ==
+	      R"({"public_keys":{"ed25519":"k-_","org.example.alg":"v"}})");
 }
 
 TEST_CASE("body: a missing part, an empty record or a non-object is nullopt", "[render]")
@@ -402,4 +412,105 @@ TEST_CASE("etag_matches: never throws on any short input", "[render]")
 	};
 	visit(visit, 0);
 	CHECK(count == 1 + 9 + 81 + 729 + 6561);
+}
+
+// The spec's example documents (matrix-spec, data/api/*/wellknown.yaml,
+// support.yaml, policy_server.yaml, as of v1.19 and its main branch), copied
+// here as the spec prints them, and the records an operator writes from
+// them.  Each record must be valid and serve its example: JSON objects are
+// unordered, so the documents are compared as JSON values, and each string
+// (the key above all) byte for byte through that comparison.
+namespace {
+
+const char *const spec_server = R"({
+  "m.server": "delegated.example.com:1234"
+})";
+
+const char *const spec_client = R"({
+  "m.homeserver": {
+    "base_url": "https://matrix.example.com"
+  },
+  "m.identity_server": {
+    "base_url": "https://identity.example.com"
+  },
+  "org.example.custom.property": {
+    "app_url": "https://custom.app.example.org"
+  }
+})";
+
+const char *const spec_support = R"({
+  "contacts": [
+    {
+      "matrix_id": "@admin:example.org",
+      "email_address": "admin@example.org",
+      "role": "m.role.admin"
+    },
+    {
+      "email_address": "security@example.org",
+      "role": "m.role.security"
+    }
+  ],
+  "support_page": "https://example.org/support.html"
+})";
+
+const char *const spec_policy_server = R"({
+  "public_keys": {
+    "ed25519": "6yhHGKhCiXTSEN2ksjV7kX_N6rBQZ3Xb-M7LlC6NS-s"
+  }
+})";
+
+const char *const spec_records = R"(
+[domains."example.com"]
+server = "delegated.example.com:1234"
+client = "https://matrix.example.com"
+
+[domains."example.com".client_extra]
+"m.identity_server" = { base_url = "https://identity.example.com" }
+"org.example.custom.property" = { app_url = "https://custom.app.example.org" }
+
+[domains."example.com".support]
+contacts = [
+	{ matrix_id = "@admin:example.org", email_address = "admin@example.org", role = "m.role.admin" },
+	{ email_address = "security@example.org", role = "m.role.security" },
+]
+support_page = "https://example.org/support.html"
+
+# The spec's JSON copied as it is.
+[domains."example.com".policy_server]
+public_keys = { ed25519 = "6yhHGKhCiXTSEN2ksjV7kX_N6rBQZ3Xb-M7LlC6NS-s" }
+
+# The short form.
+[domains."short.example.com"]
+policy_server = { ed25519 = "6yhHGKhCiXTSEN2ksjV7kX_N6rBQZ3Xb-M7LlC6NS-s" }
+)";
+
+} // namespace
+
+TEST_CASE("the spec's example documents, written as records, are served as the spec shows them",
+          "[render][spec]")
+{
+	const auto read = mxd::domains_toml::read(spec_records, "spec.toml", mxd::domains_toml::Beside::nothing);
+	REQUIRE(read.problems.empty());
+	REQUIRE(read.entries.size() == 2);
+	const json record = json::parse(read.entries[0].record);
+	const json short_form = json::parse(read.entries[1].record);
+	CHECK(mxd::record::validate(record, "example.com").empty());
+	CHECK(mxd::record::validate(short_form, "short.example.com").empty());
+
+	const render::Policy policy;
+	const auto served = [&](const json &r, Document d) {
+		const Response answer = render::document(r, d, "example.com", policy);
+		CHECK(answer.status == 200);
+		return json::parse(answer.body);
+	};
+	CHECK(served(record, Document::server) == json::parse(spec_server));
+	CHECK(served(record, Document::client) == json::parse(spec_client));
+	CHECK(served(record, Document::support) == json::parse(spec_support));
+	CHECK(served(record, Document::policy_server) == json::parse(spec_policy_server));
+	CHECK(served(short_form, Document::policy_server) == json::parse(spec_policy_server));
+	// Single-member documents are byte for byte the spec's, compacted.
+	CHECK(render::body(record, Document::server) == json::parse(spec_server).dump());
+	CHECK(render::body(record, Document::policy_server) == json::parse(spec_policy_server).dump());
+	CHECK(render::body(short_form, Document::policy_server) ==
+	      json::parse(spec_policy_server).dump());
 }
