@@ -112,20 +112,13 @@ const char *usage_text()
 		"  import [--dry-run] [--replace] FILE\n"
 		"                                add or replace from TOML or JSON lines\n"
 		"  export [--format toml|jsonl]  everything, as import reads it back\n"
-		"  check [--strict]              check the configuration and every record;
-"
-		"                                --strict: warnings fail too
-"
-		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives
-"
-		"  move DOMAIN FIELD... --at TIME [--low SECONDS]
-"
-		"                                change at TIME, max_age lowered before it
-"
-		"  status                        the [follow] copy's state and lag
-"
-		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)
-" +
+		"  check [--strict]              check the configuration and every record;\n"
+		"                                --strict: warnings fail too\n"
+		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"
+		"  move DOMAIN FIELD... --at TIME [--low SECONDS]\n"
+		"                                change at TIME, max_age lowered before it\n"
+		"  status                        the [follow] copy's state and lag\n"
+		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)\n" +
 		field_usage() + "See mxdelegatectl(8).\n";
 	return text.c_str();
 }
