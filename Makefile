@@ -273,7 +273,8 @@ deps:
 
 # make bench: mxdelegate against the floor, static files and nginx's map, in
 # one run (bench/RESULTS.md).  QUICK=1: a reduced set in under a minute;
-# ONLY=callgrind: the instructions per request alone.
+# ONLY=callgrind: the instructions per request alone; ONLY=follow: the fleet
+# figures alone (a follower node beside PostgreSQL and SQLite, the full copy).
 # Generated data goes to $(BUILDDIR)/bench/.  Not part of make check.
 .PHONY: bench
 bench:
