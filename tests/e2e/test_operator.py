@@ -89,8 +89,11 @@ class Listen(Test):
             rc, err, where = self.check(listen)
             self.eq(rc, 1, err)
             self.eq(err, 'mxdelegate: check: %slisten: "%s": %s\n' % (where, listen, why))
+        # The example configuration carries a key that draws a warning
+        # (rtc-foci); a listen that can be bound adds no line of its own.
         rc, err, _ = self.check("127.0.0.1:9000")
-        self.eq((rc, err), (0, ""))
+        self.eq((rc, [l for l in err.splitlines() if not l.startswith("mxdelegate: check: warning: ")]),
+                (0, []))
 
 
 class SocketAccess(Test):
