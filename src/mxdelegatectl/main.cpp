@@ -576,7 +576,7 @@ std::int64_t now_seconds()
 int cmd_move(const Options &o)
 {
 	const std::string key = domain_key(o.operands[0]);
-	const Config c = store_config(o);
+	const Config c = store_config(o, Access::write);
 	apply(json::object(), o.fields); // the options' own mistakes first
 	std::int64_t low = 0;
 	{

@@ -138,11 +138,15 @@ class FollowCtl(Test):
         copy = self.copy_domains()
         r = self.ok("add", "new.example", "--server", "m.new.example")
         self.eq(r.stderr, "")
-        self.ok("set", "both.example", "--server", "m2.primary.example")
+        self.ok("set", "both.example", "--server", "m1.primary.example")
         imported = self.tmp.write("in.toml", '[domains."imported.example"]\nserver = "m.i.example"\n')
         self.ok("import", imported)
         self.ok("remove", "imported.example")
         self.ok("init")
+        # A move's steps are writes too (with max_age 2 and its lead too
+        # short: lowered at once, switched a second later, restored at 2 s).
+        self.ok("set", "both.example", "--max-age", "2")
+        self.ok("move", "both.example", "--server", "m2.primary.example", "--at", "+1", "--low", "1")
         self.eq(self.primary_domains(), ["both.example", "new.example"])
         self.eq(self.pg.psql("SELECT server FROM domains WHERE domain = 'both.example'",
                              self.dbname).strip(), "m2.primary.example")
