@@ -803,8 +803,9 @@ def main():
                     med(a[0], "p99_1")[0] / med(b[0], "p99_1")[0]))
     # The keep-alive gain: the same responder behind the shipped nginx file
     # and behind the same file closing each FastCGI connection.
-    print("\nnginx (keep-alive) ÷ nginx-close, medians:\n")
-    print("| scenario | req/s | CPU µs/req | p50 @1 | p99 @32 |\n|---|---|---|---|---|")
+    if any(sc.front == "nginx-close" for sc in scen):
+        print("\nnginx (keep-alive) ÷ nginx-close, medians:\n")
+        print("| scenario | req/s | CPU µs/req | p50 @1 | p99 @32 |\n|---|---|---|---|---|")
     for sc in scen:
         if sc.front != "nginx-close":
             continue
