@@ -209,7 +209,7 @@ endif
 
 $(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
-$(BUILDDIR)/tests/unit/postgres_backend_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
+$(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 
 # make fuzz: the libFuzzer targets of tests/fuzz/ (clang 14).  Each replays its
 # seeds and regressions from the repository, then fuzzes for FUZZ_TIME seconds

@@ -32,6 +32,7 @@
 #include "core/log.hpp"
 #include "plugin/entry_points.hpp"
 #include "plugin/outage.hpp"
+#include "plugin/pq_text.hpp"
 #include "plugin/plugin_config.hpp"
 #include "plugin/reader_pool.hpp"
 #include "plugin/schema_version.hpp"
@@ -102,20 +103,6 @@ struct Settings {
 	std::chrono::milliseconds timeout = plugin::default_timeout;
 };
 
-// libpq's messages end in a newline and may hold several lines ("connection
-// to server … failed: …\n\tIs the server running …"): one line here.
-std::string tidy(const char *message)
-{
-	std::string out;
-	for (const char *p = message ? message : ""; *p; ++p) {
-		if (*p != '\n' && *p != '\t' && *p != '\r')
-			out += *p;
-		else if (!out.empty() && p[1] && !std::strchr("\n\t\r", p[1]))
-			out += ' ';
-	}
-	return out.empty() ? "unknown error" : log::one_line(out);
-}
-
 // Whether a connection string holds a password of its own, as keyword or
 // as URI user information: libpq's parse errors may echo any part of it.
 bool holds_password(std::string_view conninfo)
@@ -143,28 +130,12 @@ std::string target(const std::string &conninfo)
 	if (!opts) {
 		std::string why = holds_password(conninfo)
 		                      ? "libpq's reason is not shown, since the string holds a password"
-		                      : tidy(err);
+		                      : plugin::pq_message(err);
 		PQfreemem(err);
 		throw StatusError(MXD_ERROR,
 		              "postgres: [backend] conninfo: not a libpq connection string (" + why + ")");
 	}
-	auto value = [&](std::string_view keyword) -> std::string {
-		for (const PQconninfoOption *o = opts.get(); o->keyword; ++o)
-			if (o->keyword == keyword && o->val && *o->val)
-				return log::one_line(o->val);
-		return "";
-	};
-	std::string out;
-	if (const auto host = value("host"); !host.empty())
-		out = "host=" + host;
-	else if (const auto addr = value("hostaddr"); !addr.empty())
-		out = "hostaddr=" + addr;
-	else
-		out = "host=(libpq default)";
-	for (const char *k : {"port", "dbname", "user", "service"})
-		if (const auto v = value(k); !v.empty())
-			out += std::string(" ") + k + "=" + v;
-	return out;
+	return plugin::shown_conninfo(opts.get());
 }
 
 Settings configure(const char *config_json)
@@ -251,7 +222,7 @@ std::string sqlstate(const PGresult *r)
 	std::string message = "postgres: " + s.target + ": " + what + ": ";
 	if (cut)
 		message += "ran past [backend] timeout (" + std::to_string(s.timeout.count()) + " ms): ";
-	message += tidy(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	message += plugin::pq_message(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	if (status == MXD_BUSY)
 		message += " (another mxdelegatectl holds the store; try again)";
 	throw StatusError(status, message);
@@ -273,7 +244,7 @@ Conn connect(const Settings &s, bool writer)
 	if (!c)
 		throw StatusError(MXD_ERROR, "postgres: " + s.target + ": out of memory");
 	if (lost(c.get())) {
-		const std::string why = tidy(PQerrorMessage(c.get()));
+		const std::string why = plugin::pq_message(PQerrorMessage(c.get()));
 		// For the admin tool, a server that could not be reached, or said it
 		// is starting or stopping, is an outage to wait out: MXD_BUSY, exit
 		// 75 (EX_TEMPFAIL), so that a script retries.  One that answered and
@@ -796,7 +767,7 @@ private:
 		listen_started_ = Clock::now();
 		if (!listen_conn_ || lost(listen_conn_.get()))
 			return listen_failed("cannot connect: " +
-			                     (listen_conn_ ? tidy(PQerrorMessage(listen_conn_.get()))
+			                     (listen_conn_ ? plugin::pq_message(PQerrorMessage(listen_conn_.get()))
 			                                   : std::string("out of memory")));
 		poll_ = PGRES_POLLING_WRITING;
 		phase_ = Phase::connecting;
@@ -823,13 +794,13 @@ private:
 			return false;
 		poll_ = PQconnectPoll(listen_conn_.get());
 		if (poll_ == PGRES_POLLING_FAILED) {
-			listen_failed(tidy(PQerrorMessage(listen_conn_.get())));
+			listen_failed(plugin::pq_message(PQerrorMessage(listen_conn_.get())));
 			return false;
 		}
 		if (poll_ != PGRES_POLLING_OK)
 			return true;
 		if (!PQsendQuery(listen_conn_.get(), "LISTEN mxdelegate")) {
-			listen_failed(tidy(PQerrorMessage(listen_conn_.get())));
+			listen_failed(plugin::pq_message(PQerrorMessage(listen_conn_.get())));
 			return false;
 		}
 		PQsetnonblocking(listen_conn_.get(), 1);
@@ -844,7 +815,7 @@ private:
 			if (!ready(false, deadline))
 				return false;
 			if (!PQconsumeInput(c)) {
-				listen_failed(tidy(PQerrorMessage(c)));
+				listen_failed(plugin::pq_message(PQerrorMessage(c)));
 				return false;
 			}
 		}
@@ -853,7 +824,7 @@ private:
 		while (Result r{PQgetResult(c)}) {
 			if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
 				ok = false;
-				why = tidy(PQresultErrorMessage(r.get()));
+				why = plugin::pq_message(PQresultErrorMessage(r.get()));
 			}
 		}
 		if (!ok) {
@@ -875,7 +846,7 @@ private:
 	{
 		PGconn *c = listen_conn_.get();
 		if (!PQconsumeInput(c) || lost(c))
-			return listen_failed("notification connection lost: " + tidy(PQerrorMessage(c)));
+			return listen_failed("notification connection lost: " + plugin::pq_message(PQerrorMessage(c)));
 		bool any = false;
 		while (PGnotify *n = PQnotifies(c)) {
 			any = true;

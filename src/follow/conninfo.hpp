@@ -19,8 +19,4 @@ public:
 // out ("host=(libpq default)" when no host is given).
 std::string shown_conninfo(const std::string &conninfo);
 
-// libpq's message on one line (its messages end in a newline and may hold
-// several: "connection to server ... failed: ...\n\tIs the server running").
-std::string one_line_pq(const char *message);
-
 } // namespace mxd::follow

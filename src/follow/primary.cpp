@@ -2,6 +2,7 @@
 
 #include "follow/conninfo.hpp"
 #include "plugin/plugin_strings.hpp"
+#include "plugin/pq_text.hpp"
 #include "plugin/schema_version.hpp"
 
 #include <charconv>
@@ -20,7 +21,7 @@ std::int64_t number(const char *text, std::string_view what, const std::string &
 	std::int64_t v = 0;
 	const auto [end, ec] = std::from_chars(text, text + std::strlen(text), v);
 	if (ec != std::errc() || *end)
-		throw Unreachable(where + std::string(what) + " \"" + one_line_pq(text) + "\" is not a number");
+		throw Unreachable(where + std::string(what) + " \"" + plugin::pq_message(text) + "\" is not a number");
 	return v;
 }
 
@@ -71,7 +72,7 @@ int Primary::socket() const { return conn_ ? PQsocket(conn_) : -1; }
 void Primary::fail(const PGresult *r, std::string_view what)
 {
 	std::string message = where() + std::string(what) + ": " +
-	                      one_line_pq(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+	                      plugin::pq_message(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
 	                                                                : PQerrorMessage(conn_));
 	disconnect();
 	throw Unreachable(message);
@@ -173,7 +174,7 @@ Head Primary::copy(const std::function<void(const Row &)> &each)
 			continue;
 		if (st != PGRES_SINGLE_TUPLE) {
 			failed = true;
-			why = one_line_pq(PQresultErrorMessage(r.get()));
+			why = plugin::pq_message(PQresultErrorMessage(r.get()));
 			continue;
 		}
 		try {
@@ -207,8 +208,8 @@ Changes Primary::changes(std::int64_t last, const std::string &store_id, std::si
 	};
 	if (out.head.store_id != store_id) {
 		out.full = true;
-		out.why = "the primary is another store (store_id " + one_line_pq(out.head.store_id.c_str()) +
-		          ", the copy's " + one_line_pq(store_id.c_str()) + ")";
+		out.why = "the primary is another store (store_id " + plugin::pq_message(out.head.store_id.c_str()) +
+		          ", the copy's " + plugin::pq_message(store_id.c_str()) + ")";
 		return finish();
 	}
 	if (last < out.head.pruned_through) {

@@ -28,11 +28,3 @@ TEST_CASE("a conninfo libpq cannot parse is refused without quoting it", "[conni
 	}
 	CHECK_THROWS_AS(shown_conninfo("colour=blue"), mxd::follow::ConninfoError);
 }
-
-TEST_CASE("libpq's messages become one line", "[conninfo]")
-{
-	CHECK(mxd::follow::one_line_pq("connection to server failed: refused\n\tIs the server running?\n") ==
-	      "connection to server failed: refused Is the server running?");
-	CHECK(mxd::follow::one_line_pq(nullptr) == "unknown error");
-	CHECK(mxd::follow::one_line_pq("a\x01" "b") == "a\\x01b");
-}
