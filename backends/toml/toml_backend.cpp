@@ -51,24 +51,14 @@ using FileState = settle::Stamp;
 // FIFO would block the reload forever.
 constexpr int not_regular = -1;
 
-std::int64_t nanoseconds(const timespec &t)
-{
-	return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
 FileState state_of(const struct stat &st)
 {
-	FileState s;
 	if (!S_ISREG(st.st_mode)) {
+		FileState s;
 		s.error = not_regular;
 		return s;
 	}
-	s.dev = st.st_dev;
-	s.ino = st.st_ino;
-	s.size = st.st_size;
-	s.mtime_ns = nanoseconds(st.st_mtim);
-	s.ctime_ns = nanoseconds(st.st_ctim);
-	return s;
+	return settle::stamp_of(st);
 }
 
 FileState stat_file(const std::string &file)

@@ -2,6 +2,26 @@
 
 namespace mxd::settle {
 
+namespace {
+
+std::int64_t nanoseconds(const timespec &t)
+{
+	return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+} // namespace
+
+Stamp stamp_of(const struct stat &st)
+{
+	Stamp s;
+	s.dev = st.st_dev;
+	s.ino = st.st_ino;
+	s.size = st.st_size;
+	s.mtime_ns = nanoseconds(st.st_mtim);
+	s.ctime_ns = nanoseconds(st.st_ctim);
+	return s;
+}
+
 Watch::Verdict Watch::see(const Stamp &now, Clock::time_point t)
 {
 	if (now == taken_) {

@@ -6,6 +6,8 @@
 // inode at once.  Pure: the caller stats the file and reads the clock.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdint>
 
@@ -27,6 +29,9 @@ struct Stamp {
 
 	bool operator==(const Stamp &) const = default;
 };
+
+// The stamp of what stat(2) filled in.
+Stamp stamp_of(const struct stat &st);
 
 using Clock = std::chrono::steady_clock;
 

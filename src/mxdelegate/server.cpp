@@ -84,25 +84,15 @@ GateSettings gate_settings(const Config &config)
 	return g;
 }
 
-std::int64_t nanoseconds(const timespec &t)
-{
-	return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
 settle::Stamp stamp(const std::string &path)
 {
-	settle::Stamp s;
 	struct stat st;
 	if (stat(path.c_str(), &st) != 0) {
+		settle::Stamp s;
 		s.error = errno;
 		return s;
 	}
-	s.dev = st.st_dev;
-	s.ino = st.st_ino;
-	s.size = st.st_size;
-	s.mtime_ns = nanoseconds(st.st_mtim);
-	s.ctime_ns = nanoseconds(st.st_ctim);
-	return s;
+	return settle::stamp_of(st);
 }
 
 } // namespace

@@ -75,3 +75,25 @@ TEST_CASE("settle: a change undone before it settled is nothing to take", "[sett
 	CHECK(w.see(file(7, 100, 1), t0 + 10ms) == Watch::Verdict::same);
 	CHECK_FALSE(w.pending());
 }
+
+TEST_CASE("a stamp is made of what stat(2) said, to the nanosecond", "[settle]")
+{
+	struct stat st{};
+	st.st_dev = 8;
+	st.st_ino = 1234;
+	st.st_size = 4096;
+	st.st_mtim = {1700000000, 999999999};
+	st.st_ctim = {1700000001, 5};
+	const Stamp s = mxd::settle::stamp_of(st);
+	CHECK(s.error == 0);
+	CHECK(s.dev == 8);
+	CHECK(s.ino == 1234);
+	CHECK(s.size == 4096);
+	CHECK(s.mtime_ns == 1700000000999999999);
+	CHECK(s.ctime_ns == 1700000001000000005);
+	// One nanosecond later is another stamp: a rewrite within the same
+	// second is seen.
+	st.st_mtim.tv_nsec = 0;
+	st.st_mtim.tv_sec = 1700000001;
+	CHECK_FALSE(mxd::settle::stamp_of(st) == s);
+}
