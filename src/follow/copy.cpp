@@ -1,6 +1,7 @@
 #include "follow/copy.hpp"
 
 #include "core/log.hpp"
+#include "service/follow_status.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -131,16 +132,6 @@ std::string folder_of(const std::string &path)
 
 } // namespace
 
-std::string utc_now()
-{
-	const std::time_t now = std::time(nullptr);
-	std::tm tm{};
-	gmtime_r(&now, &tm);
-	char buf[32];
-	std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
-}
-
 Build::Build(const std::string &path, std::string primary)
     : path_(path), fresh_(path + ".new"), primary_(std::move(primary))
 {
@@ -188,7 +179,7 @@ void Build::add(const Row &row)
 
 void Build::install(const Head &head)
 {
-	const std::string now = utc_now();
+	const std::string now = follow_status::format_time(std::time(nullptr));
 	exec(db_,
 	     "INSERT INTO mxdelegate_follow (name, value) VALUES ('primary', " + sql_text(primary_) +
 	         "), ('store_id', " + sql_text(head.store_id) + "), ('seq', '" +
@@ -300,10 +291,10 @@ void Copy::apply(const Changes &changes, const std::string &primary) const
 		}
 		sqlite3_finalize(insert);
 		sqlite3_finalize(remove);
+		const std::string now = follow_status::format_time(std::time(nullptr));
 		std::string sql = "UPDATE mxdelegate_follow SET value = '" +
 		                  std::to_string(changes.head.max_seq) + "' WHERE name = 'seq';"
-		                  "UPDATE mxdelegate_follow SET value = '" + utc_now() +
-		                  "' WHERE name = 'applied_at';";
+		                  "UPDATE mxdelegate_follow SET value = '" + now + "' WHERE name = 'applied_at';";
 		if (!primary.empty())
 			sql += "UPDATE mxdelegate_follow SET value = " + sql_text(primary) +
 			       " WHERE name = 'primary';" + guard_sql(primary);

@@ -75,7 +75,4 @@ private:
 	std::string path_;
 };
 
-// UTC, ISO 8601 ("2026-12-02T06:00:00Z").
-std::string utc_now();
-
 } // namespace mxd::follow
