@@ -213,7 +213,8 @@ $(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_te
 
 # make fuzz: the libFuzzer targets of tests/fuzz/ (clang 14).  Each replays its
 # seeds and regressions from the repository, then fuzzes for FUZZ_TIME seconds
-# (FUZZ_TARGETS=host,config for some).  Everything is built with clang,
+# (FUZZ_TARGETS=host,config for some), FUZZ_JOBS targets at a time (default
+# one a core).  Everything is built with clang,
 # libFuzzer's coverage, ASan and UBSan into $(BUILDDIR)/fuzz/, apart from the
 # g++ objects; the fuzz copies of the toml and sqlite plugins are dlopen()ed by
 # their targets as the responder loads the real ones.  Corpus growth and crash
@@ -266,7 +267,7 @@ $(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/tests/fuzz/%_fuzz.o $(FUZZ_LIB)
 fuzz-build: $(FUZZ_PROGS) $(FUZZ_SO)
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
-	@BUILDDIR=$(BUILDDIR) FUZZ_TIME=$(FUZZ_TIME) FUZZ_TARGETS=$(FUZZ_TARGETS) sh tests/fuzz/run
+	@BUILDDIR=$(BUILDDIR) FUZZ_TIME=$(FUZZ_TIME) FUZZ_TARGETS=$(FUZZ_TARGETS) FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run
 
 deps:
 	@sh tools/deps.sh check
