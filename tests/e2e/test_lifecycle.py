@@ -107,22 +107,33 @@ class SlowWriter(Test):
     """A file rewritten in place by a slow writer (truncated, then written in
     pieces with pauses shorter than the 100 ms settle time) is never served
     half-written, though each piece ends where the TOML is valid and holds
-    fewer domains; once the writer stops, the new file is served."""
+    fewer domains; once the writer stops, the new file is served.
+
+    A writer that stalls past the settle time is one the responder may take
+    half-written, as the man pages say; on a loaded machine the test's own
+    writer can stall so, so such a run proves nothing and is run again."""
 
     DOMAINS = 12
     PIECES = 4
     PAUSE = 0.03
     SECONDS = float(os.environ.get("SLOW_WRITER_SECONDS", "3"))
+    SETTLE = 0.1   # core/settle.hpp's settle_time
+    TRIES = 3
 
     def tables(self, generation):
         return ['[domains."d%d.example"]\nserver = "m%d.d%d.example:443"\n\n' % (i, generation, i)
                 for i in range(self.DOMAINS)]
 
     def rewrite(self, path, head, generation, pause):
-        """Truncates and writes the file in PIECES pieces, each flushed."""
+        """Truncates and writes the file in PIECES pieces, each flushed.
+        Returns the longest the file stood unfinished between two writes."""
         tables = self.tables(generation)
         step = len(tables) // self.PIECES
+        longest = 0.0
         with open(path, "r+") as f:
+            # From before the truncation: the asker thread may hold the GIL
+            # between it and the next line.
+            last = time.monotonic()
             f.truncate(0)
             f.write(head)
             f.flush()
@@ -130,41 +141,55 @@ class SlowWriter(Test):
                 time.sleep(pause)
                 f.write("".join(tables[i:i + step]))
                 f.flush()
+                now = time.monotonic()
+                longest, last = max(longest, now - last), now
+        return longest
 
     def run_writer(self, cfg, path, head):
-        mx = Responder(cfg, self.tmp)
-        last = "d%d.example" % (self.DOMAINS - 1)
-        try:
-            self.eq(mx.get("/.well-known/matrix/server", host=last).status, 200, mx.stderr())
-            bad, asked = [], [0]
-            stop = threading.Event()
-
-            def ask():
-                while not stop.is_set():
-                    r = mx.get("/.well-known/matrix/server", host=last)
-                    asked[0] += 1
-                    if r.status != 200:
-                        bad.append(r.status)
-
-            asker = threading.Thread(target=ask)
-            asker.start()
-            generation, t_end = 0, time.monotonic() + self.SECONDS
+        for attempt in range(1, self.TRIES + 1):
+            mx = Responder(cfg, self.tmp)
             try:
-                while time.monotonic() < t_end:
-                    generation += 1
-                    self.rewrite(path, head, generation, self.PAUSE)
-                    time.sleep(self.PAUSE)
+                bad, asked, stall = self.write_while_asked(mx, path, head)
+                if bad and stall >= self.SETTLE and attempt < self.TRIES:
+                    print("     attempt %d: the writer itself stalled %.3f s, past the settle time; again"
+                          % (attempt, stall), flush=True)
+                    continue
+                self.eq(len(bad), 0, "answers other than 200 (%s) to %d of %d requests, the writer's "
+                        "longest stall %.3f s:\n%s" % (sorted(set(bad)), len(bad), asked, stall,
+                                                        mx.stderr()[-2000:]))
+                return
             finally:
-                stop.set()
-                asker.join()
-            self.eq(len(bad), 0, "answers other than 200 (%s) to %d of %d requests:\n%s"
-                    % (sorted(set(bad)), len(bad), asked[0], mx.stderr()[-2000:]))
-            # Still once the writer is done: the last version is served.
-            want = {"m.server": "m%d.%s:443" % (generation, last)}
-            self.true(wait_for(lambda: mx.get("/.well-known/matrix/server", host=last).json() == want,
-                               3), mx.stderr())
+                self.eq(mx.stop(), 0)
+
+    def write_while_asked(self, mx, path, head):
+        last = "d%d.example" % (self.DOMAINS - 1)
+        self.eq(mx.get("/.well-known/matrix/server", host=last).status, 200, mx.stderr())
+        bad, asked = [], [0]
+        stop = threading.Event()
+
+        def ask():
+            while not stop.is_set():
+                r = mx.get("/.well-known/matrix/server", host=last)
+                asked[0] += 1
+                if r.status != 200:
+                    bad.append(r.status)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        generation, stall, t_end = 0, 0.0, time.monotonic() + self.SECONDS
+        try:
+            while time.monotonic() < t_end:
+                generation += 1
+                stall = max(stall, self.rewrite(path, head, generation, self.PAUSE))
+                time.sleep(self.PAUSE)
         finally:
-            self.eq(mx.stop(), 0)
+            stop.set()
+            asker.join()
+        # Still once the writer is done: the last version is served.
+        want = {"m.server": "m%d.%s:443" % (generation, last)}
+        self.true(wait_for(lambda: mx.get("/.well-known/matrix/server", host=last).json() == want,
+                           3), mx.stderr())
+        return bad, asked[0], stall
 
     def test_the_configuration_file_holding_the_domains(self):
         head = '[backend]\nname = "toml"\nplugin_dir = "%s"\n\n' % harness.PLUGINS
