@@ -38,24 +38,22 @@ plugin_dir = "%(plugins)s"
 conninfo = %(conninfo)s
 """
 
-# The node's configuration: the copy as [backend], the primary as [follow].
-FOLLOW_CONFIG = """\
+# A SQLite store alone: the copy as a responder or a plain tool sees it.
+SQLITE_CONFIG = """\
 [backend]
 name = "sqlite"
 plugin_dir = "%(plugins)s"
 path = "%(db)s"
+"""
 
+# The node's configuration: the copy as [backend], the primary as [follow].
+FOLLOW_CONFIG = SQLITE_CONFIG + """
 [follow]
 conninfo = %(conninfo)s
 """
 
-# The responder's: the copy alone.
-NODE_CONFIG = """\
-[backend]
-name = "sqlite"
-plugin_dir = "%(plugins)s"
-path = "%(db)s"
-
+# The responder's: the copy alone, looked at often.
+NODE_CONFIG = SQLITE_CONFIG + """
 [server]
 check_interval = 0.05
 threads = 4

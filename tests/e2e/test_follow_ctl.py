@@ -17,30 +17,15 @@ import sys
 import time
 
 import pgserver
+import test_follow
 import test_sqlite as sq
 from harness import BIN, BUILD, PLUGINS, Test
 
 CTL = os.path.join(BUILD, "mxdelegatectl")
 EX_CANTCREAT, EX_IOERR, EX_CONFIG = 73, 74, 78
 
-PLAIN = """\
-[backend]
-name = "sqlite"
-plugin_dir = "%(plugins)s"
-path = "%(db)s"
-"""
-
-FOLLOW = PLAIN + """
-[follow]
-conninfo = %(conninfo)s
-"""
-
-PG = """\
-[backend]
-name = "postgres"
-plugin_dir = "%(plugins)s"
-conninfo = %(conninfo)s
-"""
+# The copy alone, the node's configuration, the primary alone.
+PLAIN, FOLLOW, PG = test_follow.SQLITE_CONFIG, test_follow.FOLLOW_CONFIG, test_follow.PG_CONFIG
 
 # What the follower puts into its copy (issue 16's design).
 COPY_SQL = """
