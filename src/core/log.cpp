@@ -60,7 +60,8 @@ std::string utc(std::chrono::system_clock::time_point t, bool millis)
 // otherwise, escaped either way (it comes from the network).
 void append_text_field(std::string &out, const Field &f)
 {
-	out += ' ';
+	if (out.back() != ' ')
+		out += ' ';
 	out += f.key;
 	out += '=';
 	if (f.is_number) {

@@ -14,9 +14,9 @@ namespace mxd::notify {
 
 // What STATUS= says, gathered by the server's main thread.
 struct Summary {
-	std::optional<std::size_t> hosts; // hosts with a cached answer, when known
+	std::optional<std::size_t> hosts{}; // hosts with a cached answer, when known
 	double requests_per_s = 0;        // over the last interval
-	std::string last_error;           // log::last_error(), or ""
+	std::string last_error{};           // log::last_error(), or ""
 };
 
 // "12 hosts cached, 3.4 requests/s; last error: 2026-12-02T10:38:27Z
