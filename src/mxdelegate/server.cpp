@@ -353,23 +353,25 @@ void Server::run(unsigned threads)
 	using Clock = std::chrono::steady_clock;
 	Clock::time_point status_at = Clock::now();
 	std::uint64_t status_count = 0;
+	double rate = 0; // requests/s over the last whole interval
 	if (notify_.enabled())
-		notify_.status(summary(0));
+		notify_.status(summary(rate));
 	// A reload, whatever its outcome: systemd shows "reloading" meanwhile,
 	// and a refused one leaves the old configuration serving, ready.
-	auto reload_told = [this](const char *why) {
+	auto reload_told = [this, &rate](const char *why) {
 		notify_.reloading();
 		reload(why);
 		notify_.ready();
 		if (notify_.enabled())
-			notify_.status(summary(0));
+			notify_.status(summary(rate));
 	};
 	while (!gate_->failed()) {
 		if (notify_.enabled() && Clock::now() - status_at >= status_interval) {
 			const auto now = Clock::now();
 			const std::uint64_t count = answered();
 			const double secs = std::chrono::duration<double>(now - status_at).count();
-			notify_.status(summary(static_cast<double>(count - status_count) / secs));
+			rate = static_cast<double>(count - status_count) / secs;
+			notify_.status(summary(rate));
 			status_at = now;
 			status_count = count;
 		}
