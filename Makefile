@@ -120,6 +120,8 @@ CTL_BIN := $(BUILDDIR)/mxdelegatectl
 FOLLOW_BIN := $(BUILDDIR)/mxdelegate-follow
 # libpq for the primary, sqlite3 for the copy, libsystemd for sd_notify.
 FOLLOW_LIBS := -lpq -lsqlite3 -lsystemd
+# libsystemd for sd_notify (mxdelegate/notify.cpp).
+DAEMON_LIBS := -lsystemd
 
 .PHONY: all check unit e2e run install uninstall clean deps
 all: $(BIN) $(CTL_BIN) $(FOLLOW_BIN) $(PLUGIN_SO) $(CONFIG_MK)
@@ -163,7 +165,7 @@ $(PLUGIN_LIB): $(PLUGIN_OBJ)
 	ar rcs $@ $^
 
 $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
 
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -4,15 +4,79 @@
 
 #include "core/utf8.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
 
 namespace mxd::log {
 
 namespace {
+
+std::atomic<Format> format_{Format::text};
+std::atomic<const char *> program_{"mxdelegate"};
+
+std::mutex last_error_mutex;
+std::string last_error_text;
+
+std::string_view level_name(Level level)
+{
+	switch (level) {
+	case Level::error: return "error";
+	case Level::warning: return "warning";
+	case Level::info: break;
+	}
+	return "info";
+}
+
+// RFC 3339, UTC, milliseconds: what log shippers parse without a format.
+std::string utc(std::chrono::system_clock::time_point t, bool millis)
+{
+	using namespace std::chrono;
+	const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+	const std::time_t secs = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0));
+	std::tm tm{};
+	gmtime_r(&secs, &tm);
+	char buf[40];
+	std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	std::string out(buf, n);
+	if (millis) {
+		const long long frac = ((ms % 1000) + 1000) % 1000;
+		char f[8];
+		std::snprintf(f, sizeof f, ".%03lld", frac);
+		out += f;
+	}
+	out += 'Z';
+	return out;
+}
+
+// An access line's value in text: bare when it is one word, quoted
+// otherwise, escaped either way (it comes from the network).
+void append_text_field(std::string &out, const Field &f)
+{
+	if (out.back() != ' ')
+		out += ' ';
+	out += f.key;
+	out += '=';
+	if (f.is_number) {
+		out += std::to_string(f.number);
+		return;
+	}
+	const std::string v = escape(f.text);
+	if (!v.empty() && v.find(' ') == std::string::npos) {
+		out += v;
+	} else {
+		out += '"';
+		out += v;
+		out += '"';
+	}
+}
 
 std::string_view level_prefix(Level level)
 {
@@ -54,20 +118,76 @@ void write_out(std::string_view line)
 
 } // namespace
 
-void write(Level level, std::string_view component, std::string_view message)
+void set_format(Format f) { format_.store(f, std::memory_order_relaxed); }
+Format format() { return format_.load(std::memory_order_relaxed); }
+void set_program(const char *name) { program_.store(name, std::memory_order_relaxed); }
+
+std::string format_line(Format f, Level level, std::string_view program,
+                        std::string_view component, std::string_view message, Fields fields,
+                        std::chrono::system_clock::time_point time)
 {
-	static constexpr std::string_view program = "mxdelegate: ";
+	if (f == Format::json) {
+		// ordered: the same keys in the same place on every line, for the
+		// person reading them as much as for the shipper.
+		nlohmann::ordered_json j;
+		j["time"] = utc(time, true);
+		j["level"] = level_name(level);
+		j["program"] = program;
+		j["module"] = component;
+		if (!message.empty())
+			j["message"] = message;
+		for (const Field &fl : fields) {
+			if (fl.is_number)
+				j[std::string(fl.key)] = fl.number;
+			else
+				j[std::string(fl.key)] = fl.text;
+		}
+		// Control bytes become \u00XX escapes (a newline cannot end the
+		// line), bytes that are not UTF-8 U+FFFD: a hostile Host must not
+		// make the line unparsable.
+		std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+		line += '\n';
+		return line;
+	}
+	static constexpr std::string_view text_program = "mxdelegate: ";
 	const std::string_view prefix = level_prefix(level);
 	std::string line;
-	line.reserve(program.size() + component.size() + 2 + prefix.size() + message.size() + 1);
-	line += program;
+	line.reserve(text_program.size() + component.size() + 2 + prefix.size() + message.size() + 1);
+	line += text_program;
 	append_line_safe(line, component);
 	line += ": ";
 	line += prefix;
 	append_line_safe(line, message);
+	// Fields repeat what the message says, but an access line is nothing
+	// else.
+	if (message.empty())
+		for (const Field &fl : fields)
+			append_text_field(line, fl);
 	line += '\n';
+	return line;
+}
 
-	write_out(line);
+void write(Level level, std::string_view component, std::string_view message, Fields fields)
+{
+	const auto now = std::chrono::system_clock::now();
+	if (level == Level::error) {
+		std::string last = utc(now, false) + " " + std::string(component) + ": " + std::string(message);
+		std::lock_guard lock(last_error_mutex);
+		last_error_text = std::move(last);
+	}
+	write_out(format_line(format(), level, program_.load(std::memory_order_relaxed), component,
+	                      message, fields, now));
+}
+
+std::string last_error()
+{
+	std::lock_guard lock(last_error_mutex);
+	return last_error_text;
+}
+
+void access(Fields fields)
+{
+	write(Level::info, "access", "", fields);
 }
 
 void lines(Level level, std::string_view component, std::string_view head, std::string_view text)

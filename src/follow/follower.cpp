@@ -7,7 +7,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 namespace mxd::follow {
 namespace {
@@ -27,10 +29,28 @@ Follower::Follower(Settings s, int signals)
 	status_.primary = s_.shown;
 	status_.pid = ::getpid();
 	status_.state = State::stopped;
+	std::uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+		watchdog_every_ = std::chrono::milliseconds(std::max<std::uint64_t>(usec / 2000, 1));
+}
+
+// WATCHDOG=1 from the follower's own loop, at half WatchdogSec: the pings
+// stop when it is stuck (in a copy, in libpq), not merely when the process
+// is gone, which is what a timer thread would tell.
+void Follower::alive()
+{
+	if (watchdog_every_.count() <= 0)
+		return;
+	const auto now = Clock::now();
+	if (now < next_ping_)
+		return;
+	sd_notify(0, "WATCHDOG=1");
+	next_ping_ = now + watchdog_every_;
 }
 
 bool Follower::stop_requested()
 {
+	alive();
 	if (stopping_)
 		return true;
 	pollfd p{signals_, POLLIN, 0};
@@ -44,13 +64,27 @@ bool Follower::stop_requested()
 
 bool Follower::wait(std::chrono::milliseconds wait, int fd)
 {
-	pollfd p[2] = {{signals_, POLLIN, 0}, {fd, POLLIN, 0}};
-	const int n = ::poll(p, fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
-	if (n > 0 && (p[0].revents & POLLIN)) {
-		signalfd_siginfo si{};
-		if (::read(signals_, &si, sizeof si) > 0)
-			stopping_ = true;
+	// In slices of at most the watchdog's interval, so that a long poll
+	// (30 s by default) does not starve it.
+	const auto until = Clock::now() + wait;
+	for (;;) {
+		alive();
+		auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+		if (left.count() < 0)
+			left = std::chrono::milliseconds(0);
+		if (watchdog_every_.count() > 0)
+			left = std::min(left, watchdog_every_);
+		pollfd p[2] = {{signals_, POLLIN, 0}, {fd, POLLIN, 0}};
+		const int n = ::poll(p, fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
+		if (n > 0 && (p[0].revents & POLLIN)) {
+			signalfd_siginfo si{};
+			if (::read(signals_, &si, sizeof si) > 0)
+				stopping_ = true;
+		}
+		if (n != 0 || Clock::now() >= until)
+			break;
 	}
+	alive();
 	return !stopping_;
 }
 

@@ -48,6 +48,7 @@ private:
 	bool stop_requested();
 	void enter(follow_status::State state, const std::string &error = "");
 	void publish();
+	void alive();
 
 	Settings s_;
 	int signals_;
@@ -59,6 +60,8 @@ private:
 	bool ready_ = false;
 	bool stopping_ = false;
 	bool status_unwritable_ = false;
+	std::chrono::milliseconds watchdog_every_{0}; // half WatchdogSec; 0: none
+	std::chrono::steady_clock::time_point next_ping_{};
 };
 
 } // namespace mxd::follow

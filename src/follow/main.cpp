@@ -36,6 +36,7 @@ follow::Settings read_config(const std::string &file)
 	Config c;
 	try {
 		c = load_config(file);
+		log::set_format(c.log_format);
 	} catch (const ConfigError &e) {
 		throw ConfigProblem(e.what());
 	}
@@ -68,6 +69,7 @@ int usage(int code)
 
 int main(int argc, char **argv)
 {
+	log::set_program("mxdelegate-follow");
 	std::string file = default_config_path();
 	for (int i = 1; i < argc; i++) {
 		const std::string a = argv[i];

@@ -264,9 +264,12 @@ void Gate::close_conn(Conn &c)
 
 void Gate::refuse(Conn &c, const char *why)
 {
-	if (refused_log_.allow())
-		log::warning("gate", "closed a connection from " + peer_name(c.fd) + ": " + why +
-		                         " (one line a second at most)");
+	if (refused_log_.allow()) {
+		const std::string peer = peer_name(c.fd);
+		log::warning("gate", "closed a connection from " + peer + ": " + why +
+		                         " (one line a second at most)",
+		             {{"peer", peer}});
+	}
 	close_conn(c);
 }
 
@@ -340,9 +343,12 @@ void Gate::accept_all()
 			return;
 		}
 		if (!settings_.peers.allows(peer)) {
-			if (refused_log_.allow())
-				log::warning("gate", "refused a connection from " + peer_name(fd) +
-				                         ": not in FCGI_WEB_SERVER_ADDRS (one line a second at most)");
+			if (refused_log_.allow()) {
+				const std::string name = peer_name(fd);
+				log::warning("gate", "refused a connection from " + name +
+				                         ": not in FCGI_WEB_SERVER_ADDRS (one line a second at most)",
+				             {{"peer", name}});
+			}
 			close(fd);
 			continue;
 		}
@@ -455,7 +461,7 @@ void Gate::hand_over(Conn &c, bool reusable, bool complete)
 	c.need = fcgi_frame::header_size;
 	{
 		std::lock_guard lock(mutex_);
-		ready_.push_back(Ready{c.fd, reusable, complete});
+		ready_.push_back(Ready{c.fd, reusable, complete, now_});
 	}
 	ready_cv_.notify_one();
 }
@@ -548,10 +554,34 @@ int Gate::next_timeout_ms() const
 		next = std::min(next, accept_paused_until_);
 	if (draining_)
 		next = std::min(next, drain_until_);
+	if (settings_.pulse_every.count() > 0)
+		next = std::min(next, next_pulse_);
 	if (next == Clock::time_point::max())
 		return -1;
 	const auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
 	return static_cast<int>(std::clamp<long long>(left, 0, 60000));
+}
+
+// The watchdog's ping comes from here, not from a timer thread of its own,
+// which would go on pinging while the server is stuck: reaching this line
+// shows that the loop turns (accepting, reading, taking back connections),
+// and the oldest request waiting for a worker shows that the workers take
+// requests.  All of them stuck in a store call that ignores its deadline,
+// or a loop that no longer returns from a call, and the pings stop: systemd
+// then kills and restarts the process (WatchdogSec=, Restart=).
+void Gate::pulse()
+{
+	if (settings_.pulse_every.count() <= 0 || now_ < next_pulse_)
+		return;
+	bool waiting_long = false;
+	{
+		std::lock_guard lock(mutex_);
+		waiting_long = ready_head_ < ready_.size() &&
+		               now_ - ready_[ready_head_].queued > settings_.pulse_every;
+	}
+	if (!waiting_long)
+		settings_.pulse();
+	next_pulse_ = now_ + settings_.pulse_every;
 }
 
 void Gate::run()
@@ -593,6 +623,7 @@ void Gate::run()
 			start_draining();
 		}
 		expire();
+		pulse();
 		if (draining_ && (!reading_.head || now_ >= drain_until_))
 			break;
 	}

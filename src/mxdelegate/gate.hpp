@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,6 +45,11 @@ struct GateSettings {
 	std::size_t max_connections = 4096;
 	std::chrono::milliseconds read_timeout{5000}; // 0: no deadline
 	PeerList peers;
+	// Called from the gate's loop every pulse_every (0: never) while the
+	// process is alive: the loop goes round, and no request has waited for
+	// a worker longer than that.  systemd's watchdog (mxdelegate/notify).
+	std::function<void()> pulse;
+	std::chrono::milliseconds pulse_every{0};
 };
 
 class Gate {
@@ -54,6 +60,7 @@ public:
 		// The STDIN end was there: the peer has nothing more to send.  Else
 		// a body is still coming, and the connection is lingered on.
 		bool complete;
+		std::chrono::steady_clock::time_point queued; // when it was whole
 	};
 
 	// Makes listen_fd non-blocking and raises the descriptor limit to its
@@ -125,6 +132,8 @@ private:
 	bool accept_paused_ = false;
 	bool draining_ = false; // stopping: no new connection or request
 	Clock::time_point drain_until_{};
+	Clock::time_point next_pulse_{};
+	void pulse();
 	log::OncePerSecond refused_log_, limit_log_, accept_log_;
 
 	// Shared with the workers.

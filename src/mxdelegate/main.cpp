@@ -200,6 +200,7 @@ int run(int argc, char **argv)
 	std::string config_error;
 	try {
 		config = load_config(args.config);
+		log::set_format(config.log_format);
 	} catch (const std::exception &e) {
 		config_error = e.what();
 	}

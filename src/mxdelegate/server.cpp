@@ -1,6 +1,7 @@
 #include "mxdelegate/server.hpp"
 
 #include "core/log.hpp"
+#include "core/route.hpp"
 #include "core/settle.hpp"
 
 #include <fcgiapp.h>
@@ -24,6 +25,9 @@ namespace mxd {
 namespace {
 // How long requests in flight have to finish after SIGTERM.
 constexpr std::chrono::seconds shutdown_grace{2};
+// How often systemd's STATUS= line is renewed, and the interval its
+// requests/s is taken over.
+constexpr std::chrono::seconds status_interval{5};
 } // namespace
 
 // The gate hands a worker only whole requests, so libfcgi never waits for
@@ -37,6 +41,9 @@ struct Server::Slot {
 	int fd = -1; // the connection being answered, or -1
 	bool armed = false;
 	std::chrono::steady_clock::time_point deadline;
+	// Written by its worker alone, read by the main thread: the metrics'
+	// hook as much as STATUS='s.
+	std::atomic<std::uint64_t> answered{0};
 
 	void lend(int conn, std::chrono::seconds timeout)
 	{
@@ -145,12 +152,66 @@ void Server::reload(const char *why)
 			log::warning("main", "threads, listen, socket_group, socket_mode, read_timeout, "
 			                     "params_bytes and max_connections change at the next restart");
 		install(std::move(r));
+		log::set_format(c.log_format);
 		log::info("main", std::string("configuration reloaded (") + why + ")");
 	} catch (const std::exception &e) {
 		log::lines(log::Level::error, "main", std::string("reload (") + why +
 		           ") refused, the previous configuration stays in service: ", e.what());
 	}
 }
+
+std::uint64_t Server::answered() const
+{
+	std::uint64_t n = 0;
+	for (unsigned i = 0; i < threads_; ++i)
+		n += slots_[i].answered.load(std::memory_order_relaxed);
+	return n;
+}
+
+notify::Summary Server::summary(double requests_per_s)
+{
+	notify::Summary s;
+	s.hosts = in_service()->directory().usage().hosts;
+	s.requests_per_s = requests_per_s;
+	s.last_error = log::last_error();
+	return s;
+}
+
+namespace {
+
+const char *cache_word(Reply::Cache c)
+{
+	switch (c) {
+	case Reply::Cache::hit: return "hit";
+	case Reply::Cache::miss: return "miss";
+	case Reply::Cache::stale: return "stale";
+	case Reply::Cache::none: break;
+	}
+	return "none";
+}
+
+// The access line: what was asked, by whom, and what it cost.  The peer is
+// the HTTP client as the web server says (REMOTE_ADDR), not the web server.
+void access_line(const Request &request, FCGX_ParamArray envp, const Reply &reply,
+                 std::chrono::steady_clock::time_point start)
+{
+	const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+		std::chrono::steady_clock::now() - start).count();
+	const char *method = FCGX_GetParam("REQUEST_METHOD", envp);
+	const char *peer = FCGX_GetParam("REMOTE_ADDR", envp);
+	const std::string_view document = request.document ? document_name(*request.document)
+	                                                   : std::string_view();
+	log::access({{"method", method ? method : ""},
+	             {"host", request.has_host ? request.host : std::string_view()},
+	             {"document", document},
+	             {"status", reply.status},
+	             {"bytes", static_cast<long long>(reply.bytes.size())},
+	             {"duration_us", static_cast<long long>(us)},
+	             {"cache", cache_word(reply.cache)},
+	             {"peer", peer ? peer : ""}});
+}
+
+} // namespace
 
 void Server::worker(Slot &slot)
 {
@@ -194,9 +255,16 @@ void Server::worker(Slot &slot)
 				responder = in_service();
 				seen = v;
 			}
+			const bool access = responder->config().log_access;
+			const auto start = access ? std::chrono::steady_clock::now()
+			                          : std::chrono::steady_clock::time_point();
 			Request request = parse_request(req.envp);
 			responder->answer(request, reply);
 			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
+			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
+			                    std::memory_order_relaxed);
+			if (access)
+				access_line(request, req.envp, reply, start);
 		} else {
 			keep = false; // cut short by the watchdog: nothing to answer
 		}
@@ -245,9 +313,15 @@ void Server::run(unsigned threads)
 {
 	// Beside the connections: each worker's store connection and the
 	// files a plugin opens, the configuration, the log.
-	gate_ = std::make_unique<Gate>(listen_fd_, gate_settings_, 64 + 4 * std::size_t{threads});
-	std::thread gate(&Gate::run, gate_.get());
+	GateSettings settings = gate_settings_;
+	if (notify_.watchdog_every().count() > 0) {
+		settings.pulse = [this] { notify_.watchdog(); };
+		settings.pulse_every = notify_.watchdog_every();
+	}
+	gate_ = std::make_unique<Gate>(listen_fd_, std::move(settings), 64 + 4 * std::size_t{threads});
 	slots_ = std::make_unique<Slot[]>(threads);
+	threads_ = threads;
+	std::thread gate(&Gate::run, gate_.get());
 	std::vector<std::thread> workers;
 	for (unsigned i = 0; i < threads; ++i)
 		workers.emplace_back(&Server::worker, this, std::ref(slots_[i]));
@@ -264,7 +338,33 @@ void Server::run(unsigned threads)
 	// is taken once it has settled (core/settle), so that a half-written
 	// file, valid TOML with fewer domains, is never put in service.
 	settle::Watch watch(stamp(config_path_));
+	// The socket is listening and the gate takes what arrives on it.
+	notify_.ready();
+	using Clock = std::chrono::steady_clock;
+	Clock::time_point status_at = Clock::now();
+	std::uint64_t status_count = 0;
+	double rate = 0; // requests/s over the last whole interval
+	if (notify_.enabled())
+		notify_.status(summary(rate));
+	// A reload, whatever its outcome: systemd shows "reloading" meanwhile,
+	// and a refused one leaves the old configuration serving, ready.
+	auto reload_told = [this, &rate](const char *why) {
+		notify_.reloading();
+		reload(why);
+		notify_.ready();
+		if (notify_.enabled())
+			notify_.status(summary(rate));
+	};
 	while (!gate_->failed()) {
+		if (notify_.enabled() && Clock::now() - status_at >= status_interval) {
+			const auto now = Clock::now();
+			const std::uint64_t count = answered();
+			const double secs = std::chrono::duration<double>(now - status_at).count();
+			rate = static_cast<double>(count - status_count) / secs;
+			notify_.status(summary(rate));
+			status_at = now;
+			status_count = count;
+		}
 		// Read each time: a reload may have changed it.
 		unsigned interval = in_service()->config().check_interval_ms;
 		if (watch.pending()) {
@@ -282,18 +382,19 @@ void Server::run(unsigned threads)
 		}
 		if (sig == SIGHUP) {
 			watch.taken(stamp(config_path_));
-			reload("SIGHUP");
+			reload_told("SIGHUP");
 			continue;
 		}
 		const settle::Stamp now = stamp(config_path_);
 		if (watch.see(now, settle::Clock::now()) == settle::Watch::Verdict::take) {
 			watch.taken(now);
-			reload("file changed");
+			reload_told("file changed");
 			continue;
 		}
 		in_service()->refresh();
 	}
 
+	notify_.stopping();
 	stop(workers, threads);
 	gate.join();
 	if (guard.joinable()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "mxdelegate/gate.hpp"
+#include "mxdelegate/notify.hpp"
 #include "service/config.hpp"
 #include "service/responder.hpp"
 
@@ -43,6 +44,10 @@ private:
 	std::shared_ptr<Responder> in_service();
 	void install(std::shared_ptr<Responder> r);
 	void reload(const char *why);
+	// Requests answered by every worker so far: each worker's own counter,
+	// summed when read (no lock, no shared cache line on the request path).
+	std::uint64_t answered() const;
+	notify::Summary summary(double requests_per_s);
 
 	void worker(Slot &slot);
 	void watchdog(unsigned n);
@@ -66,7 +71,9 @@ private:
 	int no_listen_fd_ = -1;
 
 	const std::chrono::seconds request_timeout_; // 0: no deadline, no watchdog
+	unsigned threads_ = 0;
 	std::unique_ptr<Slot[]> slots_;              // one a worker
+	const notify::Notifier notify_;
 	std::mutex watchdog_mutex_;
 	std::condition_variable watchdog_wake_;
 };

@@ -109,6 +109,9 @@ Config plain_config(const Options &o)
 		return c;
 	}
 	Config c = load_config(o.config.empty() ? default_config_path() : o.config);
+	// The plugins' messages go through the log; the tool's own output and
+	// problems are its answer to a person and stay text.
+	log::set_format(c.log_format);
 	if (!o.plugin_dir.empty())
 		c.plugin_dir = o.plugin_dir;
 	return c;
@@ -822,6 +825,7 @@ int run(const Options &o)
 
 int main(int argc, char **argv)
 {
+	log::set_program("mxdelegatectl");
 	static char buffer[1 << 20];
 	std::setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
 	Options o;

@@ -250,6 +250,29 @@ void read_server(const toml::table &root, Config &c, Problems &p)
 // [follow]: checked here, key by key, rather than left to the postgres
 // plugin, whose messages would name [backend] and no position.  The keys
 // are the postgres backend's; a key it gains belongs here too.
+void read_log(const toml::table &root, Config &c, Problems &p)
+{
+	const toml::table *t = table_of(root, "log", p);
+	if (!t)
+		return;
+	unknown_keys(*t, "log", {"format", "access"}, p);
+	if (const toml::node *n = t->get("format")) {
+		const auto *s = n->as_string();
+		if (s && s->get() == "text")
+			c.log_format = log::Format::text;
+		else if (s && s->get() == "json")
+			c.log_format = log::Format::json;
+		else
+			p.add(*n, "format: must be \"text\" or \"json\"");
+	}
+	if (const toml::node *n = t->get("access")) {
+		if (const auto *b = n->as_boolean())
+			c.log_access = b->get();
+		else
+			p.add(*n, "access: must be true or false");
+	}
+}
+
 void read_follow(const toml::table &root, Config &c, Problems &p)
 {
 	const toml::table *t = table_of(root, "follow", p);
@@ -327,10 +350,11 @@ Config load_config(const std::string &path)
 	read_http(root, c, p);
 	read_server(root, c, p);
 	read_follow(root, c, p);
+	read_log(root, c, p);
 	for (auto &&[k, v] : root) {
 		const auto key = k.str();
 		if (key == "backend" || key == "defaults" || key == "http" || key == "server" ||
-		    key == "follow")
+		    key == "follow" || key == "log")
 			continue;
 		if (key == "domains") {
 			if (!c.backend_name.empty() && c.backend_name != "toml")
@@ -339,7 +363,7 @@ Config load_config(const std::string &path)
 			continue;
 		}
 		p.add(v, "unknown table or key \"" + std::string(key) +
-		             "\" (known: backend, defaults, http, server, follow, domains)");
+		             "\" (known: backend, defaults, http, server, follow, log, domains)");
 	}
 	p.raise();
 	return c;

@@ -2,6 +2,7 @@
 // belong to the toml backend, which reads them itself.
 #pragma once
 
+#include "core/log.hpp"
 #include "core/render.hpp"
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,8 @@ struct Config {
 	// [backend]); nullopt without the table.
 	std::optional<nlohmann::json> follow;
 	std::string follow_at; // "file:line:column" of the [follow] table
+	log::Format log_format = log::Format::text; // [log] format
+	bool log_access = false;                    // [log] access: a line a request
 };
 
 // The default configuration path, from SYSCONFDIR at build time.

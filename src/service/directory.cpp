@@ -129,7 +129,8 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 	const auto misconfigured = [&](const std::string &why) -> Built {
 		if (misconfigured_log_.allow())
 			log::error("directory", log::escape(host, 64) + " (entry " + log::escape(key, 64) +
-			                            "): " + why + "; answering 500");
+			                            "): " + why + "; answering 500",
+			           {{"domain", host}, {"status", 500}});
 		return {shared(render::error(500, "M_UNKNOWN",
 		                             "The delegation of this host is misconfigured", policy_)),
 		        true};
@@ -174,9 +175,9 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 	const bool stale_ok = policy_.stale_max_age > 0;
 	if (cached) {
 		if (failing_.load(std::memory_order_relaxed) && stale_ok)
-			return {std::move(cached), true};
+			return {std::move(cached), true, true};
 		if (current)
-			return {std::move(cached), false};
+			return {std::move(cached), false, true};
 	}
 
 	Built built;

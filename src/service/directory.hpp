@@ -48,6 +48,7 @@ public:
 	struct Found {
 		std::shared_ptr<const Answer> answer;
 		bool stale = false; // the backend could not confirm it: lower its max-age
+		bool hit = false;   // from the cache, the store not asked
 	};
 
 	struct Limits {

@@ -75,6 +75,7 @@ std::shared_ptr<Responder> Responder::checked(const Config &config, const Respon
 void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 {
 	reply.hold.reset();
+	reply.cache = Reply::Cache::none;
 	reply.status = answer.status;
 	reply.bytes = answer.bytes(head);
 }
@@ -87,6 +88,7 @@ void Responder::unavailable(Reply &reply, std::string_view why, bool head)
 	                           "The delegation store is unavailable; try again later",
 	                           config_.http);
 	reply.hold.reset();
+	reply.cache = Reply::Cache::none;
 	reply.status = 503;
 	reply.buffer = serialize(r, !head);
 	reply.bytes = reply.buffer;
@@ -123,6 +125,9 @@ void Responder::answer(const Request &req, Reply &reply)
 	const Answer &a = *found.answer;
 	reply.hold = std::move(found.answer);
 	reply.status = a.status;
+	reply.cache = found.stale ? Reply::Cache::stale
+	            : found.hit   ? Reply::Cache::hit
+	                          : Reply::Cache::miss;
 	const bool matched = a.etag_size != 0 && !req.if_none_match.empty() &&
 	                     render::etag_matches(req.if_none_match, a.etag());
 	if (matched) {
@@ -136,7 +141,8 @@ void Responder::answer(const Request &req, Reply &reply)
 		if (backend_log_.allow())
 			log::error("backend", "cannot confirm the answer for " + log::escape(host.name, 64) +
 			                          "; serving the cached one with max-age at most " +
-			                          std::to_string(config_.http.stale_max_age));
+			                          std::to_string(config_.http.stale_max_age),
+			           {{"domain", host.name}, {"document", document_name(*req.document)}});
 		reply.buffer = stale(a, reply.bytes, config_.http.stale_max_age);
 		reply.bytes = reply.buffer;
 	}

@@ -22,6 +22,10 @@ struct Reply {
 	std::string buffer;
 	std::string_view bytes;
 	int status = 0;
+	// Where the answer came from, for the access line: none (made from the
+	// request alone, or a 503), the cache, the store, or the cache while
+	// the store fails.
+	enum class Cache { none, hit, miss, stale } cache = Cache::none;
 };
 
 class Responder {

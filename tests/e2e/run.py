@@ -13,6 +13,7 @@ import test_lifecycle
 import test_lints
 import test_manpages
 import test_modes
+import test_notify
 import test_move
 import test_operator
 import test_postgres
@@ -20,4 +21,4 @@ import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_lints, test_move, test_operator,
                       test_sqlite, test_postgres, test_follow, test_follow_ctl, test_faults, test_hostile,
-                      test_gate, test_manpages]))
+                      test_gate, test_notify, test_manpages]))

@@ -466,6 +466,50 @@ class FollowRefusals(FollowTest):
             s.close()
         self.eq(n.state(), "stopped")
 
+    def test_watchdog_pings_from_its_loop_at_half_watchdog_usec(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        path = n.tmp.file("notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        try:
+            n.start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+            # Following, waiting on the primary (a 30 s poll): the pings go on.
+            got = []
+            end = time.monotonic() + 2.0
+            while time.monotonic() < end:
+                s.settimeout(max(end - time.monotonic(), 0.01))
+                try:
+                    got.append(s.recv(4096).decode())
+                except socket.timeout:
+                    break
+            # Sent within the window but read after it (a loaded machine).
+            s.setblocking(False)
+            try:
+                while True:
+                    got.append(s.recv(4096).decode())
+            except BlockingIOError:
+                pass
+            pings = got.count("WATCHDOG=1")
+            self.true(7 <= pings <= 13, "%d pings in 2 s: %r" % (pings, got))
+            self.eq(n.stop(), 0, n.log())
+        finally:
+            s.close()
+
+    def test_json_log_lines(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        with open(n.cfg, "a") as f:
+            f.write('\n[log]\nformat = "json"\n')
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        lines = n.log().splitlines()
+        self.true(lines, "no line logged")
+        for line in lines:
+            r = json.loads(line)
+            self.eq((r["program"], r["module"]), ("mxdelegate-follow", "follow"), line)
+        self.true(any(json.loads(l)["message"].startswith("stopping on a signal") for l in lines), lines)
+
 
 class FollowMillion(FollowTest):
     def test_a_full_copy_of_a_million_domains(self):

@@ -498,7 +498,8 @@ SERVICE_WANT = {"Restart": "on-failure", "NoNewPrivileges": "yes", "ProtectSyste
                 "PrivateTmp": "yes", "ProtectHome": "yes", "PrivateDevices": "yes",
                 "RestrictAddressFamilies": "AF_UNIX", "SystemCallFilter": "@system-service",
                 "StandardOutput": "journal", "StandardError": "journal",
-                "ExecReload": "/bin/kill -HUP $MAINPID"}
+                "ExecReload": "/bin/kill -HUP $MAINPID", "Type": "notify", "NotifyAccess": "main",
+                "WatchdogSec": "30s"}
 
 
 def units(tree):
@@ -531,7 +532,8 @@ def units(tree):
                            servers.substitute("systemd/mxdelegate-follow.service", follow_values))
     fsvc = servers.parse_unit(open(follow).read())["Service"]
     for k, v in {"Type": "notify", "NotifyAccess": "main", "User": "mxdelegate",
-                 "Restart": "on-failure", "RestartPreventExitStatus": "78"}.items():
+                 "Restart": "on-failure", "RestartPreventExitStatus": "78",
+                 "WatchdogSec": "60s"}.items():
         eq(fsvc.get(k), v, "mxdelegate-follow.service " + k)
     analyze = shutil.which("systemd-analyze")
     if not analyze:

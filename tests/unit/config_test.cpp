@@ -502,3 +502,29 @@ TEST_CASE("mxdelegate(8) states each default as the code has it", "[config][docs
 	}
 	CHECK(seen >= 6);
 }
+
+TEST_CASE("[log] format and access, each refused with its position when wrong", "[config][log]")
+{
+	test::TempDir d;
+	const std::string head = "[backend]\nname = \"toml\"\n\n[log]\n";
+	const auto plain = d.write("plain.toml", "[backend]\nname = \"toml\"\n");
+	const Config none = load_config(plain);
+	CHECK(none.log_format == log::Format::text);
+	CHECK_FALSE(none.log_access);
+	const Config json = load_config(d.write("json.toml", head + "format = \"json\"\naccess = true\n"));
+	CHECK(json.log_format == log::Format::json);
+	CHECK(json.log_access);
+	const Config text = load_config(d.write("text.toml", head + "format = \"text\"\naccess = false\n"));
+	CHECK(text.log_format == log::Format::text);
+	CHECK_FALSE(text.log_access);
+
+	const auto f = d.write("bad.toml", head + "format = \"JSON\"\naccess = \"yes\"\nlevel = 1\n");
+	const std::string e = error_of(f);
+	CHECK_THAT(e, Catch::Contains(f + ":5:10: format: must be \"text\" or \"json\""));
+	CHECK_THAT(e, Catch::Contains(f + ":6:10: access: must be true or false"));
+	CHECK_THAT(e, Catch::Contains(f + ":7:9: unknown key \"level\" in [log]"));
+	CHECK(error_of(d.write("num.toml", head + "format = 1\n")) ==
+	      d.file("num.toml") + ":5:10: format: must be \"text\" or \"json\"");
+	CHECK(error_of(d.write("tab.toml", "log = 1\n[backend]\nname = \"toml\"\n")) ==
+	      d.file("tab.toml") + ":1:7: log: must be a table");
+}

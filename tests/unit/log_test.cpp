@@ -157,3 +157,86 @@ TEST_CASE("log: one_line keeps valid UTF-8 when asked, and never cuts inside a c
 	CHECK(one_line("a\xc3\xbc" "b", {.non_ascii = true, .keep_utf8 = true, .max = 2}) == "a...");
 	CHECK(one_line("a\xc3\xbc" "b", {.non_ascii = true, .max = 2}) == "a\\xc3...");
 }
+
+namespace {
+
+// 2026-12-02T10:38:27.045Z
+std::chrono::system_clock::time_point fixed_time()
+{
+	return std::chrono::system_clock::time_point(std::chrono::milliseconds(1796207907045LL));
+}
+
+} // namespace
+
+TEST_CASE("log: a JSON line, exactly", "[log][json]")
+{
+	using mxd::log::Format;
+	using mxd::log::Level;
+	using mxd::log::format_line;
+	CHECK(format_line(Format::json, Level::error, "mxdelegate", "backend", "cannot open x.db", {},
+	                  fixed_time()) ==
+	      R"({"time":"2026-12-02T10:38:27.045Z","level":"error","program":"mxdelegate",)"
+	      R"("module":"backend","message":"cannot open x.db"})"
+	      "\n");
+	CHECK(format_line(Format::json, Level::warning, "mxdelegate-follow", "follow", "m",
+	                  {{"domain", "example.org"}, {"status", 503}}, fixed_time()) ==
+	      R"({"time":"2026-12-02T10:38:27.045Z","level":"warning","program":"mxdelegate-follow",)"
+	      R"("module":"follow","message":"m","domain":"example.org","status":503})"
+	      "\n");
+	CHECK(format_line(Format::json, Level::info, "mxdelegate", "access", "",
+	                  {{"method", "GET"}, {"bytes", 42LL}}, fixed_time()) ==
+	      R"({"time":"2026-12-02T10:38:27.045Z","level":"info","program":"mxdelegate",)"
+	      R"("module":"access","method":"GET","bytes":42})"
+	      "\n");
+}
+
+TEST_CASE("log: a JSON line escapes hostile bytes and stays one line", "[log][json]")
+{
+	using mxd::log::Format;
+	using mxd::log::Level;
+	using mxd::log::format_line;
+	using namespace std::string_view_literals;
+	const std::string line =
+		format_line(Format::json, Level::error, "mxdelegate", "c\nd", "line one\nline two\r\n\"q\"\\",
+		            {{"domain", "a\x01\x1b\0b"sv}, {"peer", "\xff\xfe"}}, fixed_time());
+	CHECK(line ==
+	      R"({"time":"2026-12-02T10:38:27.045Z","level":"error","program":"mxdelegate",)"
+	      R"("module":"c\nd","message":"line one\nline two\r\n\"q\"\\",)"
+	      R"("domain":"a\u0001\u001b\u0000b","peer":")"
+	      "\xef\xbf\xbd\xef\xbf\xbd" // bytes that are not UTF-8: U+FFFD each
+	      "\"}\n");
+	CHECK(line.find('\n') == line.size() - 1);
+	// UTF-8 stays as written.
+	CHECK(format_line(Format::json, Level::info, "p", "c", "B\xc3\xbc" "cher", {}, fixed_time())
+	          .find("\"message\":\"B\xc3\xbc" "cher\"") != std::string::npos);
+}
+
+TEST_CASE("log: text lines leave fields to their message, but an access line is its fields",
+          "[log]")
+{
+	using mxd::log::Format;
+	using mxd::log::Level;
+	using mxd::log::format_line;
+	CHECK(format_line(Format::text, Level::error, "mxdelegate-follow", "backend", "gone",
+	                  {{"domain", "example.org"}}, fixed_time()) ==
+	      "mxdelegate: backend: error: gone\n");
+	CHECK(format_line(Format::text, Level::info, "mxdelegate", "access", "",
+	                  {{"method", "GET"}, {"host", "Ex ample\n"}, {"status", 200}, {"peer", ""}},
+	                  fixed_time()) ==
+	      "mxdelegate: access: method=GET host=\"Ex ample\\x0a\" status=200 peer=\"\"\n");
+}
+
+TEST_CASE("log: set_format turns write() to JSON; last_error keeps the last error", "[log][json]")
+{
+	using mxd::log::Format;
+	mxd::log::set_format(Format::json);
+	const std::string out = capture_stderr([] { mxd::log::error("backend", "a\nb", {{"status", 503}}); });
+	mxd::log::set_format(Format::text);
+	CHECK(out.find(R"("level":"error","program":"mxdelegate","module":"backend","message":"a\nb","status":503})"
+	               "\n") != std::string::npos);
+	CHECK(out.rfind("{\"time\":\"", 0) == 0);
+	CHECK(mxd::log::last_error().find(" backend: a\nb") != std::string::npos);
+	capture_stderr([] { mxd::log::info("x", "not an error"); });
+	CHECK(mxd::log::last_error().find(" backend: a\nb") != std::string::npos);
+	CHECK(capture_stderr([] { mxd::log::info("x", "text again"); }) == "mxdelegate: x: text again\n");
+}
