@@ -68,7 +68,9 @@ using Clock = std::chrono::steady_clock;
 // Makefile).  Version 2 added only the change log that mxdelegate-follow
 // reads: the responder reads a version 1 store too, so that a rolling
 // upgrade does not refuse a node before init migrated its store.
-constexpr plugin::SchemaVersion schema{2};
+// Version 3 added the redirect columns; a store of version 1 or 2 is read
+// with NULL in their place.
+constexpr plugin::SchemaVersion schema{3};
 constexpr int oldest_readable = 1;
 constexpr const char schema_sql[] =
 #include "schema.inc"
@@ -77,6 +79,10 @@ constexpr const char schema_sql[] =
 constexpr std::string_view migration_1_to_2_mark = "\n-- version 2:";
 static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::string_view::npos,
               "schema.sql lost its \"-- version 2:\" line");
+// And version 2 to 3.
+constexpr std::string_view migration_2_to_3_mark = "\n-- version 3:";
+static_assert(std::string_view(schema_sql).find(migration_2_to_3_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 3:\" line");
 
 // Lookups after a failure answer at once for this long, doubling up to the
 // maximum while the server stays away; the notification connection waits
@@ -323,8 +329,21 @@ void require_version(const Settings &s, int found, bool reading = false)
 	                           "database yet; run \"mxdelegatectl init\" to create it"));
 }
 
-const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = $1";
-const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
+// The generation of columns a schema version has (plugin::latest_columns).
+unsigned columns_of(int version)
+{
+	return version >= 3 ? 1 : 0;
+}
+
+std::string lookup_sql(unsigned columns = plugin::latest_columns)
+{
+	return "SELECT " + plugin::column_list({}, columns) + " FROM domains WHERE domain = $1";
+}
+
+std::string list_sql(unsigned columns)
+{
+	return "SELECT domain, " + plugin::column_list({}, columns) + " FROM domains ORDER BY domain";
+}
 
 // Row `row` of `r`, its columns starting at `first`, as the JSON text
 // lookup() hands out.
@@ -412,7 +431,7 @@ public:
 			migrate();
 		else
 			require_version(s_, version_of(s_, c_.get()));
-		prepare("lookup", lookup_sql.c_str());
+		prepare("lookup", lookup_sql().c_str());
 		prepare("remove", "DELETE FROM domains WHERE domain = $1");
 		std::string incoming = "CREATE TEMP TABLE mxd_incoming (domain text";
 		for (const plugin::Column &col : plugin::record_columns)
@@ -434,7 +453,7 @@ public:
 	void list(int (*each)(void *, const char *, const char *), void *ctx)
 	{
 		flush();
-		list_rows(s_, c_.get(), each, ctx);
+		list_rows(s_, c_.get(), plugin::latest_columns, each, ctx);
 	}
 
 	void put(std::string domain, const json &record)
@@ -510,11 +529,11 @@ public:
 			run(s_, c_.get(), "ROLLBACK", "rollback");
 	}
 
-	static void list_rows(const Settings &s, PGconn *c,
+	static void list_rows(const Settings &s, PGconn *c, unsigned columns,
 	                      int (*each)(void *, const char *, const char *), void *ctx)
 	{
 		// One row at a time: a million domains are not held in memory.
-		if (!PQsendQuery(c, list_sql.c_str()) || !PQsetSingleRowMode(c))
+		if (!PQsendQuery(c, list_sql(columns).c_str()) || !PQsetSingleRowMode(c))
 			raise(s, c, nullptr, "list");
 		bool stopped = false;
 		std::exception_ptr error;
@@ -608,10 +627,16 @@ private:
 				run(s_, c_.get(), schema_sql, "init: creating the schema");
 			}
 			// Migrations from version N to N+1, in order, as versions appear.
+			static const std::string_view all(schema_sql);
+			const std::size_t to_2 = all.find(migration_1_to_2_mark);
+			const std::size_t to_3 = all.find(migration_2_to_3_mark);
 			if (found == 1) {
-				static const std::string_view all(schema_sql);
-				static const std::string migration(all.substr(all.find(migration_1_to_2_mark)));
+				static const std::string migration(all.substr(to_2, to_3 - to_2));
 				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 1 to 2");
+			}
+			if (found == 1 || found == 2) {
+				static const std::string migration(all.substr(to_3));
+				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 2 to 3");
 			}
 			schema.created("postgres: " + s_.target + ": ", "schema_version", version_of(s_, c_.get()));
 			if (found != schema.expected)
@@ -634,6 +659,7 @@ private:
 // One read connection and its prepared lookup, used by one thread at a time.
 struct Reader {
 	Conn c;
+	unsigned columns = plugin::latest_columns; // of the store's schema when connected
 
 	explicit Reader(const Settings &s) : c(connect(s, false))
 	{
@@ -646,8 +672,10 @@ struct Reader {
 		run(s, c.get(), ("SET default_transaction_read_only = on; SET statement_timeout = " + ms +
 		                 "; SET lock_timeout = " + ms).c_str(),
 		    "connecting");
-		require_version(s, version_of(s, c.get(), /*reading=*/true), /*reading=*/true);
-		Result r(PQprepare(c.get(), "lookup", lookup_sql.c_str(), 0, nullptr));
+		const int version = version_of(s, c.get(), /*reading=*/true);
+		require_version(s, version, /*reading=*/true);
+		columns = columns_of(version);
+		Result r(PQprepare(c.get(), "lookup", lookup_sql(columns).c_str(), 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 			raise(s, c.get(), r.get(), "preparing the lookup", /*reading=*/true);
 	}
@@ -723,7 +751,7 @@ public:
 		auto reader = acquire();
 		run(s_, reader->c.get(), "SET statement_timeout = 0; SET lock_timeout = 0", "list");
 		try {
-			Writer::list_rows(s_, reader->c.get(), each, ctx);
+			Writer::list_rows(s_, reader->c.get(), reader->columns, each, ctx);
 		} catch (const StatusError &) {
 			if (lost(reader->c.get()))
 				pool_.retire();

@@ -160,7 +160,8 @@ TEST_CASE("--unset names every stored field and every part an option writes", "[
 	CHECK_THROWS_WITH(build({{"unset", "colour"}}),
 	                  "--unset: unknown field \"colour\" (server, client, client_extra, "
 	                  "identity-server, client_extra.KEY, support, support-page, contacts, "
-	                  "policy_server, policy-server-key, max_age, note)");
+	                  "policy_server, policy-server-key, max_age, redirect, redirect-server, redirect-client, "
+	                  "redirect-support, redirect-policy-server, redirect_status, note)");
 	// The key is no field of the record.
 	CHECK_THROWS_AS(build({{"unset", "domain"}}), UsageError);
 	CHECK_THROWS_AS(build({{"unset", "client_extra."}}), UsageError);

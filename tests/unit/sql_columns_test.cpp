@@ -28,7 +28,8 @@ std::string refusal(const Row &row, const std::string &domain = "example.org")
 TEST_CASE("sql columns: the lists every statement names", "[sql_columns]")
 {
 	CHECK(mxd::plugin::column_list() ==
-	      "server, client, client_extra, support, policy_server, max_age, note");
+	      "server, client, client_extra, support, policy_server, max_age, redirect, "
+	      "redirect_status, note");
 	CHECK(mxd::plugin::column_list("d.").starts_with("d.server, d.client, d.client_extra"));
 	CHECK(mxd::plugin::column_updates().starts_with("server = excluded.server, client = excluded.client"));
 }
