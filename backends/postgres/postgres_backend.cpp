@@ -413,8 +413,9 @@ struct Row {
 		int i = 0;
 		for (const plugin::Column &col : plugin::record_columns) {
 			if (auto it = record.find(col.name); it != record.end()) {
-				fields[i] = std::make_unique<std::string>(it->is_string() ? it->get<std::string>()
-				                                                          : it->dump());
+				// A value column keeps a string as JSON, quotes and all.
+				const bool plain = it->is_string() && col.type != plugin::Column::value;
+				fields[i] = std::make_unique<std::string>(plain ? it->get<std::string>() : it->dump());
 				bytes += fields[i]->size();
 			}
 			i++;

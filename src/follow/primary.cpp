@@ -147,9 +147,14 @@ Head Primary::head()
 	Result r(PQexec(conn_,
 	                "SELECT (SELECT value FROM mxdelegate_meta WHERE name = 'store_id'), "
 	                "(SELECT coalesce(max(seq), 0) FROM mxdelegate_changes), "
-	                "(SELECT value FROM mxdelegate_meta WHERE name = 'changes_pruned_through')"));
+	                "(SELECT value FROM mxdelegate_meta WHERE name = 'changes_pruned_through'), "
+	                "(SELECT value FROM mxdelegate_meta WHERE name = 'schema_version')"));
 	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
 		fail(r.get(), "reading the change log");
+	// "mxdelegatectl init" may have migrated the store while this
+	// connection lived: the rows of this snapshot are read with the columns
+	// it has now.  A row copied before had no value in the new columns.
+	columns_ = number(PQgetvalue(r.get(), 0, 3), "schema_version", where()) >= 3 ? 1 : 0;
 	Head h;
 	h.store_id = PQgetvalue(r.get(), 0, 0);
 	h.max_seq = number(PQgetvalue(r.get(), 0, 1), "max(seq)", where());

@@ -70,6 +70,10 @@ class PgRoundTrip(sq.RoundTrip, PgStore):
     pass
 
 
+class PgRedirects(sq.Redirects, PgStore):
+    pass
+
+
 class PgScale(sq.Scale, PgStore):
     pass
 
