@@ -81,8 +81,9 @@ def main():
     tree = servers.Tree(root)
     ref = page = None
     try:
-        ref = suite.Reference(tree)
         page = suite.PageServer()
+        tree.page_port = page.port
+        ref = suite.Reference(tree)
         if run.wanted("systemd-units"):
             run.record("systemd-units", suite.units, tree)
         if run.wanted("tmpfiles"):
