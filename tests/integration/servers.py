@@ -167,6 +167,11 @@ redirect = { client = "https://other.example/client.json?v=1" }
 # (http to a .localhost name, which browsers take as secure).
 [domains."moved.localhost"]
 redirect = { client = "http://elsewhere.localhost:%(page_port)d/.well-known/matrix/client" }
+
+# For matrix-js-sdk's AutoDiscovery in Node, whose fetch resolves localhost
+# but no other .localhost name: /client elsewhere, at the page server.
+[domains."localhost"]
+redirect = { client = "http://127.0.0.1:%(page_port)d/.well-known/matrix/client" }
 """
 
     STATIC = b"static page, not mxdelegate's\n"

@@ -43,6 +43,12 @@ COM_CLIENT = {"m.homeserver": {"base_url": "https://matrix.chat.example.com"}}
 REDIRECTS = (301, 302, 307, 308)
 # What the page server answers at the browser's redirect target.
 ELSEWHERE_CLIENT = {"m.homeserver": {"base_url": "https://matrix.elsewhere.example"}}
+# The matrix-js-sdk release AutoDiscovery is run from: a recent one, pinned
+# so that a new release changes nothing unannounced.
+SDK_VERSION = "43.0.0"
+# What a homeserver answers at /_matrix/client/versions: every version the
+# SDK may require.
+VERSIONS = {"versions": ["v1.%d" % i for i in range(1, 17)]}
 LONG_LABEL = "a" * 64 + ".example"
 
 
@@ -435,10 +441,16 @@ class PageServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                if self.path == DOC + "client":
+                # The page server is also the homeserver that AutoDiscovery
+                # checks, at the base URL of the document it finds.
+                if self.path in (DOC + "client", "/_matrix/client/versions"):
                     # Where moved.localhost's /client lives: another web
                     # server, with CORS headers of its own.
-                    data = json.dumps(ELSEWHERE_CLIENT).encode()
+                    if self.path == DOC + "client" and self.headers.get("Host", "").startswith("127.0.0.1:"):
+                        doc = {"m.homeserver": {"base_url": "http://127.0.0.1:%d" % self.server.server_port}}
+                    else:
+                        doc = ELSEWHERE_CLIENT if self.path == DOC + "client" else VERSIONS
+                    data = json.dumps(doc).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Access-Control-Allow-Origin", "*")
@@ -514,6 +526,42 @@ def browser(row, page, ref):
                                 "url": "http://elsewhere.localhost:%d%sclient" % (page.port, DOC)},
        "cross-origin GET through a 302 to another origin")
     return "GET, 404, a preflighted GET and a GET through a redirect read cross-origin"
+
+
+# --- matrix-js-sdk ---------------------------------------------------------------
+
+def sdk_dir():
+    """matrix-js-sdk SDK_VERSION installed with npm into the build folder
+    once, and kept there for later runs."""
+    d = os.path.join(servers.BUILD, "integration", "matrix-js-sdk-" + SDK_VERSION)
+    package = os.path.join(d, "node_modules", "matrix-js-sdk", "package.json")
+    if not os.path.exists(package):
+        os.makedirs(d, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--prefix", d, "--no-audit", "--no-fund",
+                            "--loglevel=error", "matrix-js-sdk@" + SDK_VERSION],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0 or not os.path.exists(package):
+            raise AssertionError("npm could not install matrix-js-sdk %s: %s" %
+                                 (SDK_VERSION, (r.stderr or r.stdout)[-2000:]))
+    with open(package) as f:
+        eq(json.load(f)["version"], SDK_VERSION, "matrix-js-sdk's version")
+    return d
+
+
+def autodiscovery(row, page):
+    """matrix-js-sdk's AutoDiscovery finds the homeserver of "localhost",
+    whose /client the row answers with a redirect to another origin (the
+    page server): the SDK's fetch follows it, then checks /versions there."""
+    script = os.path.join(servers.HERE, "autodiscovery.mjs")
+    r = subprocess.run(["node", script, sdk_dir(), str(row.port), "localhost"],
+                       capture_output=True, text=True, timeout=60, env=servers.CLEAN_ENV)
+    if r.returncode != 0:
+        raise AssertionError("node exited %d: %s" % (r.returncode, r.stderr[-2000:]))
+    found = json.loads(r.stdout)
+    base = "http://127.0.0.1:%d" % page.port
+    eq(found.get("m.homeserver"), {"state": "SUCCESS", "error": None, "base_url": base},
+       "AutoDiscovery's m.homeserver")
+    return "matrix-js-sdk %s AutoDiscovery followed the redirect to %s" % (SDK_VERSION, base)
 
 
 # --- tmpfiles.d ----------------------------------------------------------------
