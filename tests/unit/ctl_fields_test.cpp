@@ -179,3 +179,20 @@ TEST_CASE("--unset names every stored field and every part an option writes", "[
 		CHECK(r.size() == full.size() - 1);
 	}
 }
+
+TEST_CASE("--redirect gives a base, --redirect-DOCUMENT one document's URL", "[ctl_fields]")
+{
+	json r = build({{"redirect", "https://matrix.other.example"}, {"redirect-status", "307"}});
+	CHECK(r == json{{"redirect", "https://matrix.other.example"}, {"redirect_status", 307}});
+	// A document's URL replaces a base: the table form starts anew.
+	r = build({{"redirect-client", "https://other.example/c"}}, r);
+	CHECK(r == json{{"redirect", {{"client", "https://other.example/c"}}}, {"redirect_status", 307}});
+	r = build({{"redirect-policy-server", "https://other.example/p"}}, r);
+	CHECK(r["redirect"] ==
+	      json{{"client", "https://other.example/c"}, {"policy_server", "https://other.example/p"}});
+	r = build({{"unset", "redirect-client"}}, r);
+	CHECK(r["redirect"] == json{{"policy_server", "https://other.example/p"}});
+	r = build({{"unset", "redirect-policy-server"}, {"unset", "redirect_status"}}, r);
+	CHECK(r == json::object());
+	CHECK_THROWS_AS(build({{"redirect-status", "permanent"}}), DataError);
+}
