@@ -905,11 +905,17 @@ private:
 		PGconn *c = listen_conn_.get();
 		if (!PQconsumeInput(c) || lost(c))
 			return listen_failed("notification connection lost: " + tidy(PQerrorMessage(c)));
-		bool any = false;
+		bool any = false, init = false;
 		while (PGnotify *n = PQnotifies(c)) {
 			any = true;
+			// "mxdelegatectl init" created or migrated the schema: the
+			// pooled readers' lookups were prepared for the old columns
+			// (NULL for the redirect ones before version 3).
+			init = init || std::string_view(n->extra) == "init";
 			PQfreemem(n);
 		}
+		if (init)
+			pool_.retire();
 		if (any)
 			generation_.fetch_add(1);
 	}

@@ -436,6 +436,9 @@ class FollowRefusals(FollowTest):
         n.start()
         n.serve()
         self.eq(n.mx.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
+        # A responder on the primary itself, its readers prepared on version 2.
+        direct = sq.Served(pgcfg, self.tmp)
+        self.eq(direct.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
         # The copy is of the current SQLite schema, whatever the primary's.
         self.eq(n.sql("PRAGMA user_version")[0][0], 2)
         # Writes need version 3; init migrates in one transaction, the
@@ -458,6 +461,15 @@ class FollowRefusals(FollowTest):
         self.true(wait_for(lambda: n.mx.get(SERVER, host="old.example").status == 302, 10), n.log())
         self.eq(n.mx.get(SERVER, host="old.example").header("Location"), "https://other.example/s")
         self.eq(n.state(), "following")
+        # init's notification retired the direct responder's readers: the
+        # new columns are read without a restart.
+        try:
+            self.true(wait_for(lambda: direct.get(CLIENT, host="moved.example").status == 307, 10),
+                      direct.stderr())
+            self.eq(direct.get(SERVER, host="old.example").header("Location"), "https://other.example/s")
+        finally:
+            log = direct.stderr()
+            self.eq(direct.stop(), 0, log)
 
     def test_a_write_into_the_copy_is_refused_naming_the_primary(self):
         fill(self.pg, self.dbname, 1, 10)
