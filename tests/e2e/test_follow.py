@@ -471,6 +471,23 @@ class FollowRefusals(FollowTest):
             log = direct.stderr()
             self.eq(direct.stop(), 0, log)
 
+    def test_a_copy_of_the_older_sqlite_schema_is_copied_whole_again(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        # As an older follower left it: SQLite schema 1, no redirect columns.
+        n.sql("ALTER TABLE domains DROP COLUMN redirect")
+        n.sql("ALTER TABLE domains DROP COLUMN redirect_status")
+        n.sql("PRAGMA user_version = 1")
+        self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example")
+        n.start()
+        self.in_step(n)
+        self.eq(n.sql("PRAGMA user_version")[0][0], 2)
+        self.eq(n.sql("SELECT redirect FROM domains WHERE domain = 'moved.example'"),
+                [('"https://matrix.other.example"',)])
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)
+
     def test_a_write_into_the_copy_is_refused_naming_the_primary(self):
         fill(self.pg, self.dbname, 1, 10)
         n = self.node()
