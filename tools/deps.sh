@@ -51,6 +51,11 @@ if [ -n "$list" ]; then
 	printf '%s\n' $want
 	exit 0
 fi
+# Some builds of nodejs carry npm (NodeSource's), and Debian's npm package
+# then conflicts with them: npm is wanted only where none runs.
+if command -v npm >/dev/null 2>&1; then
+	want=$(printf '%s\n' $want | grep -vx npm)
+fi
 
 missing=
 for p in $want; do

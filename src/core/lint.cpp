@@ -107,7 +107,7 @@ public:
 		        " is a permanent redirect: a client may remember the new place and never ask this "
 		        "domain again, so a later change of the redirect would not reach it; use 302 (the "
 		        "default) or 307 unless the move is final (RFC 9110 15.4.2 and 15.4.9; spec: "
-		        "client-server API, Well-known URIs, redirects)");
+		        "client-server API, Server Discovery, Well-known URIs, v1.20)");
 	}
 
 	void base_url(const json &v, record::Path path)

@@ -226,7 +226,8 @@ TEST_CASE("lint: a permanent redirect", "[lint]")
 		              " is a permanent redirect: a client may remember the new place and never "
 		              "ask this domain again, so a later change of the redirect would not reach "
 		              "it; use 302 (the default) or 307 unless the move is final (RFC 9110 15.4.2 "
-		              "and 15.4.9; spec: client-server API, Well-known URIs, redirects) "
+		              "and 15.4.9; spec: client-server API, Server Discovery, Well-known URIs, "
+		              "v1.20) "
 		              "[permanent-redirect]"});
 	for (int status : {302, 307})
 		CHECK(lines({{"redirect", "https://example.net"}, {"redirect_status", status}}).empty());
