@@ -651,8 +651,10 @@ public:
 				add({"redirect"}, "is empty; name the documents it moves, such as "
 				                  "{client = \"https://example.net/.well-known/matrix/client\"}");
 			for (const auto &[key, value] : v.items()) {
+				// clang 14 captures no structured binding.
+				const std::string &name = key;
 				const auto d = std::find_if(all_documents.begin(), all_documents.end(),
-				                            [&](Document x) { return document_name(x) == key; });
+				                            [&](Document x) { return document_name(x) == name; });
 				if (d == all_documents.end()) {
 					add({"redirect", key}, "not a document; redirect's table has server, client, "
 					                       "support and policy_server");

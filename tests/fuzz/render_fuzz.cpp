@@ -61,7 +61,7 @@ void check_document(const json &record, Document doc, const std::string &host)
 		FUZZ_CHECK(r.status == to->status);
 		FUZZ_CHECK(r.status == 301 || r.status == 302 || r.status == 307 || r.status == 308);
 		FUZZ_CHECK(r.header("Location") && *r.header("Location") == to->location);
-		FUZZ_CHECK(body == json{{"location", to->location}});
+		FUZZ_CHECK((body == json{{"location", to->location}}));
 		const std::string *etag = r.header("ETag");
 		FUZZ_CHECK(etag && render::etag_matches(*etag, *etag));
 		FUZZ_CHECK(r.header("Cache-Control"));
