@@ -22,6 +22,9 @@ check="$check postgresql"
 # start each server with a configuration, ports and pid file of their own,
 # so a system nginx or Apache already on port 80 does not matter.
 check="$check apache2 libapache2-mod-fcgid nginx spawn-fcgi caddy chromium procps"
+# tests/integration's autodiscovery: Node and npm, which installs the pinned
+# matrix-js-sdk into the build folder at the first run.
+check="$check nodejs npm"
 run="$build lighttpd curl"
 # make bench: the load generator, both web servers, valgrind for callgrind.
 bench="$build wrk nginx lighttpd valgrind python3 postgresql"
@@ -47,6 +50,11 @@ esac
 if [ -n "$list" ]; then
 	printf '%s\n' $want
 	exit 0
+fi
+# Some builds of nodejs carry npm (NodeSource's), and Debian's npm package
+# then conflicts with them: npm is wanted only where none runs.
+if command -v npm >/dev/null 2>&1; then
+	want=$(printf '%s\n' $want | grep -vx npm)
 fi
 
 missing=

@@ -69,7 +69,9 @@ using Clock = std::chrono::steady_clock;
 // Makefile).  Version 2 added only the change log that mxdelegate-follow
 // reads: the responder reads a version 1 store too, so that a rolling
 // upgrade does not refuse a node before init migrated its store.
-constexpr plugin::SchemaVersion schema{2};
+// Version 3 added the redirect columns; a store of version 1 or 2 is read
+// with NULL in their place.
+constexpr plugin::SchemaVersion schema{3};
 constexpr int oldest_readable = 1;
 constexpr const char schema_sql[] =
 #include "schema.inc"
@@ -78,6 +80,10 @@ constexpr const char schema_sql[] =
 constexpr std::string_view migration_1_to_2_mark = "\n-- version 2:";
 static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::string_view::npos,
               "schema.sql lost its \"-- version 2:\" line");
+// And version 2 to 3.
+constexpr std::string_view migration_2_to_3_mark = "\n-- version 3:";
+static_assert(std::string_view(schema_sql).find(migration_2_to_3_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 3:\" line");
 
 // Lookups after a failure answer at once for this long, doubling up to the
 // maximum while the server stays away; the notification connection waits
@@ -294,8 +300,21 @@ void require_version(const Settings &s, int found, bool reading = false)
 	                           "database yet; run \"mxdelegatectl init\" to create it"));
 }
 
-const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = $1";
-const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
+// The generation of columns a schema version has (plugin::latest_columns).
+unsigned columns_of(int version)
+{
+	return version >= 3 ? 1 : 0;
+}
+
+std::string lookup_sql(unsigned columns = plugin::latest_columns)
+{
+	return "SELECT " + plugin::column_list({}, columns) + " FROM domains WHERE domain = $1";
+}
+
+std::string list_sql(unsigned columns)
+{
+	return "SELECT domain, " + plugin::column_list({}, columns) + " FROM domains ORDER BY domain";
+}
 
 // Row `row` of `r`, its columns starting at `first`, as the JSON text
 // lookup() hands out.
@@ -365,8 +384,9 @@ struct Row {
 		int i = 0;
 		for (const plugin::Column &col : plugin::record_columns) {
 			if (auto it = record.find(col.name); it != record.end()) {
-				fields[i] = std::make_unique<std::string>(it->is_string() ? it->get<std::string>()
-				                                                          : it->dump());
+				// A value column keeps a string as JSON, quotes and all.
+				const bool plain = it->is_string() && col.type != plugin::Column::value;
+				fields[i] = std::make_unique<std::string>(plain ? it->get<std::string>() : it->dump());
 				bytes += fields[i]->size();
 			}
 			i++;
@@ -383,7 +403,7 @@ public:
 			migrate();
 		else
 			require_version(s_, version_of(s_, c_.get()));
-		prepare("lookup", lookup_sql.c_str());
+		prepare("lookup", lookup_sql().c_str());
 		prepare("remove", "DELETE FROM domains WHERE domain = $1");
 		std::string incoming = "CREATE TEMP TABLE mxd_incoming (domain text";
 		for (const plugin::Column &col : plugin::record_columns)
@@ -405,7 +425,7 @@ public:
 	void list(int (*each)(void *, const char *, const char *), void *ctx)
 	{
 		flush();
-		list_rows(s_, c_.get(), each, ctx);
+		list_rows(s_, c_.get(), plugin::latest_columns, each, ctx);
 	}
 
 	void put(std::string domain, const json &record)
@@ -481,11 +501,11 @@ public:
 			run(s_, c_.get(), "ROLLBACK", "rollback");
 	}
 
-	static void list_rows(const Settings &s, PGconn *c,
+	static void list_rows(const Settings &s, PGconn *c, unsigned columns,
 	                      int (*each)(void *, const char *, const char *), void *ctx)
 	{
 		// One row at a time: a million domains are not held in memory.
-		if (!PQsendQuery(c, list_sql.c_str()) || !PQsetSingleRowMode(c))
+		if (!PQsendQuery(c, list_sql(columns).c_str()) || !PQsetSingleRowMode(c))
 			raise(s, c, nullptr, "list");
 		bool stopped = false;
 		std::exception_ptr error;
@@ -579,10 +599,16 @@ private:
 				run(s_, c_.get(), schema_sql, "init: creating the schema");
 			}
 			// Migrations from version N to N+1, in order, as versions appear.
+			static const std::string_view all(schema_sql);
+			const std::size_t to_2 = all.find(migration_1_to_2_mark);
+			const std::size_t to_3 = all.find(migration_2_to_3_mark);
 			if (found == 1) {
-				static const std::string_view all(schema_sql);
-				static const std::string migration(all.substr(all.find(migration_1_to_2_mark)));
+				static const std::string migration(all.substr(to_2, to_3 - to_2));
 				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 1 to 2");
+			}
+			if (found == 1 || found == 2) {
+				static const std::string migration(all.substr(to_3));
+				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 2 to 3");
 			}
 			schema.created("postgres: " + s_.target + ": ", "schema_version", version_of(s_, c_.get()));
 			if (found != schema.expected)
@@ -605,6 +631,7 @@ private:
 // One read connection and its prepared lookup, used by one thread at a time.
 struct Reader {
 	Conn c;
+	unsigned columns = plugin::latest_columns; // of the store's schema when connected
 
 	explicit Reader(const Settings &s) : c(connect(s, false))
 	{
@@ -617,8 +644,10 @@ struct Reader {
 		run(s, c.get(), ("SET default_transaction_read_only = on; SET statement_timeout = " + ms +
 		                 "; SET lock_timeout = " + ms).c_str(),
 		    "connecting");
-		require_version(s, version_of(s, c.get(), /*reading=*/true), /*reading=*/true);
-		Result r(PQprepare(c.get(), "lookup", lookup_sql.c_str(), 0, nullptr));
+		const int version = version_of(s, c.get(), /*reading=*/true);
+		require_version(s, version, /*reading=*/true);
+		columns = columns_of(version);
+		Result r(PQprepare(c.get(), "lookup", lookup_sql(columns).c_str(), 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 			raise(s, c.get(), r.get(), "preparing the lookup", /*reading=*/true);
 	}
@@ -694,7 +723,7 @@ public:
 		auto reader = acquire();
 		run(s_, reader->c.get(), "SET statement_timeout = 0; SET lock_timeout = 0", "list");
 		try {
-			Writer::list_rows(s_, reader->c.get(), each, ctx);
+			Writer::list_rows(s_, reader->c.get(), reader->columns, each, ctx);
 		} catch (const StatusError &) {
 			if (lost(reader->c.get()))
 				pool_.retire();
@@ -847,11 +876,17 @@ private:
 		PGconn *c = listen_conn_.get();
 		if (!PQconsumeInput(c) || lost(c))
 			return listen_failed("notification connection lost: " + plugin::pq_message(PQerrorMessage(c)));
-		bool any = false;
+		bool any = false, init = false;
 		while (PGnotify *n = PQnotifies(c)) {
 			any = true;
+			// "mxdelegatectl init" created or migrated the schema: the
+			// pooled readers' lookups were prepared for the old columns
+			// (NULL for the redirect ones before version 3).
+			init = init || std::string_view(n->extra) == "init";
 			PQfreemem(n);
 		}
+		if (init)
+			pool_.retire();
 		if (any)
 			generation_.fetch_add(1);
 	}

@@ -1,13 +1,14 @@
--- The mxdelegate PostgreSQL store, schema version 2 (mxdelegate_meta row
+-- The mxdelegate PostgreSQL store, schema version 3 (mxdelegate_meta row
 -- 'schema_version').
 --
 -- Embedded into backends/postgres.so at build time; "mxdelegatectl init" runs
 -- it on a database without it, inside one transaction, or runs the part
 -- after the "-- version 2" line on a version 1 store (the migration: a
 -- fresh store is made as version 1, then migrated, so that both paths run
--- the same text).  The responder reads versions 1 and 2 (the domains are
--- the same, so a node is not refused before init migrated); writes and
--- mxdelegate-follow need 2.
+-- the same text); likewise "-- version 3" on a version 2 store.  The
+-- responder reads versions 1 to 3 (versions 1 and 2 have no redirect
+-- columns, read as NULL, so a node is not refused before init migrated);
+-- writes need 3, mxdelegate-follow 2 or 3.
 --
 -- One row per domain, as in the SQLite store: the key is the canonical name
 -- the responder looks up (A-labels, lower case, no trailing dot, or a
@@ -160,3 +161,12 @@ INSERT INTO mxdelegate_meta (name, value) VALUES
 	('change_retention', '7 days'),
 	('changes_pruned_through', '0');
 UPDATE mxdelegate_meta SET value = '2' WHERE name = 'schema_version';
+
+-- version 3: redirects (a JSON string, the base for every document, or a
+-- JSON object of one URL a document) and their status.  Added columns
+-- change nothing in the change log: its triggers read only the domain.
+ALTER TABLE domains
+	ADD COLUMN redirect text
+		CHECK (redirect IS NULL OR json_typeof(redirect::json) IN ('string', 'object')),
+	ADD COLUMN redirect_status integer;
+UPDATE mxdelegate_meta SET value = '3' WHERE name = 'schema_version';

@@ -1,8 +1,11 @@
--- The mxdelegate SQLite store, schema version 1 (PRAGMA user_version).
+-- The mxdelegate SQLite store, schema version 2 (PRAGMA user_version).
 --
 -- Embedded into backends/sqlite.so at build time; "mxdelegatectl init" runs
--- it on an empty database, inside one transaction.  The responder opens the
--- database read-only and refuses any other user_version.
+-- it on an empty database, inside one transaction, or only the part after
+-- the "-- version 2:" line on a version 1 database (the migration: a new
+-- store is made as version 1, then migrated, so that both paths run the same
+-- text).  The responder opens the database read-only and reads versions 1
+-- and 2 (version 1 has no redirects); writing needs version 2.
 --
 -- One row per domain.  The key is the canonical name the responder looks up:
 -- A-labels, lower case, no trailing dot, or a wildcard "*.example.net".
@@ -27,3 +30,12 @@ CREATE TABLE domains (
 ) WITHOUT ROWID;
 
 PRAGMA user_version = 1;
+
+-- version 2: redirects (a JSON string, the base for every document, or a
+-- JSON object of one URL a document) and their status.
+ALTER TABLE domains ADD COLUMN redirect TEXT
+	CHECK (redirect IS NULL OR json_type(redirect) IN ('text', 'object'));
+ALTER TABLE domains ADD COLUMN redirect_status INTEGER
+	CHECK (redirect_status IS NULL OR typeof(redirect_status) = 'integer');
+
+PRAGMA user_version = 2;

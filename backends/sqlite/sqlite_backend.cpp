@@ -59,10 +59,18 @@ using plugin::StatusError;
 
 // The schema this plugin reads and writes (PRAGMA user_version), and the
 // text that creates it (backends/sqlite/schema.sql, embedded by the Makefile).
-constexpr plugin::SchemaVersion schema{1};
+// Version 2 added the redirect columns: a version 1 store is still read (its
+// rows have no redirect), so that a new responder serves an old store until
+// "mxdelegatectl init" migrates it; writing needs version 2.
+constexpr plugin::SchemaVersion schema{2};
+constexpr int oldest_readable = 1;
+// The part of schema.sql that migrates version 1 to 2: what follows this line.
+constexpr std::string_view migration_1_to_2_mark = "\n-- version 2:";
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
+static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 2:\" line");
 
 // How long the admin tool waits for another writer's lock, and a lookup too
 // unless [backend] timeout is shorter.
@@ -178,8 +186,10 @@ int user_version(SQLite::Database &db)
 }
 
 // The responder's refusal of a database it cannot read correctly.
-void require_version(const Settings &s, int found)
+void require_version(const Settings &s, int found, bool reading = false)
 {
+	if (reading && found >= oldest_readable && found < schema.expected)
+		return;
 	schema.require("sqlite: " + s.path + ": ", found,
 	               StatusError(MXD_ERROR, "sqlite: " + s.path + ": not an mxdelegate database yet "
 	                           "(schema version 0, expected " + std::to_string(schema.expected) +
@@ -204,8 +214,23 @@ void require_table(const Settings &s, SQLite::Database &db)
 		                                 "into a new database)");
 }
 
-const std::string lookup_sql = "SELECT " + plugin::column_list() + " FROM domains WHERE domain = ?1";
-const std::string list_sql = "SELECT domain, " + plugin::column_list() + " FROM domains ORDER BY domain";
+// The generation of columns a schema version has (plugin::latest_columns).
+unsigned columns_of(int version)
+{
+	return version >= 2 ? 1 : 0;
+}
+
+std::string lookup_sql(int version)
+{
+	return "SELECT " + plugin::column_list({}, columns_of(version)) +
+	       " FROM domains WHERE domain = ?1";
+}
+
+std::string list_sql(int version)
+{
+	return "SELECT domain, " + plugin::column_list({}, columns_of(version)) +
+	       " FROM domains ORDER BY domain";
+}
 
 // The record of the row `stmt` is on, its columns starting at `first`.
 std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
@@ -256,13 +281,14 @@ struct Reader {
 		// kernel's page cache, which all readers share.
 		db.exec("PRAGMA cache_size = -512");
 		// Reading the version also reads the header: garbage fails here.
-		require_version(s, user_version(db));
+		require_version(s, user_version(db), /*reading=*/true);
 		require_table(s, db);
 		return db;
 	}
 
 	Reader(const Settings &s, Clock::time_point until)
-	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this)), lookup(db, lookup_sql)
+	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this)),
+	      lookup(db, lookup_sql(user_version(db)))
 	{
 	}
 	Reader(const Reader &) = delete;
@@ -326,9 +352,9 @@ void create_file(const Settings &s)
 class Writer {
 public:
 	explicit Writer(const Settings &s)
-	    : db_(open(s)), lookup_(db_, lookup_sql),
+	    : db_(open(s)), lookup_(db_, lookup_sql(schema.expected)),
 	      upsert_(db_, "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
-	                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) "
+	                   "VALUES (?1" + placeholders() + ") "
 	                   "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
 	                   ", updated = excluded.updated "
 	                   // An unchanged record keeps its time of last change.
@@ -336,7 +362,17 @@ public:
 	                   plugin::column_list("excluded.") + ")"),
 	      remove_(db_, "DELETE FROM domains WHERE domain = ?1")
 	{
-		static_assert(plugin::record_columns.size() == 7, "the upsert's placeholders");
+	}
+
+	// ", ?2, ..., ?N, ?N+1, ?N+1": the columns, then created and updated
+	// from one time.
+	static std::string placeholders()
+	{
+		std::string out;
+		const std::size_t stamp = plugin::record_columns.size() + 2;
+		for (std::size_t i = 2; i < stamp; i++)
+			out += ", ?" + std::to_string(i);
+		return out + ", ?" + std::to_string(stamp) + ", ?" + std::to_string(stamp);
 	}
 
 	SQLite::Database &db() { return db_; }
@@ -447,6 +483,9 @@ private:
 				              log::one_line(tables.getColumn(0).getString()) +
 				              ") and no mxdelegate schema; refusing to add one");
 			db.exec(schema_sql);
+		} else if (found == 1) {
+			const std::string_view all(schema_sql);
+			db.exec(std::string(all.substr(all.find(migration_1_to_2_mark))));
 		}
 		// Migrations from version N to N+1 go here as versions appear.
 		schema.created("sqlite: " + s.path + ": ", "user_version", user_version(db));
@@ -568,12 +607,15 @@ public:
 				watch_.reset();
 				auto db = std::make_unique<SQLite::Database>(Reader::open(watch_settings()));
 				const auto version = db->execAndGet("PRAGMA data_version").getInt64();
-				const bool replaced = watch_ready_ && (st.st_dev != dev_ || st.st_ino != ino_);
+				bool replaced = watch_ready_ && (st.st_dev != dev_ || st.st_ino != ino_);
 				watch_ = std::move(db);
 				dev_ = st.st_dev;
 				ino_ = st.st_ino;
 				data_version_ = version;
 				watch_ready_ = true;
+				const int schema_before = std::exchange(schema_seen_, user_version(*watch_));
+				if (schema_before != 0 && schema_before != schema_seen_)
+					replaced = true; // a migration between two failures: as for a commit below
 				if (replaced || outage_.why())
 					changed(true);
 				if (outage_.up("sqlite: " + s_.path + ": readable again; serving from it"))
@@ -584,10 +626,14 @@ public:
 			if (version != data_version_) {
 				// A commit elsewhere; an init (or a hand) may have changed
 				// the schema too.
-				require_version(s_, user_version(*watch_));
+				const int schema_now = user_version(*watch_);
+				require_version(s_, schema_now, /*reading=*/true);
 				require_table(s_, *watch_);
 				data_version_ = version;
-				changed(false);
+				// A migration: the readers' lookups were prepared for the
+				// old columns (NULL for the new ones).
+				changed(schema_now != schema_seen_);
+				schema_seen_ = schema_now;
 			}
 		} catch (const SQLite::Exception &e) {
 			// A writer holding the lock is no news: ask again next time.
@@ -636,7 +682,7 @@ private:
 
 	void list_on(SQLite::Database &db, plugin::Each each, void *ctx)
 	{
-		SQLite::Statement stmt(db, list_sql);
+		SQLite::Statement stmt(db, list_sql(user_version(db)));
 		while (stmt.executeStep()) {
 			const SQLite::Column key = stmt.getColumn(0);
 			if (!key.isText())
@@ -697,6 +743,7 @@ private:
 	}
 
 	const Settings s_;
+	int schema_seen_ = 0;
 	std::unique_ptr<Writer> writer_;
 	Pool pool_;
 

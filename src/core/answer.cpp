@@ -42,7 +42,9 @@ Answer make_answer(const Response &response)
 	const bool body_written = response.status != 204 && response.status != 304;
 	a.head_size = a.full.size() - (body_written ? response.body.size() : 0);
 	const std::string_view head = a.bytes(true);
-	if (response.status == 200)
+	// A redirect is an answer like a document: a cache revalidates it too.
+	if (response.status == 200 || response.status == 301 || response.status == 302 ||
+	    response.status == 307 || response.status == 308)
 		std::tie(a.etag_at, a.etag_size) = find_header(head, "ETag");
 	std::tie(a.cache_at, a.cache_size) = find_header(head, "Cache-Control");
 	return a;

@@ -7,6 +7,7 @@
 #include "core/route.hpp"
 
 #include <array>
+#include <cstdint>
 #include <utility>
 
 namespace mxd::lint {
@@ -92,6 +93,21 @@ public:
 		    "port; write " + quote(host) + ", which also lets an SRV record (_matrix-fed._tcp) "
 		    "move the port later, unless skipping SRV is what you want "
 		    "(spec: server-server API, Resolving server names, step 3)");
+	}
+
+	// A permanent redirect is a promise a client may keep past any
+	// Cache-Control: one that re-links (RFC 9110 15.4.2) never asks this
+	// domain again, so a redirect changed later does not reach it.
+	void redirect_status(const json &v)
+	{
+		if (!v.is_number_integer() || (v.get<std::int64_t>() != 301 && v.get<std::int64_t>() != 308))
+			return;
+		add(Code::permanent_redirect, {"redirect_status"},
+		    std::to_string(v.get<std::int64_t>()) +
+		        " is a permanent redirect: a client may remember the new place and never ask this "
+		        "domain again, so a later change of the redirect would not reach it; use 302 (the "
+		        "default) or 307 unless the move is final (RFC 9110 15.4.2 and 15.4.9; spec: "
+		        "client-server API, Server Discovery, Well-known URIs, v1.20)");
 	}
 
 	void base_url(const json &v, record::Path path)
@@ -254,6 +270,7 @@ std::string_view code_name(Code code)
 	case Code::support_role: return "support-role";
 	case Code::document_size: return "document-size";
 	case Code::client_without_homeserver: return "client-without-homeserver";
+	case Code::permanent_redirect: return "permanent-redirect";
 	}
 	return "unknown";
 }
@@ -294,6 +311,8 @@ std::vector<Warning> check(const nlohmann::json &record)
 	l.client_without_homeserver(record);
 	if (const auto it = record.find("support"); it != record.end())
 		l.support(*it);
+	if (const auto it = record.find("redirect_status"); it != record.end())
+		l.redirect_status(*it);
 	l.sizes(record);
 	return std::move(l.warnings);
 }

@@ -29,6 +29,7 @@ enum class Code {
 	support_role,       // a role neither the spec's nor namespaced in Java package style
 	document_size,      // a document over advised_document_size
 	client_without_homeserver, // client_extra without client: /client is not served
+	permanent_redirect, // redirect_status 301 or 308
 };
 
 std::string_view code_name(Code code);

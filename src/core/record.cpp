@@ -143,6 +143,96 @@ std::string check_url(std::string_view url, bool base)
 	return {};
 }
 
+// The longest redirect target: the Location header's value, and a URL every
+// browser and HTTP library takes (RFC 9110 4.1 recommends at least 8000;
+// the URLs here are a host and a short path).
+constexpr std::size_t max_redirect_size = 2048;
+
+// The parts of a URL that check_url accepted.
+struct UrlParts {
+	std::string_view scheme, host, port, tail; // tail: path, query, fragment
+};
+
+UrlParts split_url(std::string_view url)
+{
+	UrlParts p;
+	const std::size_t sep = url.find("://");
+	p.scheme = url.substr(0, sep);
+	const std::string_view rest = url.substr(sep + 3);
+	const std::size_t auth_end = std::min(rest.find_first_of("/?#"), rest.size());
+	const hostport::Split split = hostport::split(rest.substr(0, auth_end));
+	p.host = split.host;
+	if (split.has_port)
+		p.port = split.port;
+	p.tail = rest.substr(auth_end);
+	return p;
+}
+
+// The hosts a browser takes as potentially trustworthy over http (W3C
+// Secure Contexts 3.2): a redirect to them is for tests on one machine, and
+// reaches no one else.
+bool is_loopback(std::string_view host)
+{
+	if (host.size() > 1 && host.back() == '.')
+		host.remove_suffix(1);
+	if (ascii::iequal(host, "localhost") ||
+	    (host.size() > 10 && ascii::iequal(host.substr(host.size() - 10), ".localhost")))
+		return true;
+	if (host == "[::1]" || host == "::1")
+		return true;
+	if (!host.starts_with("127."))
+		return false;
+	for (char c : host)
+		if (c != '.' && !(c >= '0' && c <= '9'))
+			return false;
+	return true;
+}
+
+// Empty when `url` may be a redirect's target, else the reason.  A base
+// (the string form) gets the document's path appended, so it may carry
+// neither a query nor a fragment; a whole URL (the table form) may carry a
+// query.  https only: the spec fetches well-known documents over https, and
+// a browser refuses an https page's fetch redirected to http.
+std::string check_redirect_url(std::string_view url, bool base)
+{
+	std::string reason = check_url(url, base);
+	if (!reason.empty())
+		return reason;
+	for (char c : url)
+		if (static_cast<unsigned char>(c) >= 0x80)
+			return "contains a character outside ASCII; a Location header carries a host "
+			       "in its A-label form (xn--) and a path with %-escapes";
+	if (url.size() > max_redirect_size)
+		return "is " + std::to_string(url.size()) + " bytes long; the limit is " +
+		       std::to_string(max_redirect_size);
+	const UrlParts p = split_url(url);
+	if (p.tail.find('#') != std::string_view::npos)
+		return "has a fragment (#...)";
+	if (!ascii::iequal(p.scheme, "https") && !is_loopback(p.host))
+		return "is not an https URL (http only to localhost or 127.0.0.1, for tests)";
+	return {};
+}
+
+// Whether `url` (checked) names `path` on `host` itself: the request would
+// come back to the same answer.  The path is compared as route compares a
+// request's (query cut, unreserved escapes decoded); the port only when it
+// is not the scheme's own.
+bool is_loop(std::string_view url, std::string_view host, std::string_view path)
+{
+	const UrlParts p = split_url(url);
+	std::string_view h = p.host;
+	if (h.size() > 1 && h.back() == '.')
+		h.remove_suffix(1);
+	if (!ascii::iequal(h, host))
+		return false;
+	const bool https = ascii::iequal(p.scheme, "https");
+	if (!p.port.empty() && p.port != (https ? "443" : "80"))
+		return false;
+	const std::optional<std::string> target =
+		route::canonical_path(p.tail.empty() ? std::string_view("/") : p.tail);
+	return target && *target == path;
+}
+
 // Unpadded base64 of exactly 32 bytes: 43 characters, the last of which
 // carries 2 unused bits that must be zero, as strict decoders (Ruma's)
 // require.  Either alphabet, since the spec's own example key for
@@ -218,6 +308,12 @@ public:
 
 	// Defined below the table of each field's check.
 	void check(const json &record, const json &stored);
+
+	// The host the record is checked for (its key, a wildcard's sample name,
+	// the requested host when served), and whether it is [defaults].
+	std::string host;
+	bool defaults = false;
+	const json *record_ = nullptr;
 
 	void string_field(const json &v, std::string_view name)
 	{
@@ -528,6 +624,91 @@ public:
 			add({"max_age"}, "must be a whole number of seconds from 0 to 604800 (7 days)");
 	}
 
+	void redirect(const json &v)
+	{
+		if (defaults) {
+			add({"redirect"}, "is not allowed in [defaults]: it would take every domain's "
+			                  "documents elsewhere; give it in the records it is for");
+			return;
+		}
+		std::vector<Document> moved;
+		if (v.is_string()) {
+			const std::string &s = v.get_ref<const std::string &>();
+			if (const std::string reason = check_redirect_url(s, true); !reason.empty()) {
+				add({"redirect"}, quote(s) + " " + reason +
+				                      "; expected a base such as https://matrix.example.net, "
+				                      "to which the document's path is appended");
+				return;
+			}
+			for (Document d : all_documents) {
+				if (is_loop(render::redirect(*record_, d)->location, host, document_path(d)))
+					add({"redirect"}, quote(s) + " redirects " + std::string(document_path(d)) +
+					                      " of " + host + " to itself, a loop");
+				moved.push_back(d);
+			}
+		} else if (v.is_object()) {
+			if (v.empty())
+				add({"redirect"}, "is empty; name the documents it moves, such as "
+				                  "{client = \"https://example.net/.well-known/matrix/client\"}");
+			for (const auto &[key, value] : v.items()) {
+				// clang 14 captures no structured binding.
+				const std::string &name = key;
+				const auto d = std::find_if(all_documents.begin(), all_documents.end(),
+				                            [&](Document x) { return document_name(x) == name; });
+				if (d == all_documents.end()) {
+					add({"redirect", key}, "not a document; redirect's table has server, client, "
+					                       "support and policy_server");
+					continue;
+				}
+				if (!value.is_string()) {
+					add({"redirect", key}, std::string("must be a string: a URL such as "
+					                                   "https://example.net/.well-known/matrix/")
+					                           .append(key).append(", not ").append(type_name(value)));
+					continue;
+				}
+				const std::string &s = value.get_ref<const std::string &>();
+				if (const std::string reason = check_redirect_url(s, false); !reason.empty()) {
+					add({"redirect", key}, quote(s) + " " + reason +
+					                           "; expected an absolute https URL such as "
+					                           "https://example.net/.well-known/matrix/" + key);
+					continue;
+				}
+				if (is_loop(s, host, document_path(*d)))
+					add({"redirect", key}, quote(s) + " is " + std::string(document_path(*d)) +
+					                           " of " + host + " itself, a loop");
+				moved.push_back(*d);
+			}
+		} else {
+			add({"redirect"}, std::string("must be a string (a base for every document) or a table "
+			                              "of documents, not ")
+			                      .append(type_name(v)));
+			return;
+		}
+		// Which of the two would be served is no question a reader of the
+		// record should have to answer.
+		for (const FieldInfo &f : fields)
+			for (Document d : moved)
+				if (f.documents == feeds(d) && record_->contains(f.name))
+					add({std::string(f.name)},
+					    "feeds " + std::string(document_path(d)) +
+					        ", which redirect sends elsewhere; remove one of them");
+	}
+
+	void redirect_status(const json &v)
+	{
+		if (defaults) {
+			add({"redirect_status"}, "is not allowed in [defaults], as redirect is not");
+			return;
+		}
+		const bool ok = v.is_number_integer() &&
+		                (v.get<std::int64_t>() == 301 || v.get<std::int64_t>() == 302 ||
+		                 v.get<std::int64_t>() == 307 || v.get<std::int64_t>() == 308);
+		if (!ok)
+			add({"redirect_status"}, "must be 301, 302, 307 or 308 (default 302)");
+		else if (!record_->contains("redirect"))
+			add({"redirect_status"}, "is given without a redirect");
+	}
+
 private:
 	// Rendered as served, since the size a homeserver sees is what counts.
 	// A record whose every byte, escaped at worst, fits is not rendered:
@@ -577,6 +758,8 @@ constexpr NamedCheck field_checks[] = {
 	{"support", [](Checker &c, const json &v, std::string_view) { c.support(v); }},
 	{"policy_server", [](Checker &c, const json &v, std::string_view) { c.policy_server(v); }},
 	{"max_age", [](Checker &c, const json &v, std::string_view) { c.max_age(v); }},
+	{"redirect", [](Checker &c, const json &v, std::string_view) { c.redirect(v); }},
+	{"redirect_status", [](Checker &c, const json &v, std::string_view) { c.redirect_status(v); }},
 	{"domain", [](Checker &c, const json &v, std::string_view n) { c.string_field(v, n); }},
 	{"note", [](Checker &c, const json &v, std::string_view n) { c.string_field(v, n); }},
 };
@@ -613,6 +796,7 @@ void Checker::check(const json &record, const json &stored)
 			add({key}, message);
 		}
 	utf8(stored, nullptr);
+	record_ = &record;
 	for (std::size_t i = 0; i < field_count; i++)
 		if (const auto it = record.find(fields[i].name); it != record.end())
 			field_checks[i].check(*this, *it, fields[i].name);
@@ -671,6 +855,8 @@ std::vector<Problem> validate(const nlohmann::json &record, std::string_view key
 	if (!record.is_object())
 		return {{{}, std::string("the record must be an object, not ").append(type_name(record))}};
 	Checker c;
+	c.defaults = key.empty();
+	c.host = sample_name(key);
 	// Expanding copies the record: only worth it when there is a template.
 	if (has_template(record))
 		c.check(expand(record, sample_name(key)), record);
@@ -690,10 +876,26 @@ nlohmann::json effective(const nlohmann::json &stored, const nlohmann::json &def
                          std::string_view domain)
 {
 	nlohmann::json out = stored;
+	// A document the record redirects takes no content from [defaults]:
+	// the redirect is the domain's own word for it.
+	Documents moved = no_document;
+	if (const auto r = out.is_object() ? out.find("redirect") : out.end(); r != out.end()) {
+		if (r->is_object()) {
+			for (Document d : all_documents)
+				if (r->contains(std::string(document_name(d))))
+					moved |= feeds(d);
+		} else {
+			moved = every_document;
+		}
+	}
 	if (out.is_object() && defaults.is_object())
-		for (const auto &[key, value] : defaults.items())
+		for (const auto &[key, value] : defaults.items()) {
+			const FieldInfo *f = find_field(key);
+			if (f && f->documents != every_document && (f->documents & moved))
+				continue;
 			if (!out.contains(key))
 				out[key] = value;
+		}
 	expand_in_place(out, domain);
 	return out;
 }

@@ -15,11 +15,15 @@
 namespace mxd::record {
 
 // The JSON type of a field's value.
-enum class Kind : unsigned char { string, object, integer };
+// string_or_object: redirect, a base URL for every document or a table of
+// one URL a document.
+enum class Kind : unsigned char { string, object, integer, string_or_object };
 
 // How a store keeps a field: a text column, an object as compact JSON text,
-// an integer column, or not at all (the domain is the store's key).
-enum class Store : unsigned char { none, text, json, integer };
+// an integer column, any JSON value as its text (a string keeps its quotes,
+// so that the column tells the string form from the table), or not at all
+// (the domain is the store's key).
+enum class Store : unsigned char { none, text, json, integer, json_any };
 
 // A set of documents, one bit per Document.
 using Documents = unsigned;
@@ -37,6 +41,11 @@ struct FieldInfo {
 	Kind kind;
 	Documents documents;   // what it is served in; max_age is every document's Cache-Control
 	Store store;
+	// The generation of the SQL stores' columns that added the field: 0 for
+	// the first columns, 1 for redirect and redirect_status (SQLite schema
+	// 2, PostgreSQL schema 3).  A store of an older schema has no such
+	// column; the plugins read it as NULL there (sql_columns.hpp).
+	unsigned char since = 0;
 };
 
 // In export order; validation checks and reports in this order too.
@@ -47,6 +56,10 @@ inline constexpr FieldInfo fields[] = {
 	{"support", Kind::object, feeds(Document::support), Store::json},
 	{"policy_server", Kind::object, feeds(Document::policy_server), Store::json},
 	{"max_age", Kind::integer, every_document, Store::integer},
+	// Every document, or those named in its table, answered by a redirect
+	// instead of a body: no content field may feed a redirected document.
+	{"redirect", Kind::string_or_object, every_document, Store::json_any, 1},
+	{"redirect_status", Kind::integer, every_document, Store::integer, 1},
 	{"domain", Kind::string, no_document, Store::none},
 	{"note", Kind::string, no_document, Store::text},
 };
@@ -118,6 +131,13 @@ inline constexpr OptionInfo options[] = {
 	 "contacts"},
 	{"policy-server-key", Input::text, "KEY", "policy_server", {"ed25519"}, "policy-server-key"},
 	{"max-age", Input::integer, "SECONDS", "max_age", {}, ""},
+	{"redirect", Input::text, "URL", "redirect", {}, ""},
+	{"redirect-server", Input::text, "URL", "redirect", {"server"}, "redirect-server"},
+	{"redirect-client", Input::text, "URL", "redirect", {"client"}, "redirect-client"},
+	{"redirect-support", Input::text, "URL", "redirect", {"support"}, "redirect-support"},
+	{"redirect-policy-server", Input::text, "URL", "redirect", {"policy_server"},
+	 "redirect-policy-server"},
+	{"redirect-status", Input::integer, "CODE", "redirect_status", {}, ""},
 	{"note", Input::text, "TEXT", "note", {}, ""},
 };
 

@@ -93,19 +93,69 @@ std::optional<std::string> body(const nlohmann::json &record, Document doc)
 	return std::nullopt;
 }
 
+std::optional<Redirect> redirect(const nlohmann::json &record, Document doc)
+{
+	if (!record.is_object())
+		return std::nullopt;
+	const auto it = record.find("redirect");
+	if (it == record.end())
+		return std::nullopt;
+	Redirect r;
+	if (it->is_string()) {
+		std::string_view base = it->get_ref<const std::string &>();
+		// "https://h/" and "https://h" both mean the site's root.
+		if (base.ends_with('/'))
+			base.remove_suffix(1);
+		r.location = std::string(base).append(document_path(doc));
+	} else {
+		const auto one = it->find(std::string(document_name(doc)));
+		if (one == it->end())
+			return std::nullopt;
+		r.location = one->get<std::string>();
+	}
+	if (const auto status = record.find("redirect_status");
+	    status != record.end() && status->is_number_integer())
+		r.status = status->get<int>();
+	return r;
+}
+
+namespace {
+
+Response moved(Redirect to, std::uint64_t max_age)
+{
+	Response r;
+	r.status = to.status;
+	add_common(r);
+	r.headers.emplace_back("Cache-Control", max_age_value(max_age));
+	// Not an error, so not an errcode: a client that does not follow the
+	// redirect is told where the document is, nothing more.
+	r.body = "{\"location\":" + dump_string(to.location) + "}";
+	// The status is part of the validator: a 302 turned into a 308 with the
+	// same target is another answer, and a cache must not refresh one with
+	// the other's 304.
+	r.headers.emplace_back("ETag", etag(std::to_string(to.status) + r.body));
+	r.headers.emplace_back("Location", std::move(to.location));
+	return r;
+}
+
+} // namespace
+
 Response document(const nlohmann::json &record, Document doc, std::string_view domain,
                   const Policy &policy)
 {
 	std::optional<std::string> b;
+	std::optional<Redirect> to;
 	try {
-		b = body(record, doc);
+		to = redirect(record, doc);
+		if (!to)
+			b = body(record, doc);
 	} catch (const json::exception &e) {
 		std::string message = "cannot render ";
 		message.append(document_path(doc)).append(" for ").append(domain);
 		message.append(e.id == 316 ? ": the record is not valid UTF-8" : ": the record is malformed");
 		return error(500, "M_UNKNOWN", message, policy);
 	}
-	if (!b) {
+	if (!b && !to) {
 		std::string message = "no ";
 		message.append(document_path(doc)).append(" for ").append(domain);
 		return error(404, "M_NOT_FOUND", message, policy);
@@ -122,6 +172,8 @@ Response document(const nlohmann::json &record, Document doc, std::string_view d
 			max_age = static_cast<std::uint64_t>(it->get<std::int64_t>());
 	}
 
+	if (to)
+		return moved(std::move(*to), max_age);
 	Response r;
 	r.status = 200;
 	add_common(r);

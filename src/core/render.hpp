@@ -30,8 +30,28 @@ struct Policy {
 //                 when it is written in the document form {"public_keys": ...}
 std::optional<std::string> body(const nlohmann::json &record, Document doc);
 
+// A document answered by a redirect: where to, and with which status.
+struct Redirect {
+	std::string location;
+	int status = 302;
+};
+
+// 302: a temporary redirect is not kept by a browser past the response's
+// Cache-Control, so a tenant who later changes or removes the redirect is
+// obeyed; 301 and 308 are kept indefinitely by browsers.
+inline constexpr int default_redirect_status = 302;
+
+// The redirect of `doc` in an effective record, or nullopt.  "redirect" as
+// a string is a base for every document: the document's path is appended
+// to it (one "/" between them); as an object, the member named after the
+// document (server, client, support, policy_server) is the whole URL.
+// Throws json::exception for a record that validation refuses.
+std::optional<Redirect> redirect(const nlohmann::json &record, Document doc);
+
 // 200 with the body, or the 404 M_NOT_FOUND answer when the record lacks the
-// document.  Cache-Control uses the record's "max_age" when it has one.
+// document, or the redirect (the record's redirect_status, default 302)
+// with Location and a body {"location": URL}.  Cache-Control uses the
+// record's "max_age" when it has one.
 Response document(const nlohmann::json &record, Document doc, std::string_view domain,
                   const Policy &policy);
 

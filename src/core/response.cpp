@@ -31,7 +31,11 @@ std::string_view reason_phrase(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
 	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";

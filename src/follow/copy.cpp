@@ -21,7 +21,7 @@ namespace {
 constexpr const char sqlite_schema[] =
 #include "schema.inc"
 	;
-constexpr int copy_user_version = 1;
+constexpr int copy_user_version = 2;
 
 std::string why(sqlite3 *db) { return log::one_line(db ? sqlite3_errmsg(db) : "out of memory"); }
 
@@ -232,6 +232,10 @@ std::optional<CopyMeta> Copy::meta() const
 		throw CopySchema("sqlite: " + path_ + ": schema version " + std::to_string(version) +
 		                 " is newer than this mxdelegate knows (" + std::to_string(copy_user_version) +
 		                 "); upgrade mxdelegate");
+	// A copy of an older schema lacks columns that the changes would write:
+	// it is copied whole again, as if there were none.
+	if (version < copy_user_version)
+		return std::nullopt;
 	if (sqlite3_prepare_v2(d.db, "SELECT name, value FROM mxdelegate_follow", -1, &s, nullptr) !=
 	    SQLITE_OK)
 		return std::nullopt; // not a copy of the follower's

@@ -33,8 +33,11 @@ constexpr const char *utc(const char *column)
 	           : "to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 }
 
-const std::string row_columns =
-	"d.domain, " + plugin::column_list("d.") + ", " + utc("created") + ", " + utc("updated");
+std::string row_columns(unsigned columns)
+{
+	return "d.domain, " + plugin::column_list("d.", columns) + ", " + utc("created") + ", " +
+	       utc("updated");
+}
 
 Row row_of(const PGresult *r, int i)
 {
@@ -101,8 +104,10 @@ void Primary::connect()
 		if (PQntuples(r.get()) == 1)
 			found = static_cast<int>(number(PQgetvalue(r.get(), 0, 0), "schema_version", where()));
 	}
+	columns_ = found >= 3 ? 1 : 0;
 	try {
-		plugin::SchemaVersion{primary_schema}.require(
+		if (found < oldest_primary_schema || found > primary_schema)
+			plugin::SchemaVersion{found > primary_schema ? primary_schema : oldest_primary_schema}.require(
 			"postgres: " + shown_ + ": ", found,
 			plugin::StatusError(MXD_NO_STORE, "postgres: " + shown_ + ": no mxdelegate schema in "
 			                    "this database yet; run \"mxdelegatectl init\" to create it"));
@@ -143,9 +148,14 @@ Head Primary::head()
 	Result r(PQexec(conn_,
 	                "SELECT (SELECT value FROM mxdelegate_meta WHERE name = 'store_id'), "
 	                "(SELECT coalesce(max(seq), 0) FROM mxdelegate_changes), "
-	                "(SELECT value FROM mxdelegate_meta WHERE name = 'changes_pruned_through')"));
+	                "(SELECT value FROM mxdelegate_meta WHERE name = 'changes_pruned_through'), "
+	                "(SELECT value FROM mxdelegate_meta WHERE name = 'schema_version')"));
 	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
 		fail(r.get(), "reading the change log");
+	// "mxdelegatectl init" may have migrated the store while this
+	// connection lived: the rows of this snapshot are read with the columns
+	// it has now.  A row copied before had no value in the new columns.
+	columns_ = number(PQgetvalue(r.get(), 0, 3), "schema_version", where()) >= 3 ? 1 : 0;
 	Head h;
 	h.store_id = PQgetvalue(r.get(), 0, 0);
 	h.max_seq = number(PQgetvalue(r.get(), 0, 1), "max(seq)", where());
@@ -159,7 +169,7 @@ Head Primary::copy(const std::function<void(const Row &)> &each)
 {
 	begin_snapshot();
 	const Head h = head();
-	static const std::string sql = "SELECT " + row_columns + " FROM domains d ORDER BY d.domain";
+	const std::string sql = "SELECT " + row_columns(columns_) + " FROM domains d ORDER BY d.domain";
 	// One row at a time: a million domains are not held in memory.
 	if (!PQsendQuery(conn_, sql.c_str()) || !PQsetSingleRowMode(conn_))
 		fail(nullptr, "reading the domains");
@@ -248,7 +258,7 @@ Changes Primary::changes(std::int64_t last, const std::string &store_id, std::si
 		          " are copied whole";
 		return finish();
 	}
-	static const std::string sql = "SELECT c.domain, " + plugin::column_list("d.") + ", " +
+	const std::string sql = "SELECT c.domain, " + plugin::column_list("d.", columns_) + ", " +
 	                               utc("created") + ", " + utc("updated") +
 	                               ", d.domain IS NULL FROM (SELECT DISTINCT domain FROM "
 	                               "mxdelegate_changes WHERE seq > $1 AND seq <= $2) c "

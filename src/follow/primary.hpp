@@ -94,9 +94,14 @@ private:
 
 	std::string conninfo_, shown_;
 	PGconn *conn_ = nullptr;
+	// The generation of columns the primary's schema has: a version 2
+	// store has no redirect columns, copied as NULL.
+	unsigned columns_ = plugin::latest_columns;
 };
 
-// The schema version the follower needs on the primary.
-inline constexpr int primary_schema = 2;
+// The schema versions the follower reads on the primary: 2 brought the
+// change log, 3 the redirect columns.
+inline constexpr int primary_schema = 3;
+inline constexpr int oldest_primary_schema = 2;
 
 } // namespace mxd::follow

@@ -694,7 +694,11 @@ int cmd_query(const Options &o)
 	Reply reply;
 	responder->answer(request, reply);
 	out(reply.bytes);
-	return reply.status == 200 ? exit_code::ok : exit_code::problems;
+	// A redirect serves the document too, from elsewhere: a script asking
+	// whether a domain is live should not fail on one.
+	const bool served = reply.status == 200 || reply.status == 301 || reply.status == 302 ||
+	                    reply.status == 307 || reply.status == 308;
+	return served ? exit_code::ok : exit_code::problems;
 }
 
 // The configuration's [follow], or exit 78 naming the file.

@@ -38,10 +38,11 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
 		           bounded_json::depth(cell.chars, limits.depth + 1) > limits.depth) {
 			oversized_name = col.name;
 			oversized_text = cell.chars;
-		} else if (auto v = nlohmann::json::parse(cell.chars, nullptr, false); v.is_object()) {
+		} else if (auto v = nlohmann::json::parse(cell.chars, nullptr, false);
+		           v.is_object() || (col.type == Column::value && v.is_string())) {
 			r[col.name] = std::move(v);
 		} else {
-			why = "is not a JSON object";
+			why = col.type == Column::value ? "is not a JSON string or object" : "is not a JSON object";
 		}
 		if (why)
 			throw StatusError(MXD_ERROR, std::string(plugin) + ": " + std::string(store) + ": " +

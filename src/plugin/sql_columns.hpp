@@ -17,27 +17,45 @@ struct Column {
 	// For SQL text and libpq, hence a C string: the table's names are string
 	// literals, so their .data() ends in a NUL.
 	const char *name;
-	// text: a JSON string; object: a JSON object as its text; integer.
-	enum Type { text, object, integer } type;
+	// text: a JSON string; object: a JSON object as its text; integer;
+	// value: a JSON string or object as its text.
+	enum Type { text, object, integer, value } type;
+	// The generation of columns that added it (record::FieldInfo::since).
+	unsigned char since;
 };
+
+// The generation of the newest columns: what the stores' current schemas
+// hold (SQLite 2, PostgreSQL 3); a store of an older schema lacks the
+// columns added since its own generation.
+inline constexpr unsigned latest_columns = 1;
 
 inline constexpr auto record_columns = [] {
 	std::array<Column, record::stored_fields.size()> out{};
 	for (std::size_t i = 0; i < out.size(); i++) {
 		const record::FieldInfo &f = record::stored_fields[i];
-		out[i] = {f.name.data(), f.store == record::Store::integer ? Column::integer
-		                         : f.store == record::Store::json  ? Column::object
-		                                                           : Column::text};
+		out[i] = {f.name.data(),
+		          f.store == record::Store::integer    ? Column::integer
+		          : f.store == record::Store::json     ? Column::object
+		          : f.store == record::Store::json_any ? Column::value
+		                                               : Column::text,
+		          f.since};
 	}
 	return out;
 }();
 
 // "server, client, ...", each name after `prefix` ("excluded." or "d.").
-inline std::string column_list(std::string_view prefix = {})
+// For a SELECT from a store of an older generation of columns, a column it
+// lacks is NULL, so that every row has the same cells whatever the schema.
+inline std::string column_list(std::string_view prefix = {}, unsigned generation = latest_columns)
 {
 	std::string out;
-	for (const Column &c : record_columns)
-		(out += out.empty() ? "" : ", ").append(prefix).append(c.name);
+	for (const Column &c : record_columns) {
+		out += out.empty() ? "" : ", ";
+		if (c.since > generation)
+			out.append("NULL");
+		else
+			out.append(prefix).append(c.name);
+	}
 	return out;
 }
 

@@ -26,6 +26,7 @@ from harness import BUILD, PLUGINS, Test, wait_for
 FOLLOW = os.path.join(BUILD, "mxdelegate-follow")
 CTL = sq.CTL
 SERVER = sq.SERVER
+CLIENT = sq.CLIENT
 
 DOMAINS = int(os.environ.get("FOLLOW_DOMAINS", "10000"))
 OUTAGE = float(os.environ.get("FOLLOW_OUTAGE", "30"))
@@ -407,7 +408,7 @@ class FollowRefusals(FollowTest):
             log = mx.stderr()
             self.eq(mx.stop(), 0, log)
         self.ctl_ok("init", cfg=pgcfg)
-        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "2")
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "3")
         self.eq(len(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'store_id'", old).strip()), 36)
         self.pg.psql("INSERT INTO domains (domain, server) VALUES ('new.example', 'm.new.example')", old)
         self.eq(self.pg.psql("SELECT domain FROM mxdelegate_changes", old).split(), ["new.example"])
@@ -419,6 +420,71 @@ class FollowRefusals(FollowTest):
         finally:
             r.send_signal(signal.SIGTERM)
             self.eq(r.wait(20), 0)
+
+    def test_a_version_2_primary_is_followed_and_init_migrates_it_under_the_follower(self):
+        schema = open(os.path.join(harness.REPO, "backends/postgres/schema.sql")).read()
+        v2 = schema[:schema.index("\n-- version 3:")]
+        old = self.pg.new_database()
+        self.pg.psql(v2, old)
+        self.pg.psql("INSERT INTO domains (domain, server) VALUES ('old.example', 'm.old.example')", old)
+        self.conninfo = self.pg.conninfo(old)
+        pgcfg = self.tmp.write("v2.toml", PG_CONFIG % {
+            "plugins": PLUGINS, "conninfo": json.dumps(self.conninfo)})
+        n = self.node()
+        n.start()
+        n.serve()
+        self.eq(n.mx.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
+        # A responder on the primary itself, its readers prepared on version 2.
+        direct = sq.Served(pgcfg, self.tmp)
+        self.eq(direct.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
+        # The copy is of the current SQLite schema, whatever the primary's.
+        self.eq(n.sql("PRAGMA user_version")[0][0], 2)
+        # Writes need version 3; init migrates in one transaction, the
+        # change log's triggers untouched.
+        r = self.ctl("add", "moved.example", "--redirect", "https://matrix.other.example", cfg=pgcfg)
+        self.true(r.returncode != 0, r.stderr)
+        self.contains(r.stderr, "schema version 2, expected 3; run \"mxdelegatectl init\" to migrate it")
+        self.ctl_ok("init", cfg=pgcfg)
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "3")
+        self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example",
+                    "--redirect-status", "307", cfg=pgcfg)
+        self.pg.psql("UPDATE domains SET redirect = '{\"server\": \"https://other.example/s\"}', "
+                     "server = NULL WHERE domain = 'old.example'", old)
+        self.eq(sorted(self.pg.psql("SELECT DISTINCT domain FROM mxdelegate_changes", old).split()),
+                ["moved.example", "old.example"])
+        self.true(wait_for(lambda: n.mx.get(CLIENT, host="moved.example").status == 307, 10),
+                  "the redirect did not reach the copy: " + n.log())
+        self.eq(n.mx.get(CLIENT, host="moved.example").header("Location"),
+                "https://matrix.other.example/.well-known/matrix/client")
+        self.true(wait_for(lambda: n.mx.get(SERVER, host="old.example").status == 302, 10), n.log())
+        self.eq(n.mx.get(SERVER, host="old.example").header("Location"), "https://other.example/s")
+        self.eq(n.state(), "following")
+        # init's notification retired the direct responder's readers: the
+        # new columns are read without a restart.
+        try:
+            self.true(wait_for(lambda: direct.get(CLIENT, host="moved.example").status == 307, 10),
+                      direct.stderr())
+            self.eq(direct.get(SERVER, host="old.example").header("Location"), "https://other.example/s")
+        finally:
+            log = direct.stderr()
+            self.eq(direct.stop(), 0, log)
+
+    def test_a_copy_of_the_older_sqlite_schema_is_copied_whole_again(self):
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        # As an older follower left it: SQLite schema 1, no redirect columns.
+        n.sql("ALTER TABLE domains DROP COLUMN redirect")
+        n.sql("ALTER TABLE domains DROP COLUMN redirect_status")
+        n.sql("PRAGMA user_version = 1")
+        self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example")
+        n.start()
+        self.in_step(n)
+        self.eq(n.sql("PRAGMA user_version")[0][0], 2)
+        self.eq(n.sql("SELECT redirect FROM domains WHERE domain = 'moved.example'"),
+                [('"https://matrix.other.example"',)])
+        self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)
 
     def test_a_write_into_the_copy_is_refused_naming_the_primary(self):
         fill(self.pg, self.dbname, 1, 10)

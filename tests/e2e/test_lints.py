@@ -65,6 +65,11 @@ RECORDS = [
      'client_extra: is not served: /.well-known/matrix/client requires m.homeserver, which comes '
      'from client; add client = "https://matrix.example.org" (the homeserver\'s base URL), or '
      'remove client_extra (' + SEE_WK + ') [client-without-homeserver]'),
+    ('moved.example', 'redirect = "https://matrix.other.example"\nredirect_status = 308',
+     'redirect_status: 308 is a permanent redirect: a client may remember the new place and '
+     'never ask this domain again, so a later change of the redirect would not reach it; use '
+     '302 (the default) or 307 unless the move is final (RFC 9110 15.4.2 and 15.4.9; '
+     + SEE_WK + ', v1.20) [permanent-redirect]'),
 ]
 
 HEAD = '[backend]\nname = "toml"\nplugin_dir = "%s"\n' % PLUGINS
@@ -102,7 +107,7 @@ class Lints(Test):
         self.eq(ctl.stderr.splitlines(),
                 ["mxdelegatectl: check: warning: %s:%d:10: %s: %s" % (cfg, line, domain, warning)
                  for line, domain, warning in expected])
-        self.contains(ctl.stdout, "check: 9 warnings\n")
+        self.contains(ctl.stdout, "check: %d warnings\n" % len(RECORDS))
         # Still served as written: a warning refuses nothing.
         p = subprocess.run([CTL, "-c", cfg, "query", "port.example", "server"],
                            capture_output=True, text=True, timeout=30)
@@ -114,7 +119,7 @@ class Lints(Test):
         cfg = self.tmp.write("lints.toml", text)
         check, ctl = self.run_both(cfg, "--strict")
         self.eq((check.returncode, ctl.returncode), (2, 2), check.stderr + ctl.stderr)
-        self.contains(ctl.stdout, "check: 9 warnings, failing as --strict asks\n")
+        self.contains(ctl.stdout, "check: %d warnings, failing as --strict asks\n" % len(RECORDS))
         clean = self.tmp.write("clean.toml", HEAD + '\n[domains."example.org"]\n'
                                'server = "matrix.example.org:443"\n'
                                'client = "https://matrix.example.org/"\n')

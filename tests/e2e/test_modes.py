@@ -204,6 +204,12 @@ class Shipped(Test):
         r = fcgi.Response(p.stdout)
         self.eq(r.json(), {"m.homeserver": {"base_url": "https://matrix.chat.example.com"}})
         self.eq(r.header("Cache-Control"), "public, max-age=3600")
+        p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/client",
+                      "HTTP_HOST": "example.info"})
+        r = fcgi.Response(p.stdout)
+        self.eq(r.status, 302)
+        self.eq(r.header("Location"), "https://matrix.example.net/.well-known/matrix/client")
+        self.eq(r.header("Access-Control-Allow-Origin"), "*")
 
     def test_install_to_a_prefix_finds_its_plugins(self):
         inst = Installed.shared()

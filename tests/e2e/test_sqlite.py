@@ -222,6 +222,86 @@ class Live(Store):
         self.true(seen.get(200, 0) > 50, "too few answers: %r" % seen)
 
 
+class Redirects(Store):
+    """Each redirect status through the responder, written with the tool:
+    GET, HEAD, OPTIONS and If-None-Match, as a web server passes them."""
+
+    def test_each_status_with_get_head_options_and_if_none_match(self):
+        self.ok("init")
+        self.ok("add", "moved.example", "--redirect", "https://matrix.other.example/", "--max-age", "120")
+        self.ok("add", "half.example", "--server", "matrix.half.example",
+                "--redirect-client", "https://other.example/c.json?v=1")
+        self.serve()
+        half = self.mx.get(CLIENT, host="half.example")
+        self.eq(half.status, 302)
+        self.eq(half.header("Location"), "https://other.example/c.json?v=1")
+        self.eq(self.mx.get(SERVER, host="half.example").json(), {"m.server": "matrix.half.example"})
+        for status in (None, "301", "302", "307", "308"):
+            if status:
+                self.ok("set", "moved.example", "--redirect-status", status)
+            want = int(status or 302)
+            self.true(wait_for(lambda: self.status("moved.example") == want, 5), "%s not served" % status)
+            for doc in ("client", "server", "support", "policy_server"):
+                uri = "/.well-known/matrix/" + doc
+                where = "https://matrix.other.example" + uri
+                g = self.mx.get(uri, host="Moved.Example:443")
+                self.eq(g.status, want)
+                self.eq(g.header("Location"), where)
+                self.eq(g.header("Access-Control-Allow-Origin"), "*")
+                self.eq(g.header("Access-Control-Allow-Headers"), "X-Requested-With, Content-Type, Authorization")
+                self.eq(g.header("Cache-Control"), "public, max-age=120")
+                self.eq(g.json(), {"location": where})
+                h = self.mx.get(uri, host="moved.example", method="HEAD")
+                self.eq(h.status, want)
+                self.eq(h.header("Location"), where)
+                self.eq(h.header("Content-Length"), str(len(g.body)))
+                self.eq(h.body, b"")
+                c = self.mx.get(uri, host="moved.example", HTTP_IF_NONE_MATCH=g.header("ETag"))
+                self.eq(c.status, 304)
+                self.eq(c.header("ETag"), g.header("ETag"))
+                self.eq(c.header("Cache-Control"), "public, max-age=120")
+                self.eq(c.body, b"")
+                self.eq(self.mx.get(uri, host="moved.example", HTTP_IF_NONE_MATCH='"other"').status, want)
+                o = self.mx.get(uri, host="moved.example", method="OPTIONS")
+                self.eq(o.status, 204)
+                self.eq(o.header("Access-Control-Allow-Methods"), "GET, POST, PUT, DELETE, OPTIONS")
+        # query prints the redirect as the responder serves it.
+        r = subprocess.run([CTL, "-c", self.cfg, "query", "moved.example", "client"], capture_output=True)
+        self.eq(r.stdout, self.mx.get(CLIENT, host="moved.example").raw)
+        self.eq(r.returncode, 0)
+        self.eq(json.loads(self.ok("show", "moved.example")),
+                {"domain": "moved.example", "redirect": "https://matrix.other.example/",
+                 "redirect_status": 308, "max_age": 120})
+        self.ok("set", "moved.example", "--unset", "redirect", "--unset", "redirect_status",
+                "--client", "https://matrix.moved.example")
+        self.true(self.becomes("moved.example", 200), "--unset redirect still redirects")
+        self.ok("set", "half.example", "--unset", "redirect-client")
+        self.eq(json.loads(self.ok("show", "half.example")),
+                {"domain": "half.example", "server": "matrix.half.example"})
+
+    def test_refusals_name_the_domain_and_field(self):
+        self.ok("init")
+        cases = [
+            (["add", "a.example", "--redirect", "http://matrix.other.example"],
+             "a.example: redirect: \"http://matrix.other.example\" is not an https URL"),
+            (["add", "a.example", "--redirect", "https://a.example"],
+             "a.example: redirect: \"https://a.example\" redirects /.well-known/matrix/server of "
+             "a.example to itself, a loop"),
+            (["add", "a.example", "--redirect", "https://b.example", "--server", "m.a.example"],
+             "a.example: server: feeds /.well-known/matrix/server, which redirect sends elsewhere; "
+             "remove one of them"),
+            (["add", "a.example", "--redirect", "https://b.example", "--redirect-status", "303"],
+             "a.example: redirect_status: must be 301, 302, 307 or 308 (default 302)"),
+            (["add", "a.example", "--redirect-client", "https://b.example/c#x"],
+             "a.example: redirect.client: \"https://b.example/c#x\" has a fragment (#...)"),
+        ]
+        for args, message in cases:
+            r = self.ctl(*args)
+            self.eq(r.returncode, EX_DATAERR, r.stderr)
+            self.contains(r.stderr, message)
+        self.eq(self.ok("list"), "")
+
+
 class Unprivileged(Store):
     def setup(self):
         Store.setup(self)
@@ -335,7 +415,7 @@ class Broken(Store):
         self.noticed()
         self.no_store_503("uncached.example")
         self.stale_200("example.org", body)
-        self.contains(self.mx.stderr(), "schema version 5 is newer than this mxdelegate knows (1)")
+        self.contains(self.mx.stderr(), "schema version 5 is newer than this mxdelegate knows (2)")
         with self.raw() as db:
             db.execute("PRAGMA user_version = 0")
         self.true(wait_for(lambda: "run \"mxdelegatectl init\"" in self.mx.stderr(), 5), self.mx.stderr())
@@ -525,6 +605,10 @@ class RoundTrip(Store):
         {"domain": "*.hosted.example", "server": "matrix.{domain}:443"},
         {"domain": "xn--bcher-kva.example", "client": "https://b.example"},
         {"domain": "empty.example"},
+        {"domain": "moved.example", "redirect": "https://matrix.other.example", "redirect_status": 308,
+         "max_age": 60},
+        {"domain": "half.example", "server": "m.half.example",
+         "redirect": {"client": "https://other.example/.well-known/matrix/client"}},
     ]
 
     def round_trip(self, fmt):
@@ -535,7 +619,7 @@ class RoundTrip(Store):
         out = self.tmp.write("out." + fmt, first)
         fresh = self.fresh_config()
         self.ok("init", cfg=fresh)
-        self.eq(self.ok("import", out, cfg=fresh), "import: %s: 4 added, 0 replaced, 0 removed\n" % out)
+        self.eq(self.ok("import", out, cfg=fresh), "import: %s: 6 added, 0 replaced, 0 removed\n" % out)
         self.eq(self.ok("export", "--format", fmt, cfg=fresh), first)
         # And through the other format as well.
         other = "jsonl" if fmt == "toml" else "toml"
@@ -545,11 +629,14 @@ class RoundTrip(Store):
     def test_toml(self):
         text = self.round_trip("toml")
         self.contains(text, '[domains."*.hosted.example"]\nserver = "matrix.{domain}:443"\n')
+        self.contains(text, '[domains."moved.example"]\nmax_age = 60\nredirect = "https://matrix.other.example"\n'
+                            'redirect_status = 308\n')
 
     def test_jsonl(self):
         text = self.round_trip("jsonl")
         self.eq([json.loads(l)["domain"] for l in text.splitlines()],
-                ["*.hosted.example", "empty.example", "example.org", "xn--bcher-kva.example"])
+                ["*.hosted.example", "empty.example", "example.org", "half.example", "moved.example",
+                 "xn--bcher-kva.example"])
         self.eq(self.ok("show", "example.org").strip(), text.splitlines()[2])
         self.eq(self.ok("list", "--json", "--match", "ex*"), text.splitlines()[2] + "\n")
 

@@ -54,9 +54,20 @@ void check_document(const json &record, Document doc, const std::string &host)
 	const Response r = render::document(record, doc, host, policy);
 	check_cors(r);
 	check_wire(r);
-	FUZZ_CHECK(r.status == 200 || r.status == 404);
 	const json body = fuzz::parse_json(r.body);
 	FUZZ_CHECK(body.is_object());
+	// A redirected document: its status, Location, and where it went.
+	if (const std::optional<render::Redirect> to = render::redirect(record, doc)) {
+		FUZZ_CHECK(r.status == to->status);
+		FUZZ_CHECK(r.status == 301 || r.status == 302 || r.status == 307 || r.status == 308);
+		FUZZ_CHECK(r.header("Location") && *r.header("Location") == to->location);
+		FUZZ_CHECK((body == json{{"location", to->location}}));
+		const std::string *etag = r.header("ETag");
+		FUZZ_CHECK(etag && render::etag_matches(*etag, *etag));
+		FUZZ_CHECK(r.header("Cache-Control"));
+		return;
+	}
+	FUZZ_CHECK(r.status == 200 || r.status == 404);
 	const std::optional<std::string> b = render::body(record, doc);
 	FUZZ_CHECK(b.has_value() == (r.status == 200));
 	if (r.status != 200) {

@@ -56,6 +56,7 @@ def row_tests(row_class):
     if not row_class.cgi:
         tests.append("keepalive")
     tests.append("browser")
+    tests.append("autodiscovery")
     if not row_class.cgi:
         tests.append("restart")
     if not row_class.cgi:
@@ -81,8 +82,9 @@ def main():
     tree = servers.Tree(root)
     ref = page = None
     try:
-        ref = suite.Reference(tree)
         page = suite.PageServer()
+        tree.page_port = page.port
+        ref = suite.Reference(tree)
         if run.wanted("systemd-units"):
             run.record("systemd-units", suite.units, tree)
         if run.wanted("tmpfiles"):
@@ -133,6 +135,7 @@ def run_row(run, row_class, tree, ref, page):
             fn = {"behaviour": lambda: suite.behaviour(row, ref),
                   "keepalive": lambda: suite.keepalive(row),
                   "browser": lambda: suite.browser(row, page, ref),
+                  "autodiscovery": lambda: suite.autodiscovery(row, page),
                   "restart": lambda: suite.restart(row),
                   "retry": lambda: suite.retry(row),
                   "user": lambda: suite.user(row),

@@ -145,6 +145,33 @@ client = "https://matrix.{domain}"
 # For the browser: names under .localhost reach 127.0.0.1 in Chromium.
 [domains."example.localhost"]
 client = "https://matrix.example.localhost"
+
+# Redirects, one a status (302 by default): every document to another base,
+# none taking [defaults]' server.
+[domains."r301.example"]
+redirect = "https://matrix.other.example"
+redirect_status = 301
+[domains."r302.example"]
+redirect = "https://matrix.other.example/"
+[domains."r307.example"]
+redirect = "https://matrix.other.example"
+redirect_status = 307
+[domains."r308.example"]
+redirect = "https://matrix.other.example"
+redirect_status = 308
+# One document elsewhere, the others its own ([defaults]' server).
+[domains."half.example"]
+redirect = { client = "https://other.example/client.json?v=1" }
+
+# For the browser: /client elsewhere, at the page server's other origin
+# (http to a .localhost name, which browsers take as secure).
+[domains."moved.localhost"]
+redirect = { client = "http://elsewhere.localhost:%(page_port)d/.well-known/matrix/client" }
+
+# For matrix-js-sdk's AutoDiscovery in Node, whose fetch resolves localhost
+# but no other .localhost name: /client elsewhere, at the page server.
+[domains."localhost"]
+redirect = { client = "http://127.0.0.1:%(page_port)d/.well-known/matrix/client" }
 """
 
     STATIC = b"static page, not mxdelegate's\n"
@@ -172,8 +199,12 @@ client = "https://matrix.example.localhost"
         shutil.copy(os.path.join(ETC, "lighttpd", "mxdelegate-error.json"), self.error_json)
         os.chmod(self.error_json, 0o644)
 
+    # The page server's port, for the browser's redirect target; set before
+    # any configuration is written.
+    page_port = 0
+
     def config_text(self):
-        return self.CONFIG % {"plugins": self.plugins, "key": self.KEY}
+        return self.CONFIG % {"plugins": self.plugins, "key": self.KEY, "page_port": self.page_port}
 
     def row_dir(self, name):
         d = os.path.join(self.root, name)

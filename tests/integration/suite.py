@@ -40,6 +40,15 @@ ORG_POLICY = {"public_keys": {"ed25519": KEY}}
 NET_SERVER = {"m.server": "matrix.example.net:443"}
 NET_CLIENT = {"m.homeserver": {"base_url": "https://chat.example.net"}}
 COM_CLIENT = {"m.homeserver": {"base_url": "https://matrix.chat.example.com"}}
+REDIRECTS = (301, 302, 307, 308)
+# What the page server answers at the browser's redirect target.
+ELSEWHERE_CLIENT = {"m.homeserver": {"base_url": "https://matrix.elsewhere.example"}}
+# The matrix-js-sdk release AutoDiscovery is run from: a recent one, pinned
+# so that a new release changes nothing unannounced.
+SDK_VERSION = "43.0.0"
+# What a homeserver answers at /_matrix/client/versions: every version the
+# SDK may require.
+VERSIONS = {"versions": ["v1.%d" % i for i in range(1, 17)]}
 LONG_LABEL = "a" * 64 + ".example"
 
 
@@ -67,6 +76,33 @@ class Case:
         if self.body:
             extra["CONTENT_LENGTH"] = str(len(self.body))
         return fcgi.cgi_params(self.method, self.path, self.host, **extra)
+
+
+def redirect_cases(etags):
+    """Each redirect status with GET, HEAD, OPTIONS and If-None-Match; the
+    etags are the reference's, by status."""
+    out = []
+    for status in REDIRECTS:
+        host = "r%d.example" % status
+        where = "https://matrix.other.example" + DOC + "client"
+        out += [
+            Case("%d redirect" % status, status, host=host, json={"location": where}),
+            Case("%d redirect of /server" % status, status, host=host, path=DOC + "server",
+                 json={"location": "https://matrix.other.example" + DOC + "server"}),
+            Case("HEAD of a %d redirect" % status, status, method="HEAD", host=host),
+            Case("OPTIONS of a %d redirect" % status, 204, method="OPTIONS", host=host),
+            Case("If-None-Match of a %d redirect" % status, 304, host=host,
+                 headers=[("If-None-Match", etags[status])]),
+            Case("If-None-Match of another %d redirect" % status, status, host=host,
+                 headers=[("If-None-Match", '"0123456789abcdef"')]),
+        ]
+    out += [
+        Case("one document redirected", 302, host="half.example",
+             json={"location": "https://other.example/client.json?v=1"}),
+        Case("the other documents not", 200, host="half.example", path=DOC + "server",
+             json={"m.server": "matrix.half.example:443"}),
+    ]
+    return out
 
 
 def cases(etag):
@@ -106,6 +142,7 @@ def cases(etag):
 
 CACHE_CONTROL = {200: "public, max-age=3600", 304: "public, max-age=3600",
                  404: "public, max-age=120", 400: "no-store", 405: "no-store", 204: None}
+CACHE_CONTROL.update({status: "public, max-age=3600" for status in REDIRECTS})
 
 
 class Reference:
@@ -160,7 +197,11 @@ def check_reply(case, r, ref):
     cc = CACHE_CONTROL[case.status]
     eq(r.all("Cache-Control"), [cc] if cc else [], where + ": Cache-Control")
     eq(r.all("Allow"), ["GET, HEAD, OPTIONS"] if case.status == 405 else [], where + ": Allow")
-    if case.status in (200, 304):
+    if case.status in REDIRECTS and case.method != "OPTIONS":
+        # Absolute, so no web server may make it its own.
+        if not (r.header("Location") or "").startswith("https://"):
+            raise AssertionError("%s: Location %r" % (where, r.header("Location")))
+    if case.status in (200, 304) + REDIRECTS:
         etag = r.header("ETag")
         if not etag or not re.fullmatch(r'"[0-9a-f]{16}"', etag):
             raise AssertionError("%s: ETag %r" % (where, etag))
@@ -187,9 +228,10 @@ def check_reply(case, r, ref):
 
 def behaviour(row, ref):
     etag = ref.answer(Case("", 200)).header("ETag")
+    etags = {s: ref.answer(Case("", s, host="r%d.example" % s)).header("ETag") for s in REDIRECTS}
     failures = []
     n = 0
-    for case in cases(etag):
+    for case in cases(etag) + redirect_cases(etags):
         n += 1
         try:
             r = client.request(row.port, case.method, case.path, case.host, case.headers,
@@ -399,6 +441,23 @@ class PageServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                # The page server is also the homeserver that AutoDiscovery
+                # checks, at the base URL of the document it finds.
+                if self.path in (DOC + "client", "/_matrix/client/versions"):
+                    # Where moved.localhost's /client lives: another web
+                    # server, with CORS headers of its own.
+                    if self.path == DOC + "client" and self.headers.get("Host", "").startswith("127.0.0.1:"):
+                        doc = {"m.homeserver": {"base_url": "http://127.0.0.1:%d" % self.server.server_port}}
+                    else:
+                        doc = ELSEWHERE_CLIENT if self.path == DOC + "client" else VERSIONS
+                    data = json.dumps(doc).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Access-Control-Allow-Origin", "*")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if self.path.split("?")[0] != "/cors.html":
                     self.send_error(404)
                     return
@@ -461,7 +520,48 @@ def browser(row, page, ref):
        "cross-origin 404")
     eq(seen.get("preflighted"), {"status": 200, "type": "application/json", "body": want_client},
        "GET with Authorization, after a preflight")
-    return "GET, 404 and a preflighted GET read cross-origin"
+    # Followed only if the redirect itself carries the CORS headers.
+    eq(seen.get("redirected"), {"status": 200, "type": "application/json",
+                                "body": json.dumps(ELSEWHERE_CLIENT), "redirected": True,
+                                "url": "http://elsewhere.localhost:%d%sclient" % (page.port, DOC)},
+       "cross-origin GET through a 302 to another origin")
+    return "GET, 404, a preflighted GET and a GET through a redirect read cross-origin"
+
+
+# --- matrix-js-sdk ---------------------------------------------------------------
+
+def sdk_dir():
+    """matrix-js-sdk SDK_VERSION installed with npm into the build folder
+    once, and kept there for later runs."""
+    d = os.path.join(servers.BUILD, "integration", "matrix-js-sdk-" + SDK_VERSION)
+    package = os.path.join(d, "node_modules", "matrix-js-sdk", "package.json")
+    if not os.path.exists(package):
+        os.makedirs(d, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--prefix", d, "--no-audit", "--no-fund",
+                            "--loglevel=error", "matrix-js-sdk@" + SDK_VERSION],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0 or not os.path.exists(package):
+            raise AssertionError("npm could not install matrix-js-sdk %s: %s" %
+                                 (SDK_VERSION, (r.stderr or r.stdout)[-2000:]))
+    with open(package) as f:
+        eq(json.load(f)["version"], SDK_VERSION, "matrix-js-sdk's version")
+    return d
+
+
+def autodiscovery(row, page):
+    """matrix-js-sdk's AutoDiscovery finds the homeserver of "localhost",
+    whose /client the row answers with a redirect to another origin (the
+    page server): the SDK's fetch follows it, then checks /versions there."""
+    script = os.path.join(servers.HERE, "autodiscovery.mjs")
+    r = subprocess.run(["node", script, sdk_dir(), str(row.port), "localhost"],
+                       capture_output=True, text=True, timeout=60, env=servers.CLEAN_ENV)
+    if r.returncode != 0:
+        raise AssertionError("node exited %d: %s" % (r.returncode, r.stderr[-2000:]))
+    found = json.loads(r.stdout)
+    base = "http://127.0.0.1:%d" % page.port
+    eq(found.get("m.homeserver"), {"state": "SUCCESS", "error": None, "base_url": base},
+       "AutoDiscovery's m.homeserver")
+    return "matrix-js-sdk %s AutoDiscovery followed the redirect to %s" % (SDK_VERSION, base)
 
 
 # --- tmpfiles.d ----------------------------------------------------------------

@@ -66,3 +66,18 @@ TEST_CASE("stale: Cache-Control lowered to the stale lifetime, nothing else", "[
 	const Answer e = make_answer(render::error(500, "M_UNKNOWN", "broken", {}));
 	CHECK(stale(e, e.full, 30) == e.full);
 }
+
+TEST_CASE("make_answer: a redirect has its ETag located, so it gets 304s", "[answer]")
+{
+	for (int status : {301, 302, 307, 308}) {
+		const Response r = render::document(
+			{{"redirect", "https://example.net"}, {"redirect_status", status}}, Document::client,
+			"example.org", {});
+		const Answer a = make_answer(r);
+		CHECK(a.etag() == *r.header("ETag"));
+		const std::string nm = not_modified(a);
+		CHECK(nm.rfind("Status: 304 Not Modified\r\n", 0) == 0);
+		CHECK(nm.find("ETag: " + *r.header("ETag")) != std::string::npos);
+		CHECK(nm.find("Location") == std::string::npos);
+	}
+}

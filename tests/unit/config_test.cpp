@@ -528,3 +528,19 @@ TEST_CASE("[log] format and access, each refused with its position when wrong", 
 	CHECK(error_of(d.write("tab.toml", "log = 1\n[backend]\nname = \"toml\"\n")) ==
 	      d.file("tab.toml") + ":1:7: log: must be a table");
 }
+
+TEST_CASE("[defaults] may not redirect, with the position named", "[config]")
+{
+	test::TempDir d;
+	const auto f = d.write("r.toml", R"([backend]
+name = "toml"
+[defaults]
+server = "matrix.{domain}:443"
+redirect = "https://matrix.other.example"
+redirect_status = 307
+)");
+	const std::string e = error_of(f);
+	CHECK_THAT(e, Catch::Contains(f + ":5:12: defaults: redirect: is not allowed in [defaults]"));
+	CHECK_THAT(e, Catch::Contains(f + ":6:19: defaults: redirect_status: is not allowed in "
+	                                  "[defaults], as redirect is not"));
+}

@@ -111,10 +111,13 @@ TEST_CASE("usage errors name the argument", "[ctl_args]")
 	CHECK(usage_error({"add", "example.org", "--server"}) == "add: --server needs a value");
 	CHECK(usage_error({"add", "example.org"}) ==
 	      "add: no field given (--server, --client, --identity-server, --extra, --support-page, "
-	      "--contact, --policy-server-key, --max-age, --note)");
+	      "--contact, --policy-server-key, --max-age, --redirect, --redirect-server, "
+	      "--redirect-client, --redirect-support, --redirect-policy-server, --redirect-status, --note)");
 	CHECK(usage_error({"set", "example.org"}) ==
 	      "set: no field given (--server, --client, --identity-server, --extra, --support-page, "
-	      "--contact, --policy-server-key, --max-age, --note, --unset)");
+	      "--contact, --policy-server-key, --max-age, --redirect, --redirect-server, "
+	      "--redirect-client, --redirect-support, --redirect-policy-server, --redirect-status, "
+	      "--note, --unset)");
 	CHECK(usage_error({"add", "example.org", "--unset", "note"}) == "add: unknown option --unset");
 	CHECK(usage_error({"add"}) == "add: takes arguments DOMAIN, got 0");
 	CHECK(usage_error({"show", "a.example", "b.example"}) == "show: takes arguments DOMAIN, got 2");

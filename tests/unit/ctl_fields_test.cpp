@@ -160,7 +160,8 @@ TEST_CASE("--unset names every stored field and every part an option writes", "[
 	CHECK_THROWS_WITH(build({{"unset", "colour"}}),
 	                  "--unset: unknown field \"colour\" (server, client, client_extra, "
 	                  "identity-server, client_extra.KEY, support, support-page, contacts, "
-	                  "policy_server, policy-server-key, max_age, note)");
+	                  "policy_server, policy-server-key, max_age, redirect, redirect-server, redirect-client, "
+	                  "redirect-support, redirect-policy-server, redirect_status, note)");
 	// The key is no field of the record.
 	CHECK_THROWS_AS(build({{"unset", "domain"}}), UsageError);
 	CHECK_THROWS_AS(build({{"unset", "client_extra."}}), UsageError);
@@ -177,4 +178,21 @@ TEST_CASE("--unset names every stored field and every part an option writes", "[
 		CHECK_FALSE(r.contains(name));
 		CHECK(r.size() == full.size() - 1);
 	}
+}
+
+TEST_CASE("--redirect gives a base, --redirect-DOCUMENT one document's URL", "[ctl_fields]")
+{
+	json r = build({{"redirect", "https://matrix.other.example"}, {"redirect-status", "307"}});
+	CHECK(r == json{{"redirect", "https://matrix.other.example"}, {"redirect_status", 307}});
+	// A document's URL replaces a base: the table form starts anew.
+	r = build({{"redirect-client", "https://other.example/c"}}, r);
+	CHECK(r == json{{"redirect", {{"client", "https://other.example/c"}}}, {"redirect_status", 307}});
+	r = build({{"redirect-policy-server", "https://other.example/p"}}, r);
+	CHECK(r["redirect"] ==
+	      json{{"client", "https://other.example/c"}, {"policy_server", "https://other.example/p"}});
+	r = build({{"unset", "redirect-client"}}, r);
+	CHECK(r["redirect"] == json{{"policy_server", "https://other.example/p"}});
+	r = build({{"unset", "redirect-policy-server"}, {"unset", "redirect_status"}}, r);
+	CHECK(r == json::object());
+	CHECK_THROWS_AS(build({{"redirect-status", "permanent"}}), DataError);
 }

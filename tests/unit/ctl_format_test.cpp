@@ -80,7 +80,7 @@ TEST_CASE("a TOML table has every stored field, in the table's order, then any o
 	for (std::size_t at = table.find('\n') + 1; at < table.size() && table[at] != '\n';
 	     at = table.find('\n', at) + 1)
 		keys += table.substr(at, table.find(' ', at) - at) + " ";
-	CHECK(keys == "server client client_extra support policy_server max_age note "
+	CHECK(keys == "server client client_extra support policy_server max_age redirect redirect_status note "
 	              "\"org.example.other\" ");
 }
 

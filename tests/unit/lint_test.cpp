@@ -217,3 +217,19 @@ TEST_CASE("lint: a client document of extras only", "[lint]")
 	              "homeserver's base URL), or remove client_extra (spec: client-server API, Server "
 	              "Discovery, Well-known URIs) [client-without-homeserver]"});
 }
+
+TEST_CASE("lint: a permanent redirect", "[lint]")
+{
+	for (int status : {301, 308})
+		CHECK(lines({{"redirect", "https://example.net"}, {"redirect_status", status}}) ==
+		      Strings{"redirect_status: " + std::to_string(status) +
+		              " is a permanent redirect: a client may remember the new place and never "
+		              "ask this domain again, so a later change of the redirect would not reach "
+		              "it; use 302 (the default) or 307 unless the move is final (RFC 9110 15.4.2 "
+		              "and 15.4.9; spec: client-server API, Server Discovery, Well-known URIs, "
+		              "v1.20) "
+		              "[permanent-redirect]"});
+	for (int status : {302, 307})
+		CHECK(lines({{"redirect", "https://example.net"}, {"redirect_status", status}}).empty());
+	CHECK(lines({{"redirect", {{"client", "https://example.net/c"}}}}).empty());
+}

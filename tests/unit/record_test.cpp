@@ -124,7 +124,7 @@ TEST_CASE("validate: unknown top-level fields", "[record]")
 	CHECK(paths(problems) == Strings{"\"m.server\"", "servr"});
 	CHECK(problems[0].message ==
 	      "unknown field; a record has server, client, client_extra, support, policy_server, "
-	      "max_age, domain and note");
+	      "max_age, redirect, redirect_status, domain and note");
 }
 
 TEST_CASE("validate: every problem is reported, not just the first", "[record]")
@@ -650,4 +650,154 @@ TEST_CASE("effective: a stored part wins even when it is null or empty", "[recor
 	      json{{"max_age", 0}, {"server", "s.x.org"}});
 	CHECK(mxd::record::effective(stored, json(), "x.org") ==
 	      json{{"max_age", 0}, {"server", "s.x.org"}});
+}
+
+namespace {
+
+// Every message of a validation, as "path: message".
+std::vector<std::string> messages(const json &record, std::string_view key = "example.org")
+{
+	std::vector<std::string> out;
+	for (const auto &p : validate(record, key))
+		out.push_back(format_path(p.path) + ": " + p.message);
+	return out;
+}
+
+} // namespace
+
+TEST_CASE("validate: redirect as a base for every document, or a table of documents",
+          "[record]")
+{
+	CHECK(messages({{"redirect", "https://matrix.example.net"}}).empty());
+	CHECK(messages({{"redirect", "https://example.net/sub/"}, {"redirect_status", 308}}).empty());
+	CHECK(messages({{"redirect", "https://{domain}.hosting.example"}}).empty());
+	CHECK(messages({{"redirect", {{"client", "https://example.net/c.json?t=1"}}},
+	                {"server", "matrix.example.org"},
+	                {"max_age", 60}})
+	          .empty());
+	for (int status : {301, 302, 307, 308})
+		CHECK(messages({{"redirect", "https://example.net"}, {"redirect_status", status}}).empty());
+	// http only to a loopback host, which a browser trusts as a secure
+	// context and which is only ever a test.
+	CHECK(messages({{"redirect", "http://127.0.0.1:8080"}}).empty());
+	CHECK(messages({{"redirect", "http://localhost:8080"}}).empty());
+	CHECK(messages({{"redirect", {{"client", "http://[::1]:9/x"}}}}).empty());
+	// Wildcards redirect like any record.
+	CHECK(messages({{"redirect", "https://{domain}.hosting.example"}}, "*.example.net").empty());
+}
+
+TEST_CASE("validate: redirect refuses what it cannot serve, by name", "[record]")
+{
+	CHECK(messages({{"redirect", "http://matrix.example.net"}}) ==
+	      std::vector<std::string>{
+		      "redirect: \"http://matrix.example.net\" is not an https URL (http only to localhost "
+		      "or 127.0.0.1, for tests); expected a base such as https://matrix.example.net, to "
+		      "which the document's path is appended"});
+	CHECK(messages({{"redirect", "https://example.net/?x=1"}}) ==
+	      std::vector<std::string>{
+		      "redirect: \"https://example.net/?x=1\" has a query (?...); expected a base such as "
+		      "https://matrix.example.net, to which the document's path is appended"});
+	CHECK(messages({{"redirect", {{"client", "https://example.net/c#top"}}}}) ==
+	      std::vector<std::string>{
+		      "redirect.client: \"https://example.net/c#top\" has a fragment (#...); expected an "
+		      "absolute https URL such as https://example.net/.well-known/matrix/client"});
+	CHECK(messages({{"redirect", {{"client", "https://user:pw@example.net/c"}}}}).at(0).find(
+	          "has user information") != std::string::npos);
+	CHECK(messages({{"redirect", "https://bücher.example"}}).at(0).find(
+	          "contains a character outside ASCII") != std::string::npos);
+	CHECK(messages({{"redirect", "https://example.net/" + std::string(2100, 'a')}}).at(0).find(
+	          "bytes long; the limit is 2048") != std::string::npos);
+	CHECK(messages({{"redirect", "matrix.example.net"}}).at(0).find("has no http:// or https://") !=
+	      std::string::npos);
+	CHECK(messages({{"redirect", 5}}) ==
+	      std::vector<std::string>{"redirect: must be a string (a base for every document) or a "
+	                               "table of documents, not an integer"});
+	CHECK(messages({{"redirect", json::object()}}).at(0).starts_with("redirect: is empty"));
+	CHECK(messages({{"redirect", {{"clients", "https://example.net/c"}}}}) ==
+	      std::vector<std::string>{"redirect.clients: not a document; redirect's table has server, "
+	                               "client, support and policy_server"});
+	CHECK(messages({{"redirect", {{"client", 1}}}}).at(0) ==
+	      "redirect.client: must be a string: a URL such as "
+	      "https://example.net/.well-known/matrix/client, not an integer");
+}
+
+TEST_CASE("validate: redirect_status is 301, 302, 307 or 308, and needs a redirect", "[record]")
+{
+	for (const json &bad : {json(303), json(300), json(200), json("302"), json(302.0)})
+		CHECK(messages({{"redirect", "https://example.net"}, {"redirect_status", bad}}) ==
+		      std::vector<std::string>{
+			      "redirect_status: must be 301, 302, 307 or 308 (default 302)"});
+	CHECK(messages({{"server", "matrix.example.org"}, {"redirect_status", 302}}) ==
+	      std::vector<std::string>{"redirect_status: is given without a redirect"});
+}
+
+TEST_CASE("validate: a redirected document has no content of its own", "[record]")
+{
+	CHECK(messages({{"redirect", "https://example.net"}, {"server", "matrix.example.org"}}) ==
+	      std::vector<std::string>{"server: feeds /.well-known/matrix/server, which redirect sends "
+	                               "elsewhere; remove one of them"});
+	CHECK(messages({{"redirect", {{"client", "https://example.net/c"}}},
+	                {"client", "https://matrix.example.org"},
+	                {"client_extra", {{"org.example.key", 1}}},
+	                {"server", "matrix.example.org"}}) ==
+	      std::vector<std::string>{
+		      "client: feeds /.well-known/matrix/client, which redirect sends elsewhere; remove one "
+		      "of them",
+		      "client_extra: feeds /.well-known/matrix/client, which redirect sends elsewhere; "
+		      "remove one of them"});
+}
+
+TEST_CASE("validate: a redirect to its own host and path is a loop", "[record]")
+{
+	CHECK(messages({{"redirect", "https://example.org"}}).size() == 4);
+	CHECK(messages({{"redirect", "https://Example.ORG./"}}).at(0) ==
+	      "redirect: \"https://Example.ORG./\" redirects /.well-known/matrix/server of example.org "
+	      "to itself, a loop");
+	CHECK(messages({{"redirect", {{"client", "https://example.org:443/.well-known/matrix/client?x"}}}}) ==
+	      std::vector<std::string>{
+		      "redirect.client: \"https://example.org:443/.well-known/matrix/client?x\" is "
+		      "/.well-known/matrix/client of example.org itself, a loop"});
+	// An escaped unreserved character is the same path to the responder.
+	CHECK(messages({{"redirect", {{"client", "https://example.org/.well-known/matrix/%63lient"}}}})
+	          .size() == 1);
+	// Another port, another path or another document is no loop.
+	CHECK(messages({{"redirect", "https://example.org:8443"}}).empty());
+	CHECK(messages({{"redirect", "https://example.org/elsewhere"}}).empty());
+	CHECK(messages({{"redirect", {{"client", "https://example.org/.well-known/matrix/server"}}}})
+	          .empty());
+	// A template is a loop for every host: found under a wildcard too.
+	CHECK(messages({{"redirect", "https://{domain}"}}, "*.example.net").size() == 4);
+	// Served, the record is checked for the host asked: a wildcard's
+	// redirect to one of its own names loops for that name alone.
+	const json wild = {{"redirect", "https://a.example.net"}};
+	CHECK(messages(wild, "*.example.net").size() == 4); // its sample name is a.example.net
+	CHECK(messages(wild, "b.example.net").empty());
+	CHECK(messages(wild, "a.example.net").size() == 4);
+}
+
+TEST_CASE("validate: redirect has no place in [defaults]", "[record]")
+{
+	CHECK(messages({{"redirect", "https://example.net"}}, "") ==
+	      std::vector<std::string>{
+		      "redirect: is not allowed in [defaults]: it would take every domain's documents "
+		      "elsewhere; give it in the records it is for"});
+	CHECK(messages({{"redirect_status", 307}}, "") ==
+	      std::vector<std::string>{
+		      "redirect_status: is not allowed in [defaults], as redirect is not"});
+}
+
+TEST_CASE("effective: [defaults] give no content to a redirected document", "[record]")
+{
+	const json defaults = {{"server", "matrix.hosting.example:443"},
+	                       {"support", {{"support_page", "https://hosting.example/help"}}},
+	                       {"max_age", 600}};
+	const json all = mxd::record::effective({{"redirect", "https://example.net"}}, defaults, "example.org");
+	CHECK(all == json{{"redirect", "https://example.net"}, {"max_age", 600}});
+	CHECK(validate(all, "example.org").empty());
+	const json one =
+		mxd::record::effective({{"redirect", {{"server", "https://example.net/s"}}}}, defaults, "example.org");
+	CHECK(one == json{{"redirect", {{"server", "https://example.net/s"}}},
+	                  {"support", {{"support_page", "https://hosting.example/help"}}},
+	                  {"max_age", 600}});
+	CHECK(validate(one, "example.org").empty());
 }

@@ -514,3 +514,59 @@ TEST_CASE("the spec's example documents, written as records, are served as the s
 	CHECK(render::body(short_form, Document::policy_server) ==
 	      json::parse(spec_policy_server).dump());
 }
+
+TEST_CASE("redirect: a base gets the document's path, a table names whole URLs", "[render]")
+{
+	const json base = {{"redirect", "https://matrix.example.net/"}};
+	CHECK(render::redirect(base, Document::client)->location ==
+	      "https://matrix.example.net/.well-known/matrix/client");
+	CHECK(render::redirect(base, Document::policy_server)->location ==
+	      "https://matrix.example.net/.well-known/matrix/policy_server");
+	CHECK(render::redirect(base, Document::server)->status == 302);
+	CHECK(render::redirect({{"redirect", "https://example.net/sub"}}, Document::support)->location ==
+	      "https://example.net/sub/.well-known/matrix/support");
+	const json table = {{"redirect", {{"client", "https://example.net/c.json?v=2"}}},
+	                    {"redirect_status", 308},
+	                    {"server", "matrix.example.org"}};
+	CHECK(render::redirect(table, Document::client)->location == "https://example.net/c.json?v=2");
+	CHECK(render::redirect(table, Document::client)->status == 308);
+	CHECK_FALSE(render::redirect(table, Document::server));
+	CHECK_FALSE(render::redirect(full, Document::client));
+}
+
+TEST_CASE("document: a redirect with Location, CORS, Cache-Control, ETag and a small body",
+          "[render]")
+{
+	for (int status : {301, 302, 307, 308}) {
+		INFO(status);
+		const json record = {{"redirect", "https://matrix.example.net"},
+		                     {"redirect_status", status},
+		                     {"max_age", 120}};
+		const Response r = render::document(record, Document::client, "example.org", {});
+		CHECK(r.status == status);
+		const std::string body =
+			R"({"location":"https://matrix.example.net/.well-known/matrix/client"})";
+		CHECK(r.body == body);
+		CHECK(r.headers ==
+		      with(common, {{"Cache-Control", "public, max-age=120"},
+		                    {"ETag", render::etag(std::to_string(status) + body)},
+		                    {"Location", "https://matrix.example.net/.well-known/matrix/client"}}));
+	}
+	// Without a status, 302; without max_age, the policy's.
+	const Response d = render::document({{"redirect", {{"server", "https://example.net/s"}}}},
+	                                    Document::server, "example.org", {});
+	CHECK(d.status == 302);
+	CHECK(*d.header("Cache-Control") == "public, max-age=14400");
+	CHECK(*d.header("Location") == "https://example.net/s");
+	// The documents the table does not name are the record's as ever.
+	CHECK(render::document({{"redirect", {{"server", "https://example.net/s"}}}}, Document::client,
+	                       "example.org", {})
+	          .status == 404);
+	// Two statuses to one place are two validators.
+	CHECK(*render::document({{"redirect", "https://example.net"}, {"redirect_status", 301}},
+	                        Document::client, "example.org", {})
+	           .header("ETag") !=
+	      *render::document({{"redirect", "https://example.net"}}, Document::client, "example.org",
+	                        {})
+	           .header("ETag"));
+}

@@ -215,3 +215,56 @@ TEST_CASE("a missing plugin is an error naming its path", "[responder]")
 	c.backend_name = "nonexistent";
 	CHECK_THROWS_WITH(Responder(c), Catch::Contains(c.plugin_dir + "/nonexistent.so"));
 }
+
+TEST_CASE("a redirect: each status with GET, HEAD, If-None-Match and OPTIONS", "[responder]")
+{
+	for (int status : {301, 302, 307, 308}) {
+		INFO(status);
+		json records = example;
+		records["moved.example"] = {{"redirect", "https://matrix.example.net"},
+		                            {"redirect_status", status}};
+		Responder r(memory_config(records));
+		const auto g = answer(r, get("Moved.Example:443"));
+		CHECK(g.status == status);
+		CHECK_THAT(g.head, Catch::Contains("\r\nLocation: "
+		                                   "https://matrix.example.net/.well-known/matrix/client\r\n"));
+		CHECK_THAT(g.head, Catch::Contains("\r\nAccess-Control-Allow-Origin: *\r\n"));
+		CHECK_THAT(g.head, Catch::Contains("\r\nCache-Control: public, max-age=14400\r\n"));
+		CHECK(json::parse(g.body) ==
+		      json{{"location", "https://matrix.example.net/.well-known/matrix/client"}});
+
+		Request h = get("moved.example");
+		h.method = Method::head;
+		const auto hd = answer(r, h);
+		CHECK(hd.status == status);
+		CHECK(hd.head == g.head);
+		CHECK(hd.body.empty());
+
+		const auto at = g.head.find("ETag: ");
+		REQUIRE(at != std::string::npos);
+		Request c = get("moved.example");
+		c.if_none_match = g.head.substr(at + 6, g.head.find("\r\n", at) - at - 6);
+		const auto nm = answer(r, c);
+		CHECK(nm.status == 304);
+		CHECK(nm.body.empty());
+		c.if_none_match = "\"other\"";
+		CHECK(answer(r, c).status == status);
+
+		Request o = get("moved.example");
+		o.method = Method::options;
+		o.method_name = "OPTIONS";
+		CHECK(answer(r, o).status == 204);
+	}
+}
+
+TEST_CASE("a wildcard's redirect to one of its own names is a 500 for that name alone",
+          "[responder]")
+{
+	json records = example;
+	records["*.hosting.example"] = {{"redirect", "https://a.hosting.example"}};
+	Responder r(memory_config(records));
+	CHECK(answer(r, get("b.hosting.example")).status == 302);
+	const auto loop = answer(r, get("a.hosting.example"));
+	CHECK(loop.status == 500);
+	CHECK_THAT(loop.head, Catch::Contains("Cache-Control: no-store"));
+}

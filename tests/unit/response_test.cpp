@@ -49,7 +49,8 @@ TEST_CASE("reason_phrase knows the statuses mxdelegate sends", "[response]")
 TEST_CASE("reason_phrase falls back to the status class", "[response]")
 {
 	CHECK(reason_phrase(201) == "Success");
-	CHECK(reason_phrase(302) == "Redirection");
+	CHECK(reason_phrase(302) == "Found");
+	CHECK(reason_phrase(303) == "Redirection");
 	CHECK(reason_phrase(418) == "Client Error");
 	CHECK(reason_phrase(502) == "Server Error");
 	CHECK(reason_phrase(0) == "Unknown");

@@ -28,7 +28,8 @@ std::string refusal(const Row &row, const std::string &domain = "example.org")
 TEST_CASE("sql columns: the lists every statement names", "[sql_columns]")
 {
 	CHECK(mxd::plugin::column_list() ==
-	      "server, client, client_extra, support, policy_server, max_age, note");
+	      "server, client, client_extra, support, policy_server, max_age, redirect, "
+	      "redirect_status, note");
 	CHECK(mxd::plugin::column_list("d.").starts_with("d.server, d.client, d.client_extra"));
 	CHECK(mxd::plugin::column_updates().starts_with("server = excluded.server, client = excluded.client"));
 }
@@ -91,4 +92,30 @@ TEST_CASE("sql columns: a JSON cell past the core's bounds is handed on unbuilt"
 	row[2] = {Cell::text, within};
 	CHECK(nlohmann::json::parse(mxd::plugin::record_of(row, "db", "/x.db", "example.org"))
 	          .contains("client_extra"));
+}
+
+TEST_CASE("sql columns: a store of an older generation selects NULL for newer columns",
+          "[sql_columns]")
+{
+	CHECK(mxd::plugin::column_list("d.", 0) ==
+	      "d.server, d.client, d.client_extra, d.support, d.policy_server, d.max_age, NULL, NULL, "
+	      "d.note");
+	CHECK(mxd::plugin::column_list("", mxd::plugin::latest_columns) == mxd::plugin::column_list());
+}
+
+TEST_CASE("sql columns: redirect is a JSON string or object", "[sql_columns]")
+{
+	Row row;
+	row[6] = {Cell::text, R"("https://matrix.other.example")"};
+	row[7] = {Cell::integer, {}, 308};
+	CHECK(mxd::plugin::record_of(row, "db", "/x.db", "example.org") ==
+	      R"({"redirect":"https://matrix.other.example","redirect_status":308})");
+	row[6] = {Cell::text, R"({"client":"https://other.example/c"})"};
+	CHECK(mxd::plugin::record_of(row, "db", "/x.db", "example.org") ==
+	      R"({"redirect":{"client":"https://other.example/c"},"redirect_status":308})");
+	// Text that is not JSON: a URL stored by hand without its quotes.
+	row[6] = {Cell::text, "https://matrix.other.example"};
+	CHECK(refusal(row) == "db: /x.db: example.org: redirect: is not a JSON string or object");
+	row[6] = {Cell::text, "[1]"};
+	CHECK(refusal(row) == "db: /x.db: example.org: redirect: is not a JSON string or object");
 }

@@ -130,7 +130,7 @@ TEST_CASE("sqlite: create makes the schema, mode 0644 whatever the umask, rollba
 	REQUIRE(stat(db.c_str(), &st) == 0);
 	CHECK((st.st_mode & 0777) == 0644);
 	Raw raw(db);
-	CHECK(raw.text("PRAGMA user_version") == "1");
+	CHECK(raw.text("PRAGMA user_version") == "2");
 	CHECK(raw.text("PRAGMA journal_mode") == "delete");
 	CHECK(raw.text("SELECT name FROM sqlite_schema WHERE type = 'table'") == "domains");
 	CHECK(w->writable());
@@ -297,7 +297,7 @@ TEST_CASE("sqlite: opening for writing needs the store and its schema", "[sqlite
 	create(dir.file("new.db"));
 	Raw(dir.file("new.db")).exec("PRAGMA user_version = 9");
 	CHECK_THAT(error_of([&] { create(dir.file("new.db")); }),
-	           Catch::Contains("schema version 9 is newer than this mxdelegatectl knows (1)"));
+	           Catch::Contains("schema version 9 is newer than this mxdelegatectl knows (2)"));
 
 	CHECK_THAT(error_of([&] { create(dir.path() + "/missing/x.db"); }, &kind),
 	           Catch::Contains("cannot create " + dir.path() + "/missing/x.db: No such file"));
@@ -372,17 +372,17 @@ TEST_CASE("sqlite: a wrong schema version is refused with the tool and versions 
 	// connection is retired with it.
 	CHECK(r->generation() != g);
 	CHECK(error_of([&] { r->lookup("example.org"); }) ==
-	      "sqlite: " + db + ": schema version 7 is newer than this mxdelegate knows (1); "
-	      "upgrade mxdelegate, or restore a database of schema version 1");
+	      "sqlite: " + db + ": schema version 7 is newer than this mxdelegate knows (2); "
+	      "upgrade mxdelegate, or restore a database of schema version 2");
 
 	Raw(db).exec("PRAGMA user_version = 0");
 	// Past the backoff, the next lookup looks at the file again.
 	std::this_thread::sleep_for(std::chrono::milliseconds(300));
 	(void)r->generation();
 	CHECK_THAT(error_of([&] { r->lookup("example.org"); }),
-	           Catch::Contains("schema version 0, expected 1); run \"mxdelegatectl init\""));
+	           Catch::Contains("schema version 0, expected 2); run \"mxdelegatectl init\""));
 
-	Raw(db).exec("PRAGMA user_version = 1");
+	Raw(db).exec("PRAGMA user_version = 2");
 	CHECK(recovers(*r, "example.org"));
 }
 
@@ -612,4 +612,36 @@ TEST_CASE("sqlite: a writer's lock holds a lookup no longer than the deadline", 
 	CHECK_NOTHROW(w->begin());
 	release.join();
 	w->rollback();
+}
+
+TEST_CASE("sqlite: a schema 1 store is read without redirects; init migrates it to 2", "[sqlite]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", R"({"server":"matrix.example.org:443"})");
+	// Schema 1 as an older mxdelegatectl made it: no redirect columns.
+	Raw(db).exec("ALTER TABLE domains DROP COLUMN redirect; "
+	             "ALTER TABLE domains DROP COLUMN redirect_status; PRAGMA user_version = 1");
+
+	auto r = open(db);
+	(void)r->generation(); // the responder's first look, at its start
+	CHECK(r->lookup("example.org") == R"({"server":"matrix.example.org:443"})");
+	// Writing needs the new columns.
+	CHECK_THAT(error_of([&] { open(db, "write"); }),
+	           Catch::Contains("schema version 1, expected 2; run \"mxdelegatectl init\" to migrate it"));
+
+	auto w = create(db);
+	CHECK(Raw(db).text("PRAGMA user_version") == "2");
+	w->put("example.net", R"({"redirect":"https://matrix.example.com","redirect_status":307})");
+	w.reset();
+	CHECK(recovers(*r, "example.net"));
+	CHECK(r->lookup("example.net") ==
+	      R"({"redirect":"https://matrix.example.com","redirect_status":307})");
+	CHECK(r->lookup("example.org") == R"({"server":"matrix.example.org:443"})");
+	// The table form is kept as the object it is.
+	create(db)->put("example.com",
+	                R"({"redirect":{"client":"https://example.net/.well-known/matrix/client"}})");
+	CHECK(recovers(*r, "example.com"));
+	CHECK(r->lookup("example.com") ==
+	      R"({"redirect":{"client":"https://example.net/.well-known/matrix/client"}})");
 }
