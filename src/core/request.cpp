@@ -40,8 +40,11 @@ Request parse_request(const Params &p)
 
 	// RFC 3875 requires SCRIPT_NAME; a lone PATH_INFO is no target at all.
 	req.has_target = p.uri != nullptr || p.script != nullptr;
-	if (req.has_target)
+	if (req.has_target) {
 		req.document = route::match(p.uri, p.script, p.info);
+		if (!req.document)
+			req.path = route::path(p.uri, p.script, p.info).value_or("");
+	}
 
 	if (p.host != nullptr) {
 		req.has_host = true;

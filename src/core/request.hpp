@@ -18,6 +18,9 @@ struct Request {
 	Role role = Role::responder;         // FCGI_ROLE; absent means responder
 	bool has_target = false;             // REQUEST_URI or SCRIPT_NAME was given
 	std::optional<Document> document;    // nullopt: not a path we serve
+	// Without a document only, so that a document costs no copy: the path
+	// as route::path gives it ("" when none), for the health path.
+	std::string path;
 	bool has_host = false;
 	std::string host;                    // HTTP_HOST as sent (raw)
 	std::string if_none_match;           // HTTP_IF_NONE_MATCH as sent

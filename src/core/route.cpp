@@ -171,4 +171,14 @@ std::optional<Document> match(const char *request_uri, const char *script_name,
 	return std::nullopt;
 }
 
+std::optional<std::string> path(const char *request_uri, const char *script_name,
+                                const char *path_info)
+{
+	if (request_uri != nullptr && *request_uri != '\0')
+		return canonical_path(request_uri);
+	std::string p = script_name != nullptr ? script_name : "";
+	p += path_info != nullptr ? path_info : "";
+	return p;
+}
+
 } // namespace mxd::route

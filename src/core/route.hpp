@@ -40,4 +40,11 @@ std::optional<Document> match_path(std::string_view path);
 std::optional<Document> match(const char *request_uri, const char *script_name,
                               const char *path_info);
 
+// The path the same parameters name, for a request that names no document:
+// the canonical path of REQUEST_URI when present, otherwise SCRIPT_NAME
+// followed by PATH_INFO as they are (already decoded).  nullopt when
+// REQUEST_URI is not a path.
+std::optional<std::string> path(const char *request_uri, const char *script_name,
+                                const char *path_info);
+
 } // namespace mxd::route

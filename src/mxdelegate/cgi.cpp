@@ -97,9 +97,12 @@ int serve(const Config &config, const std::string &config_error)
 		// The backend cannot be opened: the web server still gets an answer
 		// that no remote server caches.
 		log::lines(log::Level::error, "backend", "", e.what());
-		Response resp = render::error(503, "M_UNAVAILABLE",
-		                              "The delegation store is unavailable; try again later",
-		                              config.http);
+		// The health path says why, as it does when a lookup fails.
+		const std::string why = e.what();
+		Response resp = is_health(config, req) ? health_response(config.backend_name, &why)
+		                       : render::error(503, "M_UNAVAILABLE",
+		                                       "The delegation store is unavailable; try again later",
+		                                       config.http);
 		reply.buffer = serialize(resp, req.method != Method::head);
 		reply.bytes = reply.buffer;
 	}

@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "core/record.hpp"
+#include "core/route.hpp"
 #include "core/toml_json.hpp"
 #include "service/listen_spec.hpp"
 
@@ -273,6 +274,34 @@ void read_log(const toml::table &root, Config &c, Problems &p)
 	}
 }
 
+// [status]: what monitoring reads.  Only health for now; the table is
+// where the metrics path and a listener of its own would go too.
+void read_status(const toml::table &root, Config &c, Problems &p)
+{
+	const toml::table *t = table_of(root, "status", p);
+	if (!t)
+		return;
+	unknown_keys(*t, "status", {"health"}, p);
+	const toml::node *n = t->get("health");
+	if (!n)
+		return;
+	std::string path;
+	read_string(*t, "health", path, p);
+	if (path.empty())
+		return;
+	const auto canonical = route::canonical_path(path);
+	if (!path.starts_with('/'))
+		p.add(*n, "health: must be an absolute path such as \"/health\"");
+	else if (!canonical || *canonical != path)
+		p.add(*n, "health: must be a plain path: no query or fragment, no control byte, and "
+		          "no percent-escape of a letter, digit, '-', '.', '_' or '~'");
+	else if (path == "/.well-known/matrix" || path.starts_with("/.well-known/matrix/"))
+		p.add(*n, "health: must not be under /.well-known/matrix/, whose paths are the "
+		          "tenants' documents");
+	else
+		c.health_path = path;
+}
+
 void read_follow(const toml::table &root, Config &c, Problems &p)
 {
 	const toml::table *t = table_of(root, "follow", p);
@@ -351,10 +380,11 @@ Config load_config(const std::string &path)
 	read_server(root, c, p);
 	read_follow(root, c, p);
 	read_log(root, c, p);
+	read_status(root, c, p);
 	for (auto &&[k, v] : root) {
 		const auto key = k.str();
 		if (key == "backend" || key == "defaults" || key == "http" || key == "server" ||
-		    key == "follow" || key == "log")
+		    key == "follow" || key == "log" || key == "status")
 			continue;
 		if (key == "domains") {
 			if (!c.backend_name.empty() && c.backend_name != "toml")
@@ -363,7 +393,7 @@ Config load_config(const std::string &path)
 			continue;
 		}
 		p.add(v, "unknown table or key \"" + std::string(key) +
-		             "\" (known: backend, defaults, http, server, follow, log, domains)");
+		             "\" (known: backend, defaults, http, server, follow, log, status, domains)");
 	}
 	p.raise();
 	return c;

@@ -59,6 +59,11 @@ struct Config {
 	std::string follow_at; // "file:line:column" of the [follow] table
 	log::Format log_format = log::Format::text; // [log] format
 	bool log_access = false;                    // [log] access: a line a request
+	// [status] health: the request path answered with the health of this
+	// responder (configuration loaded, store answering a probe); "" = off.
+	// Canonical as core/route.cpp makes request paths, so that comparing
+	// them is enough.
+	std::string health_path;
 };
 
 // The default configuration path, from SYSCONFDIR at build time.

@@ -31,7 +31,35 @@ Directory::Limits limits(const Config &c)
 	return l;
 }
 
+// A key no store holds (.invalid is reserved, RFC 6761): the answer does
+// not matter, only that the store could give one.
+constexpr const char *probe_key = "mxdelegate-probe.invalid";
+
 } // namespace
+
+Response health_response(std::string_view backend_name, const std::string *failure,
+                         std::uint64_t generation)
+{
+	// The CORS headers of every answer, then no-store: a health answer
+	// kept by any cache would hide the store's state from the monitor.
+	Response r = render::preflight();
+	r.status = failure ? 503 : 200;
+	r.headers.emplace_back("Cache-Control", "no-store");
+	nlohmann::ordered_json body; // "status" first, for a human reading it
+	if (failure) {
+		body["status"] = "unavailable";
+		// The plugin's message, on one line and bounded: it names what
+		// failed (a path, a server, a timeout), never a password, as the
+		// error log has it.
+		body["reason"] = std::string(backend_name) + ": " + log::one_line(*failure, {.max = 400});
+	} else {
+		body["status"] = "ok";
+		body["backend"] = backend_name;
+		body["generation"] = generation;
+	}
+	r.body = body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+	return r;
+}
 
 Responder::Responder(const Config &config)
 	: config_(config),
@@ -60,9 +88,7 @@ Responder::Responder(const Config &config)
 std::shared_ptr<Responder> Responder::checked(const Config &config, const Responder *previous)
 {
 	auto r = std::make_shared<Responder>(config);
-	// A name no store holds (.invalid is reserved): the answer does not
-	// matter, only that the store could give one.
-	r->directory_.backend().lookup("mxdelegate-probe.invalid");
+	r->directory_.backend().lookup(probe_key);
 	if (previous) {
 		const Config &old = previous->config();
 		if (old.backend_name == config.backend_name && old.plugin_dir == config.plugin_dir &&
@@ -94,6 +120,31 @@ void Responder::unavailable(Reply &reply, std::string_view why, bool head)
 	reply.bytes = reply.buffer;
 }
 
+void Responder::health(Reply &reply, bool head)
+{
+	// Asked of the store on every request, never of the cache: the answer
+	// is the store's state now.  The plugin's own deadline ([backend]
+	// timeout) bounds the wait.
+	std::string failure;
+	std::uint64_t generation = 0;
+	try {
+		const Backend &b = directory_.backend();
+		b.lookup(probe_key);
+		generation = b.generation();
+	} catch (const std::exception &e) {
+		failure = e.what();
+		if (failure.empty())
+			failure = "failed";
+	}
+	const Response r =
+		health_response(config_.backend_name, failure.empty() ? nullptr : &failure, generation);
+	reply.hold.reset();
+	reply.cache = Reply::Cache::none;
+	reply.status = r.status;
+	reply.buffer = serialize(r, !head);
+	reply.bytes = reply.buffer;
+}
+
 void Responder::answer(const Request &req, Reply &reply)
 {
 	const bool head = req.method == Method::head;
@@ -105,10 +156,14 @@ void Responder::answer(const Request &req, Reply &reply)
 		return fixed(reply, preflight_, false);
 	if (!req.has_target)
 		return fixed(reply, no_target_, head);
-	if (!req.document)
-		return fixed(reply, no_path_, head);
-	if (req.method != Method::get && !head)
+	if (req.method != Method::get && !head && (req.document || is_health(config_, req)))
 		return fixed(reply, bad_method_, false);
+	if (!req.document) {
+		// The health path names no tenant: its Host, if any, is not read.
+		if (is_health(config_, req))
+			return health(reply, head);
+		return fixed(reply, no_path_, head);
+	}
 
 	const host::Normalised host = host::normalise(req.has_host ? req.host : std::string_view());
 	if (!req.has_host || host.kind == host::Kind::invalid)

@@ -9,6 +9,7 @@
 #include "core/request.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,19 @@ struct Reply {
 	// the store fails.
 	enum class Cache { none, hit, miss, stale } cache = Cache::none;
 };
+
+// The answer on the [status] health path: 200 {"status":"ok",...} when
+// the store answered the probe, else 503 {"status":"unavailable","reason"}.
+// JSON, no-store, the CORS headers of every answer.  Also for CGI when the
+// backend cannot even be opened, so that the reason reaches the monitor.
+Response health_response(std::string_view backend_name, const std::string *failure,
+                         std::uint64_t generation = 0);
+
+// Whether the request names the [status] health path.
+inline bool is_health(const Config &config, const Request &req)
+{
+	return !req.document && !config.health_path.empty() && req.path == config.health_path;
+}
 
 class Responder {
 public:
@@ -56,6 +70,7 @@ public:
 private:
 	void fixed(Reply &reply, const Answer &answer, bool head) const;
 	void unavailable(Reply &reply, std::string_view why, bool head);
+	void health(Reply &reply, bool head);
 
 	Config config_;
 	Directory directory_;
