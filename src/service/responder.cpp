@@ -48,10 +48,16 @@ Response health_response(std::string_view backend_name, const std::string *failu
 	nlohmann::ordered_json body; // "status" first, for a human reading it
 	if (failure) {
 		body["status"] = "unavailable";
+		body["backend"] = backend_name;
 		// The plugin's message, on one line and bounded: it names what
 		// failed (a path, a server, a timeout), never a password, as the
-		// error log has it.
-		body["reason"] = std::string(backend_name) + ": " + log::one_line(*failure, {.max = 400});
+		// error log has it.  Plugins start it with their name; one that
+		// does not is given it.
+		std::string reason = log::one_line(*failure, {.max = 400});
+		const std::string prefix = std::string(backend_name) + ":";
+		if (!reason.starts_with(prefix))
+			reason = prefix + " " + reason;
+		body["reason"] = reason;
 	} else {
 		body["status"] = "ok";
 		body["backend"] = backend_name;

@@ -544,3 +544,43 @@ redirect_status = 307
 	CHECK_THAT(e, Catch::Contains(f + ":6:19: defaults: redirect_status: is not allowed in "
 	                                  "[defaults], as redirect is not"));
 }
+
+TEST_CASE("[status] health: off by default, a plain absolute path outside the documents",
+          "[config][status]")
+{
+	test::TempDir d;
+	const std::string head = "[backend]\nname = \"toml\"\n\n[status]\n";
+	CHECK(load_config(d.write("none.toml", "[backend]\nname = \"toml\"\n")).health_path.empty());
+	CHECK(load_config(d.write("empty.toml", head)).health_path.empty());
+	CHECK(load_config(d.write("ok.toml", head + "health = \"/health\"\n")).health_path == "/health");
+	CHECK(load_config(d.write("deep.toml", head + "health = \"/.well-known/mxdelegate/health\"\n"))
+	          .health_path == "/.well-known/mxdelegate/health");
+
+	const auto refused = [&](const std::string &value, const std::string &message) {
+		INFO(value);
+		const auto f = d.write("bad.toml", head + "health = " + value + "\n");
+		CHECK(error_of(f) == f + ":5:10: health: " + message);
+	};
+	refused("\"health\"", "must be an absolute path such as \"/health\"");
+	refused("\"http://a.example/health\"", "must be an absolute path such as \"/health\"");
+	const std::string plain = "must be a plain path: no query or fragment, no control byte, and "
+	                          "no percent-escape of a letter, digit, '-', '.', '_' or '~'";
+	refused("\"/health?x=1\"", plain);
+	refused("\"/health#x\"", plain);
+	refused("\"/h%65alth\"", plain);
+	refused("\"/bad%zz\"", plain);
+	refused("\"/tab\\there\"", plain);
+	const std::string under = "must not be under /.well-known/matrix/, whose paths are the "
+	                          "tenants' documents";
+	refused("\"/.well-known/matrix/health\"", under);
+	refused("\"/.well-known/matrix/server\"", under);
+	refused("\"/.well-known/matrix\"", under);
+	refused("\"\"", "must not be empty");
+	refused("1", "must be a string");
+
+	// The metrics keys are not there yet: refused as any unknown key.
+	const auto f = d.write("path.toml", head + "path = \"/metrics\"\n");
+	CHECK(error_of(f) == f + ":5:8: unknown key \"path\" in [status]");
+	CHECK(error_of(d.write("tab.toml", "status = 1\n[backend]\nname = \"toml\"\n")) ==
+	      d.file("tab.toml") + ":1:10: status: must be a table");
+}

@@ -88,13 +88,19 @@ TEST_CASE("parse_request: the target", "[request]")
 	CHECK_FALSE(r.has_target);
 	CHECK_FALSE(r.document.has_value());
 
-	r = parse({{"REQUEST_URI", "/elsewhere"}});
+	r = parse({{"REQUEST_URI", "/elsewhere?q"}});
 	CHECK(r.has_target);
 	CHECK_FALSE(r.document.has_value());
+	CHECK(r.path == "/elsewhere"); // for the health path
+
+	r = parse({{"SCRIPT_NAME", "/status"}, {"PATH_INFO", "/health"}});
+	CHECK_FALSE(r.document.has_value());
+	CHECK(r.path == "/status/health");
 
 	r = parse({{"REQUEST_URI", "https://b.example/.well-known/matrix/client"}});
 	CHECK(r.has_target);
 	CHECK(r.document == mxd::Document::client);
+	CHECK(r.path.empty()); // a document costs no copy of its path
 
 	r = parse({{"SCRIPT_NAME", ""}, {"PATH_INFO", "/.well-known/matrix/support"}});
 	CHECK(r.has_target);

@@ -268,3 +268,118 @@ TEST_CASE("a wildcard's redirect to one of its own names is a 500 for that name 
 	CHECK(loop.status == 500);
 	CHECK_THAT(loop.head, Catch::Contains("Cache-Control: no-store"));
 }
+
+namespace {
+
+Request health_get(const char *path = "/health")
+{
+	Request r;
+	r.method = Method::get;
+	r.method_name = "GET";
+	r.has_target = true;
+	r.path = path;
+	return r;
+}
+
+} // namespace
+
+TEST_CASE("the health path: 200 while the store answers, 503 with the reason while it does not",
+          "[responder][health]")
+{
+	test::TempDir d;
+	const std::string gen = d.write("gen", "7");
+	Config c = memory_config(example);
+	c.backend["generation_file"] = gen;
+	c.health_path = "/health";
+	Responder r(c);
+
+	auto ok = answer(r, health_get());
+	CHECK(ok.status == 200);
+	CHECK(ok.head.rfind("Status: 200 OK\r\n", 0) == 0);
+	CHECK_THAT(ok.head, Catch::Contains("Content-Type: application/json\r\n"));
+	CHECK_THAT(ok.head, Catch::Contains("Cache-Control: no-store\r\n"));
+	CHECK_THAT(ok.head, Catch::Contains("Access-Control-Allow-Origin: *\r\n"));
+	CHECK(json::parse(ok.body) == json{{"status", "ok"}, {"backend", "memory"}, {"generation", 7}});
+	CHECK(ok.body.rfind("{\"status\":\"ok\"", 0) == 0);
+
+	d.write("gen", "down");
+	auto down = answer(r, health_get());
+	CHECK(down.status == 503);
+	CHECK_THAT(down.head, Catch::Contains("Cache-Control: no-store\r\n"));
+	CHECK(json::parse(down.body) == json{{"status", "unavailable"},
+	                                     {"backend", "memory"},
+	                                     {"reason", "memory: the store is down"}});
+
+	// Never from a cache: the store's state now, each time.
+	d.write("gen", "8");
+	auto back = answer(r, health_get());
+	CHECK(back.status == 200);
+	CHECK(json::parse(back.body)["generation"] == 8);
+}
+
+TEST_CASE("the health path: any Host or none, HEAD, 405, OPTIONS, off by default",
+          "[responder][health]")
+{
+	Config c = memory_config(example);
+	c.health_path = "/health";
+	Responder r(c);
+
+	// The health path names no tenant: the Host is not read.
+	for (const char *host : {static_cast<const char *>(nullptr), "", "bad host!", "127.0.0.1"}) {
+		INFO((host ? host : "(none)"));
+		Request req = health_get();
+		req.has_host = host != nullptr;
+		req.host = host ? host : "";
+		CHECK(answer(r, req).status == 200);
+	}
+
+	Request head = health_get();
+	head.method = Method::head;
+	const auto g = answer(r, health_get());
+	const auto h = answer(r, head);
+	CHECK(h.status == 200);
+	CHECK(h.head == g.head);
+	CHECK(h.body.empty());
+
+	Request post = health_get();
+	post.method = Method::other;
+	post.method_name = "POST";
+	auto p = answer(r, post);
+	CHECK(p.status == 405);
+	CHECK_THAT(p.head, Catch::Contains("Allow: GET, HEAD, OPTIONS\r\n"));
+
+	Request options = health_get();
+	options.method = Method::options;
+	CHECK(answer(r, options).status == 204);
+
+	// Another path, and a POST to it, are the 404 of any unknown path.
+	CHECK(answer(r, health_get("/health/")).status == 404);
+	CHECK(answer(r, health_get("/Health")).status == 404);
+	post.path = "/other";
+	CHECK(answer(r, post).status == 404);
+
+	Responder off(memory_config(example));
+	CHECK(answer(off, health_get()).status == 404);
+	CHECK(answer(off, health_get("")).status == 404);
+}
+
+TEST_CASE("the health path of a store that cannot answer: 503 naming the plugin",
+          "[responder][health]")
+{
+	Config c = memory_config(json::object());
+	c.backend_name = "failing";
+	c.backend = json::object();
+	c.health_path = "/status/health";
+	Responder r(c);
+	auto a = answer(r, health_get("/status/health"));
+	CHECK(a.status == 503);
+	CHECK(json::parse(a.body)["reason"] == "failing: the store is down");
+
+	// A message without the plugin's name is given it.
+	const std::string bare = "disk on fire";
+	const Response named = health_response("sqlite", &bare);
+	CHECK(named.status == 503);
+	CHECK(json::parse(named.body)["reason"] == "sqlite: disk on fire");
+	const std::string multi = "line one\nline two";
+	CHECK(json::parse(health_response("x", &multi).body)["reason"] == "x: line one\\x0aline two");
+}

@@ -12,6 +12,7 @@ using mxd::Document;
 using mxd::route::canonical_path;
 using mxd::route::match;
 using mxd::route::match_path;
+using mxd::route::path;
 
 namespace {
 
@@ -278,4 +279,24 @@ TEST_CASE("match: SCRIPT_NAME and PATH_INFO are compared as decoded", "[route]")
 	CHECK(via_params(nullptr, "/./.well-known/matrix/server", nullptr) == none);
 	CHECK(via_params(nullptr, "/.well-known/matrix/server/", nullptr) == none);
 	CHECK(via_params(nullptr, "/.well-known/matrix/server.json", nullptr) == none);
+}
+
+TEST_CASE("path: what a request names when it is no document, as match reads it", "[route]")
+{
+	CHECK(path("/health", nullptr, nullptr) == "/health");
+	CHECK(path("/health?probe=1#x", nullptr, nullptr) == "/health");
+	CHECK(path("http://Mon.example/health", nullptr, nullptr) == "/health");
+	CHECK(path("/h%65alth", nullptr, nullptr) == "/health");
+	CHECK(path("/status%2Fhealth", nullptr, nullptr) == "/status%2Fhealth");
+	CHECK_FALSE(path("not a path", "/health", nullptr).has_value());
+	CHECK_FALSE(path("/bad%zz", nullptr, nullptr).has_value());
+	// REQUEST_URI wins, as for documents.
+	CHECK(path("/elsewhere", "/health", nullptr) == "/elsewhere");
+	// SCRIPT_NAME and PATH_INFO: joined as they are, never decoded again.
+	CHECK(path("", "/status", "/health") == "/status/health");
+	CHECK(path(nullptr, "/health", nullptr) == "/health");
+	CHECK(path(nullptr, nullptr, "/health") == "/health");
+	CHECK(path(nullptr, "/h%65alth", nullptr) == "/h%65alth");
+	CHECK(path(nullptr, "/health?x", nullptr) == "/health?x");
+	CHECK(path(nullptr, nullptr, nullptr) == "");
 }
