@@ -5,10 +5,12 @@ asked of the store on every request, never cached; in FastCGI and CGI."""
 import os
 import shutil
 import sqlite3
+import time
 
 import fcgi
 from harness import PLUGINS, check_common_headers, wait_for
 from test_modes import cgi
+from test_postgres import PgStore
 from test_sqlite import CLIENT, Store
 
 HEALTH = "/health"
@@ -171,3 +173,38 @@ class HealthCgi(Store):
         p, r = self.ask(cfg, REQUEST_URI=CLIENT, HTTP_HOST="a.example")
         self.eq(r.status, 503, p.stdout)
         self.eq(r.json()["errcode"], "M_UNAVAILABLE")
+
+
+class HealthPostgres(PgStore):
+    """The server stopped under a running responder, then started again."""
+
+    def setup(self):
+        PgStore.setup(self)
+        with open(self.cfg, "a") as f:
+            f.write('\n[status]\nhealth = "%s"\n' % HEALTH)
+        self.ok("init")
+
+    def test_server_stopped_then_started(self):
+        self.serve()
+        r = self.mx.get(HEALTH, host=None)
+        self.eq(r.status, 200, r.raw)
+        self.eq(r.json()["backend"], "postgres")
+        self.pg.stop()
+        try:
+            t0 = time.monotonic()
+            r = self.mx.get(HEALTH, host=None)
+            took = time.monotonic() - t0
+            self.eq(r.status, 503, r.raw)
+            self.eq(r.header("Cache-Control"), "no-store")
+            body = r.json()
+            self.eq(body["status"], "unavailable")
+            self.true(body["reason"].startswith("postgres: "), body["reason"])
+            print("     reason: %s" % body["reason"])
+            # Within the lookup's deadline ([backend] timeout, 1 s) and the
+            # round trip, not the time a connection would take to give up.
+            self.true(took < 2.5, "the 503 took %.2f s" % took)
+        finally:
+            if not self.pg.running:
+                self.pg.start()
+        self.true(wait_for(lambda: self.mx.get(HEALTH, host=None).status == 200, 10), self.mx.stderr())
+        self.eq(self.mx.get(HEALTH, host=None).json()["status"], "ok")
