@@ -1,6 +1,7 @@
 #include "mxdelegate/cgi.hpp"
 
 #include "core/log.hpp"
+#include "mxdelegate/access_log.hpp"
 #include "service/responder.hpp"
 
 #include <poll.h>
@@ -85,6 +86,7 @@ int serve(const Config &config, const std::string &config_error)
 		return EX_CONFIG;
 	}
 
+	const auto start = std::chrono::steady_clock::now();
 	Request req = parse_request(env_param, nullptr);
 	Reply reply;
 	// The reply may point into the responder's fixed answers: it lives
@@ -103,10 +105,16 @@ int serve(const Config &config, const std::string &config_error)
 		                       : render::error(503, "M_UNAVAILABLE",
 		                                       "The delegation store is unavailable; try again later",
 		                                       config.http);
+		reply.status = resp.status;
 		reply.buffer = serialize(resp, req.method != Method::head);
 		reply.bytes = reply.buffer;
 	}
-	return write_all(1, reply.bytes) ? 0 : EX_OSERR;
+	const bool written = write_all(1, reply.bytes);
+	if (config.log_access) {
+		const char *peer = std::getenv("REMOTE_ADDR");
+		access_log::write(req, reply, peer ? peer : "", start);
+	}
+	return written ? 0 : EX_OSERR;
 }
 
 } // namespace mxd::cgi

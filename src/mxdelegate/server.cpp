@@ -1,8 +1,8 @@
 #include "mxdelegate/server.hpp"
 
 #include "core/log.hpp"
-#include "core/route.hpp"
 #include "core/settle.hpp"
+#include "mxdelegate/access_log.hpp"
 
 #include <fcgiapp.h>
 
@@ -177,42 +177,6 @@ notify::Summary Server::summary(double requests_per_s)
 	return s;
 }
 
-namespace {
-
-const char *cache_word(Reply::Cache c)
-{
-	switch (c) {
-	case Reply::Cache::hit: return "hit";
-	case Reply::Cache::miss: return "miss";
-	case Reply::Cache::stale: return "stale";
-	case Reply::Cache::none: break;
-	}
-	return "none";
-}
-
-// The access line: what was asked, by whom, and what it cost.  The peer is
-// the HTTP client as the web server says (REMOTE_ADDR), not the web server.
-void access_line(const Request &request, FCGX_ParamArray envp, const Reply &reply,
-                 std::chrono::steady_clock::time_point start)
-{
-	const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-		std::chrono::steady_clock::now() - start).count();
-	const char *method = FCGX_GetParam("REQUEST_METHOD", envp);
-	const char *peer = FCGX_GetParam("REMOTE_ADDR", envp);
-	const std::string_view document = request.document ? document_name(*request.document)
-	                                                   : std::string_view();
-	log::access({{"method", method ? method : ""},
-	             {"host", request.has_host ? request.host : std::string_view()},
-	             {"document", document},
-	             {"status", reply.status},
-	             {"bytes", static_cast<long long>(reply.bytes.size())},
-	             {"duration_us", static_cast<long long>(us)},
-	             {"cache", cache_word(reply.cache)},
-	             {"peer", peer ? peer : ""}});
-}
-
-} // namespace
-
 void Server::worker(Slot &slot)
 {
 	FCGX_Request req;
@@ -263,8 +227,10 @@ void Server::worker(Slot &slot)
 			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
 			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
 			                    std::memory_order_relaxed);
-			if (access)
-				access_line(request, req.envp, reply, start);
+			if (access) {
+				const char *peer = FCGX_GetParam("REMOTE_ADDR", req.envp);
+				access_log::write(request, reply, peer ? peer : "", start);
+			}
 		} else {
 			keep = false; // cut short by the watchdog: nothing to answer
 		}

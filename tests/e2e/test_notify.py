@@ -248,7 +248,7 @@ class NotCgi(Test):
 
 
 class JsonLogs(Test):
-    def test_every_stderr_line_is_one_json_object(self):
+    def json_config(self):
         cfg = example_config(self.tmp)
         with open(cfg) as f:
             text = f.read()
@@ -256,6 +256,26 @@ class JsonLogs(Test):
         text = text.replace("[http]\n", '[log]\nformat = "json"\naccess = true\n\n[http]\n', 1)
         with open(cfg, "w") as f:
             f.write(text)
+        return cfg
+
+    def test_a_cgi_request_writes_its_access_line_too(self):
+        cfg = self.json_config()
+        for host, status in (("example.org", 200), ("nowhere.example", 404)):
+            env = environment(REQUEST_METHOD="HEAD", REQUEST_URI="/.well-known/matrix/server",
+                              HTTP_HOST=host, REMOTE_ADDR="198.51.100.9", GATEWAY_INTERFACE="CGI/1.1")
+            p = subprocess.run([BIN, "-c", cfg], stdin=subprocess.DEVNULL, capture_output=True,
+                               env=env, timeout=10)
+            self.eq(p.returncode, 0, p.stderr)
+            lines = p.stderr.decode().splitlines()
+            self.eq(len(lines), 1, p.stderr)
+            r = json.loads(lines[0])
+            self.eq({k: r[k] for k in ("module", "method", "host", "document", "status", "peer")},
+                    {"module": "access", "method": "HEAD", "host": host, "document": "server",
+                     "status": status, "peer": "198.51.100.9"})
+            self.eq(r["bytes"], len(p.stdout), p.stdout)
+
+    def test_every_stderr_line_is_one_json_object(self):
+        cfg = self.json_config()
         mx = Responder(cfg, self.tmp)
         self.eq(mx.get().status, 200)                       # a miss
         self.eq(mx.get().status, 200)                       # a hit
