@@ -68,7 +68,9 @@ WARN     := -Wall -Wextra -Wpedantic
 WERROR   ?=
 PKGS     := tomlplusplus libidn2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libidn2 is not linked: core/lazy_library opens it for the first name that
+# is not plain ASCII, so that a CGI request does not pay for its relocation.
+PKG_LIBS   := $(shell pkg-config --libs tomlplusplus 2>/dev/null) -ldl
 
 ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
 	-Iinclude -Isrc \
@@ -120,8 +122,9 @@ CTL_BIN := $(BUILDDIR)/mxdelegatectl
 FOLLOW_BIN := $(BUILDDIR)/mxdelegate-follow
 # libpq for the primary, sqlite3 for the copy, libsystemd for sd_notify.
 FOLLOW_LIBS := -lpq -lsqlite3 -lsystemd
-# libsystemd for sd_notify (mxdelegate/notify.cpp).
-DAEMON_LIBS := -lsystemd
+# mxdelegate links no libsystemd: mxdelegate/notify.cpp opens it when
+# NOTIFY_SOCKET is set (core/lazy_library).
+DAEMON_LIBS :=
 
 .PHONY: all check unit e2e run install uninstall clean deps
 all: $(BIN) $(CTL_BIN) $(FOLLOW_BIN) $(PLUGIN_SO) $(CONFIG_MK)

@@ -6,6 +6,7 @@
 #include "core/hostport.hpp"
 
 #include "core/ascii.hpp"
+#include "core/lazy_library.hpp"
 
 #include <idn2.h>
 
@@ -310,6 +311,31 @@ bool has_a_label(std::string_view name)
 	return false;
 }
 
+// libidn2's three functions, from the library opened on the first name that
+// needs it.  A library that cannot be loaded refuses that name, saying why,
+// as an invalid name is refused: plain ASCII names never get here.
+struct Idn2 {
+	decltype(&idn2_to_ascii_8z) to_ascii_8z;
+	decltype(&idn2_free) free;
+	decltype(&idn2_strerror) strerror;
+};
+
+const Idn2 &idn2()
+{
+	static LazyLibrary lib("libidn2.so.0");
+	try {
+		// Set once; a throw leaves it unset, and the next name tries again
+		// (and gets the same error, which the library keeps).
+		static const Idn2 fns{lib.function<decltype(&idn2_to_ascii_8z)>("idn2_to_ascii_8z"),
+		                      lib.function<decltype(&idn2_free)>("idn2_free"),
+		                      lib.function<decltype(&idn2_strerror)>("idn2_strerror")};
+		return fns;
+	} catch (const std::runtime_error &e) {
+		throw std::invalid_argument(std::string("cannot check an internationalised name: ") +
+		                            e.what());
+	}
+}
+
 } // namespace
 
 std::string canonical_domain(std::string_view configured, bool allow_wildcard)
@@ -350,16 +376,17 @@ std::string canonical_domain(std::string_view configured, bool allow_wildcard)
 			result += to_lower(c);
 	} else {
 		// idn2 also lowers ASCII, and checks "xn--" labels for valid punycode.
+		const Idn2 &idn = idn2();
 		const std::string input(rest);
 		char *ascii = nullptr;
-		const int rc = idn2_to_ascii_8z(input.c_str(), &ascii, IDN2_NONTRANSITIONAL);
+		const int rc = idn.to_ascii_8z(input.c_str(), &ascii, IDN2_NONTRANSITIONAL);
 		if (rc != IDN2_OK) {
-			idn2_free(ascii);
+			idn.free(ascii);
 			throw std::invalid_argument(std::string("not a valid internationalised domain name: ") +
-			                            idn2_strerror(rc));
+			                            idn.strerror(rc));
 		}
 		result += ascii;
-		idn2_free(ascii);
+		idn.free(ascii);
 	}
 
 	// IDNA2008 without STD3 rules lets '_', spaces and empty labels through;

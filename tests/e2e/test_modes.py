@@ -58,6 +58,22 @@ class Cgi(Test):
         self.eq(r.header("Cache-Control"), "no-store")
         self.contains(p.stderr.decode(), cfg + ":2:")
 
+    def test_libraries_are_loaded_only_when_needed(self):
+        # A CGI request for a plain ASCII name loads neither libidn2 nor
+        # libsystemd (core/lazy_library); a configured IDN loads libidn2
+        # and is still served by its A-label.
+        def loaded(cfg, host):
+            p = cgi(cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/server",
+                          "HTTP_HOST": host, "LD_DEBUG": "files"})
+            self.eq(fcgi.Response(p.stdout).status, 200, p.stderr)
+            return set(re.findall(r"file=(lib[a-z0-9+_-]+)\.so", p.stderr.decode()))
+        libs = loaded(example_config(self.tmp), "example.org")
+        self.true("libidn2" not in libs and "libsystemd" not in libs, libs)
+        self.true("libtomlplusplus" in libs, libs)  # the listing is read as meant
+        cfg = self.tmp.write("idn.toml", "[backend]\nname = \"toml\"\nplugin_dir = \"%s\"\n\n"
+                             "[domains.\"b\u00fccher.example\"]\nserver = \"matrix.example.org\"\n" % PLUGINS)
+        self.true("libidn2" in loaded(cfg, "xn--bcher-kva.example"))
+
 
 class Check(Test):
     def test_valid_configuration(self):
