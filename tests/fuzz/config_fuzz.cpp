@@ -1,11 +1,16 @@
 // load_config on the input as the configuration file.  It reads a path, so
 // the input is written to one memfd (reused for every input) and read back
 // through /proc/self/fd.  Either ConfigError with "file:line:column:" on every
-// line, or a Config whose values are within their documented ranges.
+// line, or a Config whose values are within their documented ranges.  And
+// for text toml++ parses, the loader's text without [domains]
+// (core/toml_tables) parses to the same tables less "domains".
 #include "fuzz.hpp"
 
 #include "service/config.hpp"
 #include "core/record.hpp"
+#include "core/toml_tables.hpp"
+
+#include <toml++/toml.h>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -41,10 +46,32 @@ void write_input(const std::uint8_t *data, std::size_t size)
 	}
 }
 
+// toml_tables::without may cut only what toml++ would read as [domains].
+void check_cut(std::string_view text)
+{
+	toml::table whole;
+	try {
+		whole = toml::parse(text);
+	} catch (const toml::parse_error &) {
+		return;
+	}
+	toml::table cut;
+	try {
+		cut = toml::parse(toml_tables::without(text, "domains").text);
+	} catch (const toml::parse_error &e) {
+		std::fprintf(stderr, "the cut text does not parse: %s\n", std::string(e.description()).c_str());
+		FUZZ_CHECK(false);
+	}
+	whole.erase("domains");
+	cut.erase("domains");
+	FUZZ_CHECK(whole == cut);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
+	check_cut(std::string_view(reinterpret_cast<const char *>(data), size));
 	write_input(data, size);
 	Config c;
 	try {
