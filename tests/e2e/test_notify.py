@@ -248,15 +248,64 @@ class NotCgi(Test):
 
 
 class JsonLogs(Test):
-    def json_config(self):
+    def json_config(self, fmt="json"):
         cfg = example_config(self.tmp)
         with open(cfg) as f:
             text = f.read()
         # [log] before the [domains] tables, which would otherwise hold it.
-        text = text.replace("[http]\n", '[log]\nformat = "json"\naccess = true\n\n[http]\n', 1)
+        text = text.replace("[http]\n", '[log]\nformat = "%s"\naccess = true\n\n[http]\n' % fmt, 1)
         with open(cfg, "w") as f:
             f.write(text)
         return cfg
+
+    def scenario(self, fmt):
+        """The same events under one format: the responder's stderr lines."""
+        cfg = self.json_config(fmt)
+        mx = Responder(cfg, self.tmp)
+        mx.get()
+        mx.get()
+        mx.get(host="nowhere.example")
+        mx.get(host="bad host")
+        mx.get(uri="/.well-known/matrix/server", REMOTE_ADDR="192.0.2.7")
+        # Renamed into place: one change, seen at once, one refusal (an
+        # append and a touch could be two, in one run and not the other).
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg + ".new", "w") as f:
+            f.write(text + '\n[domains."bad.example"]\nserver = "line one\\nline two"\n')
+        os.replace(cfg + ".new", cfg)
+        self.true(wait_for(lambda: "refused" in mx.stderr(), 5), mx.stderr())
+        self.eq(mx.stop(), 0)
+        with open(mx.errlog, "rb") as f:
+            out = f.read().decode("utf-8")
+        # Which configuration file each line names differs between the runs.
+        return out.replace(cfg, "CONFIG").splitlines()
+
+    def test_json_lines_say_what_the_text_lines_say(self):
+        def as_text(r):
+            # log.cpp's text form: the level as a prefix but for info, the
+            # message on one line, and an access line's fields as key=value.
+            line = "mxdelegate: %s: %s%s" % (r["module"], {"info": ""}.get(r["level"], r["level"] + ": "),
+                                              r.get("message", "").replace("\n", " ").replace("\r", " "))
+            if "message" not in r:
+                for k, v in r.items():
+                    if k in ("time", "level", "program", "module"):
+                        continue
+                    v = str(v)
+                    line += "%s%s=%s" % ("" if line.endswith(" ") else " ", k,
+                                         v if v and " " not in v else '"%s"' % v)
+            return line
+
+        def steady(line):
+            # An access line's duration is the one figure that moves between runs.
+            return " ".join(w for w in line.split(" ") if not w.startswith("duration_us="))
+
+        text = self.scenario("text")
+        records = [json.loads(line) for line in self.scenario("json")]
+        self.eq(len(records), len(text), "\n".join(text))
+        self.true(len(text) >= 7, text)  # five access lines, the refusal, SIGTERM
+        for t, r in zip(text, records):
+            self.eq(steady(as_text(r)), steady(t))
 
     def test_a_cgi_request_writes_its_access_line_too(self):
         cfg = self.json_config()
