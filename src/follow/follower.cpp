@@ -193,9 +193,20 @@ int Follower::run()
 				backoff_.reset();
 			}
 			sync();
-			// Following: woken by a notification, or by the poll.
-			while (wait(s_.poll, primary_.socket())) {
-				primary_.notified();
+			// Following: woken by a notification, or by the poll.  A
+			// notification that came while sync() ran its queries was
+			// read from the socket by libpq and waits in its queue:
+			// looked for before sleeping, or the commit it announces
+			// would wait for the next one, or a whole poll.
+			for (;;) {
+				if (primary_.notified()) {
+					if (stop_requested())
+						break;
+				} else if (!wait(s_.poll, primary_.socket())) {
+					break;
+				} else {
+					primary_.notified();
+				}
 				sync();
 			}
 		} catch (const Stopped &) {

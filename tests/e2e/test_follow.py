@@ -346,6 +346,23 @@ class FollowChanges(FollowTest):
         self.eq((a.returncode, b.returncode), (0, 0), a_err + b_err)
         self.eq(self.sql("SELECT note FROM domains ORDER BY domain").split(), ["a", "b"])
 
+    def test_a_burst_of_commits_is_followed_to_the_last(self):
+        # Commits one after another: their notifications come in while the
+        # follower is applying the one before, and libpq reads them off the socket
+        # during those queries.  The last must be applied at once, not at
+        # the next 30 s poll (a follower that slept on the socket did so).
+        fill(self.pg, self.dbname, 1, 10)
+        n = self.node()
+        n.start()
+        for burst in range(3):
+            self.sql("".join("UPDATE domains SET server = 'b%d-%d.example' WHERE domain = 'd1.example'; "
+                             % (burst, i) for i in range(200)))
+            last = "b%d-199.example" % burst
+            self.true(wait_for(lambda: n.sql("SELECT server FROM domains WHERE domain = 'd1.example'")
+                               == [(last,)], 5, 0.02),
+                      "burst %d: the copy holds %r, not %r\n%s"
+                      % (burst, n.sql("SELECT server FROM domains WHERE domain = 'd1.example'"), last, n.log()))
+
     def test_plain_sql_writes_reach_the_followers(self):
         fill(self.pg, self.dbname, 1, 10)
         a, b = self.node("a"), self.node("b")
