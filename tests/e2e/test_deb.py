@@ -167,6 +167,9 @@ class DebPackages(Test):
         # The real version, in the same tree: only the version's file is
         # compiled again.
         run(["git", "checkout", "-q", "debian/changelog"], cwd=src)
+        # debian/files lists what the build made, for dpkg-genchanges: the
+        # previous version's packages are not the new build's.
+        os.remove(os.path.join(src, "debian/files"))
         self.build(src, "-nc")
         new_debs = self.debs(version, tmp)
         dbgsym = [n for n in os.listdir(tmp) if n.endswith(".deb") and "-dbgsym_" in n]
