@@ -284,6 +284,11 @@ class DebPackages(Test):
         port = free_port()
         docroot = os.path.join(self.tmp.path, "www")
         os.mkdir(docroot)
+        # lighttpd opens its error log after it has become www-data.
+        www = pwd.getpwnam("www-data")
+        with open(self.tmp.file("lighttpd.err"), "w"):
+            pass
+        os.chown(self.tmp.file("lighttpd.err"), www.pw_uid, www.pw_gid)
         conf = self.tmp.write("lighttpd.conf", "\n".join([
             'server.port = %d' % port,
             'server.bind = "127.0.0.1"',
