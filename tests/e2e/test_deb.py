@@ -207,6 +207,8 @@ class DebPackages(Test):
         self.serve()
 
         # Purge: nothing of the package left, the accounts as they were.
+        if self.started_units:
+            run(["systemctl", "stop", "mxdelegate.socket", "mxdelegate.service"])
         for p in reversed(self.procs):
             p.terminate()
             p.wait(10)
