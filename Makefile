@@ -152,10 +152,14 @@ $(CONFIG_MK): FORCE
 # make -n, which must leave the build as it was: there the objects are only
 # shown as out of date.
 DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+# make deb and make clean build nothing here: they leave the stamps (this
+# one and .version below) as they are, or the next build would recompile
+# everything for flags that only make deb's command line lacked.
+KEEP_STAMPS := $(DRY_RUN)$(if $(MAKECMDGOALS),$(if $(filter-out deb clean,$(MAKECMDGOALS)),,goals))
 FLAGS_FILE := $(BUILDDIR)/.flags
 FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS)
 ifeq ($(shell [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] && echo same),)
-ifeq ($(DRY_RUN),)
+ifeq ($(KEEP_STAMPS),)
 $(shell mkdir -p $(BUILDDIR) && printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE))
 else
 $(FLAGS_FILE): FORCE
@@ -167,7 +171,7 @@ endif
 # new version recompiles one file and relinks the programs.
 VERSION_FILE := $(BUILDDIR)/.version
 ifeq ($(shell [ "$$(cat $(VERSION_FILE) 2>/dev/null)" = '$(VERSION)' ] && echo same),)
-ifeq ($(DRY_RUN),)
+ifeq ($(KEEP_STAMPS),)
 $(shell mkdir -p $(BUILDDIR) && printf '%s' '$(VERSION)' > $(VERSION_FILE))
 else
 $(VERSION_FILE): FORCE
@@ -409,4 +413,5 @@ uninstall:
 clean:
 	rm -rf $(BUILDDIR)
 
--include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+# Not make deb's copy of the tree, whose objects are debian/rules' business.
+-include $(shell find $(BUILDDIR) -path $(DEB_DIR) -prune -o -name '*.d' -print 2>/dev/null)
