@@ -61,6 +61,15 @@ $(info mxdelegate: $(CONFIG_MK) remembers $(foreach v,$(PATHS_CHANGED),$(v)=$(re
 	given $(foreach v,$(PATHS_CHANGED),$(v)=$($(v))), this build and install use those)
 endif
 
+# The version the programs print (--version): one place, the first entry
+# of debian/changelog, so that a package and what it holds agree;
+# debian/rules passes the same one explicitly (VERSION=$(DEB_VERSION)).
+# (Braces: make would end $(shell ...) at the script's first parenthesis.)
+VERSION  ?= ${shell sed -n '1s/^mxdelegate (\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null}
+ifeq ($(VERSION),)
+$(error mxdelegate: no version: debian/changelog's first line is not "mxdelegate (VERSION) ..."; give VERSION=)
+endif
+
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic
@@ -76,7 +85,7 @@ ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG
 	-Iinclude -Isrc \
 	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
 	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"' \
-	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'
+	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'$(if $(CPPFLAGS), $(CPPFLAGS))
 LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 
 # The layers are the folders of src/ (HACKING.md): each is built from every
@@ -150,15 +159,33 @@ $(CONFIG_MK): FORCE
 # make -n, which must leave the build as it was: there the objects are only
 # shown as out of date.
 DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+# make deb and make clean build nothing here: they leave the stamps (this
+# one and .version below) as they are, or the next build would recompile
+# everything for flags that only make deb's command line lacked.
+KEEP_STAMPS := $(DRY_RUN)$(if $(MAKECMDGOALS),$(if $(filter-out deb clean,$(MAKECMDGOALS)),,goals))
 FLAGS_FILE := $(BUILDDIR)/.flags
 FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS)
 ifeq ($(shell [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] && echo same),)
-ifeq ($(DRY_RUN),)
+ifeq ($(KEEP_STAMPS),)
 $(shell mkdir -p $(BUILDDIR) && printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE))
 else
 $(FLAGS_FILE): FORCE
 endif
 endif
+
+# The version is compiled into src/service/version.cpp alone, which depends
+# on $(BUILDDIR)/.version, rewritten (as .flags) when the version changes: a
+# new version recompiles one file and relinks the programs.
+VERSION_FILE := $(BUILDDIR)/.version
+ifeq ($(shell [ "$$(cat $(VERSION_FILE) 2>/dev/null)" = '$(VERSION)' ] && echo same),)
+ifeq ($(KEEP_STAMPS),)
+$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(VERSION)' > $(VERSION_FILE))
+else
+$(VERSION_FILE): FORCE
+endif
+endif
+$(BUILDDIR)/src/service/version.o: $(VERSION_FILE)
+$(BUILDDIR)/src/service/version.o: ALL_CXXFLAGS += -DMXD_VERSION='"$(VERSION)"'
 
 $(BUILDDIR)/%.o: %.cpp $(FLAGS_FILE)
 	@mkdir -p $(@D)
@@ -307,6 +334,25 @@ check: deps
 	@BUILDDIR=$(BUILDDIR) SANITIZE=$(SANITIZE) sh tests/run
 endif
 
+# make deb: the Debian packages of debian/ (mxdelegate, mxdelegate-postgres,
+# mxdelegate-dev and their -dbgsym), then lintian on them, warnings
+# included.  dpkg-buildpackage writes beside the tree it builds, so it builds
+# a copy in $(BUILDDIR)/deb/src (the files git would see: tracked and
+# untracked, not what .gitignore names), and the packages land in
+# $(BUILDDIR)/deb/; the tree and build/ are left alone.  One compiler job
+# a core, as make check.
+DEB_DIR := $(BUILDDIR)/deb
+.PHONY: deb
+deb:
+	@sh tools/deps.sh deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -c --exclude-vcs --exclude-vcs-ignores --exclude=./$(BUILDDIR) -f - . | tar -x -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && DEB_BUILD_OPTIONS="parallel=$(CHECK_JOBS) $(DEB_BUILD_OPTIONS)" \
+		dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning $(DEB_DIR)/*.changes
+	@echo "make deb: install with: apt-get install $(abspath $(DEB_DIR))/mxdelegate_*.deb"
+
 run:
 	@SERVER=$(SERVER) sh tools/deps.sh run
 	@$(MAKE) --no-print-directory all
@@ -374,4 +420,5 @@ uninstall:
 clean:
 	rm -rf $(BUILDDIR)
 
--include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+# Not make deb's copy of the tree, whose objects are debian/rules' business.
+-include $(shell find $(BUILDDIR) -path $(DEB_DIR) -prune -o -name '*.d' -print 2>/dev/null)

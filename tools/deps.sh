@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages that the build, the tests and the demo need,
 # only when one is missing, so that a second run is quiet and fast.
-# Usage: tools/deps.sh [build|check|run|bench]   (default: check, the superset)
+# Usage: tools/deps.sh [build|check|run|bench|deb]   (default: check, the superset)
 #        tools/deps.sh list SET                  prints SET, one package a line
 #                                                (README.md's list is "list build")
 set -eu
@@ -25,6 +25,12 @@ check="$check apache2 libapache2-mod-fcgid nginx spawn-fcgi caddy chromium procp
 # tests/integration's autodiscovery: Node and npm, which installs the pinned
 # matrix-js-sdk into the build folder at the first run.
 check="$check nodejs npm"
+# make deb: debhelper (dh, compat 13) and dpkg-dev's dpkg-buildpackage on top
+# of the build set, which is debian/control's Build-Depends; lintian checks
+# the result.  Rules-Requires-Root: no, so no fakeroot.
+deb="$build debhelper dpkg-dev lintian git"
+# tests/e2e/test_deb.py (part of make check) builds, lints and installs them.
+check="$check debhelper dpkg-dev lintian git"
 run="$build lighttpd curl"
 # make bench: the load generator, both web servers, valgrind for callgrind.
 bench="$build wrk nginx lighttpd valgrind python3 postgresql"
@@ -45,7 +51,8 @@ build) want=$build ;;
 run)   want=$run ;;
 check) want=$check ;;
 bench) want=$bench ;;
-*) echo "deps.sh: unknown set '$1' (build, check, run or bench)" >&2; exit 64 ;;
+deb)   want=$deb ;;
+*) echo "deps.sh: unknown set '$1' (build, check, run, bench or deb)" >&2; exit 64 ;;
 esac
 if [ -n "$list" ]; then
 	printf '%s\n' $want

@@ -9,6 +9,7 @@
 #include "service/config.hpp"
 #include "service/record_lints.hpp"
 #include "service/responder.hpp"
+#include "service/version.hpp"
 
 #include <fcgiapp.h>
 #include <mxdelegate/backend.h>
@@ -23,10 +24,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-
-#ifndef MXD_VERSION
-#define MXD_VERSION "0.1.0"
-#endif
 
 namespace {
 
@@ -92,7 +89,7 @@ Arguments parse_args(int argc, char **argv)
 			// The program's version, then the plugin interface's, which
 			// mxdelegate-backend.pc carries: two numbers that are easily
 			// taken for each other.
-			std::printf("mxdelegate %s (backend ABI %d.%d)\n", MXD_VERSION, MXD_BACKEND_ABI_MAJOR,
+			std::printf("mxdelegate %s (backend ABI %d.%d)\n", mxd::version, MXD_BACKEND_ABI_MAJOR,
 			            MXD_BACKEND_ABI_MINOR);
 			std::exit(0);
 		} else {

@@ -14,6 +14,7 @@
 #include "core/request.hpp"
 #include "service/record_lints.hpp"
 #include "service/responder.hpp"
+#include "service/version.hpp"
 #include "core/route.hpp"
 
 #include <fnmatch.h>
@@ -48,9 +49,6 @@
 #endif
 #ifndef MXD_LIBEXECDIR
 #define MXD_LIBEXECDIR "/usr/local/libexec"
-#endif
-#ifndef MXD_VERSION
-#define MXD_VERSION "0.1.0"
 #endif
 
 namespace {
@@ -805,7 +803,8 @@ int run(const Options &o)
 		out(usage_text());
 		return exit_code::ok;
 	case Command::version:
-		out("mxdelegatectl " MXD_VERSION " (backend ABI " + std::to_string(MXD_BACKEND_ABI_MAJOR) + "." +
+		out(std::string("mxdelegatectl ") + mxd::version + " (backend ABI " +
+		    std::to_string(MXD_BACKEND_ABI_MAJOR) + "." +
 		    std::to_string(MXD_BACKEND_ABI_MINOR) + ")\n");
 		return exit_code::ok;
 	case Command::init: return cmd_init(o);

@@ -3,6 +3,7 @@
 import sys
 
 import harness
+import test_deb
 import test_fastcgi
 import test_faults
 import test_follow
@@ -22,4 +23,4 @@ import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_lints, test_move, test_operator,
                       test_sqlite, test_postgres, test_follow, test_follow_ctl, test_faults, test_hostile,
-                      test_gate, test_health, test_notify, test_manpages]))
+                      test_gate, test_health, test_notify, test_manpages, test_deb]))
