@@ -49,26 +49,26 @@ class Pki:
     """A test CA, a certificate of it for *.probe.test and one for a name no
     probed domain has (the wrong certificate)."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, names=("*.probe.test",)):
         self.dir = tmp.file("pki")
         os.makedirs(self.dir)
         self.ca = self.path("ca.pem")
         ca_key = self.path("ca.key")
         must(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
               "-keyout", ca_key, "-out", self.ca, "-days", "2", "-subj", "/CN=mxdelegate probe test CA"])
-        self.server = self.issue("server", "*.probe.test", ca_key)
-        self.wrong = self.issue("wrong", "other.invalid", ca_key)
+        self.server = self.issue("server", names, ca_key)
+        self.wrong = self.issue("wrong", ["other.invalid"], ca_key)
 
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def issue(self, name, dns, ca_key):
+    def issue(self, name, names, ca_key):
         key, csr, pem = self.path(name + ".key"), self.path(name + ".csr"), self.path(name + ".pem")
         ext = self.path(name + ".ext")
         with open(ext, "w") as f:
-            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n" % dns)
+            f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % ",".join("DNS:" + n for n in names))
         must(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-              "-keyout", key, "-out", csr, "-subj", "/CN=" + dns])
+              "-keyout", key, "-out", csr, "-subj", "/CN=" + names[0]])
         must(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial",
               "-out", pem, "-days", "2", "-extfile", ext])
         return pem, key
@@ -394,7 +394,7 @@ class ProbeScale(Test):
         must([CTL, "-c", cfg, "import", src])
         pki = Pki(tmp)
         # A certificate for *.scale.probe.test.
-        pki.server = pki.issue("scale", "*.scale.probe.test", pki.path("ca.key"))
+        pki.server = pki.issue("scale", ["*.scale.probe.test"], pki.path("ca.key"))
         addr = loopback_address()
         mx = harness.Responder(cfg, tmp)
         nginx = Nginx(tmp, pki, addr, 443, mx.socket, workers=2)
