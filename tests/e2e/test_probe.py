@@ -8,6 +8,7 @@ server, timed, with the probe's memory for 1,000 and 10,000 printed."""
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -345,6 +346,15 @@ class ProbeFailures(Test):
         self.eq((p.returncode, p.stdout), (65, ""), p.stderr)
         p = run([CTL, "--db", self.tmp.file("missing.db"), "--plugin-dir", PLUGINS, "probe", *opts])
         self.eq((p.returncode, p.stdout), (66, ""), p.stderr)
+        # mxdelegatectl without mxdelegate-probe beside it or installed.
+        alone = self.tmp.file("alone")
+        os.mkdir(alone)
+        shutil.copy(CTL, alone)
+        p = run([os.path.join(alone, "mxdelegatectl"), "-c", self.world.cfg, "probe", *opts])
+        self.eq((p.returncode, p.stdout), (69, ""), p.stderr)
+        self.contains(p.stderr, "mxdelegatectl: probe: ")
+        self.contains(p.stderr, "/libexec/mxdelegate-probe: not installed (nor %s/mxdelegate-probe); "
+                      "the probe comes with mxdelegate's libcurl support" % alone)
         p = self.world.probe("unknown.probe.test", *opts)
         self.eq(p.returncode, 1, p.stderr)
         self.contains(p.stderr, "unknown.probe.test: mxdelegate serves no document for it")
