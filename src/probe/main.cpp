@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	try {
 		o = parse_options(argc, argv);
 	} catch (const UsageError &e) {
-		std::fprintf(stderr, "mxdelegatectl: %s\n%s", e.what(), usage_text());
+		std::fprintf(stderr, "mxdelegatectl: probe: %s\n%s", e.what(), usage_text());
 		return EX_USAGE;
 	}
 	if (o.check_only)

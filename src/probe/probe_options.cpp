@@ -115,7 +115,7 @@ Options parse_options(int argc, const char *const *argv)
 	for (int i = 1; i < argc; i++) {
 		const std::string_view arg = argv[i];
 		if (!arg.starts_with("--") || arg == "--")
-			throw UsageError("probe: unexpected argument \"" + std::string(arg) +
+			throw UsageError("unexpected argument \"" + std::string(arg) +
 			                 "\" (domains are mxdelegatectl probe's)");
 		const std::size_t eq = arg.find('=');
 		const std::string_view name = arg.substr(2, eq == std::string_view::npos ? std::string_view::npos : eq - 2);
@@ -124,7 +124,7 @@ Options parse_options(int argc, const char *const *argv)
 			if (s.name == name)
 				spec = &s;
 		if (!spec)
-			throw UsageError("probe: unknown option --" + std::string(name));
+			throw UsageError("unknown option --" + std::string(name));
 		std::string value;
 		if (spec->value) {
 			if (eq != std::string_view::npos)

@@ -342,6 +342,8 @@ class ProbeFailures(Test):
             p = self.world.probe(*bad)
             self.eq(p.returncode, 64, (bad, p.stderr))
             self.eq(p.stdout, "")
+            self.true(p.stderr.startswith("mxdelegatectl: probe: ") and bad[0] in p.stderr.splitlines()[0],
+                      p.stderr)
         p = self.world.probe("not a domain", *opts)
         self.eq((p.returncode, p.stdout), (65, ""), p.stderr)
         p = run([CTL, "--db", self.tmp.file("missing.db"), "--plugin-dir", PLUGINS, "probe", *opts])

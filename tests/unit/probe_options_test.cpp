@@ -66,8 +66,8 @@ TEST_CASE("probe options: each bad value named", "[probe_options]")
 		{{"--origin", "https://app.example/path"}, "--origin https://app.example/path: want an origin, scheme://host[:port]"},
 		{{"--insecure=yes"}, "--insecure takes no value"},
 		{{"--cacert"}, "--cacert needs a value"},
-		{{"--bogus"}, "probe: unknown option --bogus"},
-		{{"example.org"}, "probe: unexpected argument \"example.org\" (domains are mxdelegatectl probe's)"},
+		{{"--bogus"}, "unknown option --bogus"},
+		{{"example.org"}, "unexpected argument \"example.org\" (domains are mxdelegatectl probe's)"},
 	};
 	for (const auto &[args, message] : cases) {
 		INFO(message);
