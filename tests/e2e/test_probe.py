@@ -424,8 +424,10 @@ class ProbeScale(Test):
             if not sanitized:
                 self.true(seconds < 60, "%d domains took %.1f s" % (n, seconds))
             # Flat: the fetching side holds --concurrency documents, however
-            # many domains there are.
-            self.true(0 < peak["probe"] < peak_small["probe"] + 4 * 1024,
+            # many domains there are.  Not under ASan, whose quarantine keeps
+            # freed memory (up to 256 MiB) and so grows with the work done.
+            self.true(peak["probe"] > 0, "no figure read for mxdelegate-probe")
+            self.true(sanitized or peak["probe"] < peak_small["probe"] + 4 * 1024,
                       "mxdelegate-probe's peak RSS %d KiB for %d domains, %d KiB for %d"
                       % (peak_small["probe"], small, peak["probe"], n))
         finally:
