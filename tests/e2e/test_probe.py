@@ -326,6 +326,13 @@ class ProbeFailures(Test):
         p = self.world.probe("ok.probe.test", "nocors.probe.test", *opts)
         self.eq(p.returncode, 1, p.stderr)
         self.contains(p.stdout, "summary: 3 documents of 2 domains: 2 ok, 1 no-cors\n")
+        # --rate spaces the requests out: 4 documents at 4 a second take at
+        # least three gaps of a quarter of a second.
+        t0 = time.monotonic()
+        p = self.world.probe("ok.probe.test", "nocors.probe.test", "mismatch.probe.test", "--rate", "4",
+                             "--per-host", "1", *opts)
+        self.true(time.monotonic() - t0 >= 0.75, "--rate 4 took %.2f s" % (time.monotonic() - t0))
+        self.contains(p.stdout, "summary: 4 documents of 3 domains: 2 ok, 1 mismatch, 1 no-cors\n")
         # Without the test CA, every certificate is a tls failure.
         p = self.world.probe("ok.probe.test", *opts[2:])
         self.eq(p.returncode, 1, p.stderr)
