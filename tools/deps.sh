@@ -20,6 +20,9 @@ check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 check="$check libclang-rt-14-dev libfuzzer-14-dev"
 # tests/e2e/test_postgres.py runs its own server: initdb and pg_ctl.
 check="$check postgresql"
+# tests/e2e/test_probe.py makes its test CA and certificates with openssl
+# (and serves them with the integration tests' nginx).
+check="$check openssl"
 # tests/integration: every web server of etc/, spawn-fcgi, a real browser,
 # and procps for the /bin/kill of mxdelegate.service's ExecReload.  The tests
 # start each server with a configuration, ports and pid file of their own,
