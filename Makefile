@@ -47,7 +47,8 @@ REMEMBER := $(sort $(remembered) $(foreach v,$(PATH_VARS),$(if $(call given,$(v)
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
-# mxdelegate-follow, which "mxdelegatectl follow" execs.
+# mxdelegate-follow and mxdelegate-probe, which "mxdelegatectl follow" execs
+# and "mxdelegatectl probe" runs.
 LIBEXECDIR ?= $(PREFIX)/libexec
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
@@ -100,6 +101,8 @@ LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
 #                  points, configuration and reader pool
 #   follow         mxdelegate-follow, the program that keeps a node's SQLite
 #                  copy of a PostgreSQL store (core, service and plugin below it)
+#   probe          mxdelegate-probe, the HTTP side of "mxdelegatectl probe"
+#                  (core below it)
 layer_obj = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard src/$(1)/*.cpp))
 CORE_OBJ    := $(call layer_obj,core)
 SERVICE_OBJ := $(call layer_obj,service)
@@ -111,6 +114,8 @@ CTL_OBJ     := $(filter-out %/main.o,$(call layer_obj,mxdelegatectl))
 CTL_MAIN    := $(BUILDDIR)/src/mxdelegatectl/main.o
 FOLLOW_OBJ  := $(filter-out %/main.o,$(call layer_obj,follow))
 FOLLOW_MAIN := $(BUILDDIR)/src/follow/main.o
+PROBE_OBJ   := $(filter-out %/main.o,$(call layer_obj,probe))
+PROBE_MAIN  := $(BUILDDIR)/src/probe/main.o
 CORE_LIB    := $(BUILDDIR)/libmxdcore.a
 PLUGIN_LIB  := $(BUILDDIR)/libmxdplugin.a
 
@@ -138,9 +143,14 @@ FOLLOW_LIBS := -lpq -lsqlite3 -lsystemd
 # mxdelegate links no libsystemd: mxdelegate/notify.cpp opens it when
 # NOTIFY_SOCKET is set (core/lazy_library).
 DAEMON_LIBS :=
+PROBE_BIN := $(BUILDDIR)/mxdelegate-probe
+# libcurl for the fetches, libresolv for res_query (SRV): only in
+# mxdelegate-probe, which "mxdelegatectl probe" runs, so that nothing else
+# needs them at run time.
+PROBE_LIBS := -lcurl -lresolv
 
 .PHONY: all check unit e2e run install uninstall clean deps
-all: $(BIN) $(CTL_BIN) $(FOLLOW_BIN) $(PLUGIN_SO) $(CONFIG_MK)
+all: $(BIN) $(CTL_BIN) $(FOLLOW_BIN) $(PROBE_BIN) $(PLUGIN_SO) $(CONFIG_MK)
 
 # Rewritten only when the text changes, by a recipe: make -n prints it and
 # runs nothing.
@@ -207,6 +217,9 @@ $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 $(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
 
+$(PROBE_BIN): $(PROBE_MAIN) $(PROBE_OBJ) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(PROBE_LIBS)
+
 # A plugin's schema (backends/NAME/schema.sql) is compiled into it as a raw
 # string literal, so that the plugin needs no file beside it.
 $(BUILDDIR)/backends/%/schema.inc: backends/%/schema.sql
@@ -243,8 +256,8 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS)
 $(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 
 # make fuzz: the libFuzzer targets of tests/fuzz/ (clang 14).  Each replays its
@@ -397,6 +410,7 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/mxdelegate
 	install -m 755 $(CTL_BIN) $(DESTDIR)$(SBINDIR)/mxdelegatectl
 	install -m 755 $(FOLLOW_BIN) $(DESTDIR)$(LIBEXECDIR)/mxdelegate-follow
+	install -m 755 $(PROBE_BIN) $(DESTDIR)$(LIBEXECDIR)/mxdelegate-probe
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 include/mxdelegate/backend.h $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 	install -m 644 $(GEN)/mxdelegate-backend.pc $(DESTDIR)$(PKGCONFIGDIR)/mxdelegate-backend.pc
@@ -408,7 +422,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mxdelegate $(DESTDIR)$(SBINDIR)/mxdelegatectl
-	rm -f $(DESTDIR)$(LIBEXECDIR)/mxdelegate-follow
+	rm -f $(DESTDIR)$(LIBEXECDIR)/mxdelegate-follow $(DESTDIR)$(LIBEXECDIR)/mxdelegate-probe
 	rm -f $(PLUGINS:%=$(DESTDIR)$(PLUGINDIR)/%.so)
 	rm -f $(DESTDIR)$(INCLUDEDIR)/mxdelegate/backend.h
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/mxdelegate-backend.pc

@@ -7,9 +7,12 @@
 set -eu
 
 # "make" and "make install": the compiler and the libraries' headers
-# (libsystemd-dev: sd_notify for mxdelegate-follow's Type=notify unit).
+# (libsystemd-dev: sd_notify for mxdelegate-follow's Type=notify unit;
+# libcurl4-openssl-dev: HTTPS, redirects and many transfers at once for
+# mxdelegate-probe, the fetching side of "mxdelegatectl probe", the one
+# program that links it).
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
-libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libsystemd-dev"
+libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libsystemd-dev libcurl4-openssl-dev"
 # catch2: the unit tests.
 check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 # make fuzz (part of make check): clang 14 with its sanitizer and libFuzzer
@@ -17,6 +20,9 @@ check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 check="$check libclang-rt-14-dev libfuzzer-14-dev"
 # tests/e2e/test_postgres.py runs its own server: initdb and pg_ctl.
 check="$check postgresql"
+# tests/e2e/test_probe.py makes its test CA and certificates with openssl
+# (and serves them with the integration tests' nginx).
+check="$check openssl"
 # tests/integration: every web server of etc/, spawn-fcgi, a real browser,
 # and procps for the /bin/kill of mxdelegate.service's ExecReload.  The tests
 # start each server with a configuration, ports and pid file of their own,

@@ -2,6 +2,7 @@
 
 #include "core/record_fields.hpp"
 
+#include <charconv>
 #include <string_view>
 
 namespace mxd::ctl {
@@ -31,6 +32,20 @@ constexpr CommandInfo commands[] = {
 	{"query", Command::query, 2, 2, "DOMAIN server|client|support|policy_server"},
 	{"status", Command::status, 0, 0, ""},
 	{"follow", Command::follow, 0, many, ""},
+	{"probe", Command::probe, 0, many, "[DOMAIN...]"},
+};
+
+// probe's options and whether each takes a value: mxdelegate-probe reads
+// them again and judges their values (mxdelegatectl never links it).
+struct ProbeOption {
+	std::string_view name;
+	bool value;
+};
+constexpr ProbeOption probe_options[] = {
+	{"concurrency", true}, {"per-host", true}, {"rate", true}, {"format", true},
+	{"federation", false}, {"user-agent", true}, {"resolve", true}, {"connect-to", true},
+	{"cacert", true}, {"insecure", false}, {"timeout", true}, {"origin", true},
+	{"wildcard-sample", true},
 };
 
 bool is_field(std::string_view name, bool set)
@@ -90,6 +105,13 @@ bool command_option(Command c, std::string_view name, bool &value)
 		return name == "strict";
 	case Command::move:
 		return name == "at" || name == "low" || is_field(name, false);
+	case Command::probe:
+		for (const ProbeOption &p : probe_options)
+			if (p.name == name) {
+				value = p.value;
+				return true;
+			}
+		return false;
 	default:
 		return false;
 	}
@@ -118,7 +140,9 @@ const char *usage_text()
 		"  move DOMAIN FIELD... --at TIME [--low SECONDS]\n"
 		"                                change at TIME, max_age lowered before it\n"
 		"  status                        the [follow] copy's state and lag\n"
-		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)\n" +
+		"  follow [ARG...]               keep the copy (runs mxdelegate-follow)\n"
+		"  probe [OPTION...] [DOMAIN...] fetch each document as the world sees it and\n"
+		"                                compare it with the store (mxdelegate-probe)\n" +
 		field_usage() + "See mxdelegatectl(8).\n";
 	return text.c_str();
 }
@@ -226,7 +250,9 @@ Options parse_args(int argc, const char *const *argv)
 		if (!value) {
 			if (eq != std::string_view::npos)
 				throw UsageError(o.command_name + ": " + std::string(full) + " takes no value");
-			if (name == "json")
+			if (o.command == Command::probe)
+				o.probe_args.emplace_back(full);
+			else if (name == "json")
 				o.json = true;
 			else if (name == "dry-run")
 				o.dry_run = true;
@@ -237,7 +263,16 @@ Options parse_args(int argc, const char *const *argv)
 			continue;
 		}
 		std::string v = take_value(o.command_name + ": " + std::string(full), arg, eq);
-		if (name == "match") {
+		if (o.command == Command::probe && name == "wildcard-sample") {
+			std::size_t n = 0;
+			const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+			if (ec != std::errc() || p != v.data() + v.size() || n > 1000)
+				throw UsageError(o.command_name + ": --wildcard-sample " + v +
+				                 ": want a whole number from 0 to 1000");
+			o.wildcard_sample = n;
+		} else if (o.command == Command::probe) {
+			o.probe_args.push_back(std::string(full) + "=" + v);
+		} else if (name == "match") {
 			o.match = std::move(v);
 		} else if (name == "at") {
 			o.at = std::move(v);

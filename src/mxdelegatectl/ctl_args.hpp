@@ -16,12 +16,14 @@ namespace mxd::ctl {
 namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int problems = 1;              // check found problems; query got no 200;
-                                                // status: no follower, or the copy behind
+                                                // status: no follower, or the copy behind;
+                                                // probe: a document not ok
 inline constexpr int warnings = 2;              // check --strict found warnings only
 inline constexpr int usage = EX_USAGE;          // 64
 inline constexpr int data = EX_DATAERR;         // 65: bad domain, URL, JSON, record
 inline constexpr int no_input = EX_NOINPUT;     // 66: import file or database missing
-inline constexpr int unavailable = EX_UNAVAILABLE; // 69: the backend is read-only; no follower program
+inline constexpr int unavailable = EX_UNAVAILABLE; // 69: the backend is read-only; no follower
+                                                   // or probe program
 inline constexpr int software = EX_SOFTWARE;    // 70: a bug
 inline constexpr int cant_create = EX_CANTCREAT; // 73: init could not create the store
 inline constexpr int io = EX_IOERR;             // 74: the store failed
@@ -36,8 +38,8 @@ public:
 };
 
 enum class Command {
-	init, add, set, remove, show, list, import, export_, check, query, move, status, follow, help,
-	version
+	init, add, set, remove, show, list, import, export_, check, query, move, status, follow, probe,
+	help, version
 };
 
 // One field option, in the order given: {"server", "matrix.example.org"},
@@ -65,6 +67,9 @@ struct Options {
 	std::string at;                    // move --at
 	std::string low = "300";           // move --low: Synapse's floor
 	std::string format = "toml";       // export --format
+	std::vector<std::string> probe_args; // probe's options but --wildcard-sample, as
+	                                   // "--name=value", for mxdelegate-probe to read
+	std::size_t wildcard_sample = 0;   // probe --wildcard-sample
 };
 
 // Parses argv (argv[0] is the program).  Options before the command are

@@ -9,6 +9,7 @@
 #include "mxdelegatectl/ctl_fields.hpp"
 #include "mxdelegatectl/ctl_format.hpp"
 #include "mxdelegatectl/ctl_move.hpp"
+#include "mxdelegatectl/ctl_probe.hpp"
 #include "core/host.hpp"
 #include "core/log.hpp"
 #include "core/request.hpp"
@@ -17,7 +18,9 @@
 #include "service/version.hpp"
 #include "core/route.hpp"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
@@ -762,6 +765,25 @@ int cmd_status(const Options &o)
 	return in_step ? exit_code::ok : exit_code::problems;
 }
 
+// A program of mxdelegate's own that a command runs: beside this program
+// (a build tree), else the installed one; 69 naming both when neither is
+// there.
+std::string helper_program(const std::string &name, const std::string &comes_with)
+{
+	std::string self;
+	char buf[PATH_MAX];
+	if (const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1); n > 0)
+		self.assign(buf, static_cast<std::size_t>(n));
+	const std::string beside = self.empty() ? "" : (fs::path(self).parent_path() / name).string();
+	const std::string installed = MXD_LIBEXECDIR "/" + name;
+	for (const std::string &p : {beside, installed})
+		if (!p.empty() && ::access(p.c_str(), X_OK) == 0)
+			return p;
+	throw ExitError(exit_code::unavailable,
+	                installed + ": not installed" + (beside.empty() ? "" : " (nor " + beside + ")") + "; " +
+	                    comes_with);
+}
+
 // Runs the follower in this process (exec: the same pid, as systemd's
 // Type=notify unit expects): mxdelegate-follow beside this program (a build
 // tree), else the installed one.  mxdelegatectl itself never links libpq;
@@ -771,20 +793,8 @@ int cmd_follow(const Options &o)
 	const std::string file = o.config.empty() ? default_config_path() : o.config;
 	follow_config(o, "\"mxdelegatectl follow\" keeps the [backend] sqlite store a copy of the "
 	                 "PostgreSQL store that [follow] names");
-	std::string self;
-	char buf[PATH_MAX];
-	if (const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1); n > 0)
-		self.assign(buf, static_cast<std::size_t>(n));
-	const std::string beside = self.empty() ? "" : (fs::path(self).parent_path() / "mxdelegate-follow").string();
-	const std::string installed = MXD_LIBEXECDIR "/mxdelegate-follow";
-	std::string program;
-	for (const std::string &p : {beside, installed})
-		if (program.empty() && !p.empty() && ::access(p.c_str(), X_OK) == 0)
-			program = p;
-	if (program.empty())
-		throw ExitError(exit_code::unavailable,
-		                installed + ": not installed" + (beside.empty() ? "" : " (nor " + beside + ")") +
-		                    "; the follower comes with mxdelegate's PostgreSQL support");
+	const std::string program =
+		helper_program("mxdelegate-follow", "the follower comes with mxdelegate's PostgreSQL support");
 	std::vector<std::string> args = {program, "-c", file};
 	args.insert(args.end(), o.operands.begin(), o.operands.end());
 	std::vector<char *> argv;
@@ -794,6 +804,153 @@ int cmd_follow(const Options &o)
 	std::fflush(stdout);
 	::execv(program.c_str(), argv.data());
 	throw ExitError(exit_code::unavailable, program + ": cannot run it: " + std::strerror(errno));
+}
+
+// The exit status of a child, as this program's: its code, or 70 for a
+// signal (a crash is a bug).
+int child_status(pid_t pid, const std::string &program)
+{
+	int st = 0;
+	while (::waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			throw ExitError(exit_code::software, program + ": wait: " + std::strerror(errno));
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	report(program + ": killed by signal " + std::to_string(WTERMSIG(st)));
+	return exit_code::software;
+}
+
+// argv, with standard input from `in` when it is not -1.
+pid_t spawn(const std::vector<std::string> &args, int in, int close_in_child)
+{
+	std::vector<char *> argv;
+	for (const auto &a : args)
+		argv.push_back(const_cast<char *>(a.c_str()));
+	argv.push_back(nullptr);
+	std::fflush(stdout);
+	std::fflush(stderr);
+	const pid_t pid = ::fork();
+	if (pid < 0)
+		throw ExitError(exit_code::software, "fork: " + std::string(std::strerror(errno)));
+	if (pid == 0) {
+		if (in >= 0) {
+			::dup2(in, 0);
+			::close(in);
+		}
+		if (close_in_child >= 0)
+			::close(close_in_child);
+		::signal(SIGPIPE, SIG_DFL);
+		::execv(argv[0], argv.data());
+		std::fprintf(stderr, "mxdelegatectl: probe: %s: cannot run it: %s\n", argv[0], std::strerror(errno));
+		::_exit(exit_code::unavailable);
+	}
+	return pid;
+}
+
+// Fetches each document as the world's consumers do (mxdelegate-probe, so
+// that this program never links libcurl) and compares it with what the
+// responder answers here.  This side reads the store and answers as query
+// does; the child fetches and reports.  Exit: the child's (0 all ok, 1 any
+// not), or this program's for usage and store errors, before any fetch.
+int cmd_probe(const Options &o)
+{
+	const std::string program =
+		helper_program("mxdelegate-probe", "the probe comes with mxdelegate's libcurl support");
+	std::vector<std::string> args = {program};
+	args.insert(args.end(), o.probe_args.begin(), o.probe_args.end());
+	{
+		// The options judged first, so that a usage error reads no store.
+		std::vector<std::string> check = args;
+		check.push_back("--check-options");
+		const int code = child_status(spawn(check, -1, -1), program);
+		if (code != 0)
+			return code;
+	}
+	const Config c = store_config(o);
+	std::vector<std::string> names;
+	if (!o.operands.empty()) {
+		for (const std::string &d : o.operands) {
+			try {
+				names.push_back(host::canonical_domain(d, /*allow_wildcard=*/false));
+			} catch (const std::invalid_argument &e) {
+				throw DataError(d + ": domain: " + e.what());
+			}
+		}
+	} else {
+		std::size_t wildcards = 0;
+		auto b = open_store(c, Access::read);
+		b->list([&](std::string_view domain, std::string_view) {
+			if (domain.starts_with("*.")) {
+				wildcards++;
+				for (std::string &n : probe::sample_names(domain, o.wildcard_sample))
+					names.push_back(std::move(n));
+			} else {
+				names.emplace_back(domain);
+			}
+			return true;
+		});
+		if (wildcards && !o.wildcard_sample)
+			report(std::to_string(wildcards) + " wildcard " + (wildcards == 1 ? "entry" : "entries") +
+			       " not probed; --wildcard-sample N probes N made-up names under each");
+	}
+	std::unique_ptr<Responder> responder;
+	try {
+		responder = std::make_unique<Responder>(c);
+	} catch (const BackendError &e) {
+		throw ExitError(e.kind() == BackendError::Kind::failed ? exit_code::config
+		                                                     : exit_code_of(e, Command::probe),
+		                e.what());
+	}
+	int fds[2];
+	if (::pipe2(fds, O_CLOEXEC) != 0)
+		throw ExitError(exit_code::software, "pipe: " + std::string(std::strerror(errno)));
+	::signal(SIGPIPE, SIG_IGN);
+	const pid_t pid = spawn(args, fds[0], fds[1]);
+	::close(fds[0]);
+	bool problems = false, child_gone = false;
+	const auto send = [&](const std::string &line) {
+		std::size_t done = 0;
+		while (!child_gone && done < line.size()) {
+			const ssize_t n = ::write(fds[1], line.data() + done, line.size() - done);
+			if (n > 0)
+				done += static_cast<std::size_t>(n);
+			else if (n < 0 && errno != EINTR)
+				child_gone = true; // EPIPE: the child ended; its status says why
+		}
+	};
+	for (const std::string &name : names) {
+		if (child_gone)
+			break;
+		bool any = false;
+		for (Document d : all_documents) {
+			const std::string doc(document_name(d));
+			std::map<std::string, std::string> params = {
+				{"REQUEST_METHOD", "GET"},
+				{"REQUEST_URI", "/.well-known/matrix/" + doc},
+				{"HTTP_HOST", name},
+				{"SERVER_PROTOCOL", "HTTP/1.1"},
+			};
+			const Request request = parse_request(map_param, &params);
+			Reply reply;
+			responder->answer(request, reply);
+			const probe::Answer a = probe::parse_wire(reply.bytes);
+			if (probe::served(a.status)) {
+				any = true;
+				send(probe::expectation(name, doc, a));
+			} else if (a.status != 404) {
+				report(name + ": " + doc + ": mxdelegate answers " + std::to_string(a.status) +
+				       ", not probed (\"mxdelegatectl check\" says why)");
+				problems = true;
+			}
+		}
+		if (!any && !o.operands.empty()) {
+			report(name + ": mxdelegate serves no document for it, nothing to probe");
+			problems = true;
+		}
+	}
+	::close(fds[1]);
+	const int code = child_status(pid, program);
+	return code == exit_code::ok && problems ? exit_code::problems : code;
 }
 
 int run(const Options &o)
@@ -820,6 +977,7 @@ int run(const Options &o)
 	case Command::move: return cmd_move(o);
 	case Command::status: return cmd_status(o);
 	case Command::follow: return cmd_follow(o);
+	case Command::probe: return cmd_probe(o);
 	}
 	return exit_code::software;
 }

@@ -567,6 +567,55 @@ class LighttpdNewcomer(Test):
         return "\n".join(out)
 
 
+class ProbeExample(Test):
+    """The probe session of mxdelegatectl(8) against a front end of the
+    test's own: nginx with TLS at a loopback address in place of
+    192.0.2.10, the installed responder behind it for example.org and
+    example.net, and example.com left to nginx, which answers 404; the
+    store as the page's examples before it leave it."""
+
+    def test_probe_example_of_mxdelegatectl_8(self):
+        import test_probe
+        inst = Installed.shared()
+        inst.install()
+        nginx = mx = None
+        try:
+            addr = test_probe.loopback_address()
+            box = Sandbox(self.tmp, inst, extra=[("192.0.2.10:443", addr + ":443")])
+            blocks = examples("mxdelegatectl.8")
+            config = [b for b in blocks if b.kind == "file" and b.args == ["/etc/mxdelegate/mxdelegate.toml"]]
+            self.eq(len(config), 1)
+            box.write("/etc/mxdelegate/mxdelegate.toml", config[0].text())
+            os.makedirs(box.path("/var/lib/mxdelegate"))
+            for cmd in ("mxdelegatectl init",
+                        "mxdelegatectl add example.org --client https://matrix.example.org "
+                        "--server matrix.example.org:8448 --contact role=admin,matrix_id=@admin:example.org",
+                        "mxdelegatectl add example.com --client https://matrix.example.com",
+                        "mxdelegatectl add example.net --client https://hs.example.net"):
+                p = box.shell(cmd)
+                self.eq(p.returncode, 0, p.stdout)
+            pki = test_probe.Pki(self.tmp, ["example.org", "example.com", "example.net"])
+            with open(pki.ca) as f:
+                box.write("/etc/mxdelegate/staging-ca.pem", f.read())
+            sock = self.tmp.file("mx.sock")
+            mx = subprocess.Popen([os.path.join(inst.sbin, "mxdelegate"), "-c", box.default_config,
+                                   "--listen", "unix:" + sock], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.true(wait_for(lambda: os.path.exists(sock) or mx.poll() is not None, 10), "no socket")
+            nginx = test_probe.Nginx(self.tmp, pki, addr, 443, sock, servers="""
+  server { listen %s:443 ssl; server_name example.com; location / { return 404; } }""" % addr)
+            probe = [b for b in blocks if b.kind == "session" and "probe" in b.args]
+            self.eq(len(probe), 1)
+            run_session(self, box, probe[0])
+        finally:
+            if nginx:
+                nginx.stop()
+            if mx:
+                mx.terminate()
+                mx.wait(10)
+            inst.uninstall()
+
+
 class Readme(Test):
     def test_build_dependencies_are_those_of_deps_sh(self):
         """README.md's list of build packages is the one tools/deps.sh

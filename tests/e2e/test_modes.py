@@ -237,6 +237,7 @@ class Shipped(Test):
         inst.install(destdir=dest)
         expected = {"sbin/mxdelegate": 0o755, "sbin/mxdelegatectl": 0o755,
                     "libexec/mxdelegate-follow": 0o755,
+                    "libexec/mxdelegate-probe": 0o755,
                     "lib/mxdelegate/backends/toml.so": 0o644,
                     "lib/mxdelegate/backends/sqlite.so": 0o644,
                     "lib/mxdelegate/backends/postgres.so": 0o644,

@@ -155,3 +155,20 @@ TEST_CASE("every field option of record_fields.hpp is parsed and in the usage", 
 		start = end + 1;
 	}
 }
+
+TEST_CASE("probe: its options passed on as --name=value, domains and --wildcard-sample kept", "[ctl_args]")
+{
+	const Options o = parse({"-c", "/etc/m.toml", "probe", "--concurrency", "8", "a.example", "--federation",
+	                         "--resolve=a.example:443:127.0.0.1", "--wildcard-sample", "3", "b.example"});
+	CHECK(o.command == Command::probe);
+	CHECK(o.operands == std::vector<std::string>{"a.example", "b.example"});
+	CHECK(o.probe_args ==
+	      std::vector<std::string>{"--concurrency=8", "--federation", "--resolve=a.example:443:127.0.0.1"});
+	CHECK(o.wildcard_sample == 3);
+	CHECK(parse({"probe"}).operands.empty());
+	CHECK(usage_error({"probe", "--wildcard-sample", "x"}) ==
+	      "probe: --wildcard-sample x: want a whole number from 0 to 1000");
+	CHECK(usage_error({"probe", "--bogus"}) == "probe: unknown option --bogus");
+	CHECK(usage_error({"probe", "--insecure=1"}) == "probe: --insecure takes no value");
+	CHECK(usage_error({"probe", "--timeout"}) == "probe: --timeout needs a value");
+}
