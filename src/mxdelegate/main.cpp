@@ -7,6 +7,7 @@
 #include "mxdelegate/mode.hpp"
 #include "mxdelegate/server.hpp"
 #include "service/config.hpp"
+#include "service/metrics.hpp"
 #include "service/record_lints.hpp"
 #include "service/responder.hpp"
 
@@ -286,5 +287,6 @@ int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	mxd::metrics::set_version(MXD_VERSION);
 	return run(argc, argv);
 }

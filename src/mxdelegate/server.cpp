@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/settle.hpp"
 #include "mxdelegate/access_log.hpp"
+#include "service/metrics.hpp"
 
 #include <fcgiapp.h>
 
@@ -154,7 +155,9 @@ void Server::reload(const char *why)
 		install(std::move(r));
 		log::set_format(c.log_format);
 		log::info("main", std::string("configuration reloaded (") + why + ")");
+		metrics::reloaded(true);
 	} catch (const std::exception &e) {
+		metrics::reloaded(false);
 		log::lines(log::Level::error, "main", std::string("reload (") + why +
 		           ") refused, the previous configuration stays in service: ", e.what());
 	}
@@ -166,6 +169,27 @@ std::uint64_t Server::answered() const
 	for (unsigned i = 0; i < threads_; ++i)
 		n += slots_[i].answered.load(std::memory_order_relaxed);
 	return n;
+}
+
+metrics::Runtime Server::runtime() const
+{
+	const Gate::Stats g = gate_->stats();
+	metrics::Runtime r;
+	r.open = g.open;
+	r.in_workers = g.in_workers;
+	r.queued = g.queued;
+	r.in_gate = g.open - std::min(g.open, g.in_workers + g.queued);
+	r.refused_peer = g.refused_peer;
+	r.refused_rule = g.refused_rule;
+	r.timed_out = g.timed_out;
+	r.evicted = g.evicted;
+	r.over_capacity = g.over_capacity;
+	r.threads = threads_;
+	for (unsigned i = 0; i < threads_; ++i) {
+		std::lock_guard lock(slots_[i].mutex);
+		r.busy += slots_[i].fd >= 0;
+	}
+	return r;
 }
 
 notify::Summary Server::summary(double requests_per_s)
@@ -188,6 +212,7 @@ void Server::worker(Slot &slot)
 	std::uint64_t seen = ~std::uint64_t{0};
 	Reply reply;
 	char drain[512];
+	metrics::Block &counted = metrics::local();
 	while (const std::optional<Gate::Ready> ready = gate_->take()) {
 		// libfcgi gets a duplicate: should it drop the connection itself, it
 		// closes its own number, never one the gate still holds.
@@ -227,6 +252,7 @@ void Server::worker(Slot &slot)
 			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
 			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
 			                    std::memory_order_relaxed);
+			counted.answered(request.document, reply.status, static_cast<unsigned>(reply.cache));
 			if (access) {
 				const char *peer = FCGX_GetParam("REMOTE_ADDR", req.envp);
 				access_log::write(request, reply, peer ? peer : "", start);
@@ -287,6 +313,7 @@ void Server::run(unsigned threads)
 	gate_ = std::make_unique<Gate>(listen_fd_, std::move(settings), 64 + 4 * std::size_t{threads});
 	slots_ = std::make_unique<Slot[]>(threads);
 	threads_ = threads;
+	metrics::set_runtime([this] { return runtime(); });
 	std::thread gate(&Gate::run, gate_.get());
 	std::vector<std::thread> workers;
 	for (unsigned i = 0; i < threads; ++i)
@@ -363,6 +390,7 @@ void Server::run(unsigned threads)
 	notify_.stopping();
 	stop(workers, threads);
 	gate.join();
+	metrics::set_runtime(nullptr);
 	if (guard.joinable()) {
 		{
 			std::lock_guard lock(watchdog_mutex_);

@@ -8,6 +8,7 @@
 #include "mxdelegate/gate.hpp"
 #include "mxdelegate/notify.hpp"
 #include "service/config.hpp"
+#include "service/metrics.hpp"
 #include "service/responder.hpp"
 
 #include <atomic>
@@ -48,6 +49,8 @@ private:
 	// summed when read (no lock, no shared cache line on the request path).
 	std::uint64_t answered() const;
 	notify::Summary summary(double requests_per_s);
+	// The gate's and the workers' state, for a scrape (any thread).
+	metrics::Runtime runtime() const;
 
 	void worker(Slot &slot);
 	void watchdog(unsigned n);
