@@ -17,6 +17,10 @@ check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 check="$check libclang-rt-14-dev libfuzzer-14-dev"
 # tests/e2e/test_postgres.py runs its own server: initdb and pg_ctl.
 check="$check postgresql"
+# tests/e2e/test_metrics.py: promtool check metrics reads the metrics page
+# (promtool is in the prometheus package; its service is not started, as
+# below).
+check="$check prometheus"
 # tests/integration: every web server of etc/, spawn-fcgi, a real browser,
 # and procps for the /bin/kill of mxdelegate.service's ExecReload.  The tests
 # start each server with a configuration, ports and pid file of their own,
