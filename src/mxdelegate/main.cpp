@@ -224,6 +224,11 @@ int run(int argc, char **argv)
 		sigaction(SIGTERM, &dfl, nullptr);
 		sigaction(SIGINT, &dfl, nullptr);
 		pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
+		// Known only now, from the environment: a CGI process answers one
+		// request and is gone, nothing a listener could serve.
+		if (!config.status_listen.empty())
+			log::warning("main", config.file + ": [status] listen is for the long-running modes; "
+			                     "ignored in CGI mode");
 		return cgi::serve(config, config_error);
 	}
 

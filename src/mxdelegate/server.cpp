@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/settle.hpp"
 #include "mxdelegate/access_log.hpp"
+#include "mxdelegate/listen.hpp"
 #include "service/metrics.hpp"
 
 #include <fcgiapp.h>
@@ -114,6 +115,8 @@ Server::Server(std::string config_path, const Config &config, int listen_fd,
 	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (no_listen_fd_ < 0)
 		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+	if (!config.status_listen.empty())
+		status_fd_ = listen::open(config.status_listen, {}, 64);
 }
 
 // Only after run() returned, or when the constructor threw: no thread uses
@@ -122,6 +125,19 @@ Server::~Server()
 {
 	if (no_listen_fd_ >= 0)
 		close(no_listen_fd_);
+	if (status_fd_ >= 0)
+		close(status_fd_);
+}
+
+std::string Server::status_answer(status_http::Page page, bool head)
+{
+	Reply reply;
+	const std::shared_ptr<Responder> r = in_service();
+	if (page == status_http::Page::metrics)
+		r->metrics(reply, head);
+	else
+		r->health(reply, head);
+	return std::string(reply.bytes);
 }
 
 std::shared_ptr<Responder> Server::in_service()
@@ -149,9 +165,11 @@ void Server::reload(const char *why)
 		const Config &old = in_service()->config();
 		if (c.threads != old.threads || c.listen != old.listen || c.socket_group != old.socket_group ||
 		    c.socket_mode != old.socket_mode || c.read_timeout_s != old.read_timeout_s ||
-		    c.params_bytes != old.params_bytes || c.max_connections != old.max_connections)
+		    c.params_bytes != old.params_bytes || c.max_connections != old.max_connections ||
+		    c.status_listen != old.status_listen)
 			log::warning("main", "threads, listen, socket_group, socket_mode, read_timeout, "
-			                     "params_bytes and max_connections change at the next restart");
+			                     "params_bytes, max_connections and [status] listen change at "
+			                     "the next restart");
 		install(std::move(r));
 		log::set_format(c.log_format);
 		log::info("main", std::string("configuration reloaded (") + why + ")");
@@ -315,6 +333,14 @@ void Server::run(unsigned threads)
 	threads_ = threads;
 	metrics::set_runtime([this] { return runtime(); });
 	std::thread gate(&Gate::run, gate_.get());
+	std::unique_ptr<status_http::Listener> status;
+	std::thread status_thread;
+	if (status_fd_ >= 0) {
+		status = std::make_unique<status_http::Listener>(
+			status_fd_, [this](status_http::Page p, bool head) { return status_answer(p, head); });
+		status_fd_ = -1; // the listener's now
+		status_thread = std::thread(&status_http::Listener::run, status.get());
+	}
 	std::vector<std::thread> workers;
 	for (unsigned i = 0; i < threads; ++i)
 		workers.emplace_back(&Server::worker, this, std::ref(slots_[i]));
@@ -390,6 +416,10 @@ void Server::run(unsigned threads)
 	notify_.stopping();
 	stop(workers, threads);
 	gate.join();
+	if (status) {
+		status->stop();
+		status_thread.join();
+	}
 	metrics::set_runtime(nullptr);
 	if (guard.joinable()) {
 		{

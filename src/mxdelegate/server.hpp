@@ -7,6 +7,7 @@
 
 #include "mxdelegate/gate.hpp"
 #include "mxdelegate/notify.hpp"
+#include "mxdelegate/status_http.hpp"
 #include "service/config.hpp"
 #include "service/metrics.hpp"
 #include "service/responder.hpp"
@@ -77,6 +78,10 @@ private:
 	unsigned threads_ = 0;
 	std::unique_ptr<Slot[]> slots_;              // one a worker
 	const notify::Notifier notify_;
+	// [status] listen: opened by the constructor (a port taken fails the
+	// start), served by a thread of its own from run().
+	int status_fd_ = -1;
+	std::string status_answer(status_http::Page page, bool head);
 	std::mutex watchdog_mutex_;
 	std::condition_variable watchdog_wake_;
 };

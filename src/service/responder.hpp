@@ -74,12 +74,15 @@ public:
 	Directory &directory() { return directory_; }
 	const Config &config() const { return config_; }
 
+	// The health answer and this process's counters (service/metrics): on
+	// the [status] health and path paths through answer(), and as they are
+	// for the status listener ([status] listen), which has paths of its own.
+	void health(Reply &reply, bool head);
+	void metrics(Reply &reply, bool head);
+
 private:
 	void fixed(Reply &reply, const Answer &answer, bool head) const;
 	void unavailable(Reply &reply, std::string_view why, bool head);
-	void health(Reply &reply, bool head);
-	// The [status] path: this process's counters (service/metrics).
-	void metrics(Reply &reply, bool head);
 
 	Config config_;
 	Directory directory_;

@@ -4,14 +4,17 @@ store is gone, a refused reload), and promtool check metrics, from the
 prometheus package, accepts the page.  A missing promtool fails the test
 (tools/deps.sh check installs it)."""
 
+import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
-from harness import wait_for
+from harness import BIN, free_port, wait_for
+from test_modes import cgi
 from test_sqlite import CLIENT, SERVER, Store
 
 METRICS = "/metrics"
@@ -193,3 +196,112 @@ class MetricsOff(Store):
         self.ok("init")
         self.serve()
         self.eq(self.mx.get(METRICS, host=None).status, 404)
+
+
+def http(port, raw, timeout=5):
+    """Sends raw bytes to the status listener; returns everything it sent
+    back before closing."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+class StatusListener(Store):
+    """[status] listen: GET /metrics and /health over HTTP/1.1 of its own."""
+
+    def setup(self):
+        self.port = free_port()
+        self.extra = '[status]\nlisten = "127.0.0.1:%d"\n' % self.port
+        Store.setup(self)
+        self.ok("init")
+        self.ok("add", "a.example", "--client", "https://m.a.example")
+
+    def get(self, path, method="GET"):
+        return http(self.port, ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % (method, path)).encode())
+
+    def test_pages_and_refusals(self):
+        self.serve()
+        self.eq(self.mx.get(CLIENT, host="a.example").status, 200)
+        r = self.get("/metrics")
+        head, _, body = r.partition(b"\r\n\r\n")
+        self.true(head.startswith(b"HTTP/1.1 200 OK\r\n"), r[:200])
+        self.contains(head.decode(), "\r\nConnection: close\r\n")
+        self.contains(head.decode(), "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n")
+        m = parse(body.decode())
+        self.eq(m[("mxdelegate_requests_total", (("document", "client"), ("status", "200")))], 1)
+        promtool_check(self, body.decode())
+        r = self.get("/health")
+        self.true(r.startswith(b"HTTP/1.1 200 OK\r\n"), r[:200])
+        self.eq(json.loads(r.partition(b"\r\n\r\n")[2])["status"], "ok")
+        head = self.get("/metrics", "HEAD")
+        self.true(head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n"), head[-200:])
+        self.true(self.get("/metrics", "POST").startswith(b"HTTP/1.1 405 "))
+        self.true(self.get("/").startswith(b"HTTP/1.1 404 "))
+        self.true(self.get("/.well-known/matrix/client").startswith(b"HTTP/1.1 404 "))
+        self.true(http(self.port, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n")
+                  .startswith(b"HTTP/1.1 431 "))
+        self.true(http(self.port, b"garbage\r\n\r\n").startswith(b"HTTP/1.1 400 "))
+        # The FastCGI socket knows nothing of these paths.
+        self.eq(self.mx.get("/metrics", host=None).status, 404)
+
+    def test_hostile_clients_do_not_keep_a_scrape_out(self):
+        self.serve()
+        held = []
+        try:
+            # More silent and trickling clients than the listener has places,
+            # and one sending an endless header.
+            for i in range(40):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                if i % 2:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+                held.append(s)
+            big = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            held.append(big)
+            try:
+                for _ in range(4):
+                    big.sendall(b"X-Big: " + b"b" * 4000 + b"\r\n")
+            except OSError:
+                pass  # refused (431) and closed: what it deserved
+            for i in range(5):
+                t = time.monotonic()
+                r = self.get("/metrics")
+                took = time.monotonic() - t
+                self.true(r.startswith(b"HTTP/1.1 200 OK\r\n"), r[:200])
+                self.true(took < 1.0, "a scrape took %.2f s beside hostile clients" % took)
+                for s in held[1::2]:
+                    try:
+                        s.sendall(b"a")
+                    except OSError:
+                        pass
+        finally:
+            for s in held:
+                s.close()
+        # Each silent client is closed at the deadline (2 s), not kept.
+        lone = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        t = time.monotonic()
+        self.eq(lone.recv(100), b"")
+        self.true(1.5 < time.monotonic() - t < 4, time.monotonic() - t)
+        lone.close()
+        self.eq(self.mx.proc.poll(), None)
+
+    def test_port_taken_fails_the_start(self):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", self.port))
+            s.listen(1)
+            p = subprocess.run([BIN, "-c", self.cfg, "--listen", "unix:" + self.tmp.file("x.sock")],
+                               capture_output=True, text=True, timeout=20)
+        self.true(p.returncode != 0, p.stderr)
+        self.contains(p.stderr, "127.0.0.1:%d" % self.port)
+
+    def test_cgi_warns_and_answers(self):
+        p = cgi(self.cfg, {"REQUEST_METHOD": "GET", "REQUEST_URI": CLIENT, "HTTP_HOST": "a.example"})
+        self.eq(p.returncode, 0, p.stderr)
+        self.true(p.stdout.startswith(b"Status: 200 OK\r\n"), p.stdout)
+        self.contains(p.stderr.decode(), "[status] listen is for the long-running modes; ignored in "
+                      "CGI mode")
