@@ -305,3 +305,28 @@ class StatusListener(Store):
         self.true(p.stdout.startswith(b"Status: 200 OK\r\n"), p.stdout)
         self.contains(p.stderr.decode(), "[status] listen is for the long-running modes; ignored in "
                       "CGI mode")
+
+    def test_mxdelegatectl_status(self):
+        self.serve()
+        self.eq(self.mx.get(CLIENT, host="a.example").status, 200)
+        self.eq(self.mx.get(CLIENT, host="a.example").status, 200)
+        self.eq(self.mx.get(SERVER, host="nobody.example").status, 404)
+        r = self.ctl("status")
+        self.eq(r.returncode, 0, r.stdout + r.stderr)
+        lines = dict(l.split(":", 1) for l in r.stdout.splitlines())
+        self.eq(list(lines), ["responder", "version", "up", "requests", "answers", "store", "cache",
+                              "reloads", "connections"], r.stdout)
+        self.eq(lines["responder"].strip(), "http://127.0.0.1:%d/metrics" % self.port)
+        self.contains(lines["version"], "backend sqlite")
+        self.eq(lines["requests"].strip(), "3: 200 2, 404 1")
+        self.eq(lines["answers"].strip(), "cache 33.3 %, store 66.7 %, stale 0")
+        self.contains(lines["cache"], "1 hosts, ")
+        self.eq(lines["reloads"].strip(), "0 ok, 0 refused")
+        self.contains(lines["connections"], "threads ")
+        # The responder gone: said, and exit 1.
+        self.mx.stop()
+        self.mx = None
+        r = self.ctl("status")
+        self.eq(r.returncode, 1, r.stdout + r.stderr)
+        self.contains(r.stdout, "state:     unreachable: http://127.0.0.1:%d/metrics: cannot connect: "
+                      "Connection refused" % self.port)
