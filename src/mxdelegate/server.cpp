@@ -115,8 +115,17 @@ Server::Server(std::string config_path, const Config &config, int listen_fd,
 	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (no_listen_fd_ < 0)
 		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-	if (!config.status_listen.empty())
-		status_fd_ = listen::open(config.status_listen, {}, 64);
+	// A port already taken is logged, not fatal: where a web server starts
+	// several processes of one configuration (mod_fcgid), the first holds
+	// it, and the others must still serve the documents.
+	if (!config.status_listen.empty()) {
+		try {
+			status_fd_ = listen::open(config.status_listen, {}, 64);
+		} catch (const listen::Error &e) {
+			log::error("status", std::string("[status] listen: ") + e.what() +
+			                         "; serving without it");
+		}
+	}
 }
 
 // Only after run() returned, or when the constructor threw: no thread uses

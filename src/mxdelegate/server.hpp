@@ -78,8 +78,9 @@ private:
 	unsigned threads_ = 0;
 	std::unique_ptr<Slot[]> slots_;              // one a worker
 	const notify::Notifier notify_;
-	// [status] listen: opened by the constructor (a port taken fails the
-	// start), served by a thread of its own from run().
+	// [status] listen: opened by the constructor (a port taken is logged,
+	// and the documents served without it), served by a thread of its own
+	// from run().
 	int status_fd_ = -1;
 	std::string status_answer(status_http::Page page, bool head);
 	std::mutex watchdog_mutex_;
