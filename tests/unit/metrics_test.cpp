@@ -4,12 +4,15 @@
 #include "service/metrics.hpp"
 
 #include "service/directory.hpp"
+#include "service/follow_status.hpp"
 #include "service/responder.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -137,4 +140,35 @@ TEST_CASE("metrics: the runtime source, and reloads", "[metrics]")
 	CHECK_THAT(metrics::render(metrics::View()), !Catch::Contains("mxdelegate_threads"));
 	metrics::reloaded(true);
 	CHECK_THAT(metrics::render(metrics::View()), Catch::Contains("\nmxdelegate_config_last_reload_successful 1\n"));
+}
+
+TEST_CASE("metrics: a follower's copy, its lag from the status file", "[metrics]")
+{
+	test::TempDir d;
+	const std::string copy = d.file("domains.db");
+	metrics::View v;
+	v.follow_copy = copy;
+	// No follower ever ran: whether one runs, and no lag to tell.
+	std::string page = metrics::render(v);
+	CHECK_THAT(page, Catch::Contains("\nmxdelegate_follow_running 0\n"));
+	CHECK_THAT(page, Catch::Contains("\nmxdelegate_follow_status_readable 1\n"));
+	CHECK_THAT(page, !Catch::Contains("mxdelegate_follow_lag_seconds"));
+	follow_status::Status st;
+	st.state = follow_status::State::following;
+	st.seq = 42;
+	st.since = std::time(nullptr) - 100;
+	st.in_step = std::time(nullptr) - 30;
+	follow_status::write(copy, st);
+	page = metrics::render(v);
+	// No follower holds the lock: behind since it was last in step.
+	const auto at = page.find("\nmxdelegate_follow_lag_seconds ");
+	REQUIRE(at != std::string::npos);
+	const double lag = std::stod(page.substr(at + 31));
+	CHECK(lag >= 30);
+	CHECK(lag < 40);
+	CHECK_THAT(page, Catch::Contains("\nmxdelegate_follow_seq 42\n"));
+	{
+		std::ofstream(follow_status::status_path(copy)) << "{";
+	}
+	CHECK_THAT(metrics::render(v), Catch::Contains("\nmxdelegate_follow_status_readable 0\n"));
 }
