@@ -183,7 +183,7 @@ $(FLAGS_FILE): FORCE
 endif
 endif
 
-# The version is compiled into src/service/version.cpp alone, which depends
+# The version is compiled into src/core/version.cpp alone, which depends
 # on $(BUILDDIR)/.version, rewritten (as .flags) when the version changes: a
 # new version recompiles one file and relinks the programs.
 VERSION_FILE := $(BUILDDIR)/.version
@@ -194,8 +194,8 @@ else
 $(VERSION_FILE): FORCE
 endif
 endif
-$(BUILDDIR)/src/service/version.o: $(VERSION_FILE)
-$(BUILDDIR)/src/service/version.o: ALL_CXXFLAGS += -DMXD_VERSION='"$(VERSION)"'
+$(BUILDDIR)/src/core/version.o: $(VERSION_FILE)
+$(BUILDDIR)/src/core/version.o: ALL_CXXFLAGS += -DMXD_VERSION='"$(VERSION)"'
 
 $(BUILDDIR)/%.o: %.cpp $(FLAGS_FILE)
 	@mkdir -p $(@D)

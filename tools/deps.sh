@@ -23,6 +23,10 @@ check="$check postgresql"
 # tests/e2e/test_probe.py makes its test CA and certificates with openssl
 # (and serves them with the integration tests' nginx).
 check="$check openssl"
+# tests/e2e/test_metrics.py: promtool check metrics reads the metrics page
+# (promtool is in the prometheus package; its service is not started, as
+# below).
+check="$check prometheus"
 # tests/integration: every web server of etc/, spawn-fcgi, a real browser,
 # and procps for the /bin/kill of mxdelegate.service's ExecReload.  The tests
 # start each server with a configuration, ports and pid file of their own,

@@ -25,7 +25,8 @@ std::string quoted(std::string_view s)
 
 bool configuration_table(std::string_view key)
 {
-	return key == "backend" || key == "defaults" || key == "http" || key == "server" || key == "log";
+	return key == "backend" || key == "defaults" || key == "http" || key == "server" || key == "log" ||
+	       key == "status" || key == "follow";
 }
 
 // The values to_json() refuses, found here so that each one is reported with
@@ -76,7 +77,7 @@ public:
 				       pos + ": " + quoted(key.str()) + ": only [domains] belongs in a separate domains file");
 			} else if (!configuration_table(key.str())) {
 				report(key.source().begin, pos + ": " + quoted(key.str()) + ": not [domains] (nor a table "
-				       "of the configuration: backend, defaults, http, server, log)");
+				       "of the configuration: backend, defaults, http, server, log, status, follow)");
 			}
 		}
 	}

@@ -40,8 +40,10 @@ std::string_view reason_phrase(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	}
 	// Clients ignore the phrase (RFC 9112 4); the class keeps a log readable.
 	if (status >= 200 && status < 300)

@@ -279,6 +279,7 @@ bool Gate::evict_one()
 	Conn *c = idle_.head ? idle_.head : reading_.head;
 	if (!c)
 		return false;
+	counted_.evicted.add();
 	if (limit_log_.allow())
 		log::warning("gate", std::to_string(capacity_) +
 		                         " connections held ([server] max_connections): closed the oldest "
@@ -349,6 +350,7 @@ void Gate::accept_all()
 				                         ": not in FCGI_WEB_SERVER_ADDRS (one line a second at most)",
 				             {{"peer", name}});
 			}
+			counted_.refused_peer.add();
 			close(fd);
 			continue;
 		}
@@ -361,6 +363,7 @@ void Gate::accept_all()
 			if (limit_log_.allow())
 				log::warning("gate", "every connection is with a worker: refused a new one "
 				                     "(one line a second at most)");
+			counted_.over_capacity.add();
 			close(fd);
 			continue;
 		}
@@ -425,6 +428,7 @@ bool Gate::advance(Conn &c, bool ended)
 			close_conn(c);
 			return false;
 		case fcgi_frame::Verdict::Kind::broken:
+			counted_.refused_rule.add();
 			refuse(c, fcgi_frame::describe(v.rule));
 			return false;
 		case fcgi_frame::Verdict::Kind::whole:
@@ -437,6 +441,7 @@ bool Gate::advance(Conn &c, bool ended)
 		const fcgi_frame::Values values{capacity_, capacity_};
 		const auto answer = fcgi_frame::answer_management(bytes.first(v.bytes), values);
 		if (!answer) {
+			counted_.refused_rule.add();
 			refuse(c, fcgi_frame::describe(fcgi_frame::Rule::values_pairs));
 			return false;
 		}
@@ -530,8 +535,10 @@ void Gate::take_returns()
 void Gate::expire()
 {
 	if (settings_.read_timeout.count() > 0)
-		while (reading_.head && now_ - reading_.head->since >= settings_.read_timeout)
+		while (reading_.head && now_ - reading_.head->since >= settings_.read_timeout) {
+			counted_.timed_out.add();
 			refuse(*reading_.head, "no whole request within [server] read_timeout");
+		}
 	while (lingering_.head && now_ - lingering_.head->since >= linger_)
 		close_conn(*lingering_.head);
 	if (accept_paused_ && now_ >= accept_paused_until_) {
@@ -685,6 +692,7 @@ std::optional<Gate::Ready> Gate::take()
 	if (ready_head_ == ready_.size())
 		return std::nullopt;
 	const Ready r = ready_[ready_head_++];
+	++lent_;
 	if (ready_head_ == ready_.size()) {
 		ready_.clear();
 		ready_head_ = 0;
@@ -708,6 +716,7 @@ void Gate::done(const Ready &ready, bool keep)
 		                                                                         : Back::linger;
 	}
 	std::unique_lock lock(mutex_);
+	--lent_;
 	if (stopped_) {
 		lock.unlock();
 		close(fd);
@@ -723,6 +732,23 @@ void Gate::done(const Ready &ready, bool keep)
 	}
 	const std::uint64_t one = 1;
 	[[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
+}
+
+Gate::Stats Gate::stats() const
+{
+	Stats st;
+	st.open = count_.load(std::memory_order_relaxed);
+	{
+		std::lock_guard lock(mutex_);
+		st.in_workers = lent_;
+		st.queued = ready_.size() - ready_head_;
+	}
+	st.refused_peer = counted_.refused_peer.get();
+	st.refused_rule = counted_.refused_rule.get();
+	st.timed_out = counted_.timed_out.get();
+	st.evicted = counted_.evicted.get();
+	st.over_capacity = counted_.over_capacity.get();
+	return st;
 }
 
 } // namespace mxd

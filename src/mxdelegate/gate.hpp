@@ -8,11 +8,14 @@
 
 #include "core/fcgi_frame.hpp"
 #include "core/log.hpp"
+#include "service/metrics.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
@@ -84,6 +87,15 @@ public:
 	std::optional<Ready> take();
 	void done(const Ready &ready, bool keep);
 
+	// For the metrics, from any thread: connections open, lent to workers,
+	// whole and waiting for one, and those closed by a rule.
+	struct Stats {
+		std::uint64_t open = 0, in_workers = 0, queued = 0;
+		std::uint64_t refused_peer = 0, refused_rule = 0, timed_out = 0, evicted = 0,
+		              over_capacity = 0;
+	};
+	Stats stats() const;
+
 private:
 	struct Conn;
 	struct List {
@@ -125,7 +137,10 @@ private:
 
 	// The gate thread's alone.
 	std::vector<std::unique_ptr<Conn>> table_; // by descriptor
-	std::size_t count_ = 0;
+	std::atomic<std::size_t> count_{0}; // written here, read by stats()
+	struct {
+		metrics::Counter refused_peer, refused_rule, timed_out, evicted, over_capacity;
+	} counted_; // written by the gate's thread alone
 	List reading_, idle_, lingering_;
 	Clock::time_point now_;
 	Clock::time_point accept_paused_until_{};
@@ -141,6 +156,7 @@ private:
 	std::condition_variable ready_cv_;
 	std::vector<Ready> ready_; // a FIFO: served from ready_head_
 	std::size_t ready_head_ = 0;
+	std::size_t lent_ = 0; // taken by a worker, not yet done
 	std::vector<Returned> returned_;
 	std::vector<Returned> back_; // the gate thread's: returned_ taken in one swap
 	bool stopping_ = false;

@@ -7,9 +7,10 @@
 #include "mxdelegate/mode.hpp"
 #include "mxdelegate/server.hpp"
 #include "service/config.hpp"
+#include "service/metrics.hpp"
 #include "service/record_lints.hpp"
 #include "service/responder.hpp"
-#include "service/version.hpp"
+#include "core/version.hpp"
 
 #include <fcgiapp.h>
 #include <mxdelegate/backend.h>
@@ -220,6 +221,11 @@ int run(int argc, char **argv)
 		sigaction(SIGTERM, &dfl, nullptr);
 		sigaction(SIGINT, &dfl, nullptr);
 		pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
+		// Known only now, from the environment: a CGI process answers one
+		// request and is gone, nothing a listener could serve.
+		if (!config.status_listen.empty())
+			log::warning("main", config.file + ": [status] listen is for the long-running modes; "
+			                     "ignored in CGI mode");
 		return cgi::serve(config, config_error);
 	}
 
@@ -283,5 +289,6 @@ int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	mxd::metrics::set_version(mxd::version);
 	return run(argc, argv);
 }

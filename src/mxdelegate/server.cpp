@@ -3,6 +3,8 @@
 #include "core/log.hpp"
 #include "core/settle.hpp"
 #include "mxdelegate/access_log.hpp"
+#include "mxdelegate/listen.hpp"
+#include "service/metrics.hpp"
 
 #include <fcgiapp.h>
 
@@ -113,6 +115,17 @@ Server::Server(std::string config_path, const Config &config, int listen_fd,
 	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (no_listen_fd_ < 0)
 		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+	// A port already taken is logged, not fatal: where a web server starts
+	// several processes of one configuration (mod_fcgid), the first holds
+	// it, and the others must still serve the documents.
+	if (!config.status_listen.empty()) {
+		try {
+			status_fd_ = listen::open(config.status_listen, {}, 64);
+		} catch (const listen::Error &e) {
+			log::error("status", std::string("[status] listen: ") + e.what() +
+			                         "; serving without it");
+		}
+	}
 }
 
 // Only after run() returned, or when the constructor threw: no thread uses
@@ -121,6 +134,19 @@ Server::~Server()
 {
 	if (no_listen_fd_ >= 0)
 		close(no_listen_fd_);
+	if (status_fd_ >= 0)
+		close(status_fd_);
+}
+
+std::string Server::status_answer(status_http::Page page, bool head)
+{
+	Reply reply;
+	const std::shared_ptr<Responder> r = in_service();
+	if (page == status_http::Page::metrics)
+		r->metrics(reply, head);
+	else
+		r->health(reply, head);
+	return std::string(reply.bytes);
 }
 
 std::shared_ptr<Responder> Server::in_service()
@@ -148,13 +174,17 @@ void Server::reload(const char *why)
 		const Config &old = in_service()->config();
 		if (c.threads != old.threads || c.listen != old.listen || c.socket_group != old.socket_group ||
 		    c.socket_mode != old.socket_mode || c.read_timeout_s != old.read_timeout_s ||
-		    c.params_bytes != old.params_bytes || c.max_connections != old.max_connections)
+		    c.params_bytes != old.params_bytes || c.max_connections != old.max_connections ||
+		    c.status_listen != old.status_listen)
 			log::warning("main", "threads, listen, socket_group, socket_mode, read_timeout, "
-			                     "params_bytes and max_connections change at the next restart");
+			                     "params_bytes, max_connections and [status] listen change at "
+			                     "the next restart");
 		install(std::move(r));
 		log::set_format(c.log_format);
 		log::info("main", std::string("configuration reloaded (") + why + ")");
+		metrics::reloaded(true);
 	} catch (const std::exception &e) {
+		metrics::reloaded(false);
 		log::lines(log::Level::error, "main", std::string("reload (") + why +
 		           ") refused, the previous configuration stays in service: ", e.what());
 	}
@@ -166,6 +196,27 @@ std::uint64_t Server::answered() const
 	for (unsigned i = 0; i < threads_; ++i)
 		n += slots_[i].answered.load(std::memory_order_relaxed);
 	return n;
+}
+
+metrics::Runtime Server::runtime() const
+{
+	const Gate::Stats g = gate_->stats();
+	metrics::Runtime r;
+	r.open = g.open;
+	r.in_workers = g.in_workers;
+	r.queued = g.queued;
+	r.in_gate = g.open - std::min(g.open, g.in_workers + g.queued);
+	r.refused_peer = g.refused_peer;
+	r.refused_rule = g.refused_rule;
+	r.timed_out = g.timed_out;
+	r.evicted = g.evicted;
+	r.over_capacity = g.over_capacity;
+	r.threads = threads_;
+	for (unsigned i = 0; i < threads_; ++i) {
+		std::lock_guard lock(slots_[i].mutex);
+		r.busy += slots_[i].fd >= 0;
+	}
+	return r;
 }
 
 notify::Summary Server::summary(double requests_per_s)
@@ -188,6 +239,7 @@ void Server::worker(Slot &slot)
 	std::uint64_t seen = ~std::uint64_t{0};
 	Reply reply;
 	char drain[512];
+	metrics::Block &counted = metrics::local();
 	while (const std::optional<Gate::Ready> ready = gate_->take()) {
 		// libfcgi gets a duplicate: should it drop the connection itself, it
 		// closes its own number, never one the gate still holds.
@@ -227,6 +279,7 @@ void Server::worker(Slot &slot)
 			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
 			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
 			                    std::memory_order_relaxed);
+			counted.answered(request.document, reply.status, static_cast<unsigned>(reply.cache));
 			if (access) {
 				const char *peer = FCGX_GetParam("REMOTE_ADDR", req.envp);
 				access_log::write(request, reply, peer ? peer : "", start);
@@ -287,7 +340,16 @@ void Server::run(unsigned threads)
 	gate_ = std::make_unique<Gate>(listen_fd_, std::move(settings), 64 + 4 * std::size_t{threads});
 	slots_ = std::make_unique<Slot[]>(threads);
 	threads_ = threads;
+	metrics::set_runtime([this] { return runtime(); });
 	std::thread gate(&Gate::run, gate_.get());
+	std::unique_ptr<status_http::Listener> status;
+	std::thread status_thread;
+	if (status_fd_ >= 0) {
+		status = std::make_unique<status_http::Listener>(
+			status_fd_, [this](status_http::Page p, bool head) { return status_answer(p, head); });
+		status_fd_ = -1; // the listener's now
+		status_thread = std::thread(&status_http::Listener::run, status.get());
+	}
 	std::vector<std::thread> workers;
 	for (unsigned i = 0; i < threads; ++i)
 		workers.emplace_back(&Server::worker, this, std::ref(slots_[i]));
@@ -363,6 +425,11 @@ void Server::run(unsigned threads)
 	notify_.stopping();
 	stop(workers, threads);
 	gate.join();
+	if (status) {
+		status->stop();
+		status_thread.join();
+	}
+	metrics::set_runtime(nullptr);
 	if (guard.joinable()) {
 		{
 			std::lock_guard lock(watchdog_mutex_);

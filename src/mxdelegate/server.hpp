@@ -7,7 +7,9 @@
 
 #include "mxdelegate/gate.hpp"
 #include "mxdelegate/notify.hpp"
+#include "mxdelegate/status_http.hpp"
 #include "service/config.hpp"
+#include "service/metrics.hpp"
 #include "service/responder.hpp"
 
 #include <atomic>
@@ -48,6 +50,8 @@ private:
 	// summed when read (no lock, no shared cache line on the request path).
 	std::uint64_t answered() const;
 	notify::Summary summary(double requests_per_s);
+	// The gate's and the workers' state, for a scrape (any thread).
+	metrics::Runtime runtime() const;
 
 	void worker(Slot &slot);
 	void watchdog(unsigned n);
@@ -74,6 +78,11 @@ private:
 	unsigned threads_ = 0;
 	std::unique_ptr<Slot[]> slots_;              // one a worker
 	const notify::Notifier notify_;
+	// [status] listen: opened by the constructor (a port taken is logged,
+	// and the documents served without it), served by a thread of its own
+	// from run().
+	int status_fd_ = -1;
+	std::string status_answer(status_http::Page page, bool head);
 	std::mutex watchdog_mutex_;
 	std::condition_variable watchdog_wake_;
 };

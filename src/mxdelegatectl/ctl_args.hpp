@@ -16,7 +16,8 @@ namespace mxd::ctl {
 namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int problems = 1;              // check found problems; query got no 200;
-                                                // status: no follower, or the copy behind;
+                                                // status: no follower, the copy behind, the
+                                                // responder unreachable or troubled;
                                                 // probe: a document not ok
 inline constexpr int warnings = 2;              // check --strict found warnings only
 inline constexpr int usage = EX_USAGE;          // 64

@@ -10,12 +10,13 @@
 #include "mxdelegatectl/ctl_format.hpp"
 #include "mxdelegatectl/ctl_move.hpp"
 #include "mxdelegatectl/ctl_probe.hpp"
+#include "mxdelegatectl/ctl_status.hpp"
 #include "core/host.hpp"
 #include "core/log.hpp"
 #include "core/request.hpp"
 #include "service/record_lints.hpp"
 #include "service/responder.hpp"
-#include "service/version.hpp"
+#include "core/version.hpp"
 #include "core/route.hpp"
 
 #include <fcntl.h>
@@ -727,9 +728,35 @@ void print_rows(const std::vector<std::pair<std::string, std::string>> &rows)
 int cmd_status(const Options &o)
 {
 	namespace fst = follow_status;
-	const Config c = follow_config(o, "status reports on a local copy kept by \"mxdelegatectl follow\"");
-	const std::string copy = copy_path(c);
+	const Config c = plain_config(o);
+	if (!c.follow && c.status_listen.empty())
+		throw ExitError(exit_code::config,
+		                c.file + ": no [follow] table; status reports on a local copy kept by "
+		                         "\"mxdelegatectl follow\", and on the responder through "
+		                         "[status] listen");
 	std::vector<std::pair<std::string, std::string>> rows;
+	bool responder_ok = true;
+	if (!c.status_listen.empty()) {
+		// The responder's own figures, from its listener: the admin tool
+		// has no FastCGI client, and a scrape there is what Prometheus
+		// sees.
+		rows.emplace_back("responder", ctl_status::url_of(c.status_listen));
+		try {
+			const auto samples =
+				ctl_status::parse(ctl_status::fetch(c.status_listen, std::chrono::seconds(5)));
+			for (auto &row : ctl_status::summary(samples, std::time(nullptr)))
+				rows.push_back(std::move(row));
+			responder_ok = !ctl_status::troubled(samples);
+		} catch (const std::exception &e) {
+			rows.emplace_back("state", std::string("unreachable: ") + e.what());
+			responder_ok = false;
+		}
+	}
+	if (!c.follow) {
+		print_rows(rows);
+		return responder_ok ? exit_code::ok : exit_code::problems;
+	}
+	const std::string copy = copy_path(c);
 	rows.emplace_back("copy", copy);
 	pid_t pid = 0;
 	const bool running = fst::running(copy, &pid);
@@ -762,7 +789,7 @@ int cmd_status(const Options &o)
 	rows.emplace_back("follower", running ? (pid ? "pid " + std::to_string(pid) : "running")
 	                                      : "no follower running");
 	print_rows(rows);
-	return in_step ? exit_code::ok : exit_code::problems;
+	return in_step && responder_ok ? exit_code::ok : exit_code::problems;
 }
 
 // A program of mxdelegate's own that a command runs: beside this program

@@ -1,5 +1,6 @@
 #include "probe/probe_engine.hpp"
 
+#include "core/version.hpp"
 #include "probe/probe_discovery.hpp"
 
 #include <arpa/nameser.h>
@@ -17,10 +18,6 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#ifndef MXD_VERSION
-#define MXD_VERSION "0.1.0"
-#endif
 
 namespace mxd::probe {
 
@@ -186,7 +183,7 @@ struct Engine::Impl {
 			resolve.add(r);
 		for (const std::string &c : o.connect_to)
 			connect_to.add(c);
-		user_agent = o.user_agent.empty() ? "mxdelegate-probe/" MXD_VERSION : o.user_agent;
+		user_agent = o.user_agent.empty() ? std::string("mxdelegate-probe/") + version : o.user_agent;
 	}
 
 	~Impl()

@@ -1,11 +1,13 @@
 #include "service/backend.hpp"
 
 #include "core/log.hpp"
+#include "service/metrics.hpp"
 
 #include <dlfcn.h>
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -216,7 +218,14 @@ std::shared_ptr<Backend> Backend::open(std::shared_ptr<const Plugin> plugin,
 std::optional<std::string> Backend::lookup(const std::string &key) const
 {
 	char *record = nullptr, *error = nullptr;
+	const auto start = std::chrono::steady_clock::now();
 	const int rc = plugin_->table().lookup(handle_, key.c_str(), &record, &error);
+	const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+		std::chrono::steady_clock::now() - start);
+	metrics::local().looked_up(static_cast<std::uint64_t>(took.count()),
+	                           rc == MXD_OK || rc == MXD_NOT_FOUND
+	                               ? -1
+	                               : static_cast<int>(kind_of(rc)));
 	switch (rc) {
 	case MXD_OK:
 		if (!record)

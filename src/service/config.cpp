@@ -291,32 +291,66 @@ void read_log(const toml::table &root, Config &c, Problems &p)
 	}
 }
 
-// [status]: what monitoring reads.  Only health for now; the table is
-// where the metrics path and a listener of its own would go too.
+// [status]: what monitoring reads: the health and metrics paths, and a
+// listener of its own.
+// A path of [status]: absolute, canonical as core/route.cpp makes request
+// paths (so that comparing is enough), outside the tenants' documents.
+bool read_status_path(const toml::table &t, const char *key, std::string &out, Problems &p)
+{
+	const toml::node *n = t.get(key);
+	if (!n)
+		return false;
+	std::string path;
+	read_string(t, key, path, p);
+	if (path.empty())
+		return false;
+	const auto canonical = route::canonical_path(path);
+	const std::string k = key;
+	if (!path.starts_with('/'))
+		p.add(*n, k + ": must be an absolute path such as \"/" + (k == "path" ? "metrics" : k) + "\"");
+	else if (!canonical || *canonical != path)
+		p.add(*n, k + ": must be a plain path: no query or fragment, no control byte, and "
+		          "no percent-escape of a letter, digit, '-', '.', '_' or '~'");
+	else if (path == "/.well-known/matrix" || path.starts_with("/.well-known/matrix/"))
+		p.add(*n, k + ": must not be under /.well-known/matrix/, whose paths are the "
+		          "tenants' documents");
+	else {
+		out = path;
+		return true;
+	}
+	return false;
+}
+
 void read_status(const toml::table &root, Config &c, Problems &p)
 {
 	const toml::table *t = table_of(root, "status", p);
 	if (!t)
 		return;
-	unknown_keys(*t, "status", {"health"}, p);
-	const toml::node *n = t->get("health");
-	if (!n)
-		return;
-	std::string path;
-	read_string(*t, "health", path, p);
-	if (path.empty())
-		return;
-	const auto canonical = route::canonical_path(path);
-	if (!path.starts_with('/'))
-		p.add(*n, "health: must be an absolute path such as \"/health\"");
-	else if (!canonical || *canonical != path)
-		p.add(*n, "health: must be a plain path: no query or fragment, no control byte, and "
-		          "no percent-escape of a letter, digit, '-', '.', '_' or '~'");
-	else if (path == "/.well-known/matrix" || path.starts_with("/.well-known/matrix/"))
-		p.add(*n, "health: must not be under /.well-known/matrix/, whose paths are the "
-		          "tenants' documents");
-	else
-		c.health_path = path;
+	unknown_keys(*t, "status", {"health", "path", "listen"}, p);
+	read_status_path(*t, "health", c.health_path, p);
+	if (read_status_path(*t, "path", c.metrics_path, p) && c.metrics_path == c.health_path) {
+		p.add(*t->get("path"), "path: \"" + c.metrics_path + "\" is also [status] health; "
+		                       "the metrics need a path of their own");
+		c.metrics_path.clear();
+	}
+	if (const toml::node *n = t->get("listen")) {
+		std::string listen;
+		read_string(*t, "listen", listen, p);
+		if (listen.empty())
+			return;
+		try {
+			const listen_spec::Spec spec = listen_spec::parse(listen);
+			// An HTTP listener: TCP only, on an address (a UNIX socket's
+			// scraper would be a proxy, which has the web server's path).
+			if (spec.unix_socket)
+				p.add(*n, "listen: \"" + listen + "\": must be ADDRESS:PORT, such as "
+				          "\"127.0.0.1:9188\"; a UNIX socket is not served");
+			else
+				c.status_listen = listen;
+		} catch (const listen_spec::Error &e) {
+			p.add(*n, "listen: \"" + listen + "\": " + e.what());
+		}
+	}
 }
 
 void read_follow(const toml::table &root, Config &c, Problems &p)

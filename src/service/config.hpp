@@ -64,6 +64,12 @@ struct Config {
 	// Canonical as core/route.cpp makes request paths, so that comparing
 	// them is enough.
 	std::string health_path;
+	// [status] path: the request path answered with this process's metrics
+	// (Prometheus text); "" = off.  Same rules as health_path.
+	std::string metrics_path;
+	// [status] listen: "ADDRESS:PORT" of the small HTTP listener of its own
+	// (GET of /metrics and /health), long-running modes only; "" = none.
+	std::string status_listen;
 };
 
 // The default configuration path, from SYSCONFDIR at build time.

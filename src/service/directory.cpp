@@ -4,8 +4,10 @@
 #include "core/host.hpp"
 #include "core/log.hpp"
 #include "core/record.hpp"
+#include "service/metrics.hpp"
 
 #include <mutex>
+#include <type_traits>
 
 namespace mxd {
 
@@ -77,6 +79,7 @@ void Directory::Shelf<Value>::shrink(const Slot *keep, std::vector<Value> &dropp
 		if (victim == order.end())
 			return;
 		erase(map.find(**victim), dropped);
+		metrics::local().evictions[std::is_same_v<Value, Nothing> ? 1 : 0].add();
 	}
 }
 
@@ -283,6 +286,7 @@ void Directory::refresh()
 	std::unique_lock lock(mutex_);
 	++epoch_;
 	generation_.store(now, std::memory_order_relaxed);
+	changed_at_.store(std::time(nullptr), std::memory_order_relaxed);
 }
 
 } // namespace mxd

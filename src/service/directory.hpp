@@ -27,6 +27,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <limits>
 #include <list>
 #include <memory>
@@ -96,6 +97,10 @@ public:
 
 	const Backend &backend() const { return *backend_; }
 	Usage usage() const;
+	// The store's generation as last seen, and when it last moved (or was
+	// first read), for the metrics.
+	std::uint64_t generation() const { return generation_.load(std::memory_order_relaxed); }
+	std::time_t generation_changed() const { return changed_at_.load(std::memory_order_relaxed); }
 
 private:
 	using Docs = std::array<std::shared_ptr<const Answer>, document_count>;
@@ -146,6 +151,7 @@ private:
 	std::uint64_t epoch_ = 0; // bumped when the generation moves, under mutex_
 	std::atomic<std::uint64_t> generation_;
 	std::atomic<bool> failing_{false}; // the last generation check failed
+	std::atomic<std::time_t> changed_at_{std::time(nullptr)};
 	mutable log::OncePerSecond misconfigured_log_; // the 500's log line
 };
 

@@ -2,6 +2,8 @@
 
 #include "core/host.hpp"
 #include "core/log.hpp"
+#include "core/prom_text.hpp"
+#include "service/metrics.hpp"
 
 namespace mxd {
 
@@ -151,6 +153,32 @@ void Responder::health(Reply &reply, bool head)
 	reply.bytes = reply.buffer;
 }
 
+void Responder::metrics(Reply &reply, bool head)
+{
+	metrics::View v;
+	v.backend = config_.backend_name;
+	v.generation = directory_.generation();
+	v.generation_changed = directory_.generation_changed();
+	v.config_loaded = loaded_;
+	const Directory::Usage u = directory_.usage();
+	v.hosts = u.hosts;
+	v.bytes = u.bytes;
+	v.unknown = u.unknown;
+	v.unknown_bytes = u.unknown_bytes;
+	if (config_.follow)
+		v.follow_copy = copy_path(config_);
+	Response r;
+	r.status = 200;
+	r.headers.emplace_back("Content-Type", std::string(prom::content_type));
+	r.headers.emplace_back("Cache-Control", "no-store");
+	r.body = metrics::render(v);
+	reply.hold.reset();
+	reply.cache = Reply::Cache::none;
+	reply.status = 200;
+	reply.buffer = serialize(r, !head);
+	reply.bytes = reply.buffer;
+}
+
 void Responder::answer(const Request &req, Reply &reply)
 {
 	const bool head = req.method == Method::head;
@@ -162,12 +190,15 @@ void Responder::answer(const Request &req, Reply &reply)
 		return fixed(reply, preflight_, false);
 	if (!req.has_target)
 		return fixed(reply, no_target_, head);
-	if (req.method != Method::get && !head && (req.document || is_health(config_, req)))
+	if (req.method != Method::get && !head &&
+	    (req.document || is_health(config_, req) || is_metrics(config_, req)))
 		return fixed(reply, bad_method_, false);
 	if (!req.document) {
 		// The health path names no tenant: its Host, if any, is not read.
 		if (is_health(config_, req))
 			return health(reply, head);
+		if (is_metrics(config_, req))
+			return metrics(reply, head);
 		return fixed(reply, no_path_, head);
 	}
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,12 @@ inline bool is_health(const Config &config, const Request &req)
 	return !req.document && !config.health_path.empty() && req.path == config.health_path;
 }
 
+// Whether the request names the [status] path, the metrics.
+inline bool is_metrics(const Config &config, const Request &req)
+{
+	return !req.document && !config.metrics_path.empty() && req.path == config.metrics_path;
+}
+
 class Responder {
 public:
 	// Loads the backend plugin and opens it; throws BackendError.  A store
@@ -67,16 +74,22 @@ public:
 	Directory &directory() { return directory_; }
 	const Config &config() const { return config_; }
 
+	// The health answer and this process's counters (service/metrics): on
+	// the [status] health and path paths through answer(), and as they are
+	// for the status listener ([status] listen), which has paths of its own.
+	void health(Reply &reply, bool head);
+	void metrics(Reply &reply, bool head);
+
 private:
 	void fixed(Reply &reply, const Answer &answer, bool head) const;
 	void unavailable(Reply &reply, std::string_view why, bool head);
-	void health(Reply &reply, bool head);
 
 	Config config_;
 	Directory directory_;
 	// Answers that depend on nothing but the configuration, made once.
 	Answer preflight_, no_path_, bad_method_, bad_host_, ip_host_, bad_role_, no_target_;
 	log::OncePerSecond backend_log_; // 503s and stale answers
+	std::time_t loaded_ = std::time(nullptr); // for the metrics
 	bool refresh_failing_ = false;
 };
 

@@ -13,6 +13,7 @@ import test_health
 import test_hostile
 import test_lifecycle
 import test_lints
+import test_metrics
 import test_manpages
 import test_modes
 import test_notify
@@ -24,4 +25,4 @@ import test_sqlite
 
 sys.exit(harness.run([test_fastcgi, test_modes, test_lifecycle, test_lints, test_move, test_operator,
                       test_sqlite, test_postgres, test_follow, test_follow_ctl, test_faults, test_hostile,
-                      test_gate, test_health, test_notify, test_probe, test_manpages, test_deb]))
+                      test_gate, test_health, test_metrics, test_notify, test_probe, test_manpages, test_deb]))

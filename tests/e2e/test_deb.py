@@ -10,7 +10,7 @@ changed conffile, and apt-get purge leaving nothing of the package behind.
 The upgrade's "previous version" is the same tree with the changelog's
 version lowered (VERSION~previous), built first; the real version is then
 built in the same tree without cleaning (dpkg-buildpackage -nc), so only
-src/service/version.cpp is compiled again and the programs relinked: one
+src/core/version.cpp is compiled again and the programs relinked: one
 full build, not two.  Needs root (apt-get, the mxdelegate user); refuses to
 run where an mxdelegate package is installed already, since it purges
 them.  Skipped under SANITIZE=1: the packages are the plain build."""

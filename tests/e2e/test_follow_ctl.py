@@ -220,7 +220,8 @@ class FollowCtl(Test):
         self.eq(r.returncode, 1, r.stdout)
         self.contains(r.stdout, "state:    unknown: %s.follow: not a JSON object\n" % self.copy)
         self.fails(EX_CONFIG, ["status"], "mxdelegatectl: status: %s: no [follow] table; status "
-                   "reports on a local copy kept by \"mxdelegatectl follow\"" % self.plain, cfg=self.plain)
+                   "reports on a local copy kept by \"mxdelegatectl follow\", and on the "
+                   "responder through [status] listen" % self.plain, cfg=self.plain)
 
     def test_a_write_into_the_copy_is_refused_naming_the_primary(self):
         refused = ("sqlite: %s: a copy of PostgreSQL %s kept by \"mxdelegatectl follow\"; write to "

@@ -65,6 +65,8 @@ def row_tests(row_class):
         tests.append("retry")
     if not row_class.cgi:
         tests.append("own-errors")
+    if row_class.routes_metrics:
+        tests.append("metrics")
     tests.append("stop")
     return tests
 
@@ -139,7 +141,8 @@ def run_row(run, row_class, tree, ref, page):
                   "restart": lambda: suite.restart(row),
                   "retry": lambda: suite.retry(row),
                   "user": lambda: suite.user(row),
-                  "own-errors": lambda: suite.own_errors(row)}[t]
+                  "own-errors": lambda: suite.own_errors(row),
+                  "metrics": lambda: suite.metrics(row)}[t]
             if not run.record(label, fn):
                 tails = row.log_tails()
                 if tails:

@@ -123,6 +123,11 @@ plugin_dir = "%(plugins)s"
 max_age = 3600
 not_found_max_age = 120
 
+# The metrics, which the nginx, Apache mod_proxy_fcgi and Caddy files
+# route for the machine itself.
+[status]
+path = "/metrics"
+
 [defaults]
 server = "matrix.{domain}:443"
 
@@ -451,6 +456,7 @@ class Row:
     restarted_by = ""      # who brings the responder back after SIGKILL
     socket_persists = False  # True: requests wait in the backlog meanwhile
     keeps_alive = False    # True: the shipped file keeps FastCGI connections open
+    routes_metrics = False  # True: the shipped file routes /metrics to mxdelegate
 
     def __init__(self, tree):
         self.tree = tree
@@ -668,6 +674,7 @@ class ApacheProxyFcgi(Apache):
     name = "apache-proxy-fcgi"
     down_status = 503
     template = "apache2/mxdelegate-proxy-fcgi.conf"
+    routes_metrics = True
     restarted_by = "systemd (Restart=on-failure; played by the test)"
     socket_persists = True
 
@@ -701,6 +708,7 @@ class ApacheCGIPrefork(ApacheCGI):
 class Nginx(Row):
     socket_dir = ""  # below the row's directory
     keeps_alive = True  # upstream keepalive, fastcgi_keep_conn on
+    routes_metrics = True
 
     def __init__(self, tree):
         super().__init__(tree)
@@ -757,6 +765,7 @@ class NginxSystemd(Nginx):
 
 class CaddySystemd(Row):
     name = "caddy-systemd"
+    routes_metrics = True
     down_status = 502
     restarted_by = "systemd (Restart=on-failure; played by the test)"
     socket_persists = True

@@ -431,6 +431,25 @@ def own_errors(row):
     return "%d in JSON with CORS and no-store" % r.status
 
 
+def metrics(row):
+    """The shipped file routes /metrics to mxdelegate for the machine
+    itself (the tests' client is on 127.0.0.1): the counters of the process
+    that answered, in the text format, requests of this row's among them."""
+    eq(client.request(row.port).status, 200, "GET of a document")
+    r = client.request(row.port, path="/metrics", host="localhost")
+    eq(r.status, 200, "GET /metrics")
+    eq(r.all("Content-Type"), ["text/plain; version=0.0.4; charset=utf-8"], "Content-Type")
+    eq(r.all("Cache-Control"), ["no-store"], "Cache-Control")
+    text = r.body.decode("utf-8")
+    if not re.search(r'^mxdelegate_requests_total\{document="client",status="200"\} [1-9]', text, re.M):
+        raise AssertionError("no client request counted:\n" + text[:2000])
+    # Beside /metrics, the path is the rest of the site's, not mxdelegate's.
+    other = client.request(row.port, path="/metricsx", host="localhost")
+    if b"mxdelegate_" in other.body:
+        raise AssertionError("/metricsx reached the metrics: %r" % other.body[:200])
+    return "%d families" % text.count("# TYPE ")
+
+
 # --- the browser ----------------------------------------------------------------
 
 class PageServer:

@@ -578,9 +578,50 @@ TEST_CASE("[status] health: off by default, a plain absolute path outside the do
 	refused("\"\"", "must not be empty");
 	refused("1", "must be a string");
 
-	// The metrics keys are not there yet: refused as any unknown key.
-	const auto f = d.write("path.toml", head + "path = \"/metrics\"\n");
-	CHECK(error_of(f) == f + ":5:8: unknown key \"path\" in [status]");
+	const auto f = d.write("other.toml", head + "paths = \"/metrics\"\n");
+	CHECK(error_of(f) == f + ":5:9: unknown key \"paths\" in [status]");
 	CHECK(error_of(d.write("tab.toml", "status = 1\n[backend]\nname = \"toml\"\n")) ==
 	      d.file("tab.toml") + ":1:10: status: must be a table");
+}
+
+TEST_CASE("[status] path: the metrics, off by default, the health path's rules",
+          "[config][status]")
+{
+	test::TempDir d;
+	const std::string head = "[backend]\nname = \"toml\"\n\n[status]\n";
+	CHECK(load_config(d.write("none.toml", head)).metrics_path.empty());
+	const Config c = load_config(d.write("ok.toml", head + "path = \"/metrics\"\nhealth = \"/health\"\n"));
+	CHECK(c.metrics_path == "/metrics");
+	CHECK(c.health_path == "/health");
+	auto refused = [&](const std::string &value, const std::string &message) {
+		INFO(value);
+		const auto f = d.write("bad.toml", head + "path = " + value + "\n");
+		CHECK(error_of(f) == f + ":5:8: path: " + message);
+	};
+	refused("\"metrics\"", "must be an absolute path such as \"/metrics\"");
+	refused("\"/metrics?x\"", "must be a plain path: no query or fragment, no control byte, "
+	                          "and no percent-escape of a letter, digit, '-', '.', '_' or '~'");
+	refused("\"/.well-known/matrix/metrics\"",
+	        "must not be under /.well-known/matrix/, whose paths are the tenants' documents");
+	refused("\"\"", "must not be empty");
+	const auto same = d.write("same.toml", head + "health = \"/s\"\npath = \"/s\"\n");
+	CHECK(error_of(same) == same + ":6:8: path: \"/s\" is also [status] health; the metrics "
+	                               "need a path of their own");
+}
+
+TEST_CASE("[status] listen: ADDRESS:PORT only", "[config][status]")
+{
+	test::TempDir d;
+	const std::string head = "[backend]\nname = \"toml\"\n\n[status]\n";
+	CHECK(load_config(d.write("none.toml", head)).status_listen.empty());
+	CHECK(load_config(d.write("ok.toml", head + "listen = \"127.0.0.1:9188\"\n")).status_listen ==
+	      "127.0.0.1:9188");
+	CHECK(load_config(d.write("v6.toml", head + "listen = \"[::1]:9188\"\n")).status_listen ==
+	      "[::1]:9188");
+	const auto port = d.write("port.toml", head + "listen = \"127.0.0.1:99999\"\n");
+	CHECK_THAT(error_of(port), Catch::StartsWith(port + ":5:10: listen: \"127.0.0.1:99999\": "));
+	const auto unix_socket = d.write("unix.toml", head + "listen = \"unix:/run/m.sock\"\n");
+	CHECK(error_of(unix_socket) ==
+	      unix_socket + ":5:10: listen: \"unix:/run/m.sock\": must be ADDRESS:PORT, such as "
+	                    "\"127.0.0.1:9188\"; a UNIX socket is not served");
 }

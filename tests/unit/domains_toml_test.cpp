@@ -80,7 +80,7 @@ TEST_CASE("domains_toml: every problem, at file:line:column, in file order", "[d
 		"t.toml:17:10: named.example: domain: names another domain than its table",
 		"t.toml:19:17: aaa.example: must be a table of record fields",
 		"t.toml:21:2: \"colour\": not [domains] (nor a table of the configuration: backend, "
-		"defaults, http, server, log)",
+		"defaults, http, server, log, status, follow)",
 	};
 	REQUIRE(r.problems.size() == want.size());
 	for (std::size_t i = 0; i < want.size(); i++)

@@ -2,7 +2,7 @@
 // builds from the tree, where it must be debian/changelog's first entry, so
 // that the Makefile's default and the packages (debian/rules passes the
 // changelog's version) never print different versions.
-#include "service/version.hpp"
+#include "core/version.hpp"
 
 #include <catch2/catch.hpp>
 

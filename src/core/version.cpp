@@ -1,4 +1,4 @@
-#include "service/version.hpp"
+#include "core/version.hpp"
 
 // The Makefile defines it for this file alone; a build without it (a
 // compiler run by hand) has no version to claim.
