@@ -232,10 +232,12 @@ std::string one_line(std::string_view text, Escape how)
 
 bool OncePerSecond::allow()
 {
+	// A second since the last line, not a new second of the clock: two
+	// events a millisecond apart across a second's boundary were two lines.
 	using namespace std::chrono;
-	const long long now = duration_cast<seconds>(steady_clock::now().time_since_epoch()).count();
+	const long long now = duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 	long long last = last_.load(std::memory_order_relaxed);
-	return now != last && last_.compare_exchange_strong(last, now);
+	return (last == 0 || now - last >= 1000) && last_.compare_exchange_strong(last, now);
 }
 
 } // namespace mxd::log

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <thread>
 
 #include <cerrno>
 #include <string>
@@ -139,10 +140,26 @@ TEST_CASE("OncePerSecond: one event a second gets through", "[log]")
 	for (int i = 0; i < 10000; ++i)
 		allowed += limit.allow();
 	const auto took = std::chrono::steady_clock::now() - start;
-	// The loop may straddle one second's boundary (two), never more unless
-	// it took that long.
 	CHECK(allowed >= 1);
-	CHECK(allowed <= 2 + std::chrono::duration_cast<std::chrono::seconds>(took).count());
+	CHECK(allowed <= 1 + std::chrono::duration_cast<std::chrono::seconds>(took).count());
+}
+
+TEST_CASE("OncePerSecond: a second since the last line, whatever the clock's second", "[log]")
+{
+	// The first event 0.1 s before the steady clock's next whole second, the
+	// second 0.2 s later, past it: a limit by the clock's seconds took both.
+	using namespace std::chrono;
+	const auto since = steady_clock::now().time_since_epoch();
+	const auto into = since - duration_cast<seconds>(since);
+	std::this_thread::sleep_for(into < 900ms ? 900ms - into : 1900ms - into);
+	mxd::log::OncePerSecond limit;
+	const auto first = steady_clock::now();
+	REQUIRE(limit.allow());
+	std::this_thread::sleep_for(200ms);
+	if (steady_clock::now() - first < 1s) // not when the machine stalled that long
+		CHECK_FALSE(limit.allow());
+	std::this_thread::sleep_for(810ms);
+	CHECK(limit.allow());
 }
 
 TEST_CASE("log: one_line keeps valid UTF-8 when asked, and never cuts inside a character", "[log]")
