@@ -435,7 +435,18 @@ def metrics(row):
     """The shipped file routes /metrics to mxdelegate for the machine
     itself (the tests' client is on 127.0.0.1): the counters of the process
     that answered, in the text format, requests of this row's among them."""
-    eq(client.request(row.port).status, 200, "GET of a document")
+    # The check before (own-errors) brings the responder back as a
+    # supervisor would: started again, not yet listening when it returns.
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            status = client.request(row.port, timeout=5).status
+        except (OSError, client.ProtocolError) as e:
+            status = type(e).__name__
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    eq(status, 200, "GET of a document")
     r = client.request(row.port, path="/metrics", host="localhost")
     eq(r.status, 200, "GET /metrics")
     eq(r.all("Content-Type"), ["text/plain; version=0.0.4; charset=utf-8"], "Content-Type")
