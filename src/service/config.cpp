@@ -291,8 +291,6 @@ void read_log(const toml::table &root, Config &c, Problems &p)
 	}
 }
 
-// [status]: what monitoring reads: the health and metrics paths, and a
-// listener of its own.
 // A path of [status]: absolute, canonical as core/route.cpp makes request
 // paths (so that comparing is enough), outside the tenants' documents.
 bool read_status_path(const toml::table &t, const char *key, std::string &out, Problems &p)
@@ -321,6 +319,8 @@ bool read_status_path(const toml::table &t, const char *key, std::string &out, P
 	return false;
 }
 
+// [status]: what monitoring reads: the health and metrics paths, and a
+// listener of its own.
 void read_status(const toml::table &root, Config &c, Problems &p)
 {
 	const toml::table *t = table_of(root, "status", p);
