@@ -42,10 +42,14 @@
  *  1.2  struct mxd_host grows abi_minor, appended after log: the core's own
  *       minor version, so that the host can grow as the table does (see
  *       struct mxd_host).  The table is the same as in 1.1.
+ *  1.3  appended after rollback, all optional: flags (MXD_IN_MEMORY), and
+ *       renderings kept beside the records: lookup_rendered and
+ *       store_rendered.  A 1.1 or 1.2 table ends at rollback.
  */
 #ifndef MXDELEGATE_BACKEND_H
 #define MXDELEGATE_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -53,7 +57,7 @@ extern "C" {
 #endif
 
 #define MXD_BACKEND_ABI_MAJOR 1
-#define MXD_BACKEND_ABI_MINOR 2
+#define MXD_BACKEND_ABI_MINOR 3
 #define MXD_BACKEND_SYMBOL "mxd_backend"
 
 enum mxd_status {
@@ -70,6 +74,11 @@ enum mxd_status {
 	                      "access": "write" ("create" makes it), or from a
 	                      call on a handle whose store is gone */
 };
+
+/* struct mxd_backend's flags (since 1.3). */
+/* Every record is held in memory: list() does no I/O, so the responder may
+ * read and render every record when it opens the handle. */
+#define MXD_IN_MEMORY 1u
 
 enum mxd_log_level { MXD_LOG_ERR = 3, MXD_LOG_WARNING = 4, MXD_LOG_INFO = 6 };
 
@@ -196,6 +205,51 @@ struct mxd_backend {
 	int (*begin)(void *handle, char **error);
 	int (*commit)(void *handle, char **error);
 	int (*rollback)(void *handle, char **error);
+
+	/*
+	 * ABI 1.3, all optional; the loader reads them only when abi_minor >= 3.
+	 */
+
+	/* MXD_IN_MEMORY, or 0. */
+	uint32_t flags;
+
+	/*
+	 * Renderings kept beside the records ("render on write").  When the
+	 * admin tool writes a record stored under an exact name (never a
+	 * wildcard key), the core validates it with the [defaults] in force,
+	 * renders its documents, and hands the plugin the result as opaque
+	 * bytes with a fingerprint: a short printable string naming what the
+	 * rendering depends on besides the record (the core's [defaults] and
+	 * [http] settings, the renderer's version).  The plugin keeps both with
+	 * a digest of the record's stored bytes as they are then, and hands the
+	 * bytes back only while that digest still holds and the fingerprint is
+	 * the one asked for.  A record changed around the plugin (by SQL) or
+	 * rewritten by put() therefore loses its rendering, and the core falls
+	 * back to reading, validating and rendering the record itself.
+	 *
+	 * Both are set or both are NULL.
+	 */
+
+	/*
+	 * As lookup(), with one more outcome: MXD_OK with *rendered (its size in
+	 * *rendered_size) and *record_json untouched, when the store holds a
+	 * rendering of the record as it is now, made under this fingerprint.
+	 * Otherwise exactly as lookup(): MXD_OK with *record_json, MXD_NOT_FOUND,
+	 * or MXD_ERROR.  *rendered is released with free_string().  Called
+	 * concurrently, as lookup() is.
+	 */
+	int (*lookup_rendered)(void *handle, const char *domain, const char *fingerprint,
+	                       char **record_json, char **rendered, size_t *rendered_size,
+	                       char **error);
+
+	/*
+	 * Keeps `rendered` as the rendering, under fingerprint, of the record
+	 * stored under domain now; rendered == NULL forgets the one kept.
+	 * MXD_NOT_FOUND when no record is stored under domain.  Needs a handle
+	 * opened with "access"; inside begin() and commit() when called there.
+	 */
+	int (*store_rendered)(void *handle, const char *domain, const char *fingerprint,
+	                      const char *rendered, size_t rendered_size, char **error);
 };
 
 #ifdef __cplusplus

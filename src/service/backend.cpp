@@ -23,17 +23,19 @@ namespace {
 // The size of the table as each minor version defines it.  The loader reads
 // no member beyond what the plugin's minor version promises.  1.0 ends at
 // free_string; 1.1 appended the write side; 1.2 appended nothing to the
-// table (it grew struct mxd_host), so a 1.2 table is a 1.1 table.
+// table (it grew struct mxd_host), so a 1.2 table is a 1.1 table; 1.3
+// appended flags and the renderings.
 constexpr std::size_t table_size_1_0 = offsetof(mxd_backend, list);
 static_assert(table_size_1_0 == offsetof(mxd_backend, free_string) + sizeof(void (*)(char *)),
               "the 1.1 members start right after free_string");
 constexpr std::size_t table_size_1_1 = offsetof(mxd_backend, rollback) + sizeof(void *);
-static_assert(sizeof(mxd_backend) == table_size_1_1,
-              "a member appended to the table after 1.1 needs its own case in promised_size()");
+constexpr std::size_t table_size_1_3 = offsetof(mxd_backend, store_rendered) + sizeof(void *);
+static_assert(sizeof(mxd_backend) == table_size_1_3,
+              "a member appended to the table after 1.3 needs its own case in promised_size()");
 
 constexpr std::size_t promised_size(std::uint32_t minor)
 {
-	return minor == 0 ? table_size_1_0 : table_size_1_1;
+	return minor == 0 ? table_size_1_0 : minor < 3 ? table_size_1_1 : table_size_1_3;
 }
 
 void host_log(void *, int level, const char *message)

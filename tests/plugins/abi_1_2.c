@@ -65,4 +65,6 @@ const struct mxd_backend mxd_backend = {
 	open_, lookup, generation, close_, release,
 	/* read-only: no write side */
 	NULL, NULL, NULL, NULL, NULL, NULL,
+	/* 1.3's members, which the loader does not read from a 1.2 table */
+	0, NULL, NULL,
 };

@@ -55,4 +55,5 @@ const struct mxd_backend mxd_backend = {
 	open_, lookup, generation, close_, release,
 	/* read-only: no write side */
 	NULL, NULL, NULL, NULL, NULL, NULL,
+	0, NULL, NULL, /* 1.3: no flags, no renderings */
 };

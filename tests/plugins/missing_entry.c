@@ -8,4 +8,5 @@ const struct mxd_backend mxd_backend = {
 	MXD_BACKEND_ABI_MAJOR, MXD_BACKEND_ABI_MINOR, "missing_entry",
 	NULL, NULL, NULL, NULL, release,
 	NULL, NULL, NULL, NULL, NULL, NULL,
+	0, NULL, NULL, /* 1.3: no flags, no renderings */
 };

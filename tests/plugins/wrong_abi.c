@@ -24,4 +24,5 @@ static void release(char *s) { (void)s; abort(); }
 const struct mxd_backend mxd_backend = {
 	2, 7, "wrong_abi", open_, lookup, generation, close_, release,
 	NULL, NULL, NULL, NULL, NULL, NULL,
+	0, NULL, NULL, /* 1.3: no flags, no renderings */
 };
