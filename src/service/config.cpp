@@ -5,10 +5,10 @@
 #include "core/route.hpp"
 #include "core/toml_json.hpp"
 #include "core/toml_tables.hpp"
+#include "service/file_text.hpp"
 #include "service/listen_spec.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string_view>
@@ -116,21 +116,6 @@ const toml::table *table_of(const toml::table &root, std::string_view name, Prob
 		return nullptr;
 	}
 	return n->as_table();
-}
-
-// The whole file; false when it cannot be read, and toml++ says why.
-bool read_text(const std::string &file, std::string &text)
-{
-	std::FILE *f = std::fopen(file.c_str(), "rb");
-	if (!f)
-		return false;
-	char buf[65536];
-	std::size_t n;
-	while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-		text.append(buf, n);
-	const bool ok = !std::ferror(f);
-	std::fclose(f);
-	return ok;
 }
 
 // The folder that relative paths of the file start from.
@@ -415,26 +400,22 @@ Config load_config(const std::string &path)
 
 	toml::table root;
 	try {
-		std::string text;
-		if (!read_text(c.file, text)) {
-			root = toml::parse_file(c.file); // for toml++'s own words on the failure
-		} else {
-			// The TOML backend parses [domains] again, from this same file:
-			// the core reads the text without them.  Where no one else
-			// would see them (another backend, or a TOML backend reading
-			// another file), the whole text, so that every error is said.
-			const auto cut = toml_tables::without(text, "domains");
-			root = toml::parse(cut.text, c.file);
-			const toml::node *name = root["backend"]["name"].node();
-			if (cut.line != 0 && !(name && name->value<std::string_view>() == "toml" &&
-			                       !root["backend"]["path"]))
-				root = toml::parse(text, c.file);
-		}
+		const std::string text = read_file(c.file);
+		// The TOML backend parses [domains] again, from this same file: the
+		// core reads the text without them.  Where no one else would see
+		// them (another backend, or a TOML backend reading another file),
+		// the whole text, so that every error is said.
+		const auto cut = toml_tables::without(text, "domains");
+		root = toml::parse(cut.text, c.file);
+		const toml::node *name = root["backend"]["name"].node();
+		if (cut.line != 0 && !(name && name->value<std::string_view>() == "toml" &&
+		                       !root["backend"]["path"]))
+			root = toml::parse(text, c.file);
+	} catch (const FileError &e) {
+		throw ConfigError(log::one_line(e.what()));
 	} catch (const toml::parse_error &e) {
 		const auto &src = e.source();
 		// toml++ quotes the file's bytes, newlines included: one line each.
-		if (src.begin.line == 0) // no position: the file could not be read
-			throw ConfigError(log::one_line(c.file + ": " + std::string(e.description())));
 		throw ConfigError(log::one_line(toml_json::where(src) + ": " + std::string(e.description())));
 	}
 

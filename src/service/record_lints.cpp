@@ -3,11 +3,9 @@
 #include "core/domains_toml.hpp"
 #include "core/lint.hpp"
 #include "core/record.hpp"
+#include "service/file_text.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
 
 namespace mxd {
 
@@ -40,16 +38,6 @@ void domain(std::vector<std::string> &out, std::string_view where, const std::st
 	}
 }
 
-std::string read_text(const std::string &file)
-{
-	std::ifstream in(file, std::ios::binary);
-	if (!in)
-		throw std::runtime_error(file + ": cannot be read for its warnings");
-	std::ostringstream text;
-	text << in.rdbuf();
-	return text.str();
-}
-
 } // namespace
 
 std::vector<std::string> record_warnings(const Config &config, const Backend &backend)
@@ -75,7 +63,7 @@ std::vector<std::string> record_warnings(const Config &config, const Backend &ba
 				beside = domains_toml::Beside::nothing;
 			}
 		}
-		const domains_toml::Read read = domains_toml::read(read_text(file), file, beside);
+		const domains_toml::Read read = domains_toml::read(read_file(file), file, beside);
 		for (const domains_toml::Entry &e : read.entries)
 			domain(out, e.where, e.domain, json::parse(e.record), defaults);
 		return out;

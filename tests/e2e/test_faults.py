@@ -575,7 +575,7 @@ class ConfigurationFaults(Test):
         self.eq(self.mx.get(host="new.example").status, 404)
         # Gone as a whole.
         os.rename(self.cfg, self.cfg + ".away")
-        self.hup_refused(self.cfg + ": File could not be opened for reading")
+        self.hup_refused(self.cfg + ": No such file or directory")
         with open(self.cfg, "w") as f:
             f.write(self.text + '\n[domains."new.example"]\nclient = "https://m.new.example"\n')
         self.hup_reloaded()
