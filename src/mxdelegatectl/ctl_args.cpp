@@ -1,5 +1,6 @@
 #include "mxdelegatectl/ctl_args.hpp"
 
+#include "core/probe_flags.hpp"
 #include "core/record_fields.hpp"
 
 #include <charconv>
@@ -33,19 +34,6 @@ constexpr CommandInfo commands[] = {
 	{"status", Command::status, 0, 0, ""},
 	{"follow", Command::follow, 0, many, ""},
 	{"probe", Command::probe, 0, many, "[DOMAIN...]"},
-};
-
-// probe's options and whether each takes a value: mxdelegate-probe reads
-// them again and judges their values (mxdelegatectl never links it).
-struct ProbeOption {
-	std::string_view name;
-	bool value;
-};
-constexpr ProbeOption probe_options[] = {
-	{"concurrency", true}, {"per-host", true}, {"rate", true}, {"format", true},
-	{"federation", false}, {"user-agent", true}, {"resolve", true}, {"connect-to", true},
-	{"cacert", true}, {"insecure", false}, {"timeout", true}, {"origin", true},
-	{"wildcard-sample", true},
 };
 
 bool is_field(std::string_view name, bool set)
@@ -106,11 +94,14 @@ bool command_option(Command c, std::string_view name, bool &value)
 	case Command::move:
 		return name == "at" || name == "low" || is_field(name, false);
 	case Command::probe:
-		for (const ProbeOption &p : probe_options)
-			if (p.name == name) {
-				value = p.value;
-				return true;
-			}
+		// --wildcard-sample is mxdelegatectl's own (it picks the names sent);
+		// the rest go to mxdelegate-probe, which judges their values.
+		if (name == "wildcard-sample")
+			return true;
+		if (const probe_flags::Flag *f = probe_flags::find(name)) {
+			value = f->value;
+			return true;
+		}
 		return false;
 	default:
 		return false;

@@ -1,6 +1,7 @@
 #include "probe/probe_options.hpp"
 
 #include "core/hostport.hpp"
+#include "core/probe_flags.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -78,25 +79,12 @@ void check_connect_to(const std::string &v)
 		throw bad();
 }
 
-struct Spec {
-	std::string_view name;
-	bool value;
-};
-constexpr Spec specs[] = {
-	{"concurrency", true}, {"per-host", true}, {"rate", true}, {"format", true},
-	{"federation", false}, {"user-agent", true}, {"resolve", true}, {"connect-to", true},
-	{"cacert", true}, {"insecure", false}, {"timeout", true}, {"origin", true},
-	{"check-options", false},
-};
-
 } // namespace
 
 bool takes_value(std::string_view name)
 {
-	for (const Spec &s : specs)
-		if (s.name == name)
-			return s.value;
-	return false;
+	const probe_flags::Flag *f = probe_flags::find(name);
+	return f && f->value; // --check-options, the probe's own, takes none
 }
 
 const char *usage_text()
@@ -119,10 +107,11 @@ Options parse_options(int argc, const char *const *argv)
 			                 "\" (domains are mxdelegatectl probe's)");
 		const std::size_t eq = arg.find('=');
 		const std::string_view name = arg.substr(2, eq == std::string_view::npos ? std::string_view::npos : eq - 2);
-		const Spec *spec = nullptr;
-		for (const Spec &s : specs)
-			if (s.name == name)
-				spec = &s;
+		// --check-options is this program's own: mxdelegatectl checks its
+		// command line with it before it reads the store.
+		static constexpr probe_flags::Flag check_options{"check-options", false};
+		const probe_flags::Flag *spec =
+			name == check_options.name ? &check_options : probe_flags::find(name);
 		if (!spec)
 			throw UsageError("unknown option --" + std::string(name));
 		std::string value;
