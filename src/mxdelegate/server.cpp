@@ -111,7 +111,8 @@ Server::Server(std::string config_path, const Config &config, int listen_fd,
 	: config_path_(std::move(config_path)), listen_fd_(listen_fd),
 	  gate_settings_(gate_settings(config)), request_timeout_(config.read_timeout_s)
 {
-	install(first ? std::move(first) : std::make_shared<Responder>(config));
+	install(first ? std::move(first)
+	              : std::make_shared<Responder>(config, Responder::Preload::yes));
 	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (no_listen_fd_ < 0)
 		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -170,7 +171,9 @@ void Server::reload(const char *why)
 {
 	try {
 		Config c = load_config(config_path_);
-		auto r = Responder::checked(c, in_service().get());
+		// Preloaded before it is installed: the old one serves meanwhile,
+		// and keeps serving if this throws.
+		auto r = Responder::checked(c, in_service().get(), Responder::Preload::yes);
 		const Config &old = in_service()->config();
 		if (c.threads != old.threads || c.listen != old.listen || c.socket_group != old.socket_group ||
 		    c.socket_mode != old.socket_mode || c.read_timeout_s != old.read_timeout_s ||

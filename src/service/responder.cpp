@@ -15,9 +15,10 @@ std::shared_ptr<Backend> open_backend(const Config &c)
 	return Backend::open(std::move(plugin), c.backend);
 }
 
-Directory::Limits limits(const Config &c)
+Directory::Limits limits(const Config &c, Responder::Preload preload)
 {
 	Directory::Limits l;
+	l.preload = preload == Responder::Preload::yes;
 	l.bytes = c.cache_bytes;
 	l.wildcard_depth = c.wildcard_depth;
 	if (c.cache_size) {
@@ -69,9 +70,9 @@ Response health_response(std::string_view backend_name, const std::string *failu
 	return r;
 }
 
-Responder::Responder(const Config &config)
+Responder::Responder(const Config &config, Preload preload)
 	: config_(config),
-	  directory_(open_backend(config), config.defaults, config.http, limits(config)),
+	  directory_(open_backend(config), config.defaults, config.http, limits(config, preload)),
 	  preflight_(make_answer(render::preflight())),
 	  no_path_(make_answer(render::error(404, "M_NOT_FOUND",
 	                                     "Not a Matrix well-known path", config.http))),
@@ -93,9 +94,10 @@ Responder::Responder(const Config &config)
 {
 }
 
-std::shared_ptr<Responder> Responder::checked(const Config &config, const Responder *previous)
+std::shared_ptr<Responder> Responder::checked(const Config &config, const Responder *previous,
+                                             Preload preload)
 {
-	auto r = std::make_shared<Responder>(config);
+	auto r = std::make_shared<Responder>(config, preload);
 	r->directory_.backend().lookup(probe_key);
 	if (previous) {
 		const Config &old = previous->config();
@@ -165,6 +167,8 @@ void Responder::metrics(Reply &reply, bool head)
 	v.bytes = u.bytes;
 	v.unknown = u.unknown;
 	v.unknown_bytes = u.unknown_bytes;
+	v.preloaded = u.preloaded;
+	v.preloaded_bytes = u.preloaded_bytes;
 	if (config_.follow)
 		v.follow_copy = copy_path(config_);
 	Response r;
@@ -244,6 +248,7 @@ void Responder::refresh()
 {
 	try {
 		directory_.refresh();
+		directory_.renew();
 		if (refresh_failing_)
 			log::info("backend", "generation check works again");
 		refresh_failing_ = false;

@@ -51,10 +51,14 @@ inline bool is_metrics(const Config &config, const Request &req)
 
 class Responder {
 public:
+	// Whether the directory renders an in-memory store's every record when
+	// it is made (Directory::Limits::preload): the FastCGI server's alone.
+	enum class Preload { no, yes };
+
 	// Loads the backend plugin and opens it; throws BackendError.  A store
 	// that cannot be read yet is no failure here: at start, the responder
 	// answers 503 until it can.
-	explicit Responder(const Config &config);
+	explicit Responder(const Config &config, Preload preload = Preload::no);
 
 	// What --check and a reload put in service: the backend opened as
 	// above, then asked for one key, so that a store that cannot be opened
@@ -63,12 +67,14 @@ public:
 	// responder of the same store (backend name, plugin_dir and [backend]
 	// table alike), its answers are taken over (Directory::adopt).
 	static std::shared_ptr<Responder> checked(const Config &config,
-	                                          const Responder *previous = nullptr);
+	                                          const Responder *previous = nullptr,
+	                                          Preload preload = Preload::no);
 
 	void answer(const Request &request, Reply &reply);
 
-	// Drops cached answers when the backend's data changed.  Logs a failure
-	// (once until it recovers) instead of throwing.
+	// Drops cached answers when the backend's data changed, and renders a
+	// preloaded store again (Directory::renew).  Logs a failure (once until
+	// it recovers) instead of throwing.
 	void refresh();
 
 	Directory &directory() { return directory_; }

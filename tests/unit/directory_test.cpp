@@ -4,8 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "service/metrics.hpp"
+
+#include <chrono>
 #include <fstream>
+#include <map>
 #include <random>
+#include <thread>
 
 using namespace mxd;
 using nlohmann::json;
@@ -36,6 +41,26 @@ Directory::Limits hosts(std::size_t n)
 	l.hosts = n;
 	return l;
 }
+
+// The real TOML plugin (MXD_IN_MEMORY, list()) over `domains`, a file of
+// its own beside the configuration.
+std::shared_ptr<Backend> toml_store(const test::TempDir &d)
+{
+	d.write("mxdelegate.toml", "[backend]\nname = \"toml\"\npath = \"domains.toml\"\n");
+	return Backend::open(Plugin::load(test::plugin_dir() + "/toml.so"),
+	                     {{"config_file", d.file("mxdelegate.toml")},
+	                      {"config_dir", d.path()},
+	                      {"path", "domains.toml"}});
+}
+
+Directory::Limits preloading()
+{
+	Directory::Limits l;
+	l.preload = true;
+	return l;
+}
+
+std::uint64_t lookups() { return metrics::sum().lookups; }
 
 json body_of(const Answer &a)
 {
@@ -424,4 +449,128 @@ TEST_CASE("adopt: a reload's directory keeps the last good answers, each asked a
 		none.adopt(old);
 		CHECK(none.usage().hosts == 0);
 	}
+}
+
+TEST_CASE("preload: an in-memory store's exact names answer without a lookup", "[directory]")
+{
+	test::TempDir d;
+	d.write("domains.toml", "[domains.\"example.org\"]\nserver = \"matrix.example.org:443\"\n"
+	                        "[domains.\"bare.example\"]\nclient = \"https://chat.bare.example\"\n"
+	                        "[domains.\"*.example.net\"]\nserver = \"m.{domain}:443\"\n");
+	const json defaults = {{"support", {{"support_page", "https://help.{domain}/"}}}};
+	Directory dir(toml_store(d), defaults, {}, preloading());
+	// The same answers a miss would give, which a directory without the
+	// preload gives.
+	Directory plain(toml_store(d), defaults, {}, hosts(100));
+	CHECK(dir.usage().preloaded == 2);
+	CHECK(dir.usage().preloaded_bytes > 0);
+	CHECK(plain.usage().preloaded == 0);
+
+	std::map<std::pair<std::string, Document>, std::string> expected;
+	for (const char *host : {"example.org", "bare.example"})
+		for (Document doc : all_documents)
+			expected[{host, doc}] = plain.find(host, doc).answer->full;
+	const auto before = lookups();
+	for (const auto &[which, full] : expected) {
+		const auto found = dir.find(which.first, which.second);
+		CHECK(found.hit);
+		CHECK_FALSE(found.stale);
+		CHECK(found.answer->full == full);
+	}
+	CHECK(lookups() == before);
+	CHECK(dir.find("example.org", Document::support).answer->status == 200);
+	CHECK(body_of(*dir.find("bare.example", Document::support).answer)["support_page"] ==
+	      "https://help.bare.example/");
+	// Nothing of it went into the cache, nor counts against cache_bytes.
+	CHECK(dir.usage().hosts == 0);
+	CHECK(dir.usage().bytes == 0);
+
+	// A name under the wildcard and an unknown name take the lookup path,
+	// and the cache after it.
+	for (const char *host : {"a.example.net", "unknown.example"}) {
+		const auto first = dir.find(host, Document::server);
+		CHECK_FALSE(first.hit);
+		CHECK(lookups() > before);
+		CHECK(dir.find(host, Document::server).hit);
+	}
+	CHECK(body_of(*dir.find("a.example.net", Document::server).answer) ==
+	      json{{"m.server", "m.a.example.net:443"}});
+	CHECK(dir.usage().hosts == 1);
+	CHECK(dir.usage().unknown == 1);
+}
+
+TEST_CASE("preload: a record invalid with the defaults is a 500 for each document", "[directory]")
+{
+	test::TempDir d;
+	// Valid alone; with the defaults' server template, a name past 255
+	// characters.
+	const std::string label(63, 'a');
+	const std::string host = label + "." + label + "." + label + "." + std::string(56, 'b') + ".net";
+	REQUIRE(host.size() == 252);
+	d.write("domains.toml", "[domains.\"" + host + "\"]\nclient = \"https://chat.example.org\"\n"
+	                        "[domains.\"fine.example\"]\nclient = \"https://chat.fine.example\"\n");
+	const json defaults = {{"server", "matrix.{domain}:443"}};
+	Directory plain(toml_store(d), defaults, {}, hosts(100));
+	Directory dir(toml_store(d), defaults, {}, preloading());
+	REQUIRE(dir.usage().preloaded == 2);
+	const std::string expected = plain.find(host, Document::client).answer->full;
+	REQUIRE(plain.find(host, Document::client).answer->status == 500);
+	const auto before = lookups();
+	for (Document doc : all_documents) {
+		const auto found = dir.find(host, doc);
+		CHECK(found.hit);
+		CHECK(found.answer->status == 500);
+		CHECK(found.answer->full == expected);
+	}
+	CHECK(lookups() == before);
+	CHECK(dir.find("fine.example", Document::client).answer->status == 200);
+}
+
+TEST_CASE("preload: an edited file never leaves old answers in the table", "[directory]")
+{
+	test::TempDir d;
+	d.write("domains.toml", "[domains.\"example.org\"]\nserver = \"old.example.org:443\"\n"
+	                        "[domains.\"gone.example\"]\nserver = \"gone.example:443\"\n");
+	Directory dir(toml_store(d), json::object(), {}, preloading());
+	REQUIRE(body_of(*dir.find("example.org", Document::server).answer) ==
+	        json{{"m.server", "old.example.org:443"}});
+	// Replaced by rename, as the man pages advise: a new inode is read at
+	// the plugin's next check (within a second).
+	d.write("domains.new", "[domains.\"example.org\"]\nserver = \"new.example.org:443\"\n"
+	                       "[domains.\"added.example\"]\nserver = \"added.example:443\"\n");
+	std::filesystem::rename(d.file("domains.new"), d.file("domains.toml"));
+	const auto generation = dir.generation();
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+	while (dir.generation() == generation && std::chrono::steady_clock::now() < deadline) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		dir.refresh();
+	}
+	REQUIRE(dir.generation() != generation);
+	// Between refresh() and renew(), the table is not read: the lookup
+	// path answers, with the new data.
+	CHECK(body_of(*dir.find("example.org", Document::server).answer) ==
+	      json{{"m.server", "new.example.org:443"}});
+	CHECK(dir.find("gone.example", Document::server).answer->status == 404);
+	dir.renew();
+	CHECK(dir.usage().preloaded == 2);
+	const auto before = lookups();
+	const auto found = dir.find("added.example", Document::server);
+	CHECK(found.hit);
+	CHECK(body_of(*found.answer) == json{{"m.server", "added.example:443"}});
+	CHECK(body_of(*dir.find("example.org", Document::server).answer) ==
+	      json{{"m.server", "new.example.org:443"}});
+	CHECK(lookups() == before);
+	CHECK(dir.find("gone.example", Document::server).answer->status == 404);
+}
+
+TEST_CASE("preload: only when asked, and only over an in-memory store", "[directory]")
+{
+	// The memory test plugin cannot list and says nothing of memory.
+	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}), json::object(), {},
+	              preloading());
+	CHECK(dir.usage().preloaded == 0);
+	CHECK_FALSE(dir.find("example.org", Document::server).hit);
+	CHECK(dir.find("example.org", Document::server).hit);
+	dir.renew(); // nothing to renew
+	CHECK(dir.usage().preloaded == 0);
 }
