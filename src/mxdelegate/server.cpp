@@ -147,7 +147,7 @@ std::string Server::status_answer(status_http::Page page, bool head)
 		r->metrics(reply, head);
 	else
 		r->health(reply, head);
-	return std::string(reply.bytes);
+	return reply.wire();
 }
 
 std::shared_ptr<Responder> Server::in_service()
@@ -225,7 +225,9 @@ metrics::Runtime Server::runtime() const
 notify::Summary Server::summary(double requests_per_s)
 {
 	notify::Summary s;
-	s.hosts = in_service()->directory().usage().hosts;
+	// The preloaded names too: answered from memory as cached ones are.
+	const Directory::Usage u = in_service()->directory().usage();
+	s.hosts = u.hosts + u.preloaded;
 	s.requests_per_s = requests_per_s;
 	s.last_error = log::last_error();
 	return s;
@@ -279,6 +281,10 @@ void Server::worker(Slot &slot)
 			                          : std::chrono::steady_clock::time_point();
 			Request request = parse_request(req.envp);
 			responder->answer(request, reply);
+			// Two copies into libfcgi's buffer, one write to the socket: the
+			// lead is shared by every answer, so the cache need not hold it.
+			if (!reply.lead.empty())
+				FCGX_PutStr(reply.lead.data(), static_cast<int>(reply.lead.size()), req.out);
 			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
 			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
 			                    std::memory_order_relaxed);

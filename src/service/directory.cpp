@@ -27,17 +27,21 @@ constexpr std::size_t entry_overhead = 160;
 // An answer: the Answer and its shared_ptr control block, in one allocation.
 constexpr std::size_t answer_overhead = sizeof(Answer) + 32;
 
+// The lead is static (lead_of): not the answer's to count.
 std::size_t answer_cost(const Answer &a)
 {
-	return answer_overhead + a.full.capacity();
+	return answer_overhead + a.rest.capacity();
 }
 
-std::size_t cost(const std::string &host, const std::array<std::shared_ptr<const Answer>,
-                                                           document_count> &docs)
+using Docs = std::array<std::shared_ptr<const Answer>, document_count>;
+
+// `shared`, the directory's own answers (a document's 404), are held by the
+// directory whatever the entries do: an entry costs its pointer to them.
+std::size_t cost(const std::string &host, const Docs &docs, const Docs &shared)
 {
 	std::size_t n = entry_overhead + host.capacity();
 	for (std::size_t i = 0; i < docs.size(); i++) {
-		if (!docs[i])
+		if (!docs[i] || docs[i] == shared[i])
 			continue;
 		bool seen = false; // a 500 is one answer for every document
 		for (std::size_t j = 0; j < i; j++)
@@ -99,6 +103,8 @@ Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
 	                                policy_))),
 	  generation_(backend_->generation())
 {
+	for (Document doc : all_documents)
+		missing_[static_cast<std::size_t>(doc)] = shared(render::missing(doc, policy_));
 	known_.budget = limits_.bytes;
 	known_.most = limits_.hosts;
 	unknown_hosts_.budget = limits_.bytes / 16;
@@ -157,9 +163,12 @@ std::shared_ptr<const Directory::Preloaded> Directory::preload(std::uint64_t epo
 					docs = refuse(host, record::format_path(problems.front().path) + ": " +
 					                        problems.front().message);
 				else
-					for (Document doc : all_documents)
-						docs[static_cast<std::size_t>(doc)] =
-							shared(render::document(record, doc, host, policy_));
+					for (Document doc : all_documents) {
+						const auto i = static_cast<std::size_t>(doc);
+						docs[i] = shared(render::document(record, doc, host, policy_));
+						if (docs[i]->status == 404 && docs[i]->rest == missing_[i]->rest)
+							docs[i] = missing_[i];
+					}
 			}
 			std::size_t bytes = entry_overhead + host.capacity() + sizeof(Docs);
 			for (const auto &answer : docs)
@@ -310,6 +319,10 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 			return {std::move(cached), true};
 		throw;
 	}
+	// The document the record lacks: the one 404 every such host shares.
+	if (!built.every_document && built.answer->status == 404 &&
+	    built.answer->rest == missing_[d]->rest)
+		built.answer = missing_[d];
 	if (limits_.bytes == 0 || limits_.hosts == 0)
 		return {std::move(built.answer), false};
 
@@ -359,7 +372,7 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 		e.value.fill(built.answer);
 	else
 		e.value[d] = built.answer;
-	known_.resize(e, cost(it->first, e.value));
+	known_.resize(e, cost(it->first, e.value, missing_));
 	known_.shrink(&e, dropped);
 	// An entry larger than the whole budget is served, not kept.
 	if (known_.bytes > known_.budget)
@@ -382,7 +395,7 @@ void Directory::adopt(const Directory &old)
 		auto it = known_.insert(*host);
 		it->second.value = slot.value;
 		it->second.epoch = stale_epoch;
-		known_.resize(it->second, cost(it->first, it->second.value));
+		known_.resize(it->second, cost(it->first, it->second.value, missing_));
 	}
 	for (const std::string *host : old.unknown_hosts_.order)
 		unknown_hosts_.insert(*host)->second.epoch = stale_epoch;

@@ -172,6 +172,8 @@ private:
 	render::Policy policy_;
 	Limits limits_;
 	std::shared_ptr<const Answer> unknown_; // shared by every unlisted host
+	// The 404 of each document a record lacks, shared by every such host.
+	std::array<std::shared_ptr<const Answer>, document_count> missing_;
 
 	mutable std::shared_mutex mutex_;
 	Shelf<Docs> known_;      // hosts with a record, a 500's included

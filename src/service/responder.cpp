@@ -111,8 +111,10 @@ std::shared_ptr<Responder> Responder::checked(const Config &config, const Respon
 void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 {
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = answer.status;
+	reply.lead = answer.lead;
 	reply.bytes = answer.bytes(head);
 }
 
@@ -124,6 +126,7 @@ void Responder::unavailable(Reply &reply, std::string_view why, bool head)
 	                           "The delegation store is unavailable; try again later",
 	                           config_.http);
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = 503;
 	reply.buffer = serialize(r, !head);
@@ -149,6 +152,7 @@ void Responder::health(Reply &reply, bool head)
 	const Response r =
 		health_response(config_.backend_name, failure.empty() ? nullptr : &failure, generation);
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = r.status;
 	reply.buffer = serialize(r, !head);
@@ -177,6 +181,7 @@ void Responder::metrics(Reply &reply, bool head)
 	r.headers.emplace_back("Cache-Control", "no-store");
 	r.body = metrics::render(v);
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = 200;
 	reply.buffer = serialize(r, !head);
@@ -186,6 +191,9 @@ void Responder::metrics(Reply &reply, bool head)
 void Responder::answer(const Request &req, Reply &reply)
 {
 	const bool head = req.method == Method::head;
+	// A worker's Reply serves request after request: only an Answer's
+	// own bytes come with a lead.
+	reply.lead = {};
 	if (req.role != Role::responder)
 		return fixed(reply, bad_role_, false);
 	// Preflight runs no endpoint logic (client-server API, "Web Browser
@@ -231,6 +239,7 @@ void Responder::answer(const Request &req, Reply &reply)
 		reply.buffer = not_modified(a);
 		reply.bytes = reply.buffer;
 	} else {
+		reply.lead = a.lead;
 		reply.bytes = a.bytes(head);
 	}
 	if (found.stale) {
@@ -239,6 +248,7 @@ void Responder::answer(const Request &req, Reply &reply)
 			                          "; serving the cached one with max-age at most " +
 			                          std::to_string(config_.http.stale_max_age),
 			           {{"domain", host.name}, {"document", document_name(*req.document)}});
+		// Cache-Control is never in the lead: lowered in bytes alone.
 		reply.buffer = stale(a, reply.bytes, config_.http.stale_max_age);
 		reply.bytes = reply.buffer;
 	}

@@ -17,12 +17,25 @@
 
 namespace mxd {
 
-// The bytes to write for one request.  `bytes` points into `hold` or
-// `buffer`, which the Reply keeps alive until it is written.
+// The bytes to write for one request: `lead`, then `bytes`.  `lead` is an
+// Answer's shared head (static storage) or empty; `bytes` points into
+// `hold` or `buffer`, which the Reply keeps alive until it is written.
 struct Reply {
 	std::shared_ptr<const Answer> hold;
 	std::string buffer;
+	std::string_view lead;
 	std::string_view bytes;
+
+	std::size_t size() const { return lead.size() + bytes.size(); }
+	// The two pieces in one string, for those that write once or read it.
+	std::string wire() const
+	{
+		std::string out;
+		out.reserve(size());
+		out.append(lead).append(bytes);
+		return out;
+	}
+
 	int status = 0;
 	// Where the answer came from, for the access line: none (made from the
 	// request alone, or a 503), the cache, the store, or the cache while

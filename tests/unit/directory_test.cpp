@@ -64,9 +64,10 @@ std::uint64_t lookups() { return metrics::sum().lookups; }
 
 json body_of(const Answer &a)
 {
-	auto split = a.full.find("\r\n\r\n");
+	const std::string full = a.wire();
+	auto split = full.find("\r\n\r\n");
 	REQUIRE(split != std::string::npos);
-	return json::parse(a.full.substr(split + 4));
+	return json::parse(full.substr(split + 4));
 }
 
 } // namespace
@@ -85,17 +86,17 @@ TEST_CASE("a listed domain gets its documents; an unlisted one 404", "[directory
 	CHECK(doc(dir, "example.org", Document::policy_server).status == 404);
 	CHECK(doc(dir, "example.org", Document::server).etag().size() > 2);
 	const Answer &s = doc(dir, "example.org", Document::server);
-	CHECK(s.bytes(true) == serialize(render::document(dir.resolve("example.org"), Document::server,
+	CHECK(s.wire(true) == serialize(render::document(dir.resolve("example.org"), Document::server,
 	                                                  "example.org", {}),
 	                                 false));
-	CHECK(s.bytes(false) == s.full);
+	CHECK(s.bytes(false) == s.rest);
 
 	for (Document d : all_documents) {
 		CHECK(doc(dir, "other.example", d).status == 404);
 		CHECK(body_of(doc(dir, "other.example", d))["errcode"] == "M_NOT_FOUND");
 	}
 	// Never another tenant's document.
-	CHECK(doc(dir, "other.example", Document::server).full.find("matrix.example.org") ==
+	CHECK(doc(dir, "other.example", Document::server).wire().find("matrix.example.org") ==
 	      std::string::npos);
 }
 
@@ -325,9 +326,10 @@ TEST_CASE("positive entries are bounded in bytes, oldest out first", "[directory
 			most = std::max(most, u.hosts);
 		}
 	}
-	// Three answers of about 400 bytes and the bookkeeping: some 10 hosts.
-	CHECK(most > 5);
-	CHECK(most < 20);
+	// Two answers of about 140 bytes of their own (the lead and the 404 are
+	// shared), each with its Answer, and the bookkeeping: some 24 hosts.
+	CHECK(most > 15);
+	CHECK(most < 35);
 	// The newest stayed, the oldest went.
 	const auto last = dir.find("t199.example", Document::server).answer;
 	CHECK(dir.find("t199.example", Document::server).answer == last);
@@ -469,13 +471,13 @@ TEST_CASE("preload: an in-memory store's exact names answer without a lookup", "
 	std::map<std::pair<std::string, Document>, std::string> expected;
 	for (const char *host : {"example.org", "bare.example"})
 		for (Document doc : all_documents)
-			expected[{host, doc}] = plain.find(host, doc).answer->full;
+			expected[{host, doc}] = plain.find(host, doc).answer->wire();
 	const auto before = lookups();
 	for (const auto &[which, full] : expected) {
 		const auto found = dir.find(which.first, which.second);
 		CHECK(found.hit);
 		CHECK_FALSE(found.stale);
-		CHECK(found.answer->full == full);
+		CHECK(found.answer->wire() == full);
 	}
 	CHECK(lookups() == before);
 	CHECK(dir.find("example.org", Document::support).answer->status == 200);
@@ -513,14 +515,14 @@ TEST_CASE("preload: a record invalid with the defaults is a 500 for each documen
 	Directory plain(toml_store(d), defaults, {}, hosts(100));
 	Directory dir(toml_store(d), defaults, {}, preloading());
 	REQUIRE(dir.usage().preloaded == 2);
-	const std::string expected = plain.find(host, Document::client).answer->full;
+	const std::string expected = plain.find(host, Document::client).answer->wire();
 	REQUIRE(plain.find(host, Document::client).answer->status == 500);
 	const auto before = lookups();
 	for (Document doc : all_documents) {
 		const auto found = dir.find(host, doc);
 		CHECK(found.hit);
 		CHECK(found.answer->status == 500);
-		CHECK(found.answer->full == expected);
+		CHECK(found.answer->wire() == expected);
 	}
 	CHECK(lookups() == before);
 	CHECK(dir.find("fine.example", Document::client).answer->status == 200);
@@ -573,4 +575,26 @@ TEST_CASE("preload: only when asked, and only over an in-memory store", "[direct
 	CHECK(dir.find("example.org", Document::server).hit);
 	dir.renew(); // nothing to renew
 	CHECK(dir.usage().preloaded == 0);
+}
+
+TEST_CASE("a document a record lacks is one 404 for every host, not counted per host",
+          "[directory]")
+{
+	Directory dir(memory({{"a.example", {{"server", "m.a.example:443"}}},
+	                      {"b.example", {{"server", "m.b.example:443"}}}}),
+	              json::object(), {}, hosts(100));
+	const auto a = dir.find("a.example", Document::support).answer;
+	const auto b = dir.find("b.example", Document::support).answer;
+	CHECK(a == b);
+	CHECK(a->status == 404);
+	CHECK(body_of(*a)["error"] == "no /.well-known/matrix/support for this host");
+	// Another document's 404 is its own.
+	CHECK(dir.find("a.example", Document::client).answer != a);
+	const std::size_t only_404s = dir.usage().bytes;
+	// The server documents are each host's own: they cost more than the
+	// pointers to the shared 404s did.
+	dir.find("a.example", Document::server);
+	dir.find("b.example", Document::server);
+	CHECK(dir.usage().bytes > only_404s + 2 * 100);
+	CHECK(only_404s < 2 * 400); // names and bookkeeping, no answer text
 }
