@@ -109,8 +109,9 @@ Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
 	known_.most = limits_.hosts;
 	unknown_hosts_.budget = limits_.bytes / 16;
 	unknown_hosts_.most = std::numeric_limits<std::size_t>::max();
-	// generation_ was read above, before the records are listed: a reload
-	// of the store meanwhile moves it past what refresh() will see.
+	// generation_ was read above, before the records are listed: should the
+	// store reload while they are, its generation moves past generation_,
+	// refresh() sees that, and renew() renders the table again.
 	if (preloads())
 		preloaded_ = preload(epoch_);
 }
