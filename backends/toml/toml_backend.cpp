@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <algorithm>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -149,6 +150,9 @@ constexpr std::chrono::seconds check_interval{1};
 class Handle {
 public:
 	static constexpr const char *name = "toml";
+	// The whole file is in map_: listing it is a walk over memory, which is
+	// what lets the responder render every record when it opens the handle.
+	static constexpr std::uint32_t flags = MXD_IN_MEMORY;
 	static std::unique_ptr<Handle> open(const char *config_json, const mxd_host *host);
 
 	Handle(Source source, const mxd_host *host, FileState seen, Map map)
@@ -166,6 +170,25 @@ public:
 			return MXD_NOT_FOUND;
 		out.set(it->second);
 		return MXD_OK;
+	}
+
+	// In domain order, as backend.h asks, over the map as it is now: a
+	// reload meanwhile swaps in another map, and this one lives on through
+	// the pointer held here.  The generation moves only after that swap, so
+	// a caller that read the generation before listing never pairs old data
+	// with a newer number.
+	void list(plugin::Each each, void *ctx) const
+	{
+		const auto map = this->map();
+		std::vector<const Map::value_type *> sorted;
+		sorted.reserve(map->size());
+		for (const auto &entry : *map)
+			sorted.push_back(&entry);
+		std::sort(sorted.begin(), sorted.end(),
+		          [](const auto *a, const auto *b) { return a->first < b->first; });
+		for (const auto *entry : sorted)
+			if (each(ctx, entry->first.c_str(), entry->second.c_str()) != 0)
+				break;
 	}
 
 	std::uint64_t generation()
@@ -300,6 +323,7 @@ std::unique_ptr<Handle> Handle::open(const char *config_json, const mxd_host *ho
 } // namespace mxd
 
 // Without a write side: the file is the operator's to edit, so the backend
-// stays read-only and the admin tool says so.
+// stays read-only and the admin tool says so.  list() alone is there (and
+// MXD_IN_MEMORY), for the responder's preload and mxdelegatectl's reading.
 extern "C" __attribute__((visibility("default"))) const struct mxd_backend mxd_backend =
 	mxd::plugin::backend_table<mxd::Handle>();

@@ -3,6 +3,8 @@
 #include "core/render.hpp"
 
 #include <charconv>
+#include <map>
+#include <mutex>
 
 namespace mxd {
 
@@ -34,19 +36,55 @@ constexpr std::string_view max_age_key = "max-age=";
 
 } // namespace
 
+std::string_view lead_of(int status)
+{
+	// Nodes of a std::map never move, and a string is never changed once
+	// in: the views handed out stay valid for the process's life.  Only a
+	// miss renders, so the lock is off the path of a cached answer.
+	static std::mutex mutex;
+	static std::map<int, std::string> leads;
+	std::lock_guard lock(mutex);
+	auto it = leads.find(status);
+	if (it == leads.end()) {
+		Response r = render::preflight(); // the common headers alone
+		r.status = status;
+		std::string s = serialize(r, false);
+		// serialize's own end: a Content-Length for a status with a body,
+		// then the blank line; the lead stops before either.
+		const std::size_t end = s.find(status == 204 || status == 304 ? "\r\n\r\n"
+		                                                                : "\r\nContent-Length: ");
+		s.resize(end == std::string::npos ? 0 : end + 2);
+		it = leads.emplace(status, std::move(s)).first;
+	}
+	return it->second;
+}
+
 Answer make_answer(const Response &response)
 {
 	Answer a;
 	a.status = response.status;
-	a.full = serialize(response, true);
+	std::string full = serialize(response, true);
 	const bool body_written = response.status != 204 && response.status != 304;
-	a.head_size = a.full.size() - (body_written ? response.body.size() : 0);
+	const std::size_t head_size = full.size() - (body_written ? response.body.size() : 0);
+	// Shared only when the bytes are exactly the shared ones: any other
+	// header order keeps its whole form, correct if larger.
+	const std::string_view lead = lead_of(response.status);
+	const std::size_t cut = !lead.empty() && std::string_view(full).starts_with(lead) ? lead.size() : 0;
+	if (cut)
+		a.lead = lead;
+	a.rest = full.substr(cut);
+	a.head_size = static_cast<std::uint32_t>(head_size - cut);
 	const std::string_view head = a.bytes(true);
+	const auto locate = [&](std::string_view name, std::uint32_t &at, std::uint32_t &size) {
+		const auto [where, length] = find_header(head, name);
+		at = static_cast<std::uint32_t>(where);
+		size = static_cast<std::uint32_t>(length);
+	};
 	// A redirect is an answer like a document: a cache revalidates it too.
 	if (response.status == 200 || response.status == 301 || response.status == 302 ||
 	    response.status == 307 || response.status == 308)
-		std::tie(a.etag_at, a.etag_size) = find_header(head, "ETag");
-	std::tie(a.cache_at, a.cache_size) = find_header(head, "Cache-Control");
+		locate("ETag", a.etag_at, a.etag_size);
+	locate("Cache-Control", a.cache_at, a.cache_size);
 	return a;
 }
 

@@ -155,11 +155,8 @@ Response document(const nlohmann::json &record, Document doc, std::string_view d
 		message.append(e.id == 316 ? ": the record is not valid UTF-8" : ": the record is malformed");
 		return error(500, "M_UNKNOWN", message, policy);
 	}
-	if (!b && !to) {
-		std::string message = "no ";
-		message.append(document_path(doc)).append(" for ").append(domain);
-		return error(404, "M_NOT_FOUND", message, policy);
-	}
+	if (!b && !to)
+		return missing(doc, policy);
 
 	std::uint64_t max_age = policy.max_age;
 	const auto it = record.find("max_age");
@@ -181,6 +178,13 @@ Response document(const nlohmann::json &record, Document doc, std::string_view d
 	r.headers.emplace_back("ETag", etag(*b));
 	r.body = std::move(*b);
 	return r;
+}
+
+Response missing(Document doc, const Policy &policy)
+{
+	std::string message = "no ";
+	message.append(document_path(doc)).append(" for this host");
+	return error(404, "M_NOT_FOUND", message, policy);
 }
 
 Response error(int status, std::string_view errcode, std::string_view message,

@@ -55,6 +55,10 @@ std::optional<Redirect> redirect(const nlohmann::json &record, Document doc);
 Response document(const nlohmann::json &record, Document doc, std::string_view domain,
                   const Policy &policy);
 
+// The 404 for a document a record lacks.  It names the document, not the
+// host, so that one answer serves every host (the directory shares it).
+Response missing(Document doc, const Policy &policy);
+
 // A Matrix-style error answer: {"errcode": errcode, "error": message}.
 // 404 gets "public, max-age=<not_found_max_age>", every other error "no-store".
 // 405 also gets "Allow: GET, HEAD, OPTIONS".

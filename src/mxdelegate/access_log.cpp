@@ -31,7 +31,7 @@ void write(const Request &request, const Reply &reply, std::string_view peer,
 	             {"host", request.has_host ? request.host : std::string_view()},
 	             {"document", document},
 	             {"status", reply.status},
-	             {"bytes", static_cast<long long>(reply.bytes.size())},
+	             {"bytes", static_cast<long long>(reply.size())},
 	             {"duration_us", static_cast<long long>(us)},
 	             {"cache", cache_word(reply.cache)},
 	             {"peer", peer}});

@@ -109,7 +109,9 @@ int serve(const Config &config, const std::string &config_error)
 		reply.buffer = serialize(resp, req.method != Method::head);
 		reply.bytes = reply.buffer;
 	}
-	const bool written = write_all(1, reply.bytes);
+	// One write, as a web server reading a CGI program's output may take a
+	// short first read for the whole head.
+	const bool written = write_all(1, reply.wire());
 	if (config.log_access) {
 		const char *peer = std::getenv("REMOTE_ADDR");
 		access_log::write(req, reply, peer ? peer : "", start);

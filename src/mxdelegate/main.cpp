@@ -166,7 +166,9 @@ bool open_first(const Config &config, const std::string &config_error,
 	if (!config_error.empty())
 		return true; // reported after the socket, as before
 	try {
-		first = std::make_shared<Responder>(config);
+		// Only the FastCGI server gets here (CGI returned before): it
+		// renders an in-memory store's records once, for all its requests.
+		first = std::make_shared<Responder>(config, Responder::Preload::yes);
 		return true;
 	} catch (const std::exception &e) {
 		log::lines(log::Level::error, "main", "", e.what());

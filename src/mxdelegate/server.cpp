@@ -111,7 +111,8 @@ Server::Server(std::string config_path, const Config &config, int listen_fd,
 	: config_path_(std::move(config_path)), listen_fd_(listen_fd),
 	  gate_settings_(gate_settings(config)), request_timeout_(config.read_timeout_s)
 {
-	install(first ? std::move(first) : std::make_shared<Responder>(config));
+	install(first ? std::move(first)
+	              : std::make_shared<Responder>(config, Responder::Preload::yes));
 	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (no_listen_fd_ < 0)
 		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -146,7 +147,7 @@ std::string Server::status_answer(status_http::Page page, bool head)
 		r->metrics(reply, head);
 	else
 		r->health(reply, head);
-	return std::string(reply.bytes);
+	return reply.wire();
 }
 
 std::shared_ptr<Responder> Server::in_service()
@@ -170,7 +171,9 @@ void Server::reload(const char *why)
 {
 	try {
 		Config c = load_config(config_path_);
-		auto r = Responder::checked(c, in_service().get());
+		// Preloaded before it is installed: the old one serves meanwhile,
+		// and keeps serving if this throws.
+		auto r = Responder::checked(c, in_service().get(), Responder::Preload::yes);
 		const Config &old = in_service()->config();
 		if (c.threads != old.threads || c.listen != old.listen || c.socket_group != old.socket_group ||
 		    c.socket_mode != old.socket_mode || c.read_timeout_s != old.read_timeout_s ||
@@ -222,7 +225,9 @@ metrics::Runtime Server::runtime() const
 notify::Summary Server::summary(double requests_per_s)
 {
 	notify::Summary s;
-	s.hosts = in_service()->directory().usage().hosts;
+	// The preloaded names too: answered from memory as cached ones are.
+	const Directory::Usage u = in_service()->directory().usage();
+	s.hosts = u.hosts + u.preloaded;
 	s.requests_per_s = requests_per_s;
 	s.last_error = log::last_error();
 	return s;
@@ -276,6 +281,10 @@ void Server::worker(Slot &slot)
 			                          : std::chrono::steady_clock::time_point();
 			Request request = parse_request(req.envp);
 			responder->answer(request, reply);
+			// Two copies into libfcgi's buffer, one write to the socket: the
+			// lead is shared by every answer, so the cache need not hold it.
+			if (!reply.lead.empty())
+				FCGX_PutStr(reply.lead.data(), static_cast<int>(reply.lead.size()), req.out);
 			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
 			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
 			                    std::memory_order_relaxed);

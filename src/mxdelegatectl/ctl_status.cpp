@@ -241,13 +241,17 @@ Rows summary(const std::vector<Sample> &samples, std::time_t now)
 	if (const Sample *ch = p.first("mxdelegate_store_generation_change_timestamp_seconds"))
 		store_row += " since " + follow_status::format_time(static_cast<std::time_t>(ch->value));
 	rows.emplace_back("store", store_row);
-	rows.emplace_back("cache", count(p.sum("mxdelegate_cache_hosts", {{"record", "yes"}})) +
-	                               " hosts, " +
-	                               bytes(p.sum("mxdelegate_cache_bytes", {{"record", "yes"}})) +
-	                               "; " +
-	                               count(p.sum("mxdelegate_cache_hosts", {{"record", "no"}})) +
-	                               " without a record; " +
-	                               count(p.sum("mxdelegate_cache_evictions_total")) + " evicted");
+	std::string cache_row = count(p.sum("mxdelegate_cache_hosts", {{"record", "yes"}})) + " hosts, " +
+	                        bytes(p.sum("mxdelegate_cache_bytes", {{"record", "yes"}})) + "; " +
+	                        count(p.sum("mxdelegate_cache_hosts", {{"record", "no"}})) +
+	                        " without a record; " +
+	                        count(p.sum("mxdelegate_cache_evictions_total")) + " evicted";
+	// An in-memory store's names rendered at load, outside the budget: said
+	// only where there are some, so other stores' line stays as it was.
+	if (const double preloaded = p.sum("mxdelegate_cache_hosts", {{"record", "preloaded"}}); preloaded > 0)
+		cache_row += "; " + count(preloaded) + " preloaded, " +
+		             bytes(p.sum("mxdelegate_cache_bytes", {{"record", "preloaded"}}));
+	rows.emplace_back("cache", std::move(cache_row));
 	std::string reloads = count(p.sum("mxdelegate_reloads_total", {{"result", "ok"}})) + " ok, " +
 	                      count(p.sum("mxdelegate_reloads_total", {{"result", "refused"}})) +
 	                      " refused";

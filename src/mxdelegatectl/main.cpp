@@ -695,7 +695,7 @@ int cmd_query(const Options &o)
 	}
 	Reply reply;
 	responder->answer(request, reply);
-	out(reply.bytes);
+	out(reply.wire());
 	// A redirect serves the document too, from elsewhere: a script asking
 	// whether a domain is live should not fail on one.
 	const bool served = reply.status == 200 || reply.status == 301 || reply.status == 302 ||
@@ -960,7 +960,7 @@ int cmd_probe(const Options &o)
 			const Request request = parse_request(map_param, &params);
 			Reply reply;
 			responder->answer(request, reply);
-			const probe::Answer a = probe::parse_wire(reply.bytes);
+			const probe::Answer a = probe::parse_wire(reply.wire());
 			if (probe::served(a.status)) {
 				any = true;
 				send(probe::expectation(name, doc, a));

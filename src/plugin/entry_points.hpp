@@ -11,8 +11,11 @@
 //   static std::unique_ptr<Handle> open(const char *config_json, const mxd_host *host);
 //   int lookup(const char *domain, Found &out);  // MXD_OK (out set) or MXD_NOT_FOUND
 //   std::uint64_t generation();
-//   // The write side of ABI 1.1, all or nothing:
+//   // Optional (ABI 1.3): MXD_IN_MEMORY when list() does no I/O.
+//   static constexpr std::uint32_t flags = MXD_IN_MEMORY;
+//   // Optional for a read-only store, required with the write side:
 //   void list(Each each, void *ctx);
+//   // The write side of ABI 1.1, all or nothing:
 //   bool writable() const;                       // opened with "access"
 //   void put(std::string key, const nlohmann::json &record);
 //   bool remove(const char *domain);             // false: there was none
@@ -97,16 +100,25 @@ concept Readable = requires(H &h, const char *s, const mxd_host *host, Found &fo
 	{ h.generation() } -> std::same_as<std::uint64_t>;
 };
 
+// backend.h allows list() alone: a read-only store that can still hand the
+// core every record (the TOML plugin, for the responder's preload).
 template <class H>
-concept Writable = Readable<H> && requires(H &h, const H &c, const char *s, Each each,
+concept Listable = Readable<H> && requires(H &h, Each each) { h.list(each, nullptr); };
+
+template <class H>
+concept Writable = Listable<H> && requires(H &h, const H &c, const char *s,
                                            std::string key, const nlohmann::json &record) {
-	h.list(each, nullptr);
 	{ c.writable() } -> std::same_as<bool>;
 	h.put(std::move(key), record);
 	{ h.remove(s) } -> std::same_as<bool>;
 	h.begin();
 	h.commit();
 	h.rollback();
+};
+
+template <class H>
+concept Flagged = requires {
+	{ H::flags } -> std::convertible_to<std::uint32_t>;
 };
 
 template <class H>
@@ -252,8 +264,9 @@ struct EntryPoints {
 	                      rollback_call[] = "rollback";
 };
 
-// The table a plugin exports as mxd_backend: the write side is set when the
-// handle has one, and left NULL (a read-only backend, ABI 1.1) when not.
+// The table a plugin exports as mxd_backend: list() when the handle can
+// list, the write side when it has one, each left NULL (a read-only
+// backend, ABI 1.1) when not; flags when the handle declares them.
 template <Readable H>
 constexpr mxd_backend backend_table()
 {
@@ -267,8 +280,11 @@ constexpr mxd_backend backend_table()
 	t.generation = E::generation;
 	t.close = E::close;
 	t.free_string = E::free_string;
-	if constexpr (Writable<H>) {
+	if constexpr (Flagged<H>)
+		t.flags = H::flags;
+	if constexpr (Listable<H>)
 		t.list = E::list;
+	if constexpr (Writable<H>) {
 		t.put = E::put;
 		t.remove = E::remove;
 		t.begin = E::template transaction<&H::begin, E::begin_call>;

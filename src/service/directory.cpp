@@ -6,8 +6,10 @@
 #include "core/record.hpp"
 #include "service/metrics.hpp"
 
+#include <chrono>
 #include <mutex>
 #include <type_traits>
+#include <unordered_set>
 
 namespace mxd {
 
@@ -25,18 +27,27 @@ constexpr std::size_t entry_overhead = 160;
 // An answer: the Answer and its shared_ptr control block, in one allocation.
 constexpr std::size_t answer_overhead = sizeof(Answer) + 32;
 
-std::size_t cost(const std::string &host, const std::array<std::shared_ptr<const Answer>,
-                                                           document_count> &docs)
+// The lead is static (lead_of): not the answer's to count.
+std::size_t answer_cost(const Answer &a)
+{
+	return answer_overhead + a.rest.capacity();
+}
+
+using Docs = std::array<std::shared_ptr<const Answer>, document_count>;
+
+// `shared`, the directory's own answers (a document's 404), are held by the
+// directory whatever the entries do: an entry costs its pointer to them.
+std::size_t cost(const std::string &host, const Docs &docs, const Docs &shared)
 {
 	std::size_t n = entry_overhead + host.capacity();
 	for (std::size_t i = 0; i < docs.size(); i++) {
-		if (!docs[i])
+		if (!docs[i] || docs[i] == shared[i])
 			continue;
 		bool seen = false; // a 500 is one answer for every document
 		for (std::size_t j = 0; j < i; j++)
 			seen = seen || docs[j] == docs[i];
 		if (!seen)
-			n += answer_overhead + docs[i]->full.capacity();
+			n += answer_cost(*docs[i]);
 	}
 	return n;
 }
@@ -92,16 +103,128 @@ Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
 	                                policy_))),
 	  generation_(backend_->generation())
 {
+	for (Document doc : all_documents)
+		missing_[static_cast<std::size_t>(doc)] = shared(render::missing(doc, policy_));
 	known_.budget = limits_.bytes;
 	known_.most = limits_.hosts;
 	unknown_hosts_.budget = limits_.bytes / 16;
 	unknown_hosts_.most = std::numeric_limits<std::size_t>::max();
+	// generation_ was read above, before the records are listed: should the
+	// store reload while they are, its generation moves past generation_,
+	// refresh() sees that, and renew() renders the table again.
+	if (preloads())
+		preloaded_ = preload(epoch_);
+}
+
+bool Directory::preloads() const
+{
+	return limits_.preload && (backend_->plugin().table().flags & MXD_IN_MEMORY) &&
+	       backend_->can_list();
+}
+
+std::shared_ptr<const Directory::Preloaded> Directory::preload(std::uint64_t epoch) const
+{
+	const auto start = std::chrono::steady_clock::now();
+	auto table = std::make_shared<Preloaded>();
+	table->epoch = epoch;
+	std::shared_ptr<const Answer> broken; // one 500 for every misconfigured name
+	std::unordered_set<const Answer *> counted; // an answer shared is counted once
+	std::size_t misconfigured = 0;
+	constexpr std::size_t logged_most = 5; // then a count: a bad edit must not flood the log
+	const auto refuse = [&](const std::string &host, const std::string &why) {
+		if (++misconfigured <= logged_most)
+			log::error("directory", log::escape(host, 64) + ": " + why + "; answering 500",
+			           {{"domain", host}, {"status", 500}});
+		if (!broken)
+			broken = shared(render::error(500, "M_UNKNOWN",
+			                              "The delegation of this host is misconfigured", policy_));
+		Docs docs;
+		docs.fill(broken);
+		return docs;
+	};
+	try {
+		backend_->list([&](std::string_view key, std::string_view text) {
+			// A wildcard serves other names, through the walk in find().
+			if (key.starts_with("*."))
+				return true;
+			const std::string host(key);
+			// resolve()'s reading and build()'s checks, for the exact name.
+			bounded_json::Parsed stored = bounded_json::parse(text);
+			Docs docs;
+			if (stored.outcome == bounded_json::Outcome::too_big ||
+			    stored.outcome == bounded_json::Outcome::too_deep) {
+				docs = refuse(host, "record " + stored.problem);
+			} else if (!stored.value.is_object()) {
+				// A 503 on the lookup path, never cached: left to it.
+				return true;
+			} else {
+				const nlohmann::json record = record::effective(stored.value, defaults_, host);
+				const auto problems = record::validate(record, host);
+				if (!problems.empty())
+					docs = refuse(host, record::format_path(problems.front().path) + ": " +
+					                        problems.front().message);
+				else
+					for (Document doc : all_documents) {
+						const auto i = static_cast<std::size_t>(doc);
+						docs[i] = shared(render::document(record, doc, host, policy_));
+						if (docs[i]->status == 404 && docs[i]->rest == missing_[i]->rest)
+							docs[i] = missing_[i];
+					}
+			}
+			std::size_t bytes = entry_overhead + host.capacity() + sizeof(Docs);
+			for (const auto &answer : docs)
+				if (counted.insert(answer.get()).second)
+					bytes += answer_cost(*answer);
+			table->bytes += bytes;
+			table->hosts.insert_or_assign(host, std::move(docs));
+			return true;
+		});
+	} catch (const std::exception &e) {
+		// An empty table for this epoch: every name takes the lookup path,
+		// and renew() tries again when the generation moves.
+		log::error("directory", backend_->plugin().path() + ": preloading the records failed (" +
+		                            e.what() + "); answering through lookups");
+		auto none = std::make_shared<Preloaded>();
+		none->epoch = epoch;
+		return none;
+	}
+	const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+		std::chrono::steady_clock::now() - start);
+	log::info("directory", backend_->plugin().path() + ": preloaded " +
+	                           std::to_string(table->hosts.size()) + " names (" +
+	                           std::to_string(misconfigured) + " misconfigured), " +
+	                           std::to_string(table->bytes) + " bytes, " +
+	                           std::to_string(ms.count()) + " ms");
+	return table;
+}
+
+void Directory::renew()
+{
+	if (!preloads())
+		return;
+	std::uint64_t epoch;
+	{
+		std::shared_lock lock(mutex_);
+		if (preloaded_ && preloaded_->epoch == epoch_)
+			return;
+		epoch = epoch_;
+	}
+	// Built without the lock: the old table is already unread (its epoch
+	// passed), and requests take the lookup path meanwhile.
+	std::shared_ptr<const Preloaded> fresh = preload(epoch);
+	std::unique_lock lock(mutex_);
+	// Only refresh() moves the epoch, and it runs on this thread; checked
+	// all the same, since a table of a past epoch must never be read.
+	if (epoch == epoch_)
+		preloaded_.swap(fresh);
+	lock.unlock(); // the old table is freed after the lock
 }
 
 Directory::Usage Directory::usage() const
 {
 	std::shared_lock lock(mutex_);
-	return {known_.map.size(), known_.bytes, unknown_hosts_.map.size(), unknown_hosts_.bytes};
+	return {known_.map.size(), known_.bytes, unknown_hosts_.map.size(), unknown_hosts_.bytes,
+	        preloaded_ ? preloaded_->hosts.size() : 0, preloaded_ ? preloaded_->bytes : 0};
 }
 
 nlohmann::json Directory::resolve(const std::string &host, std::string *matched) const
@@ -166,6 +289,12 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 	std::uint64_t epoch;
 	{
 		std::shared_lock lock(mutex_);
+		// The preloaded table first, while it is of this epoch.
+		if (preloaded_ && preloaded_->epoch == epoch_)
+			if (auto p = preloaded_->hosts.find(host); p != preloaded_->hosts.end())
+				return {p->second[d],
+				        failing_.load(std::memory_order_relaxed) && policy_.stale_max_age > 0,
+				        true};
 		if (auto it = known_.map.find(host); it != known_.map.end()) {
 			cached = it->second.value[d];
 			current = it->second.epoch == epoch_;
@@ -191,6 +320,10 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 			return {std::move(cached), true};
 		throw;
 	}
+	// The document the record lacks: the one 404 every such host shares.
+	if (!built.every_document && built.answer->status == 404 &&
+	    built.answer->rest == missing_[d]->rest)
+		built.answer = missing_[d];
 	if (limits_.bytes == 0 || limits_.hosts == 0)
 		return {std::move(built.answer), false};
 
@@ -240,7 +373,7 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 		e.value.fill(built.answer);
 	else
 		e.value[d] = built.answer;
-	known_.resize(e, cost(it->first, e.value));
+	known_.resize(e, cost(it->first, e.value, missing_));
 	known_.shrink(&e, dropped);
 	// An entry larger than the whole budget is served, not kept.
 	if (known_.bytes > known_.budget)
@@ -263,7 +396,7 @@ void Directory::adopt(const Directory &old)
 		auto it = known_.insert(*host);
 		it->second.value = slot.value;
 		it->second.epoch = stale_epoch;
-		known_.resize(it->second, cost(it->first, it->second.value));
+		known_.resize(it->second, cost(it->first, it->second.value, missing_));
 	}
 	for (const std::string *host : old.unknown_hosts_.order)
 		unknown_hosts_.insert(*host)->second.epoch = stale_epoch;

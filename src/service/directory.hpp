@@ -14,6 +14,13 @@
 // anyone can send a million random Host values, and those may only push
 // each other out, never a tenant's last good answer.  Positive entries are
 // bounded in bytes, since a record may render to 300 bytes or to 48 KiB.
+//
+// Over a store that holds every record in memory (MXD_IN_MEMORY, the TOML
+// plugin), the FastCGI server's directory renders every exact name's four
+// documents when it is made (Limits::preload): a table that find() reads
+// before the cache, never evicted and outside the byte budget, made again
+// by renew() when the store's generation moves.  Until then find() does not
+// read it, so an edited file never serves old answers from it.
 #pragma once
 
 #include "core/answer.hpp"
@@ -62,10 +69,15 @@ public:
 		// The most labels a wildcard's parent may have: "*.example.co.uk"
 		// has 3.  Keys with deeper parents are never asked for.
 		std::size_t wildcard_depth = 8;
+		// Render every exact name of an in-memory store at once: for the
+		// FastCGI server, never for a CGI request (one answer must not
+		// render 10,000 domains) nor for the admin tool.
+		bool preload = false;
 	};
 	struct Usage {
 		std::size_t hosts = 0, bytes = 0;           // positive entries
 		std::size_t unknown = 0, unknown_bytes = 0; // negative entries
+		std::size_t preloaded = 0, preloaded_bytes = 0; // the preloaded table
 	};
 
 	Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults, render::Policy policy,
@@ -80,6 +92,12 @@ public:
 	// stale when it moved.  Throws BackendError, and until a later call
 	// succeeds, cached answers are served stale.
 	void refresh();
+
+	// Renders the preloaded table again when refresh() saw the generation
+	// move since it was made; nothing without a preload.  Slow (every
+	// record), so the caller is the thread that calls refresh(), never a
+	// request's.  Logs a failure and leaves the names to the lookup path.
+	void renew();
 
 	// Resolves without caching: the record served for host (wildcards and
 	// defaults applied), or null JSON when no entry matches.  The key that
@@ -139,15 +157,28 @@ private:
 
 	Built build(const std::string &host, Document doc) const;
 
+	// Every exact name's documents, as a miss would render them, made
+	// under one epoch and read by find() only while that epoch lasts.
+	struct Preloaded {
+		std::unordered_map<std::string, Docs> hosts;
+		std::size_t bytes = 0;
+		std::uint64_t epoch = 0;
+	};
+	bool preloads() const;
+	std::shared_ptr<const Preloaded> preload(std::uint64_t epoch) const;
+
 	std::shared_ptr<Backend> backend_;
 	nlohmann::json defaults_;
 	render::Policy policy_;
 	Limits limits_;
 	std::shared_ptr<const Answer> unknown_; // shared by every unlisted host
+	// The 404 of each document a record lacks, shared by every such host.
+	std::array<std::shared_ptr<const Answer>, document_count> missing_;
 
 	mutable std::shared_mutex mutex_;
 	Shelf<Docs> known_;      // hosts with a record, a 500's included
 	Shelf<Nothing> unknown_hosts_; // hosts without one: the answer is unknown_
+	std::shared_ptr<const Preloaded> preloaded_; // null without a preload
 	std::uint64_t epoch_ = 0; // bumped when the generation moves, under mutex_
 	std::atomic<std::uint64_t> generation_;
 	std::atomic<bool> failing_{false}; // the last generation check failed

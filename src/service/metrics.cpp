@@ -274,15 +274,18 @@ std::string render(const View &v)
 	t.sample("mxdelegate_store_generation_change_timestamp_seconds", {},
 	         static_cast<double>(v.generation_changed));
 
-	t.family("mxdelegate_cache_hosts", "Hosts in the answer cache, by whether they have a record.",
+	t.family("mxdelegate_cache_hosts", "Hosts in the answer cache, by whether they have a record; "
+	                                   "preloaded: an in-memory store's names rendered at load.",
 	         Type::gauge);
 	t.sample("mxdelegate_cache_hosts", {{"record", "yes"}}, v.hosts);
 	t.sample("mxdelegate_cache_hosts", {{"record", "no"}}, v.unknown);
+	t.sample("mxdelegate_cache_hosts", {{"record", "preloaded"}}, v.preloaded);
 	t.family("mxdelegate_cache_bytes", "Bytes the answer cache counts, by whether hosts have a "
-	                                   "record.",
+	                                   "record; preloaded: outside cache_bytes.",
 	         Type::gauge);
 	t.sample("mxdelegate_cache_bytes", {{"record", "yes"}}, v.bytes);
 	t.sample("mxdelegate_cache_bytes", {{"record", "no"}}, v.unknown_bytes);
+	t.sample("mxdelegate_cache_bytes", {{"record", "preloaded"}}, v.preloaded_bytes);
 	t.family("mxdelegate_cache_evictions_total", "Hosts pushed out of the answer cache by newer "
 	                                             "ones.",
 	         Type::counter);

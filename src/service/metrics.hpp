@@ -123,6 +123,7 @@ struct View {
 	std::time_t generation_changed = 0; // when this process saw it move last (or first)
 	std::time_t config_loaded = 0;
 	std::uint64_t hosts = 0, bytes = 0, unknown = 0, unknown_bytes = 0;
+	std::uint64_t preloaded = 0, preloaded_bytes = 0; // outside the cache's budget
 	std::string follow_copy; // with [follow]: the copy whose status file to read
 };
 

@@ -15,9 +15,10 @@ std::shared_ptr<Backend> open_backend(const Config &c)
 	return Backend::open(std::move(plugin), c.backend);
 }
 
-Directory::Limits limits(const Config &c)
+Directory::Limits limits(const Config &c, Responder::Preload preload)
 {
 	Directory::Limits l;
+	l.preload = preload == Responder::Preload::yes;
 	l.bytes = c.cache_bytes;
 	l.wildcard_depth = c.wildcard_depth;
 	if (c.cache_size) {
@@ -69,9 +70,9 @@ Response health_response(std::string_view backend_name, const std::string *failu
 	return r;
 }
 
-Responder::Responder(const Config &config)
+Responder::Responder(const Config &config, Preload preload)
 	: config_(config),
-	  directory_(open_backend(config), config.defaults, config.http, limits(config)),
+	  directory_(open_backend(config), config.defaults, config.http, limits(config, preload)),
 	  preflight_(make_answer(render::preflight())),
 	  no_path_(make_answer(render::error(404, "M_NOT_FOUND",
 	                                     "Not a Matrix well-known path", config.http))),
@@ -93,9 +94,10 @@ Responder::Responder(const Config &config)
 {
 }
 
-std::shared_ptr<Responder> Responder::checked(const Config &config, const Responder *previous)
+std::shared_ptr<Responder> Responder::checked(const Config &config, const Responder *previous,
+                                             Preload preload)
 {
-	auto r = std::make_shared<Responder>(config);
+	auto r = std::make_shared<Responder>(config, preload);
 	r->directory_.backend().lookup(probe_key);
 	if (previous) {
 		const Config &old = previous->config();
@@ -109,8 +111,10 @@ std::shared_ptr<Responder> Responder::checked(const Config &config, const Respon
 void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 {
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = answer.status;
+	reply.lead = answer.lead;
 	reply.bytes = answer.bytes(head);
 }
 
@@ -122,6 +126,7 @@ void Responder::unavailable(Reply &reply, std::string_view why, bool head)
 	                           "The delegation store is unavailable; try again later",
 	                           config_.http);
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = 503;
 	reply.buffer = serialize(r, !head);
@@ -147,6 +152,7 @@ void Responder::health(Reply &reply, bool head)
 	const Response r =
 		health_response(config_.backend_name, failure.empty() ? nullptr : &failure, generation);
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = r.status;
 	reply.buffer = serialize(r, !head);
@@ -165,6 +171,8 @@ void Responder::metrics(Reply &reply, bool head)
 	v.bytes = u.bytes;
 	v.unknown = u.unknown;
 	v.unknown_bytes = u.unknown_bytes;
+	v.preloaded = u.preloaded;
+	v.preloaded_bytes = u.preloaded_bytes;
 	if (config_.follow)
 		v.follow_copy = copy_path(config_);
 	Response r;
@@ -173,6 +181,7 @@ void Responder::metrics(Reply &reply, bool head)
 	r.headers.emplace_back("Cache-Control", "no-store");
 	r.body = metrics::render(v);
 	reply.hold.reset();
+	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = 200;
 	reply.buffer = serialize(r, !head);
@@ -182,6 +191,9 @@ void Responder::metrics(Reply &reply, bool head)
 void Responder::answer(const Request &req, Reply &reply)
 {
 	const bool head = req.method == Method::head;
+	// A worker's Reply serves request after request: only an Answer's
+	// own bytes come with a lead.
+	reply.lead = {};
 	if (req.role != Role::responder)
 		return fixed(reply, bad_role_, false);
 	// Preflight runs no endpoint logic (client-server API, "Web Browser
@@ -227,6 +239,7 @@ void Responder::answer(const Request &req, Reply &reply)
 		reply.buffer = not_modified(a);
 		reply.bytes = reply.buffer;
 	} else {
+		reply.lead = a.lead;
 		reply.bytes = a.bytes(head);
 	}
 	if (found.stale) {
@@ -235,6 +248,7 @@ void Responder::answer(const Request &req, Reply &reply)
 			                          "; serving the cached one with max-age at most " +
 			                          std::to_string(config_.http.stale_max_age),
 			           {{"domain", host.name}, {"document", document_name(*req.document)}});
+		// Cache-Control is never in the lead: lowered in bytes alone.
 		reply.buffer = stale(a, reply.bytes, config_.http.stale_max_age);
 		reply.bytes = reply.buffer;
 	}
@@ -244,6 +258,7 @@ void Responder::refresh()
 {
 	try {
 		directory_.refresh();
+		directory_.renew();
 		if (refresh_failing_)
 			log::info("backend", "generation check works again");
 		refresh_failing_ = false;

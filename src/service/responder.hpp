@@ -17,12 +17,25 @@
 
 namespace mxd {
 
-// The bytes to write for one request.  `bytes` points into `hold` or
-// `buffer`, which the Reply keeps alive until it is written.
+// The bytes to write for one request: `lead`, then `bytes`.  `lead` is an
+// Answer's shared head (static storage) or empty; `bytes` points into
+// `hold` or `buffer`, which the Reply keeps alive until it is written.
 struct Reply {
 	std::shared_ptr<const Answer> hold;
 	std::string buffer;
+	std::string_view lead;
 	std::string_view bytes;
+
+	std::size_t size() const { return lead.size() + bytes.size(); }
+	// The two pieces in one string, for those that write once or read it.
+	std::string wire() const
+	{
+		std::string out;
+		out.reserve(size());
+		out.append(lead).append(bytes);
+		return out;
+	}
+
 	int status = 0;
 	// Where the answer came from, for the access line: none (made from the
 	// request alone, or a 503), the cache, the store, or the cache while
@@ -51,10 +64,14 @@ inline bool is_metrics(const Config &config, const Request &req)
 
 class Responder {
 public:
+	// Whether the directory renders an in-memory store's every record when
+	// it is made (Directory::Limits::preload): the FastCGI server's alone.
+	enum class Preload { no, yes };
+
 	// Loads the backend plugin and opens it; throws BackendError.  A store
 	// that cannot be read yet is no failure here: at start, the responder
 	// answers 503 until it can.
-	explicit Responder(const Config &config);
+	explicit Responder(const Config &config, Preload preload = Preload::no);
 
 	// What --check and a reload put in service: the backend opened as
 	// above, then asked for one key, so that a store that cannot be opened
@@ -63,12 +80,14 @@ public:
 	// responder of the same store (backend name, plugin_dir and [backend]
 	// table alike), its answers are taken over (Directory::adopt).
 	static std::shared_ptr<Responder> checked(const Config &config,
-	                                          const Responder *previous = nullptr);
+	                                          const Responder *previous = nullptr,
+	                                          Preload preload = Preload::no);
 
 	void answer(const Request &request, Reply &reply);
 
-	// Drops cached answers when the backend's data changed.  Logs a failure
-	// (once until it recovers) instead of throwing.
+	// Drops cached answers when the backend's data changed, and renders a
+	// preloaded store again (Directory::renew).  Logs a failure (once until
+	// it recovers) instead of throwing.
 	void refresh();
 
 	Directory &directory() { return directory_; }

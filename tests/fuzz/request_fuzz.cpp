@@ -73,7 +73,8 @@ Responder &responder()
 // then the body) and checks what every answer must have.
 void check_reply(const Reply &reply, const Request &req)
 {
-	const std::string_view bytes = reply.bytes;
+	const std::string whole = reply.wire();
+	const std::string_view bytes = whole;
 	const std::size_t end = bytes.find("\r\n\r\n");
 	FUZZ_CHECK(end != std::string_view::npos);
 	const std::string_view head = bytes.substr(0, end + 2);

@@ -166,7 +166,12 @@ TEST_CASE("a plugin that leaves the write side NULL is read-only", "[backend]")
 	CHECK_FALSE(plugin->writable());
 	auto toml = Plugin::load(mxd::test::plugin_dir() + "/toml.so");
 	CHECK_FALSE(toml->writable());
-	CHECK(toml->table().list == nullptr);
+	// Read-only, but it lists: its records are all in memory (1.3).
+	CHECK(toml->table().list != nullptr);
+	CHECK(toml->table().put == nullptr);
+	CHECK(toml->table().begin == nullptr);
+	CHECK(toml->table().flags == MXD_IN_MEMORY);
+	CHECK(plugin->table().flags == 0);
 }
 
 TEST_CASE("a 1.1 plugin, built before the host grew, loads with its write side", "[backend]")

@@ -97,3 +97,19 @@ TEST_CASE("ctl_status::url_of: the address as asked", "[ctl_status]")
 	CHECK(ctl_status::url_of("*:9188") == "http://127.0.0.1:9188/metrics");
 	CHECK(ctl_status::url_of("[::1]:9188") == "http://[::1]:9188/metrics");
 }
+
+TEST_CASE("ctl_status::summary: the preloaded names of an in-memory store", "[ctl_status]")
+{
+	const auto rows = ctl_status::summary(
+		ctl_status::parse("mxdelegate_cache_hosts{record=\"yes\"} 1\n"
+		                  "mxdelegate_cache_hosts{record=\"preloaded\"} 10000\n"
+		                  "mxdelegate_cache_bytes{record=\"preloaded\"} 7340032\n"),
+		0);
+	bool seen = false;
+	for (const auto &r : rows)
+		if (r.first == "cache") {
+			seen = true;
+			CHECK(r.second == "1 hosts, 0 B; 0 without a record; 0 evicted; 10000 preloaded, 7.0 MiB");
+		}
+	CHECK(seen);
+}

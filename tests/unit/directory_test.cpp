@@ -4,8 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "service/metrics.hpp"
+
+#include <chrono>
 #include <fstream>
+#include <map>
 #include <random>
+#include <thread>
 
 using namespace mxd;
 using nlohmann::json;
@@ -37,11 +42,32 @@ Directory::Limits hosts(std::size_t n)
 	return l;
 }
 
+// The real TOML plugin (MXD_IN_MEMORY, list()) over `domains`, a file of
+// its own beside the configuration.
+std::shared_ptr<Backend> toml_store(const test::TempDir &d)
+{
+	d.write("mxdelegate.toml", "[backend]\nname = \"toml\"\npath = \"domains.toml\"\n");
+	return Backend::open(Plugin::load(test::plugin_dir() + "/toml.so"),
+	                     {{"config_file", d.file("mxdelegate.toml")},
+	                      {"config_dir", d.path()},
+	                      {"path", "domains.toml"}});
+}
+
+Directory::Limits preloading()
+{
+	Directory::Limits l;
+	l.preload = true;
+	return l;
+}
+
+std::uint64_t lookups() { return metrics::sum().lookups; }
+
 json body_of(const Answer &a)
 {
-	auto split = a.full.find("\r\n\r\n");
+	const std::string full = a.wire();
+	auto split = full.find("\r\n\r\n");
 	REQUIRE(split != std::string::npos);
-	return json::parse(a.full.substr(split + 4));
+	return json::parse(full.substr(split + 4));
 }
 
 } // namespace
@@ -60,17 +86,17 @@ TEST_CASE("a listed domain gets its documents; an unlisted one 404", "[directory
 	CHECK(doc(dir, "example.org", Document::policy_server).status == 404);
 	CHECK(doc(dir, "example.org", Document::server).etag().size() > 2);
 	const Answer &s = doc(dir, "example.org", Document::server);
-	CHECK(s.bytes(true) == serialize(render::document(dir.resolve("example.org"), Document::server,
+	CHECK(s.wire(true) == serialize(render::document(dir.resolve("example.org"), Document::server,
 	                                                  "example.org", {}),
 	                                 false));
-	CHECK(s.bytes(false) == s.full);
+	CHECK(s.bytes(false) == s.rest);
 
 	for (Document d : all_documents) {
 		CHECK(doc(dir, "other.example", d).status == 404);
 		CHECK(body_of(doc(dir, "other.example", d))["errcode"] == "M_NOT_FOUND");
 	}
 	// Never another tenant's document.
-	CHECK(doc(dir, "other.example", Document::server).full.find("matrix.example.org") ==
+	CHECK(doc(dir, "other.example", Document::server).wire().find("matrix.example.org") ==
 	      std::string::npos);
 }
 
@@ -300,9 +326,10 @@ TEST_CASE("positive entries are bounded in bytes, oldest out first", "[directory
 			most = std::max(most, u.hosts);
 		}
 	}
-	// Three answers of about 400 bytes and the bookkeeping: some 10 hosts.
-	CHECK(most > 5);
-	CHECK(most < 20);
+	// Two answers of about 140 bytes of their own (the lead and the 404 are
+	// shared), each with its Answer, and the bookkeeping: some 24 hosts.
+	CHECK(most > 15);
+	CHECK(most < 35);
 	// The newest stayed, the oldest went.
 	const auto last = dir.find("t199.example", Document::server).answer;
 	CHECK(dir.find("t199.example", Document::server).answer == last);
@@ -424,4 +451,150 @@ TEST_CASE("adopt: a reload's directory keeps the last good answers, each asked a
 		none.adopt(old);
 		CHECK(none.usage().hosts == 0);
 	}
+}
+
+TEST_CASE("preload: an in-memory store's exact names answer without a lookup", "[directory]")
+{
+	test::TempDir d;
+	d.write("domains.toml", "[domains.\"example.org\"]\nserver = \"matrix.example.org:443\"\n"
+	                        "[domains.\"bare.example\"]\nclient = \"https://chat.bare.example\"\n"
+	                        "[domains.\"*.example.net\"]\nserver = \"m.{domain}:443\"\n");
+	const json defaults = {{"support", {{"support_page", "https://help.{domain}/"}}}};
+	Directory dir(toml_store(d), defaults, {}, preloading());
+	// The same answers a miss would give, which a directory without the
+	// preload gives.
+	Directory plain(toml_store(d), defaults, {}, hosts(100));
+	CHECK(dir.usage().preloaded == 2);
+	CHECK(dir.usage().preloaded_bytes > 0);
+	CHECK(plain.usage().preloaded == 0);
+
+	std::map<std::pair<std::string, Document>, std::string> expected;
+	for (const char *host : {"example.org", "bare.example"})
+		for (Document doc : all_documents)
+			expected[{host, doc}] = plain.find(host, doc).answer->wire();
+	const auto before = lookups();
+	for (const auto &[which, full] : expected) {
+		const auto found = dir.find(which.first, which.second);
+		CHECK(found.hit);
+		CHECK_FALSE(found.stale);
+		CHECK(found.answer->wire() == full);
+	}
+	CHECK(lookups() == before);
+	CHECK(dir.find("example.org", Document::support).answer->status == 200);
+	CHECK(body_of(*dir.find("bare.example", Document::support).answer)["support_page"] ==
+	      "https://help.bare.example/");
+	// Nothing of it went into the cache, nor counts against cache_bytes.
+	CHECK(dir.usage().hosts == 0);
+	CHECK(dir.usage().bytes == 0);
+
+	// A name under the wildcard and an unknown name take the lookup path,
+	// and the cache after it.
+	for (const char *host : {"a.example.net", "unknown.example"}) {
+		const auto first = dir.find(host, Document::server);
+		CHECK_FALSE(first.hit);
+		CHECK(lookups() > before);
+		CHECK(dir.find(host, Document::server).hit);
+	}
+	CHECK(body_of(*dir.find("a.example.net", Document::server).answer) ==
+	      json{{"m.server", "m.a.example.net:443"}});
+	CHECK(dir.usage().hosts == 1);
+	CHECK(dir.usage().unknown == 1);
+}
+
+TEST_CASE("preload: a record invalid with the defaults is a 500 for each document", "[directory]")
+{
+	test::TempDir d;
+	// Valid alone; with the defaults' server template, a name past 255
+	// characters.
+	const std::string label(63, 'a');
+	const std::string host = label + "." + label + "." + label + "." + std::string(56, 'b') + ".net";
+	REQUIRE(host.size() == 252);
+	d.write("domains.toml", "[domains.\"" + host + "\"]\nclient = \"https://chat.example.org\"\n"
+	                        "[domains.\"fine.example\"]\nclient = \"https://chat.fine.example\"\n");
+	const json defaults = {{"server", "matrix.{domain}:443"}};
+	Directory plain(toml_store(d), defaults, {}, hosts(100));
+	Directory dir(toml_store(d), defaults, {}, preloading());
+	REQUIRE(dir.usage().preloaded == 2);
+	const std::string expected = plain.find(host, Document::client).answer->wire();
+	REQUIRE(plain.find(host, Document::client).answer->status == 500);
+	const auto before = lookups();
+	for (Document doc : all_documents) {
+		const auto found = dir.find(host, doc);
+		CHECK(found.hit);
+		CHECK(found.answer->status == 500);
+		CHECK(found.answer->wire() == expected);
+	}
+	CHECK(lookups() == before);
+	CHECK(dir.find("fine.example", Document::client).answer->status == 200);
+}
+
+TEST_CASE("preload: an edited file never leaves old answers in the table", "[directory]")
+{
+	test::TempDir d;
+	d.write("domains.toml", "[domains.\"example.org\"]\nserver = \"old.example.org:443\"\n"
+	                        "[domains.\"gone.example\"]\nserver = \"gone.example:443\"\n");
+	Directory dir(toml_store(d), json::object(), {}, preloading());
+	REQUIRE(body_of(*dir.find("example.org", Document::server).answer) ==
+	        json{{"m.server", "old.example.org:443"}});
+	// Replaced by rename, as the man pages advise: a new inode is read at
+	// the plugin's next check (within a second).
+	d.write("domains.new", "[domains.\"example.org\"]\nserver = \"new.example.org:443\"\n"
+	                       "[domains.\"added.example\"]\nserver = \"added.example:443\"\n");
+	std::filesystem::rename(d.file("domains.new"), d.file("domains.toml"));
+	const auto generation = dir.generation();
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+	while (dir.generation() == generation && std::chrono::steady_clock::now() < deadline) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		dir.refresh();
+	}
+	REQUIRE(dir.generation() != generation);
+	// Between refresh() and renew(), the table is not read: the lookup
+	// path answers, with the new data.
+	CHECK(body_of(*dir.find("example.org", Document::server).answer) ==
+	      json{{"m.server", "new.example.org:443"}});
+	CHECK(dir.find("gone.example", Document::server).answer->status == 404);
+	dir.renew();
+	CHECK(dir.usage().preloaded == 2);
+	const auto before = lookups();
+	const auto found = dir.find("added.example", Document::server);
+	CHECK(found.hit);
+	CHECK(body_of(*found.answer) == json{{"m.server", "added.example:443"}});
+	CHECK(body_of(*dir.find("example.org", Document::server).answer) ==
+	      json{{"m.server", "new.example.org:443"}});
+	CHECK(lookups() == before);
+	CHECK(dir.find("gone.example", Document::server).answer->status == 404);
+}
+
+TEST_CASE("preload: only when asked, and only over an in-memory store", "[directory]")
+{
+	// The memory test plugin cannot list and says nothing of memory.
+	Directory dir(memory({{"example.org", {{"server", "a.example.org:1"}}}}), json::object(), {},
+	              preloading());
+	CHECK(dir.usage().preloaded == 0);
+	CHECK_FALSE(dir.find("example.org", Document::server).hit);
+	CHECK(dir.find("example.org", Document::server).hit);
+	dir.renew(); // nothing to renew
+	CHECK(dir.usage().preloaded == 0);
+}
+
+TEST_CASE("a document a record lacks is one 404 for every host, not counted per host",
+          "[directory]")
+{
+	Directory dir(memory({{"a.example", {{"server", "m.a.example:443"}}},
+	                      {"b.example", {{"server", "m.b.example:443"}}}}),
+	              json::object(), {}, hosts(100));
+	const auto a = dir.find("a.example", Document::support).answer;
+	const auto b = dir.find("b.example", Document::support).answer;
+	CHECK(a == b);
+	CHECK(a->status == 404);
+	CHECK(body_of(*a)["error"] == "no /.well-known/matrix/support for this host");
+	// Another document's 404 is its own.
+	CHECK(dir.find("a.example", Document::client).answer != a);
+	const std::size_t only_404s = dir.usage().bytes;
+	// The server documents are each host's own: they cost more than the
+	// pointers to the shared 404s did.
+	dir.find("a.example", Document::server);
+	dir.find("b.example", Document::server);
+	CHECK(dir.usage().bytes > only_404s + 2 * 100);
+	CHECK(only_404s < 2 * 400); // names and bookkeeping, no answer text
 }

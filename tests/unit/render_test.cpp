@@ -224,7 +224,7 @@ TEST_CASE("document: every document of a full record", "[render]")
 	}
 }
 
-TEST_CASE("document: a missing part is a cacheable 404 naming path and domain", "[render]")
+TEST_CASE("document: a missing part is a cacheable 404 naming the path, the same for every host", "[render]")
 {
 	render::Policy p;
 	p.not_found_max_age = 120;
@@ -232,8 +232,11 @@ TEST_CASE("document: a missing part is a cacheable 404 naming path and domain", 
 	const Response res = render::document(r, Document::support, "example.org", p);
 	CHECK(res.status == 404);
 	CHECK(res.body ==
-	      R"({"errcode":"M_NOT_FOUND","error":"no /.well-known/matrix/support for example.org"})");
+	      R"({"errcode":"M_NOT_FOUND","error":"no /.well-known/matrix/support for this host"})");
 	CHECK(res.headers == with(common, {{"Cache-Control", "public, max-age=120"}}));
+	const Response other = render::document(r, Document::support, "other.example", p);
+	CHECK(serialize(other, true) == serialize(res, true));
+	CHECK(serialize(render::missing(Document::support, p), true) == serialize(res, true));
 }
 
 TEST_CASE("document: invalid UTF-8 is a 500, never an exception", "[render]")

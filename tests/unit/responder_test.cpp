@@ -44,7 +44,7 @@ Parsed answer(Responder &r, const Request &req)
 {
 	Reply reply;
 	r.answer(req, reply);
-	std::string s(reply.bytes);
+	std::string s = reply.wire();
 	auto split = s.find("\r\n\r\n");
 	REQUIRE(split != std::string::npos);
 	return {reply.status, s.substr(0, split + 2), s.substr(split + 4)};

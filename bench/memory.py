@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""What the answers cost in memory (issue 17): the responder's RSS and the
+cache's own count of bytes, for one build (BUILDDIR, default build).
+
+  toml-10k    10,000 TOML domains (bench.py's toml-10000): VmRSS once the
+              socket answers (the preload, where the build has one), then
+              after one request for each domain's /client, and the
+              metrics' cache gauges.
+  sqlite-1m   1,000,000 SQLite domains (bench.py's sqlite-1000000), the
+              default cache_bytes (32 MiB) and one of 8 MiB: VmRSS and the
+              cache's hosts and bytes after HOSTS distinct domains asked
+              once each (/client, then /server, which [defaults] fills),
+              and the bytes a host costs (cache bytes ÷ hosts).
+
+One responder thread, over a unix socket, driven from here (no web server),
+so the figures are the responder's alone.  Run it for a build before a
+change and after:
+
+  BUILDDIR=build python3 bench/memory.py
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+import fcgi  # noqa: E402
+from harness import wait_for  # noqa: E402
+
+HOSTS = int(os.environ.get("HOSTS", "100000"))
+SAMPLE = re.compile(r'^(mxdelegate_cache_(?:hosts|bytes))\{record="(\w+)"\} (\S+)$', re.M)
+
+
+def start(config):
+    sock = os.path.join(bench.OUT, "run", "mem.sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    err = open(os.path.join(bench.OUT, "run", "mem.log"), "wb")
+    p = subprocess.Popen([bench.MX, "-c", config, "--listen", "unix:" + sock, "--threads", "1"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                         env=bench.ENV)
+    if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 120) or p.poll() is not None:
+        raise SystemExit("memory: %s did not start" % config)
+    return p, sock
+
+
+def ask(sock, h, path="/.well-known/matrix/client"):
+    r = fcgi.request(sock, fcgi.cgi_params("GET", path, h))
+    if r is None or r.status != 200:
+        raise SystemExit("memory: %s %s: %r" % (h, path, r.raw[:80] if r else None))
+
+
+def gauges(sock):
+    r = fcgi.request(sock, fcgi.cgi_params("GET", "/metrics", None))
+    return {(m.group(1), m.group(2)): float(m.group(3)) for m in SAMPLE.finditer(r.body.decode())}
+
+
+def with_metrics(config, extra=""):
+    """The bench's configuration with the metrics page (and `extra` in
+    [server]), written beside it."""
+    text = open(config).read()
+    text = text.replace("[server]\n", "[server]\n" + extra, 1)
+    path = config.replace(".toml", "-mem.toml")
+    bench.write(path, text + '\n[status]\npath = "/metrics"\n')
+    return path
+
+
+def toml_10k():
+    config = with_metrics(bench.toml_config(10000))
+    p, sock = start(config)
+    try:
+        time.sleep(0.5)
+        at_start = bench.rss_kib(p.pid)
+        g0 = gauges(sock)
+        for i in range(1, 10001):
+            ask(sock, bench.host(i))
+        after = bench.rss_kib(p.pid)
+        g1 = gauges(sock)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    print("toml-10k: RSS %.1f MiB at start, %.1f MiB after every domain's /client once" %
+          (at_start / 1024, after / 1024))
+    for k in sorted(g1):
+        print("  %s{record=%s}: at start %d, after %d" % (k[0], k[1], g0.get(k, 0), g1[k]))
+
+
+def sqlite_1m(cache_bytes):
+    extra = "" if cache_bytes is None else "cache_bytes = %d\n" % cache_bytes
+    config = with_metrics(bench.sqlite_config(1000000), extra)
+    p, sock = start(config)
+    try:
+        for i in range(1, HOSTS + 1):
+            # Spread over the million: every tenth domain.
+            h = bench.host(i * (1000000 // HOSTS))
+            ask(sock, h)
+            ask(sock, h, "/.well-known/matrix/server")
+        rss = bench.rss_kib(p.pid)
+        g = gauges(sock)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    hosts = g.get(("mxdelegate_cache_hosts", "yes"), 0)
+    cached = g.get(("mxdelegate_cache_bytes", "yes"), 0)
+    print("sqlite-1m, cache_bytes %s: RSS %.1f MiB after %d domains (2 documents each); "
+          "cache %d hosts, %d bytes, %.0f bytes a host" %
+          ("default" if cache_bytes is None else cache_bytes, rss / 1024, HOSTS, hosts, cached,
+           cached / hosts if hosts else 0))
+
+
+def main():
+    os.makedirs(os.path.join(bench.OUT, "run"), exist_ok=True)
+    which = sys.argv[1:] or ["toml-10k", "sqlite-1m"]
+    if "toml-10k" in which:
+        toml_10k()
+    if "sqlite-1m" in which:
+        sqlite_1m(None)
+        sqlite_1m(8 * 1024 * 1024)
+
+
+if __name__ == "__main__":
+    main()
