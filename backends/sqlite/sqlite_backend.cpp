@@ -59,18 +59,25 @@ using plugin::StatusError;
 
 // The schema this plugin reads and writes (PRAGMA user_version), and the
 // text that creates it (backends/sqlite/schema.sql, embedded by the Makefile).
-// Version 2 added the redirect columns: a version 1 store is still read (its
-// rows have no redirect), so that a new responder serves an old store until
-// "mxdelegatectl init" migrates it; writing needs version 2.
-constexpr plugin::SchemaVersion schema{2};
+// Version 2 added the redirect columns, version 3 the renderings kept
+// beside each record: a version 1 or 2 store is still read (its rows have
+// no redirect, or no rendering: lookup_rendered is lookup), so that a new
+// responder serves an old store until "mxdelegatectl init" migrates it;
+// writing needs version 3.
+constexpr plugin::SchemaVersion schema{3};
 constexpr int oldest_readable = 1;
-// The part of schema.sql that migrates version 1 to 2: what follows this line.
+// The parts of schema.sql that migrate version N-1 to N: what follows each
+// line.
 constexpr std::string_view migration_1_to_2_mark = "\n-- version 2:";
+constexpr std::string_view migration_2_to_3_mark = "\n-- version 3:";
+constexpr int first_rendering_version = 3;
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
 static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::string_view::npos,
               "schema.sql lost its \"-- version 2:\" line");
+static_assert(std::string_view(schema_sql).find(migration_2_to_3_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 3:\" line");
 
 // How long the admin tool waits for another writer's lock, and a lookup too
 // unless [backend] timeout is shorter.
@@ -220,9 +227,19 @@ unsigned columns_of(int version)
 	return version >= 2 ? 1 : 0;
 }
 
+// The record's columns, then the rendering's (NULL before version 3):
+// lookup() reads the first, lookup_rendered() all of them from the same
+// step of the same statement.  The bytes come last, since SQLite reads a
+// row's cells only as far as the last one asked for.
+constexpr int rendered_for_cell = static_cast<int>(plugin::record_columns.size());
+constexpr int rendered_of_cell = rendered_for_cell + 1;
+constexpr int rendered_cell = rendered_for_cell + 2;
+
 std::string lookup_sql(int version)
 {
 	return "SELECT " + plugin::column_list({}, columns_of(version)) +
+	       (version >= first_rendering_version ? ", rendered_for, rendered_of, rendered"
+	                                           : ", NULL, NULL, NULL") +
 	       " FROM domains WHERE domain = ?1";
 }
 
@@ -232,9 +249,9 @@ std::string list_sql(int version)
 	       " FROM domains ORDER BY domain";
 }
 
-// The record of the row `stmt` is on, its columns starting at `first`.
-std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
-                      std::string_view domain)
+// The record's cells of the row `stmt` is on, its columns starting at
+// `first`; valid until the statement steps or resets.
+plugin::Row row_of(SQLite::Statement &stmt, int first)
 {
 	plugin::Row row;
 	for (int i = 0; auto &cell : row) {
@@ -246,7 +263,24 @@ std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
 		else if (!c.isNull())
 			cell.kind = plugin::Cell::other;
 	}
-	return plugin::record_of(row, "sqlite", s.path, domain);
+	return row;
+}
+
+// The record of the row `stmt` is on, its columns starting at `first`.
+std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
+                      std::string_view domain)
+{
+	return plugin::record_of(row_of(stmt, first), "sqlite", s.path, domain);
+}
+
+// A cell's bytes, text or blob alike, or nullopt for NULL.
+std::optional<std::string_view> bytes_of(SQLite::Statement &stmt, int i)
+{
+	const SQLite::Column c = stmt.getColumn(i);
+	if (c.isNull())
+		return std::nullopt;
+	const void *p = c.getBlob(); // the text's bytes for a text cell, unconverted
+	return std::string_view(static_cast<const char *>(p), static_cast<std::size_t>(c.getBytes()));
 }
 
 // One read-only connection and its prepared lookup, used by one thread at a
@@ -356,11 +390,15 @@ public:
 	      upsert_(db_, "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
 	                   "VALUES (?1" + placeholders() + ") "
 	                   "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
-	                   ", updated = excluded.updated "
-	                   // An unchanged record keeps its time of last change.
-	                   "WHERE (" + plugin::column_list() + ") IS NOT (" +
-	                   plugin::column_list("excluded.") + ")"),
-	      remove_(db_, "DELETE FROM domains WHERE domain = ?1")
+	                   // An unchanged record keeps its time of last change;
+	                   // any put forgets the rendering (backend.h: the writer
+	                   // stores a fresh one after it).
+	                   ", updated = CASE WHEN (" + plugin::column_list() + ") IS NOT (" +
+	                   plugin::column_list("excluded.") + ") THEN excluded.updated ELSE updated END"
+	                   ", rendered_for = NULL, rendered_of = NULL, rendered = NULL"),
+	      remove_(db_, "DELETE FROM domains WHERE domain = ?1"),
+	      keep_(db_, "UPDATE domains SET rendered_for = ?2, rendered_of = ?3, rendered = ?4 "
+	                 "WHERE domain = ?1")
 	{
 	}
 
@@ -402,6 +440,39 @@ public:
 		upsert_.bind(static_cast<int>(plugin::record_columns.size()) + 2, stamp_);
 		upsert_.exec();
 		upsert_.reset();
+	}
+
+	// Keeps `rendered` under `fingerprint` with the digest of the row as it
+	// is now (read through the same statement as a lookup, so the digest is
+	// of the cells lookup_rendered() will read); nullopt forgets it.
+	bool store_rendered(const char *domain, const char *fingerprint,
+	                    std::optional<std::string_view> rendered)
+	{
+		lookup_.reset();
+		lookup_.bindNoCopy(1, domain);
+		if (!lookup_.executeStep()) {
+			lookup_.reset();
+			return false;
+		}
+		std::string digest;
+		try {
+			digest = plugin::row_digest(domain, row_of(lookup_, 0));
+		} catch (...) {
+			lookup_.reset();
+			throw;
+		}
+		lookup_.reset();
+		keep_.reset();
+		keep_.clearBindings();
+		keep_.bind(1, domain);
+		if (rendered) {
+			keep_.bind(2, fingerprint);
+			keep_.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
+			keep_.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
+		}
+		keep_.exec();
+		keep_.reset();
+		return true;
 	}
 
 	bool remove(const char *domain)
@@ -486,6 +557,9 @@ private:
 		} else if (found == 1) {
 			const std::string_view all(schema_sql);
 			db.exec(std::string(all.substr(all.find(migration_1_to_2_mark))));
+		} else if (found == 2) {
+			const std::string_view all(schema_sql);
+			db.exec(std::string(all.substr(all.find(migration_2_to_3_mark))));
 		}
 		// Migrations from version N to N+1 go here as versions appear.
 		schema.created("sqlite: " + s.path + ": ", "user_version", user_version(db));
@@ -493,7 +567,7 @@ private:
 	}
 
 	SQLite::Database db_;
-	SQLite::Statement lookup_, upsert_, remove_;
+	SQLite::Statement lookup_, upsert_, remove_, keep_;
 	std::time_t stamped_ = 0;
 	std::string stamp_;
 };
@@ -531,8 +605,16 @@ public:
 
 	int lookup(const char *domain, plugin::Found &out)
 	{
+		return read(domain, [&](SQLite::Statement &stmt) { out.set(record_of(s_, stmt, 0, domain)); });
+	}
+
+	// A lookup's statement stepped to the row of `domain`, under the
+	// reader's deadline; `take` reads what it wants from the row.
+	template <typename Take>
+	int read(const char *domain, const Take &take)
+	{
 		if (writer_)
-			return find(writer_->lookup(), domain, out);
+			return find(writer_->lookup(), domain, take);
 		// The deadline counts from here: opening a connection is part of
 		// the lookup (its busy wait is bounded by the same timeout).
 		const auto deadline = Reader::Clock::now() + s_.timeout;
@@ -540,7 +622,7 @@ public:
 		reader->deadline = deadline;
 		int rc;
 		try {
-			rc = find(reader->lookup, domain, out);
+			rc = find(reader->lookup, domain, take);
 		} catch (const SQLite::Exception &e) {
 			if (e.getErrorCode() != SQLITE_INTERRUPT) {
 				failed(e, std::move(reader));
@@ -559,6 +641,35 @@ public:
 		reader->deadline = Reader::Clock::time_point::max();
 		pool_.release(std::move(reader));
 		return rc;
+	}
+
+	// One step of the lookup statement reads the record's columns and the
+	// rendering's: the bytes go out only when they were made under this
+	// fingerprint for the row exactly as it is now (the digest of the cells
+	// just read), else the record, as lookup() would.
+	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
+	{
+		const auto pick = [&](SQLite::Statement &stmt) {
+			const auto made_for = bytes_of(stmt, rendered_for_cell);
+			const auto made_of = bytes_of(stmt, rendered_of_cell);
+			if (made_for && made_of && *made_for == fingerprint) {
+				const plugin::Row row = row_of(stmt, 0);
+				if (plugin::row_digest(domain, row) == *made_of) {
+					if (const auto bytes = bytes_of(stmt, rendered_cell)) {
+						out.set_rendered(*bytes);
+						return;
+					}
+				}
+			}
+			out.set(record_of(s_, stmt, 0, domain));
+		};
+		return read(domain, pick);
+	}
+
+	bool store_rendered(const char *domain, const char *fingerprint,
+	                    std::optional<std::string_view> rendered)
+	{
+		return writer_->store_rendered(domain, fingerprint, rendered);
 	}
 
 	void list(plugin::Each each, void *ctx)
@@ -662,7 +773,8 @@ private:
 	// The admin tool's connection, for the reason of a failed write.
 	sqlite3 *connection() const { return writer_ ? writer_->db().getHandle() : nullptr; }
 
-	int find(SQLite::Statement &stmt, const char *domain, plugin::Found &out)
+	template <typename Take>
+	int find(SQLite::Statement &stmt, const char *domain, const Take &take)
 	{
 		stmt.reset();
 		stmt.bindNoCopy(1, domain);
@@ -671,7 +783,7 @@ private:
 			return MXD_NOT_FOUND;
 		}
 		try {
-			out.set(record_of(s_, stmt, 0, domain));
+			take(stmt);
 		} catch (...) {
 			stmt.reset();
 			throw;
