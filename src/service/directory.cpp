@@ -106,8 +106,18 @@ Directory::Usage Directory::usage() const
 
 nlohmann::json Directory::resolve(const std::string &host, std::string *matched) const
 {
+	return resolve_from(host, matched, nullptr);
+}
+
+nlohmann::json Directory::resolve_from(const std::string &host, std::string *matched,
+                                       std::optional<std::string> *exact) const
+{
+	bool first = true;
 	for (const std::string &key : host::lookup_keys(host, limits_.wildcard_depth)) {
-		std::optional<std::string> text = backend_->lookup(key);
+		// lookup_keys() puts the exact name first.
+		std::optional<std::string> text =
+			first && exact ? std::move(*exact) : backend_->lookup(key);
+		first = false;
 		if (!text)
 			continue;
 		if (matched)
@@ -136,16 +146,19 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 			           {{"domain", host}, {"status", 500}});
 		return {shared(render::error(500, "M_UNKNOWN",
 		                             "The delegation of this host is misconfigured", policy_)),
-		        true};
+		        true, std::nullopt};
 	};
+	std::optional<std::optional<std::string>> exact;
+	if (std::optional<Built> fast = rendered(host, doc, exact))
+		return std::move(*fast);
 	nlohmann::json record;
 	try {
-		record = resolve(host, &key);
+		record = resolve_from(host, &key, exact ? &*exact : nullptr);
 	} catch (const OverLimit &e) {
 		return misconfigured(e.what());
 	}
 	if (record.is_null())
-		return {unknown_, true};
+		return {unknown_, true, std::nullopt};
 
 	// Stored records were checked when written, but not against the
 	// defaults they are served with, nor with this host's name in their
@@ -155,7 +168,52 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 	if (!problems.empty())
 		return misconfigured(record::format_path(problems.front().path) + ": " +
 		                     problems.front().message);
-	return {shared(render::document(record, doc, host, policy_)), false};
+	return {shared(render::document(record, doc, host, policy_)), false, std::nullopt};
+}
+
+std::optional<Directory::Built>
+Directory::rendered(const std::string &host, Document doc,
+                    std::optional<std::optional<std::string>> &exact) const
+{
+	// Wildcard keys are rendered per host, when asked (their {domain} is
+	// the host's); a host is never itself a wildcard key, but a store's
+	// word is not taken for that.
+	if (!backend_->keeps_renderings() || host.starts_with("*."))
+		return std::nullopt;
+	Backend::Stored stored = backend_->lookup_rendered(host, fingerprint_);
+	auto &counts = metrics::local().renderings;
+	switch (stored.kind) {
+	case Backend::Stored::none:
+		exact.emplace(std::nullopt);
+		return std::nullopt;
+	case Backend::Stored::record:
+		counts[static_cast<std::size_t>(metrics::Rendering::absent)].add();
+		exact.emplace(std::move(stored.text));
+		return std::nullopt;
+	case Backend::Stored::rendered:
+		break;
+	}
+	std::optional<rendering::Documents> docs = rendering::decode(stored.text, host);
+	if (!docs) {
+		// Never served unchecked: the record is read, validated and
+		// rendered as if the store kept nothing (exact stays unset, so
+		// the full path looks it up again).
+		counts[static_cast<std::size_t>(metrics::Rendering::undecodable)].add();
+		if (undecodable_log_.allow())
+			log::error("directory", log::escape(host, 64) + ": the store's rendering (" +
+			                            std::to_string(stored.text.size()) +
+			                            " bytes) does not decode for this name; answering from "
+			                            "the record",
+			           {{"domain", host}});
+		return std::nullopt;
+	}
+	counts[static_cast<std::size_t>(metrics::Rendering::used)].add();
+	Built built;
+	built.all.emplace();
+	for (std::size_t i = 0; i < document_count; i++)
+		(*built.all)[i] = shared((*docs)[i]);
+	built.answer = (*built.all)[static_cast<std::size_t>(doc)];
+	return built;
 }
 
 Directory::Found Directory::find(const std::string &host, Document doc)
@@ -236,7 +294,9 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 		e.value = {};
 		e.epoch = epoch_;
 	}
-	if (built.every_document)
+	if (built.all)
+		e.value = std::move(*built.all);
+	else if (built.every_document)
 		e.value.fill(built.answer);
 	else
 		e.value[d] = built.answer;
