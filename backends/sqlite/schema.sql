@@ -44,12 +44,17 @@ PRAGMA user_version = 2;
 -- version 3: the rendering of a record kept beside it (render on write,
 -- ABI 1.3): the bytes the core made when the admin tool wrote the record,
 -- the core's fingerprint they were made under, and the plugin's digest of
--- the row's own columns then (XXH3-128 of the domain and every record
--- column).  A lookup hands the bytes back only while both still hold, so a
--- row edited with SQL loses its rendering without a trigger.
-ALTER TABLE domains ADD COLUMN rendered_for TEXT
-	CHECK (rendered_for IS NULL OR typeof(rendered_for) = 'text');
-ALTER TABLE domains ADD COLUMN rendered_of BLOB;
-ALTER TABLE domains ADD COLUMN rendered BLOB;
+-- the record's row then (XXH3-128 of the domain and every record column).
+-- A lookup reads both tables in one statement and hands the bytes back
+-- only while both still hold, so a row edited with SQL loses its rendering
+-- without a trigger.  A table of its own, a rowid table: in "domains"
+-- (WITHOUT ROWID, whose interior pages carry whole rows) 1.3 KB a row made
+-- every lookup's descent longer, a found name or not.
+CREATE TABLE renderings (
+	domain       TEXT NOT NULL UNIQUE,
+	rendered_for TEXT NOT NULL CHECK (typeof(rendered_for) = 'text'),
+	rendered_of  BLOB NOT NULL,
+	rendered     BLOB NOT NULL
+);
 
 PRAGMA user_version = 3;

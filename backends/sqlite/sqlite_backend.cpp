@@ -227,20 +227,23 @@ unsigned columns_of(int version)
 	return version >= 2 ? 1 : 0;
 }
 
-// The record's columns, then the rendering's (NULL before version 3):
-// lookup() reads the first, lookup_rendered() all of them from the same
-// step of the same statement.  The bytes come last, since SQLite reads a
-// row's cells only as far as the last one asked for.
+// The record's columns, then its rendering's from the table "renderings"
+// (NULL when it has none, and before version 3): lookup() reads the first,
+// lookup_rendered() all of them from the same step of the same statement.
+// The bytes come last, since SQLite reads a row's cells only as far as the
+// last one asked for.
 constexpr int rendered_for_cell = static_cast<int>(plugin::record_columns.size());
 constexpr int rendered_of_cell = rendered_for_cell + 1;
 constexpr int rendered_cell = rendered_for_cell + 2;
 
 std::string lookup_sql(int version)
 {
-	return "SELECT " + plugin::column_list({}, columns_of(version)) +
-	       (version >= first_rendering_version ? ", rendered_for, rendered_of, rendered"
-	                                           : ", NULL, NULL, NULL") +
-	       " FROM domains WHERE domain = ?1";
+	if (version < first_rendering_version)
+		return "SELECT " + plugin::column_list({}, columns_of(version)) +
+		       ", NULL, NULL, NULL FROM domains WHERE domain = ?1";
+	return "SELECT " + plugin::column_list("d.", columns_of(version)) +
+	       ", r.rendered_for, r.rendered_of, r.rendered FROM domains AS d "
+	       "LEFT JOIN renderings AS r ON r.domain = d.domain WHERE d.domain = ?1";
 }
 
 std::string list_sql(int version)
@@ -390,15 +393,14 @@ public:
 	      upsert_(db_, "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
 	                   "VALUES (?1" + placeholders() + ") "
 	                   "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
-	                   // An unchanged record keeps its time of last change;
-	                   // any put forgets the rendering (backend.h: the writer
-	                   // stores a fresh one after it).
-	                   ", updated = CASE WHEN (" + plugin::column_list() + ") IS NOT (" +
-	                   plugin::column_list("excluded.") + ") THEN excluded.updated ELSE updated END"
-	                   ", rendered_for = NULL, rendered_of = NULL, rendered = NULL"),
+	                   // An unchanged record keeps its time of last change.
+	                   ", updated = excluded.updated "
+	                   "WHERE (" + plugin::column_list() + ") IS NOT (" +
+	                   plugin::column_list("excluded.") + ")"),
 	      remove_(db_, "DELETE FROM domains WHERE domain = ?1"),
-	      keep_(db_, "UPDATE domains SET rendered_for = ?2, rendered_of = ?3, rendered = ?4 "
-	                 "WHERE domain = ?1")
+	      keep_(db_, "INSERT OR REPLACE INTO renderings (domain, rendered_for, rendered_of, rendered) "
+	                 "VALUES (?1, ?2, ?3, ?4)"),
+	      forget_(db_, "DELETE FROM renderings WHERE domain = ?1")
 	{
 	}
 
@@ -440,6 +442,17 @@ public:
 		upsert_.bind(static_cast<int>(plugin::record_columns.size()) + 2, stamp_);
 		upsert_.exec();
 		upsert_.reset();
+		// Any put forgets the rendering (backend.h: the writer keeps a
+		// fresh one after it).
+		forget(domain.c_str());
+	}
+
+	void forget(const char *domain)
+	{
+		forget_.reset();
+		forget_.bind(1, domain);
+		forget_.exec();
+		forget_.reset();
 	}
 
 	// Keeps `rendered` under `fingerprint` with the digest of the row as it
@@ -462,14 +475,15 @@ public:
 			throw;
 		}
 		lookup_.reset();
-		keep_.reset();
-		keep_.clearBindings();
-		keep_.bind(1, domain);
-		if (rendered) {
-			keep_.bind(2, fingerprint);
-			keep_.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
-			keep_.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
+		if (!rendered) {
+			forget(domain);
+			return true;
 		}
+		keep_.reset();
+		keep_.bind(1, domain);
+		keep_.bind(2, fingerprint);
+		keep_.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
+		keep_.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
 		keep_.exec();
 		keep_.reset();
 		return true;
@@ -481,6 +495,7 @@ public:
 		remove_.bind(1, domain);
 		const int n = remove_.exec();
 		remove_.reset();
+		forget(domain);
 		return n > 0;
 	}
 
@@ -567,7 +582,7 @@ private:
 	}
 
 	SQLite::Database db_;
-	SQLite::Statement lookup_, upsert_, remove_, keep_;
+	SQLite::Statement lookup_, upsert_, remove_, keep_, forget_;
 	std::time_t stamped_ = 0;
 	std::string stamp_;
 };

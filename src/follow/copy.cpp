@@ -21,10 +21,9 @@ namespace {
 constexpr const char sqlite_schema[] =
 #include "schema.inc"
 	;
-// The schema's version as schema.sql makes it.  Version 3's renderings stay
-// NULL in a copy (its rows are written by INSERT OR REPLACE, which leaves
-// them out): the follower renders nothing yet, and the responder takes the
-// full path for every row of a copy.
+// The schema's version as schema.sql makes it.  Version 3's table
+// "renderings" stays empty in a copy: the follower renders nothing yet, and
+// the responder takes the full path for every row of a copy.
 constexpr int copy_user_version = 3;
 
 std::string why(sqlite3 *db) { return log::one_line(db ? sqlite3_errmsg(db) : "out of memory"); }

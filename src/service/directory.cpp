@@ -176,8 +176,9 @@ Directory::rendered(const std::string &host, Document doc,
                     std::optional<std::optional<std::string>> &exact) const
 {
 	// Wildcard keys are rendered per host, when asked (their {domain} is
-	// the host's); a host is never itself a wildcard key, but a store's
-	// word is not taken for that.
+	// the host's).  A normalised host never starts with "*.", but a
+	// wildcard's rendering must never be taken for a name's, so that is
+	// not left to the normaliser.
 	if (!backend_->keeps_renderings() || host.starts_with("*."))
 		return std::nullopt;
 	Backend::Stored stored = backend_->lookup_rendered(host, fingerprint_);

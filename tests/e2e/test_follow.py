@@ -493,7 +493,8 @@ class FollowRefusals(FollowTest):
         self.eq(n.stop(), 0, n.log())
         # As an older follower left it: SQLite schema 1, no redirect columns
         # and no renderings.
-        for column in ("rendered", "rendered_of", "rendered_for", "redirect", "redirect_status"):
+        n.sql("DROP TABLE renderings")
+        for column in ("redirect", "redirect_status"):
             n.sql("ALTER TABLE domains DROP COLUMN " + column)
         n.sql("PRAGMA user_version = 1")
         self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example")
@@ -501,7 +502,7 @@ class FollowRefusals(FollowTest):
         self.in_step(n)
         self.eq(n.sql("PRAGMA user_version")[0][0], 3)
         # The follower keeps no renderings: the responder's full path.
-        self.eq(n.sql("SELECT count(*) FROM domains WHERE rendered IS NOT NULL")[0][0], 0)
+        self.eq(n.sql("SELECT count(*) FROM renderings")[0][0], 0)
         self.eq(n.sql("SELECT redirect FROM domains WHERE domain = 'moved.example'"),
                 [('"https://matrix.other.example"',)])
         self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)

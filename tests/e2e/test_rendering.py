@@ -88,7 +88,8 @@ class RenderOnWrite(Store):
         self.ok("add", "b.example", "--server", "m.b.example:443")
         self.ok("add", "*.w.example", "--server", "matrix.{domain}:443")
         rows = dict((d, (r, f)) for d, r, f in self.sql(
-            "SELECT domain, rendered IS NOT NULL, rendered_for FROM domains"))
+            "SELECT d.domain, r.rendered IS NOT NULL, r.rendered_for FROM domains AS d "
+            "LEFT JOIN renderings AS r ON r.domain = d.domain"))
         self.eq(rows["a.example"][0], 1, rows)
         self.eq(rows["b.example"][0], 1, rows)
         self.true(rows["a.example"][1].startswith("f1-"), rows)
@@ -96,7 +97,7 @@ class RenderOnWrite(Store):
         self.eq(rows["*.w.example"], (0, None), rows)
         # set keeps a fresh one in the same transaction as its put.
         self.ok("set", "b.example", "--server", "m2.b.example:443")
-        self.eq(self.sql("SELECT rendered IS NOT NULL FROM domains WHERE domain = 'b.example'"),
+        self.eq(self.sql("SELECT rendered IS NOT NULL FROM renderings WHERE domain = 'b.example'"),
                 [(1,)])
 
         self.serve()
@@ -143,7 +144,7 @@ class RenderOnWrite(Store):
 
         # The rendering garbled in place (the row's digest still holds): the
         # right answer from the full path, and the bytes counted undecodable.
-        self.sql("UPDATE domains SET rendered = substr(rendered, 1, 60) || X'7e' || "
+        self.sql("UPDATE renderings SET rendered = substr(rendered, 1, 60) || X'7e' || "
                  "substr(rendered, 62) WHERE domain = 'a.example'")
         # Each request after the commit is a miss until the generation has
         # moved; ask until the garbled bytes were read, always rightly answered.
@@ -157,9 +158,9 @@ class RenderOnWrite(Store):
         # served for a.
         self.ok("set", "a.example", "--server", "m4.a.example:443")
         self.true(self.answers("a.example", SERVER, 200, {"m.server": "m4.a.example:443"}))
-        self.sql("UPDATE domains SET (rendered, rendered_for, rendered_of) = "
-                 "(SELECT rendered, rendered_for, rendered_of FROM domains "
-                 "WHERE domain = 'b.example') WHERE domain = 'a.example'")
+        self.sql("INSERT OR REPLACE INTO renderings (domain, rendered_for, rendered_of, rendered) "
+                 "SELECT 'a.example', rendered_for, rendered_of, rendered FROM renderings "
+                 "WHERE domain = 'b.example'")
         c4 = self.counts()
         # The request first: each is a miss until the generation has moved.
         self.true(wait_for(lambda: self.body("a.example", SERVER) ==
@@ -219,9 +220,7 @@ class RenderOnWrite(Store):
         # A schema 2 store (an older mxdelegatectl): init migrates it and
         # renders what it holds.
         self.sql("DELETE FROM domains WHERE domain = 'bad.example'")
-        self.sql("ALTER TABLE domains DROP COLUMN rendered")
-        self.sql("ALTER TABLE domains DROP COLUMN rendered_of")
-        self.sql("ALTER TABLE domains DROP COLUMN rendered_for")
+        self.sql("DROP TABLE renderings")
         self.sql("PRAGMA user_version = 2")
         self.serve()
         c0 = self.counts()

@@ -621,9 +621,7 @@ TEST_CASE("sqlite: a schema 1 store is read without redirects; init migrates it 
 	create(db)->put("example.org", R"({"server":"matrix.example.org:443"})");
 	// Schema 1 as an older mxdelegatectl made it: no redirect columns, no
 	// renderings.
-	Raw(db).exec("ALTER TABLE domains DROP COLUMN rendered; "
-	             "ALTER TABLE domains DROP COLUMN rendered_of; "
-	             "ALTER TABLE domains DROP COLUMN rendered_for; "
+	Raw(db).exec("DROP TABLE renderings; "
 	             "ALTER TABLE domains DROP COLUMN redirect; "
 	             "ALTER TABLE domains DROP COLUMN redirect_status; PRAGMA user_version = 1");
 
@@ -712,11 +710,11 @@ TEST_CASE("sqlite: a rendering is handed back only for its fingerprint and the r
 		auto fresh = open(db);
 		CHECK(rendered_of(*fresh, "example.org", "f1-aaaa") == "rendered:" + bytes);
 	}
-	SECTION("a rendering and digest copied onto another row are never served for it")
+	SECTION("a rendering and digest copied to another domain are never served for it")
 	{
-		Raw(db).exec("UPDATE domains SET (rendered, rendered_for, rendered_of) = "
-		             "(SELECT rendered, rendered_for, rendered_of FROM domains "
-		             "WHERE domain = 'example.org') WHERE domain = 'example.net'");
+		Raw(db).exec("INSERT OR REPLACE INTO renderings (domain, rendered_for, rendered_of, rendered) "
+		             "SELECT 'example.net', rendered_for, rendered_of, rendered FROM renderings "
+		             "WHERE domain = 'example.org'");
 		auto fresh = open(db);
 		CHECK(rendered_of(*fresh, "example.net", "f1-aaaa").starts_with("record:"));
 	}
@@ -729,12 +727,15 @@ TEST_CASE("sqlite: a rendering is handed back only for its fingerprint and the r
 		CHECK(rendered_of(*w2, "example.org", "f1-aaaa") == "rendered:" + bytes);
 		CHECK(w2->store_rendered("example.org", "f1-aaaa", std::nullopt));
 		CHECK(rendered_of(*w2, "example.org", "f1-aaaa") == "record:" + record_text);
-		CHECK(Raw(db).text("SELECT count(*) FROM domains WHERE rendered IS NOT NULL OR "
-		                   "rendered_for IS NOT NULL OR rendered_of IS NOT NULL") == "0");
+		CHECK(Raw(db).text("SELECT count(*) FROM renderings") == "0");
+		// remove() takes the rendering with the record.
+		CHECK(w2->store_rendered("example.org", "f1-aaaa", bytes));
+		CHECK(w2->remove("example.org"));
+		CHECK(Raw(db).text("SELECT count(*) FROM renderings") == "0");
 	}
 	SECTION("a rendering column of another type is no rendering")
 	{
-		Raw(db).exec("UPDATE domains SET rendered_of = 'text' WHERE domain = 'example.org'");
+		Raw(db).exec("UPDATE renderings SET rendered_of = 'text' WHERE domain = 'example.org'");
 		auto fresh = open(db);
 		CHECK(rendered_of(*fresh, "example.org", "f1-aaaa").starts_with("record:"));
 	}
@@ -746,9 +747,7 @@ TEST_CASE("sqlite: a schema 2 store is read as before; init migrates it to 3 kee
 	TempDir dir;
 	const std::string db = dir.file("domains.db");
 	create(db)->put("example.org", record_text);
-	Raw(db).exec("ALTER TABLE domains DROP COLUMN rendered; "
-	             "ALTER TABLE domains DROP COLUMN rendered_of; "
-	             "ALTER TABLE domains DROP COLUMN rendered_for; PRAGMA user_version = 2");
+	Raw(db).exec("DROP TABLE renderings; PRAGMA user_version = 2");
 	auto r = open(db);
 	(void)r->generation();
 	CHECK(rendered_of(*r, "example.org", "f1-aaaa") == "record:" + record_text);
