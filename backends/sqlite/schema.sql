@@ -49,9 +49,13 @@ PRAGMA user_version = 2;
 -- only while both still hold, so a row edited with SQL loses its rendering
 -- without a trigger.  A table of its own, a rowid table: in "domains"
 -- (WITHOUT ROWID, whose interior pages carry whole rows) 1.3 KB a row made
--- every lookup's descent longer, a found name or not.
+-- every lookup's descent longer, a found name or not.  Its rowid is the
+-- plugin's 64-bit hash of the domain (XXH3-64), so that a lookup reaches
+-- the rendering in one descent of a tree of small interior pages; the
+-- domain is kept to tell two names of one id apart (the later write wins).
 CREATE TABLE renderings (
-	domain       TEXT NOT NULL UNIQUE,
+	id           INTEGER PRIMARY KEY,
+	domain       TEXT NOT NULL,
 	rendered_for TEXT NOT NULL CHECK (typeof(rendered_for) = 'text'),
 	rendered_of  BLOB NOT NULL,
 	rendered     BLOB NOT NULL

@@ -238,12 +238,21 @@ constexpr int rendered_cell = rendered_for_cell + 2;
 
 std::string lookup_sql(int version)
 {
+	return "SELECT " + plugin::column_list({}, columns_of(version)) +
+	       " FROM domains WHERE domain = ?1";
+}
+
+// The rendering is found by its rowid, the domain's id (?2), and must be
+// the domain's own (two names of one id: the later write wins, the other
+// goes without).
+std::string lookup_rendered_sql(int version)
+{
 	if (version < first_rendering_version)
 		return "SELECT " + plugin::column_list({}, columns_of(version)) +
 		       ", NULL, NULL, NULL FROM domains WHERE domain = ?1";
 	return "SELECT " + plugin::column_list("d.", columns_of(version)) +
 	       ", r.rendered_for, r.rendered_of, r.rendered FROM domains AS d "
-	       "LEFT JOIN renderings AS r ON r.domain = d.domain WHERE d.domain = ?1";
+	       "LEFT JOIN renderings AS r ON r.id = ?2 AND r.domain = d.domain WHERE d.domain = ?1";
 }
 
 std::string list_sql(int version)
@@ -300,6 +309,9 @@ struct Reader {
 	Clock::time_point busy_since;
 	SQLite::Database db;
 	SQLite::Statement lookup;
+	// lookup_rendered(); it binds the domain's id too from version 3 on.
+	SQLite::Statement rendered;
+	const bool renders;
 
 	// `self`: the reader the connection is for, whose deadline bounds
 	// everything from here on; none for the watcher's connection.
@@ -325,7 +337,9 @@ struct Reader {
 
 	Reader(const Settings &s, Clock::time_point until)
 	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this)),
-	      lookup(db, lookup_sql(user_version(db)))
+	      lookup(db, lookup_sql(user_version(db))),
+	      rendered(db, lookup_rendered_sql(user_version(db))),
+	      renders(user_version(db) >= first_rendering_version)
 	{
 	}
 	Reader(const Reader &) = delete;
@@ -390,6 +404,7 @@ class Writer {
 public:
 	explicit Writer(const Settings &s)
 	    : db_(open(s)), lookup_(db_, lookup_sql(schema.expected)),
+	      rendered_(db_, lookup_rendered_sql(schema.expected)),
 	      upsert_(db_, "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
 	                   "VALUES (?1" + placeholders() + ") "
 	                   "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
@@ -398,9 +413,9 @@ public:
 	                   "WHERE (" + plugin::column_list() + ") IS NOT (" +
 	                   plugin::column_list("excluded.") + ")"),
 	      remove_(db_, "DELETE FROM domains WHERE domain = ?1"),
-	      keep_(db_, "INSERT OR REPLACE INTO renderings (domain, rendered_for, rendered_of, rendered) "
-	                 "VALUES (?1, ?2, ?3, ?4)"),
-	      forget_(db_, "DELETE FROM renderings WHERE domain = ?1")
+	      keep_(db_, "INSERT OR REPLACE INTO renderings (id, domain, rendered_for, rendered_of, "
+	                 "rendered) VALUES (?5, ?1, ?2, ?3, ?4)"),
+	      forget_(db_, "DELETE FROM renderings WHERE id = ?2 AND domain = ?1")
 	{
 	}
 
@@ -417,6 +432,7 @@ public:
 
 	SQLite::Database &db() { return db_; }
 	SQLite::Statement &lookup() { return lookup_; }
+	SQLite::Statement &rendered() { return rendered_; }
 
 	void put(const std::string &domain, const json &record)
 	{
@@ -451,6 +467,7 @@ public:
 	{
 		forget_.reset();
 		forget_.bind(1, domain);
+		forget_.bind(2, plugin::domain_id(domain));
 		forget_.exec();
 		forget_.reset();
 	}
@@ -484,6 +501,7 @@ public:
 		keep_.bind(2, fingerprint);
 		keep_.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
 		keep_.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
+		keep_.bind(5, plugin::domain_id(domain));
 		keep_.exec();
 		keep_.reset();
 		return true;
@@ -582,7 +600,7 @@ private:
 	}
 
 	SQLite::Database db_;
-	SQLite::Statement lookup_, upsert_, remove_, keep_, forget_;
+	SQLite::Statement lookup_, rendered_, upsert_, remove_, keep_, forget_;
 	std::time_t stamped_ = 0;
 	std::string stamp_;
 };
@@ -620,16 +638,20 @@ public:
 
 	int lookup(const char *domain, plugin::Found &out)
 	{
-		return read(domain, [&](SQLite::Statement &stmt) { out.set(record_of(s_, stmt, 0, domain)); });
+		return read(domain, nullptr, [&](SQLite::Statement &stmt) {
+			out.set(record_of(s_, stmt, 0, domain));
+		});
 	}
 
 	// A lookup's statement stepped to the row of `domain`, under the
-	// reader's deadline; `take` reads what it wants from the row.
+	// reader's deadline; `take` reads what it wants from the row.  `id`:
+	// the statement that reads the rendering too, bound to this domain's
+	// id; null: the record's alone.
 	template <typename Take>
-	int read(const char *domain, const Take &take)
+	int read(const char *domain, const std::int64_t *id, const Take &take)
 	{
 		if (writer_)
-			return find(writer_->lookup(), domain, take);
+			return find(id ? writer_->rendered() : writer_->lookup(), domain, id, take);
 		// The deadline counts from here: opening a connection is part of
 		// the lookup (its busy wait is bounded by the same timeout).
 		const auto deadline = Reader::Clock::now() + s_.timeout;
@@ -637,7 +659,9 @@ public:
 		reader->deadline = deadline;
 		int rc;
 		try {
-			rc = find(reader->lookup, domain, take);
+			rc = id && reader->renders ? find(reader->rendered, domain, id, take)
+			     : id ? find(reader->rendered, domain, nullptr, take)
+			          : find(reader->lookup, domain, nullptr, take);
 		} catch (const SQLite::Exception &e) {
 			if (e.getErrorCode() != SQLITE_INTERRUPT) {
 				failed(e, std::move(reader));
@@ -678,7 +702,8 @@ public:
 			}
 			out.set(record_of(s_, stmt, 0, domain));
 		};
-		return read(domain, pick);
+		const std::int64_t id = plugin::domain_id(domain);
+		return read(domain, &id, pick);
 	}
 
 	bool store_rendered(const char *domain, const char *fingerprint,
@@ -789,10 +814,12 @@ private:
 	sqlite3 *connection() const { return writer_ ? writer_->db().getHandle() : nullptr; }
 
 	template <typename Take>
-	int find(SQLite::Statement &stmt, const char *domain, const Take &take)
+	int find(SQLite::Statement &stmt, const char *domain, const std::int64_t *id, const Take &take)
 	{
 		stmt.reset();
 		stmt.bindNoCopy(1, domain);
+		if (id)
+			stmt.bind(2, *id);
 		if (!stmt.executeStep()) {
 			stmt.reset();
 			return MXD_NOT_FOUND;
@@ -846,6 +873,7 @@ private:
 	{
 		if (status_of(e) == MXD_BUSY) {
 			r->lookup.tryReset();
+			r->rendered.tryReset();
 			pool_.release(std::move(r));
 			return;
 		}

@@ -90,4 +90,9 @@ std::string row_digest(std::string_view domain, const Row &row)
 	return std::string(reinterpret_cast<const char *>(out.digest), sizeof out.digest);
 }
 
+std::int64_t domain_id(std::string_view domain)
+{
+	return static_cast<std::int64_t>(XXH3_64bits(domain.data(), domain.size()));
+}
+
 } // namespace mxd::plugin

@@ -92,4 +92,8 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
 // boundary).
 std::string row_digest(std::string_view domain, const Row &row);
 
+// The rowid under which a SQL store keeps a domain's rendering: XXH3-64 of
+// the domain, as SQLite's signed integer.
+std::int64_t domain_id(std::string_view domain);
+
 } // namespace mxd::plugin

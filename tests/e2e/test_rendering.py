@@ -158,9 +158,10 @@ class RenderOnWrite(Store):
         # served for a.
         self.ok("set", "a.example", "--server", "m4.a.example:443")
         self.true(self.answers("a.example", SERVER, 200, {"m.server": "m4.a.example:443"}))
-        self.sql("INSERT OR REPLACE INTO renderings (domain, rendered_for, rendered_of, rendered) "
-                 "SELECT 'a.example', rendered_for, rendered_of, rendered FROM renderings "
-                 "WHERE domain = 'b.example'")
+        self.sql("UPDATE renderings SET (rendered_for, rendered_of, rendered) = "
+                 "(SELECT rendered_for, rendered_of, rendered FROM renderings "
+                 "WHERE domain = 'b.example') WHERE domain = 'a.example'")
+        self.eq(self.sql("SELECT count(DISTINCT rendered) FROM renderings"), [(1,)])
         c4 = self.counts()
         # The request first: each is a miss until the generation has moved.
         self.true(wait_for(lambda: self.body("a.example", SERVER) ==

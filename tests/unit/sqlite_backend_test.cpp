@@ -712,9 +712,17 @@ TEST_CASE("sqlite: a rendering is handed back only for its fingerprint and the r
 	}
 	SECTION("a rendering and digest copied to another domain are never served for it")
 	{
-		Raw(db).exec("INSERT OR REPLACE INTO renderings (domain, rendered_for, rendered_of, rendered) "
-		             "SELECT 'example.net', rendered_for, rendered_of, rendered FROM renderings "
-		             "WHERE domain = 'example.org'");
+		{
+			auto w2 = open(db, "write");
+			CHECK(w2->store_rendered("example.net", "f1-aaaa", std::string("net's own")));
+			CHECK(rendered_of(*w2, "example.net", "f1-aaaa") == "rendered:net's own");
+		}
+		Raw(db).exec("UPDATE renderings SET (rendered_for, rendered_of, rendered) = "
+		             "(SELECT rendered_for, rendered_of, rendered FROM renderings "
+		             "WHERE domain = 'example.org') WHERE domain = 'example.net'");
+		CHECK(Raw(db).text("SELECT count(*) FROM renderings WHERE rendered_for = 'f1-aaaa' AND "
+		                   "rendered = (SELECT rendered FROM renderings WHERE domain = 'example.org')") ==
+		      "2");
 		auto fresh = open(db);
 		CHECK(rendered_of(*fresh, "example.net", "f1-aaaa").starts_with("record:"));
 	}
