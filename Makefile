@@ -84,7 +84,11 @@ PKGS     := tomlplusplus libidn2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libidn2 is not linked: core/lazy_library opens it for the first name that
 # is not plain ASCII, so that a CGI request does not pay for its relocation.
-PKG_LIBS   := $(shell pkg-config --libs tomlplusplus 2>/dev/null) -ldl
+# libxxhash: core/rendering's fingerprint and checksum, and the SQL plugins'
+# digest of a row (XXH3); as needed, so that what links the core without
+# those (the toml plugin, mxdelegate-probe) does not load it.
+PKG_LIBS   := $(shell pkg-config --libs tomlplusplus 2>/dev/null) \
+	-Wl,--push-state,--as-needed -lxxhash -Wl,--pop-state -ldl
 
 ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
 	-Iinclude -Isrc \

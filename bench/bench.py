@@ -123,7 +123,13 @@ def toml_config(n, check_interval=None):
     return path
 
 
-def sqlite_config(n, check_interval=None):
+def sqlite_config(n, check_interval=None, stale_max_age=None):
+    """A SQLite store of n domains, bulk-loaded with SQL, then migrated and
+    rendered with this configuration by "mxdelegatectl init" (render on
+    write: a record loaded with SQL has no rendering until then).  With
+    stale_max_age, the same store under a configuration of another
+    fingerprint, whose answers are the same: its renderings are never
+    used, so each miss takes the full path (read, validate, render)."""
     db = os.path.join(OUT, "sqlite-%d.db" % n)
     if not os.path.exists(db):
         log("bench: generating %s (%d domains)" % (db, n))
@@ -141,11 +147,20 @@ def sqlite_config(n, check_interval=None):
                 ((host(i), "https://matrix." + host(i), now, now) for i in range(1, n + 1)))
         con.close()
         os.rename(tmp, db)
-    suffix = "" if check_interval is None else "-ci"
+    suffix = ("" if check_interval is None else "-ci") + ("" if stale_max_age is None else "-full")
     path = os.path.join(OUT, "sqlite-%d%s.toml" % (n, suffix))
     extra = "" if check_interval is None else "check_interval = %s\n" % check_interval
+    http = "" if stale_max_age is None else "\n[http]\nstale_max_age = %d\n" % stale_max_age
     write(path, '[backend]\nname = "sqlite"\npath = "%s"\nplugin_dir = "%s"\n\n[server]\nthreads = %d\n%s\n'
-          '[defaults]\nserver = "matrix.{domain}:443"\n' % (db, PLUGINS, THREADS, extra))
+          '[defaults]\nserver = "matrix.{domain}:443"\n%s' % (db, PLUGINS, THREADS, extra, http))
+    if stale_max_age is None:
+        # Migrates a store of an older schema, and renders every record
+        # that has no rendering for this configuration (all of them after a
+        # bulk load; none the next time).
+        t = time.perf_counter()
+        out = subprocess.run([CTL, "-c", path, "init"], check=True, capture_output=True, text=True)
+        if out.stdout:
+            log("bench: %s (%.1f s)" % (out.stdout.strip(), time.perf_counter() - t))
     return path
 
 
@@ -649,6 +664,11 @@ def callgrind_figures(cfg):
     hs1m = [host(rnd.randint(1, 1000000)) for _ in range(3000)]
     cg_s = callgrind_per_request(lambda s: [MX, "-c", cfg["mx-sqlite-1m"][0], "--listen", "unix:" + s,
                                             "--threads", "1"], hs1m)
+    # The same store and answers, its renderings not used (another
+    # fingerprint): the full path, as every miss was before render on write.
+    full = sqlite_config(1000000, stale_max_age=31)
+    cg_f = callgrind_per_request(lambda s: [MX, "-c", full, "--listen", "unix:" + s,
+                                            "--threads", "1"], hs1m)
     # Unknown Hosts, each asked once: a name of 2 labels (its exact key and
     # one wildcard), and one of 127 labels, the most a name has, whose walk
     # [server] wildcard_depth bounds (issue 14).
@@ -662,6 +682,7 @@ def callgrind_figures(cfg):
     return {"callgrind Ir/request, floor": (cg_floor,) * 3,
             "callgrind Ir/request, mx-toml-10": (cg_t,) * 3,
             "callgrind Ir/request, mx-sqlite-1m (spread, cache misses)": (cg_s,) * 3,
+            "callgrind Ir/request, mx-sqlite-1m (spread, cache misses), full path": (cg_f,) * 3,
             "callgrind Ir/request, mx-sqlite-1m unknown Host, 2 labels": (cg_u2,) * 3,
             "callgrind Ir/request, mx-sqlite-1m unknown Host, 127 labels": (cg_u127,) * 3}
 

@@ -10,9 +10,11 @@ set -eu
 # (libsystemd-dev: sd_notify for mxdelegate-follow's Type=notify unit;
 # libcurl4-openssl-dev: HTTPS, redirects and many transfers at once for
 # mxdelegate-probe, the fetching side of "mxdelegatectl probe", the one
-# program that links it).
+# program that links it; libxxhash-dev: XXH3 for the renderings' fingerprint,
+# checksum and row digest).
 build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
-libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libsystemd-dev libcurl4-openssl-dev"
+libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libsystemd-dev libcurl4-openssl-dev \
+libxxhash-dev"
 # catch2: the unit tests.
 check="$build catch2 sqlite3 libfcgi-bin clang mandoc curl python3 lighttpd"
 # make fuzz (part of make check): clang 14 with its sanitizer and libFuzzer

@@ -59,18 +59,25 @@ using plugin::StatusError;
 
 // The schema this plugin reads and writes (PRAGMA user_version), and the
 // text that creates it (backends/sqlite/schema.sql, embedded by the Makefile).
-// Version 2 added the redirect columns: a version 1 store is still read (its
-// rows have no redirect), so that a new responder serves an old store until
-// "mxdelegatectl init" migrates it; writing needs version 2.
-constexpr plugin::SchemaVersion schema{2};
+// Version 2 added the redirect columns, version 3 the renderings kept
+// beside each record: a version 1 or 2 store is still read (its rows have
+// no redirect, or no rendering: lookup_rendered is lookup), so that a new
+// responder serves an old store until "mxdelegatectl init" migrates it;
+// writing needs version 3.
+constexpr plugin::SchemaVersion schema{3};
 constexpr int oldest_readable = 1;
-// The part of schema.sql that migrates version 1 to 2: what follows this line.
+// The parts of schema.sql that migrate version N-1 to N: what follows each
+// line.
 constexpr std::string_view migration_1_to_2_mark = "\n-- version 2:";
+constexpr std::string_view migration_2_to_3_mark = "\n-- version 3:";
+constexpr int first_rendering_version = 3;
 constexpr const char schema_sql[] =
 #include "schema.inc"
 	;
 static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::string_view::npos,
               "schema.sql lost its \"-- version 2:\" line");
+static_assert(std::string_view(schema_sql).find(migration_2_to_3_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 3:\" line");
 
 // How long the admin tool waits for another writer's lock, and a lookup too
 // unless [backend] timeout is shorter.
@@ -220,10 +227,32 @@ unsigned columns_of(int version)
 	return version >= 2 ? 1 : 0;
 }
 
+// The record's columns, then its rendering's from the table "renderings"
+// (NULL when it has none, and before version 3): lookup() reads the first,
+// lookup_rendered() all of them from the same step of the same statement.
+// The bytes come last, since SQLite reads a row's cells only as far as the
+// last one asked for.
+constexpr int rendered_for_cell = static_cast<int>(plugin::record_columns.size());
+constexpr int rendered_of_cell = rendered_for_cell + 1;
+constexpr int rendered_cell = rendered_for_cell + 2;
+
 std::string lookup_sql(int version)
 {
 	return "SELECT " + plugin::column_list({}, columns_of(version)) +
 	       " FROM domains WHERE domain = ?1";
+}
+
+// The rendering is found by its rowid, the domain's id (?2), and must be
+// the domain's own (two names of one id: the later write wins, the other
+// goes without).
+std::string lookup_rendered_sql(int version)
+{
+	if (version < first_rendering_version)
+		return "SELECT " + plugin::column_list({}, columns_of(version)) +
+		       ", NULL, NULL, NULL FROM domains WHERE domain = ?1";
+	return "SELECT " + plugin::column_list("d.", columns_of(version)) +
+	       ", r.rendered_for, r.rendered_of, r.rendered FROM domains AS d "
+	       "LEFT JOIN renderings AS r ON r.id = ?2 AND r.domain = d.domain WHERE d.domain = ?1";
 }
 
 std::string list_sql(int version)
@@ -232,9 +261,9 @@ std::string list_sql(int version)
 	       " FROM domains ORDER BY domain";
 }
 
-// The record of the row `stmt` is on, its columns starting at `first`.
-std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
-                      std::string_view domain)
+// The record's cells of the row `stmt` is on, its columns starting at
+// `first`; valid until the statement steps or resets.
+plugin::Row row_of(SQLite::Statement &stmt, int first)
 {
 	plugin::Row row;
 	for (int i = 0; auto &cell : row) {
@@ -246,7 +275,24 @@ std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
 		else if (!c.isNull())
 			cell.kind = plugin::Cell::other;
 	}
-	return plugin::record_of(row, "sqlite", s.path, domain);
+	return row;
+}
+
+// The record of the row `stmt` is on, its columns starting at `first`.
+std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
+                      std::string_view domain)
+{
+	return plugin::record_of(row_of(stmt, first), "sqlite", s.path, domain);
+}
+
+// A cell's bytes, text or blob alike, or nullopt for NULL.
+std::optional<std::string_view> bytes_of(SQLite::Statement &stmt, int i)
+{
+	const SQLite::Column c = stmt.getColumn(i);
+	if (c.isNull())
+		return std::nullopt;
+	const void *p = c.getBlob(); // the text's bytes for a text cell, unconverted
+	return std::string_view(static_cast<const char *>(p), static_cast<std::size_t>(c.getBytes()));
 }
 
 // One read-only connection and its prepared lookup, used by one thread at a
@@ -263,6 +309,9 @@ struct Reader {
 	Clock::time_point busy_since;
 	SQLite::Database db;
 	SQLite::Statement lookup;
+	// lookup_rendered(); it binds the domain's id too from version 3 on.
+	SQLite::Statement rendered;
+	const bool renders;
 
 	// `self`: the reader the connection is for, whose deadline bounds
 	// everything from here on; none for the watcher's connection.
@@ -288,7 +337,9 @@ struct Reader {
 
 	Reader(const Settings &s, Clock::time_point until)
 	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this)),
-	      lookup(db, lookup_sql(user_version(db)))
+	      lookup(db, lookup_sql(user_version(db))),
+	      rendered(db, lookup_rendered_sql(user_version(db))),
+	      renders(user_version(db) >= first_rendering_version)
 	{
 	}
 	Reader(const Reader &) = delete;
@@ -353,14 +404,18 @@ class Writer {
 public:
 	explicit Writer(const Settings &s)
 	    : db_(open(s)), lookup_(db_, lookup_sql(schema.expected)),
+	      rendered_(db_, lookup_rendered_sql(schema.expected)),
 	      upsert_(db_, "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
 	                   "VALUES (?1" + placeholders() + ") "
 	                   "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
-	                   ", updated = excluded.updated "
 	                   // An unchanged record keeps its time of last change.
+	                   ", updated = excluded.updated "
 	                   "WHERE (" + plugin::column_list() + ") IS NOT (" +
 	                   plugin::column_list("excluded.") + ")"),
-	      remove_(db_, "DELETE FROM domains WHERE domain = ?1")
+	      remove_(db_, "DELETE FROM domains WHERE domain = ?1"),
+	      keep_(db_, "INSERT OR REPLACE INTO renderings (id, domain, rendered_for, rendered_of, "
+	                 "rendered) VALUES (?5, ?1, ?2, ?3, ?4)"),
+	      forget_(db_, "DELETE FROM renderings WHERE id = ?2 AND domain = ?1")
 	{
 	}
 
@@ -377,6 +432,7 @@ public:
 
 	SQLite::Database &db() { return db_; }
 	SQLite::Statement &lookup() { return lookup_; }
+	SQLite::Statement &rendered() { return rendered_; }
 
 	void put(const std::string &domain, const json &record)
 	{
@@ -402,6 +458,53 @@ public:
 		upsert_.bind(static_cast<int>(plugin::record_columns.size()) + 2, stamp_);
 		upsert_.exec();
 		upsert_.reset();
+		// Any put forgets the rendering (backend.h: the writer keeps a
+		// fresh one after it).
+		forget(domain.c_str());
+	}
+
+	void forget(const char *domain)
+	{
+		forget_.reset();
+		forget_.bind(1, domain);
+		forget_.bind(2, plugin::domain_id(domain));
+		forget_.exec();
+		forget_.reset();
+	}
+
+	// Keeps `rendered` under `fingerprint` with the digest of the row as it
+	// is now (read through the same statement as a lookup, so the digest is
+	// of the cells lookup_rendered() will read); nullopt forgets it.
+	bool store_rendered(const char *domain, const char *fingerprint,
+	                    std::optional<std::string_view> rendered)
+	{
+		lookup_.reset();
+		lookup_.bindNoCopy(1, domain);
+		if (!lookup_.executeStep()) {
+			lookup_.reset();
+			return false;
+		}
+		std::string digest;
+		try {
+			digest = plugin::row_digest(domain, row_of(lookup_, 0));
+		} catch (...) {
+			lookup_.reset();
+			throw;
+		}
+		lookup_.reset();
+		if (!rendered) {
+			forget(domain);
+			return true;
+		}
+		keep_.reset();
+		keep_.bind(1, domain);
+		keep_.bind(2, fingerprint);
+		keep_.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
+		keep_.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
+		keep_.bind(5, plugin::domain_id(domain));
+		keep_.exec();
+		keep_.reset();
+		return true;
 	}
 
 	bool remove(const char *domain)
@@ -410,6 +513,7 @@ public:
 		remove_.bind(1, domain);
 		const int n = remove_.exec();
 		remove_.reset();
+		forget(domain);
 		return n > 0;
 	}
 
@@ -486,6 +590,9 @@ private:
 		} else if (found == 1) {
 			const std::string_view all(schema_sql);
 			db.exec(std::string(all.substr(all.find(migration_1_to_2_mark))));
+		} else if (found == 2) {
+			const std::string_view all(schema_sql);
+			db.exec(std::string(all.substr(all.find(migration_2_to_3_mark))));
 		}
 		// Migrations from version N to N+1 go here as versions appear.
 		schema.created("sqlite: " + s.path + ": ", "user_version", user_version(db));
@@ -493,7 +600,7 @@ private:
 	}
 
 	SQLite::Database db_;
-	SQLite::Statement lookup_, upsert_, remove_;
+	SQLite::Statement lookup_, rendered_, upsert_, remove_, keep_, forget_;
 	std::time_t stamped_ = 0;
 	std::string stamp_;
 };
@@ -531,8 +638,20 @@ public:
 
 	int lookup(const char *domain, plugin::Found &out)
 	{
+		return read(domain, nullptr, [&](SQLite::Statement &stmt) {
+			out.set(record_of(s_, stmt, 0, domain));
+		});
+	}
+
+	// A lookup's statement stepped to the row of `domain`, under the
+	// reader's deadline; `take` reads what it wants from the row.  `id`:
+	// the statement that reads the rendering too, bound to this domain's
+	// id; null: the record's alone.
+	template <typename Take>
+	int read(const char *domain, const std::int64_t *id, const Take &take)
+	{
 		if (writer_)
-			return find(writer_->lookup(), domain, out);
+			return find(id ? writer_->rendered() : writer_->lookup(), domain, id, take);
 		// The deadline counts from here: opening a connection is part of
 		// the lookup (its busy wait is bounded by the same timeout).
 		const auto deadline = Reader::Clock::now() + s_.timeout;
@@ -540,7 +659,9 @@ public:
 		reader->deadline = deadline;
 		int rc;
 		try {
-			rc = find(reader->lookup, domain, out);
+			rc = id && reader->renders ? find(reader->rendered, domain, id, take)
+			     : id ? find(reader->rendered, domain, nullptr, take)
+			          : find(reader->lookup, domain, nullptr, take);
 		} catch (const SQLite::Exception &e) {
 			if (e.getErrorCode() != SQLITE_INTERRUPT) {
 				failed(e, std::move(reader));
@@ -559,6 +680,36 @@ public:
 		reader->deadline = Reader::Clock::time_point::max();
 		pool_.release(std::move(reader));
 		return rc;
+	}
+
+	// One step of the lookup statement reads the record's columns and the
+	// rendering's: the bytes go out only when they were made under this
+	// fingerprint for the row exactly as it is now (the digest of the cells
+	// just read), else the record, as lookup() would.
+	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
+	{
+		const auto pick = [&](SQLite::Statement &stmt) {
+			const auto made_for = bytes_of(stmt, rendered_for_cell);
+			const auto made_of = bytes_of(stmt, rendered_of_cell);
+			if (made_for && made_of && *made_for == fingerprint) {
+				const plugin::Row row = row_of(stmt, 0);
+				if (plugin::row_digest(domain, row) == *made_of) {
+					if (const auto bytes = bytes_of(stmt, rendered_cell)) {
+						out.set_rendered(*bytes);
+						return;
+					}
+				}
+			}
+			out.set(record_of(s_, stmt, 0, domain));
+		};
+		const std::int64_t id = plugin::domain_id(domain);
+		return read(domain, &id, pick);
+	}
+
+	bool store_rendered(const char *domain, const char *fingerprint,
+	                    std::optional<std::string_view> rendered)
+	{
+		return writer_->store_rendered(domain, fingerprint, rendered);
 	}
 
 	void list(plugin::Each each, void *ctx)
@@ -662,16 +813,19 @@ private:
 	// The admin tool's connection, for the reason of a failed write.
 	sqlite3 *connection() const { return writer_ ? writer_->db().getHandle() : nullptr; }
 
-	int find(SQLite::Statement &stmt, const char *domain, plugin::Found &out)
+	template <typename Take>
+	int find(SQLite::Statement &stmt, const char *domain, const std::int64_t *id, const Take &take)
 	{
 		stmt.reset();
 		stmt.bindNoCopy(1, domain);
+		if (id)
+			stmt.bind(2, *id);
 		if (!stmt.executeStep()) {
 			stmt.reset();
 			return MXD_NOT_FOUND;
 		}
 		try {
-			out.set(record_of(s_, stmt, 0, domain));
+			take(stmt);
 		} catch (...) {
 			stmt.reset();
 			throw;
@@ -719,6 +873,7 @@ private:
 	{
 		if (status_of(e) == MXD_BUSY) {
 			r->lookup.tryReset();
+			r->rendered.tryReset();
 			pool_.release(std::move(r));
 			return;
 		}

@@ -34,6 +34,7 @@ constexpr CommandInfo commands[] = {
 	{"status", Command::status, 0, 0, ""},
 	{"follow", Command::follow, 0, many, ""},
 	{"probe", Command::probe, 0, many, "[DOMAIN...]"},
+	{"render", Command::render, 0, 0, ""},
 };
 
 bool is_field(std::string_view name, bool set)
@@ -125,6 +126,8 @@ const char *usage_text()
 		"  import [--dry-run] [--replace] FILE\n"
 		"                                add or replace from TOML or JSON lines\n"
 		"  export [--format toml|jsonl]  everything, as import reads it back\n"
+		"  render                        render every record again (after a change of\n"
+		"                                [defaults] or [http], or an upgrade)\n"
 		"  check [--strict]              check the configuration and every record;\n"
 		"                                --strict: warnings fail too\n"
 		"  query DOMAIN DOCUMENT         the HTTP answer the responder gives\n"

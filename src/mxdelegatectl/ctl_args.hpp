@@ -40,7 +40,7 @@ public:
 
 enum class Command {
 	init, add, set, remove, show, list, import, export_, check, query, move, status, follow, probe,
-	help, version
+	render, help, version
 };
 
 // One field option, in the order given: {"server", "matrix.example.org"},

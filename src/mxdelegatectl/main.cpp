@@ -13,6 +13,7 @@
 #include "mxdelegatectl/ctl_status.hpp"
 #include "core/host.hpp"
 #include "core/log.hpp"
+#include "core/rendering.hpp"
 #include "core/request.hpp"
 #include "service/record_lints.hpp"
 #include "service/responder.hpp"
@@ -296,10 +297,102 @@ void require_valid(const json &record, const std::string &key, const json &defau
 	throw DataError(text);
 }
 
+// Render on write (HACKING.md): the rendering of the record stored under
+// key now, read back as the responder will read it, made under the
+// fingerprint of this configuration's [defaults] and [http], and kept in
+// the same transaction as the write.  Returns why none is kept (a wildcard
+// key, or "domain: field: problem"); empty when one is, or when the store
+// keeps none (PostgreSQL and third-party plugins without ABI 1.3).
+// `forget`: drop a rendering kept before (a put() has already dropped it).
+std::string keep_rendering(Backend &b, const std::string &key, const Config &c, bool forget)
+{
+	if (!b.keeps_renderings())
+		return {};
+	if (key.starts_with("*.")) // rendered per host when asked: prepare() says so
+		return rendering::prepare(key, {}, c.defaults, c.http).skipped;
+	const std::string fingerprint = rendering::fingerprint(c.defaults, c.http);
+	const std::optional<std::string> text = b.lookup(key);
+	if (!text)
+		throw DataError(key + ": no such domain; it was removed while it was rendered");
+	rendering::Outcome r = rendering::prepare(key, *text, c.defaults, c.http);
+	if (r.bytes || forget)
+		b.store_rendered(key, fingerprint, r.bytes);
+	return r.skipped;
+}
+
+// What a pass over every record did: rendered, and the others with why.
+struct RenderPass {
+	std::size_t rendered = 0, wildcards = 0;
+	std::vector<std::string> refused;
+};
+
+// Renders every exact key's record (`all`), or those the store keeps no
+// rendering of under this configuration's fingerprint (after a migration),
+// inside the caller's transaction.
+RenderPass render_records(Backend &b, const Config &c, bool all)
+{
+	RenderPass pass;
+	std::vector<std::string> keys; // names only: a million records stay in the store
+	b.list([&](std::string_view domain, std::string_view) {
+		keys.emplace_back(domain);
+		return true;
+	});
+	const std::string fingerprint = rendering::fingerprint(c.defaults, c.http);
+	for (const std::string &key : keys) {
+		if (key.starts_with("*.")) {
+			pass.wildcards++;
+			continue;
+		}
+		if (!all && b.lookup_rendered(key, fingerprint).kind != Backend::Stored::record)
+			continue;
+		if (std::string why = keep_rendering(b, key, c, all); why.empty())
+			pass.rendered++;
+		else
+			pass.refused.push_back(std::move(why));
+	}
+	return pass;
+}
+
 int cmd_init(const Options &o)
 {
-	open_store(store_config(o, Access::create), Access::create);
+	const Config c = store_config(o, Access::create);
+	auto b = open_store(c, Access::create);
+	if (!b->keeps_renderings())
+		return exit_code::ok;
+	// A store just migrated holds records without renderings: they are
+	// served all the same (the full path), only slower until rendered.
+	Transaction tx(*b);
+	const RenderPass pass = render_records(*b, c, /*all=*/false);
+	tx.commit();
+	if (pass.rendered || !pass.refused.empty())
+		out("init: " + std::to_string(pass.rendered) + " records rendered, " +
+		    std::to_string(pass.refused.size()) +
+		    " refused with [defaults] (\"mxdelegatectl render\" names them)\n");
 	return exit_code::ok;
+}
+
+int cmd_render(const Options &o)
+{
+	const Config c = store_config(o, Access::write);
+	auto b = open_store(c, Access::write);
+	if (!b->keeps_renderings())
+		throw BackendError("backend \"" + std::string(b->plugin().table().name) + "\" (" +
+		                   b->plugin().path() + ") keeps no renderings (ABI 1.3 lookup_rendered "
+		                   "and store_rendered): its records are rendered when asked, as "
+		                   "before; nothing to do",
+		                   BackendError::Kind::unsupported);
+	Transaction tx(*b);
+	const RenderPass pass = render_records(*b, c, /*all=*/true);
+	tx.commit();
+	std::string text = "render: " + std::to_string(pass.rendered) + " rendered, " +
+	                   std::to_string(pass.wildcards) +
+	                   " wildcard keys (rendered per host when asked), " +
+	                   std::to_string(pass.refused.size()) + " refused\n";
+	for (const std::string &why : pass.refused)
+		text += "render: refused: " + why + "\n";
+	out(text);
+	// A refused record answers 500 until it is fixed: as check says it.
+	return pass.refused.empty() ? exit_code::ok : exit_code::problems;
 }
 
 int cmd_add(const Options &o)
@@ -313,6 +406,7 @@ int cmd_add(const Options &o)
 	if (b->lookup(key))
 		throw DataError(key + ": already exists; \"set\" changes it");
 	b->put(key, record.dump());
+	keep_rendering(*b, key, c, false);
 	tx.commit();
 	return exit_code::ok;
 }
@@ -331,6 +425,7 @@ int cmd_set(const Options &o)
 	const json record = apply(parse_record(key, *stored), o.fields);
 	require_valid(record, key, c.defaults);
 	b->put(key, record.dump());
+	keep_rendering(*b, key, c, false);
 	tx.commit();
 	return exit_code::ok;
 }
@@ -453,6 +548,8 @@ int cmd_import(const Options &o)
 		}
 		(stored.count(e.domain) ? replaced : added)++;
 	}
+	for (const Entry &e : parsed.entries)
+		keep_rendering(*b, e.domain, c, false);
 	if (o.replace) {
 		std::unordered_set<std::string> keep;
 		keep.reserve(parsed.entries.size());
@@ -564,6 +661,7 @@ void move_step(Backend &b, const std::string &key, const Config &c, Change chang
 	change(record);
 	require_valid(record, key, c.defaults);
 	b.put(key, record.dump());
+	keep_rendering(b, key, c, false);
 	tx.commit();
 }
 
@@ -1005,6 +1103,7 @@ int run(const Options &o)
 	case Command::status: return cmd_status(o);
 	case Command::follow: return cmd_follow(o);
 	case Command::probe: return cmd_probe(o);
+	case Command::render: return cmd_render(o);
 	}
 	return exit_code::software;
 }

@@ -20,6 +20,11 @@
 //   void put(std::string key, const nlohmann::json &record);
 //   bool remove(const char *domain);             // false: there was none
 //   void begin(); void commit(); void rollback();
+//   // Optional, ABI 1.3: renderings kept beside the records (backend.h).
+//   int lookup_rendered(const char *domain, const char *fingerprint, Found &out);
+//                                                // out.set() or out.set_rendered()
+//   bool store_rendered(const char *domain, const char *fingerprint,
+//                       std::optional<std::string_view> rendered); // false: no record
 //   // Optional: a plugin's own exception type as a result and a message.
 //   static std::optional<StatusError> translate(const Handle *h, const std::exception &e);
 //
@@ -38,6 +43,7 @@
 #include <concepts>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -56,7 +62,11 @@ public:
 	Found() = default;
 	Found(const Found &) = delete;
 	Found &operator=(const Found &) = delete;
-	~Found() { std::free(text_); }
+	~Found()
+	{
+		std::free(text_);
+		std::free(rendered_);
+	}
 
 	// Leaves the text unset when memory is short; lookup() says so.
 	void set(std::string_view json) noexcept
@@ -64,16 +74,38 @@ public:
 		std::free(text_);
 		text_ = c_string(json);
 	}
-	bool empty() const { return !text_; }
+	// A rendering instead of the record (lookup_rendered); bytes, not a
+	// C string, so its size travels beside it.
+	void set_rendered(std::string_view bytes) noexcept
+	{
+		std::free(rendered_);
+		rendered_ = static_cast<char *>(std::malloc(bytes.size() ? bytes.size() : 1));
+		if (rendered_)
+			std::memcpy(rendered_, bytes.data(), bytes.size());
+		rendered_size_ = bytes.size();
+		rendered_set_ = true;
+	}
+	bool empty() const { return rendered_set_ ? !rendered_ : !text_; }
+	bool rendered() const { return rendered_set_; }
+	std::size_t rendered_size() const { return rendered_size_; }
 	char *release() noexcept
 	{
 		char *t = text_;
 		text_ = nullptr;
 		return t;
 	}
+	char *release_rendered() noexcept
+	{
+		char *r = rendered_;
+		rendered_ = nullptr;
+		return r;
+	}
 
 private:
 	char *text_ = nullptr;
+	char *rendered_ = nullptr;
+	std::size_t rendered_size_ = 0;
+	bool rendered_set_ = false;
 };
 
 // The core's logger, as open() was given it: only the members of ABI 1.0
@@ -114,6 +146,13 @@ concept Writable = Listable<H> && requires(H &h, const H &c, const char *s,
 	h.begin();
 	h.commit();
 	h.rollback();
+};
+
+template <class H>
+concept Renders = requires(H &h, const char *s, Found &found,
+                           std::optional<std::string_view> rendered) {
+	{ h.lookup_rendered(s, s, found) } -> std::same_as<int>;
+	{ h.store_rendered(s, s, rendered) } -> std::same_as<bool>;
 };
 
 template <class H>
@@ -249,6 +288,45 @@ struct EntryPoints {
 		});
 	}
 
+	// Only a handle with Renders gets these two: backend_table() names them
+	// for no other, so they are never instantiated without it.
+	static int lookup_rendered(void *handle, const char *domain, const char *fingerprint,
+	                           char **record_json, char **rendered, size_t *rendered_size,
+	                           char **error)
+	{
+		auto *h = static_cast<H *>(handle);
+		return guarded("lookup_rendered", h, error, [&]() -> int {
+			if (!h || !domain || !fingerprint || !record_json || !rendered || !rendered_size)
+				return null_argument("lookup_rendered", error);
+			Found found;
+			if (h->lookup_rendered(domain, fingerprint, found) != MXD_OK)
+				return MXD_NOT_FOUND;
+			if (found.empty())
+				return fail(error, MXD_ERROR, prefix("lookup_rendered") + "out of memory");
+			if (found.rendered()) {
+				*rendered_size = found.rendered_size();
+				*rendered = found.release_rendered();
+			} else {
+				*record_json = found.release();
+			}
+			return MXD_OK;
+		});
+	}
+
+	static int store_rendered(void *handle, const char *domain, const char *fingerprint,
+	                          const char *rendered, size_t rendered_size, char **error)
+	{
+		return guarded("store_rendered", static_cast<H *>(handle), error, [&]() -> int {
+			if (!handle || !domain || !fingerprint)
+				return null_argument("store_rendered", error);
+			H &h = writer(handle, "store_rendered");
+			const std::optional<std::string_view> bytes =
+				rendered ? std::optional<std::string_view>(std::string_view(rendered, rendered_size))
+				         : std::nullopt;
+			return h.store_rendered(domain, fingerprint, bytes) ? MXD_OK : MXD_NOT_FOUND;
+		});
+	}
+
 	// begin, commit and rollback: no argument but the handle.
 	template <void (H::*step)(), const char *call>
 	static int transaction(void *handle, char **error)
@@ -265,8 +343,8 @@ struct EntryPoints {
 };
 
 // The table a plugin exports as mxd_backend: list() when the handle can
-// list, the write side when it has one, each left NULL (a read-only
-// backend, ABI 1.1) when not; flags when the handle declares them.
+// list, the write side and the renderings when it has them, each left NULL
+// when not; flags when the handle declares them.
 template <Readable H>
 constexpr mxd_backend backend_table()
 {
@@ -290,6 +368,10 @@ constexpr mxd_backend backend_table()
 		t.begin = E::template transaction<&H::begin, E::begin_call>;
 		t.commit = E::template transaction<&H::commit, E::commit_call>;
 		t.rollback = E::template transaction<&H::rollback, E::rollback_call>;
+	}
+	if constexpr (Renders<H>) {
+		t.lookup_rendered = E::lookup_rendered;
+		t.store_rendered = E::store_rendered;
 	}
 	return t;
 }

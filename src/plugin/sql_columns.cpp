@@ -5,6 +5,9 @@
 #include "plugin/plugin_strings.hpp"
 
 #include <nlohmann/json.hpp>
+#include <xxhash.h>
+
+#include <cstring>
 
 namespace mxd::plugin {
 
@@ -58,6 +61,38 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
 		((text += '"').append(oversized_name) += "\":").append(oversized_text) += '}';
 	}
 	return text;
+}
+
+std::string row_digest(std::string_view domain, const Row &row)
+{
+	// One buffer a thread, hashed at once: XXH3's streaming state is a
+	// type of xxhash's static-linking-only API, whose layout may change
+	// between versions of the shared library.
+	thread_local std::string in;
+	in.clear();
+	const auto add_size = [&](std::uint64_t n) {
+		for (int i = 0; i < 8; i++)
+			in.push_back(static_cast<char>(n >> (8 * i)));
+	};
+	add_size(domain.size());
+	in.append(domain);
+	for (const Cell &cell : row) {
+		in.push_back(static_cast<char>(cell.kind));
+		if (cell.kind == Cell::text) {
+			add_size(cell.chars.size());
+			in.append(cell.chars);
+		} else if (cell.kind == Cell::integer) {
+			add_size(static_cast<std::uint64_t>(cell.number));
+		}
+	}
+	XXH128_canonical_t out;
+	XXH128_canonicalFromHash(&out, XXH3_128bits(in.data(), in.size()));
+	return std::string(reinterpret_cast<const char *>(out.digest), sizeof out.digest);
+}
+
+std::int64_t domain_id(std::string_view domain)
+{
+	return static_cast<std::int64_t>(XXH3_64bits(domain.data(), domain.size()));
 }
 
 } // namespace mxd::plugin

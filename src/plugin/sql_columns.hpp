@@ -84,4 +84,16 @@ using Row = std::array<Cell, record_columns.size()>;
 std::string record_of(const Row &row, std::string_view plugin, std::string_view store,
                       std::string_view domain);
 
+// The digest of a row that a store keeps beside a rendering (backend.h,
+// ABI 1.3): XXH3-128 of the domain and every cell, each with its kind and
+// length, so that a NULL, an empty text and a text that moved between
+// columns all differ.  16 bytes.  Not cryptographic: it notices a row
+// changed around the admin tool, not a forger (HACKING.md, the trust
+// boundary).
+std::string row_digest(std::string_view domain, const Row &row);
+
+// The rowid under which a SQL store keeps a domain's rendering: XXH3-64 of
+// the domain, as SQLite's signed integer.
+std::int64_t domain_id(std::string_view domain);
+
 } // namespace mxd::plugin

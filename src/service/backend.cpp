@@ -241,6 +241,63 @@ std::optional<std::string> Backend::lookup(const std::string &key) const
 	}
 }
 
+Backend::Stored Backend::lookup_rendered(const std::string &key, const std::string &fingerprint) const
+{
+	const mxd_backend &t = plugin_->table();
+	if (!keeps_renderings()) {
+		std::optional<std::string> text = lookup(key);
+		return text ? Stored{Stored::record, std::move(*text)} : Stored{};
+	}
+	char *record = nullptr, *rendered = nullptr, *error = nullptr;
+	std::size_t size = 0;
+	const auto start = std::chrono::steady_clock::now();
+	const int rc = t.lookup_rendered(handle_, key.c_str(), fingerprint.c_str(), &record, &rendered,
+	                                 &size, &error);
+	const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+		std::chrono::steady_clock::now() - start);
+	metrics::local().looked_up(static_cast<std::uint64_t>(took.count()),
+	                           rc == MXD_OK || rc == MXD_NOT_FOUND
+	                               ? -1
+	                               : static_cast<int>(kind_of(rc)));
+	switch (rc) {
+	case MXD_OK:
+		if (rendered) {
+			if (record)
+				t.free_string(record); // the contract says untouched; a plugin may err
+			Stored out{Stored::rendered, std::string(rendered, size)};
+			t.free_string(rendered);
+			return out;
+		}
+		if (!record)
+			throw BackendError(plugin_->path() + ": lookup of " + key +
+			                   " succeeded without a record or a rendering");
+		return {Stored::record, take(record)};
+	case MXD_NOT_FOUND:
+		return {};
+	default:
+		fail(rc, error);
+	}
+}
+
+bool Backend::store_rendered(const std::string &domain, const std::string &fingerprint,
+                             const std::optional<std::string> &rendered)
+{
+	const mxd_backend &t = plugin_->table();
+	if (!keeps_renderings())
+		throw BackendError("backend \"" + std::string(t.name) + "\" (" + plugin_->path() +
+		                   ") keeps no renderings (ABI 1.3 store_rendered)",
+		                   BackendError::Kind::unsupported);
+	char *error = nullptr;
+	const int rc = t.store_rendered(handle_, domain.c_str(), fingerprint.c_str(),
+	                                rendered ? rendered->data() : nullptr,
+	                                rendered ? rendered->size() : 0, &error);
+	if (rc == MXD_NOT_FOUND)
+		return false;
+	if (rc != MXD_OK)
+		fail(rc, error);
+	return true;
+}
+
 std::uint64_t Backend::generation() const
 {
 	std::uint64_t gen = 0;

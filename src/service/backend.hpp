@@ -96,6 +96,27 @@ public:
 	void commit();
 	void rollback();
 
+	// ABI 1.3, renderings kept beside the records (backend.h).  Both
+	// operations are there, or neither.
+	bool keeps_renderings() const
+	{
+		return plugin_->table().lookup_rendered && plugin_->table().store_rendered;
+	}
+	struct Stored {
+		enum Kind { none, record, rendered } kind = none;
+		std::string text; // the record's JSON, or the rendering's bytes
+	};
+	// The rendering kept for `key` under `fingerprint` when the store holds
+	// one for the record as it is now, else the record (as lookup()), else
+	// none.  A plugin without the operation answers as lookup() does.
+	// Throws BackendError when the backend cannot answer.
+	Stored lookup_rendered(const std::string &key, const std::string &fingerprint) const;
+	// Keeps `rendered` for the record stored under domain now (nullopt:
+	// forgets the one kept).  False when there is no such record.  Throws
+	// BackendError (Kind::unsupported without the operation).
+	bool store_rendered(const std::string &domain, const std::string &fingerprint,
+	                    const std::optional<std::string> &rendered);
+
 private:
 	Backend(std::shared_ptr<const Plugin> plugin, void *handle);
 	std::string take(char *s) const; // copies and frees a plugin string

@@ -229,8 +229,18 @@ Directory::Usage Directory::usage() const
 
 nlohmann::json Directory::resolve(const std::string &host, std::string *matched) const
 {
+	return resolve_from(host, matched, nullptr);
+}
+
+nlohmann::json Directory::resolve_from(const std::string &host, std::string *matched,
+                                       std::optional<std::string> *exact) const
+{
+	bool first = true;
 	for (const std::string &key : host::lookup_keys(host, limits_.wildcard_depth)) {
-		std::optional<std::string> text = backend_->lookup(key);
+		// lookup_keys() puts the exact name first.
+		std::optional<std::string> text =
+			first && exact ? std::move(*exact) : backend_->lookup(key);
+		first = false;
 		if (!text)
 			continue;
 		if (matched)
@@ -259,16 +269,19 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 			           {{"domain", host}, {"status", 500}});
 		return {shared(render::error(500, "M_UNKNOWN",
 		                             "The delegation of this host is misconfigured", policy_)),
-		        true};
+		        true, std::nullopt};
 	};
+	std::optional<std::optional<std::string>> exact;
+	if (std::optional<Built> fast = rendered(host, doc, exact))
+		return std::move(*fast);
 	nlohmann::json record;
 	try {
-		record = resolve(host, &key);
+		record = resolve_from(host, &key, exact ? &*exact : nullptr);
 	} catch (const OverLimit &e) {
 		return misconfigured(e.what());
 	}
 	if (record.is_null())
-		return {unknown_, true};
+		return {unknown_, true, std::nullopt};
 
 	// Stored records were checked when written, but not against the
 	// defaults they are served with, nor with this host's name in their
@@ -278,7 +291,53 @@ Directory::Built Directory::build(const std::string &host, Document doc) const
 	if (!problems.empty())
 		return misconfigured(record::format_path(problems.front().path) + ": " +
 		                     problems.front().message);
-	return {shared(render::document(record, doc, host, policy_)), false};
+	return {shared(render::document(record, doc, host, policy_)), false, std::nullopt};
+}
+
+std::optional<Directory::Built>
+Directory::rendered(const std::string &host, Document doc,
+                    std::optional<std::optional<std::string>> &exact) const
+{
+	// Wildcard keys are rendered per host, when asked (their {domain} is
+	// the host's).  A normalised host never starts with "*.", but a
+	// wildcard's rendering must never be taken for a name's, so that is
+	// not left to the normaliser.
+	if (!backend_->keeps_renderings() || host.starts_with("*."))
+		return std::nullopt;
+	Backend::Stored stored = backend_->lookup_rendered(host, fingerprint_);
+	auto &counts = metrics::local().renderings;
+	switch (stored.kind) {
+	case Backend::Stored::none:
+		exact.emplace(std::nullopt);
+		return std::nullopt;
+	case Backend::Stored::record:
+		counts[static_cast<std::size_t>(metrics::Rendering::absent)].add();
+		exact.emplace(std::move(stored.text));
+		return std::nullopt;
+	case Backend::Stored::rendered:
+		break;
+	}
+	std::optional<rendering::Documents> docs = rendering::decode(stored.text, host);
+	if (!docs) {
+		// Never served unchecked: the record is read, validated and
+		// rendered as if the store kept nothing (exact stays unset, so
+		// the full path looks it up again).
+		counts[static_cast<std::size_t>(metrics::Rendering::undecodable)].add();
+		if (undecodable_log_.allow())
+			log::error("directory", log::escape(host, 64) + ": the store's rendering (" +
+			                            std::to_string(stored.text.size()) +
+			                            " bytes) does not decode for this name; answering from "
+			                            "the record",
+			           {{"domain", host}});
+		return std::nullopt;
+	}
+	counts[static_cast<std::size_t>(metrics::Rendering::used)].add();
+	Built built;
+	built.all.emplace();
+	for (std::size_t i = 0; i < document_count; i++)
+		(*built.all)[i] = shared((*docs)[i]);
+	built.answer = (*built.all)[static_cast<std::size_t>(doc)];
+	return built;
 }
 
 Directory::Found Directory::find(const std::string &host, Document doc)
@@ -320,10 +379,19 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 			return {std::move(cached), true};
 		throw;
 	}
-	// The document the record lacks: the one 404 every such host shares.
-	if (!built.every_document && built.answer->status == 404 &&
-	    built.answer->rest == missing_[d]->rest)
-		built.answer = missing_[d];
+	// The document the record lacks: the one 404 every such host shares,
+	// also among the four a store's rendering handed over.
+	const auto share_missing = [&](std::shared_ptr<const Answer> &a, std::size_t i) {
+		if (a->status == 404 && a->rest == missing_[i]->rest)
+			a = missing_[i];
+	};
+	if (built.all) {
+		for (std::size_t i = 0; i < document_count; i++)
+			share_missing((*built.all)[i], i);
+		built.answer = (*built.all)[d];
+	} else if (!built.every_document) {
+		share_missing(built.answer, d);
+	}
 	if (limits_.bytes == 0 || limits_.hosts == 0)
 		return {std::move(built.answer), false};
 
@@ -369,7 +437,9 @@ Directory::Found Directory::find(const std::string &host, Document doc)
 		e.value = {};
 		e.epoch = epoch_;
 	}
-	if (built.every_document)
+	if (built.all)
+		e.value = std::move(*built.all);
+	else if (built.every_document)
 		e.value.fill(built.answer);
 	else
 		e.value[d] = built.answer;

@@ -27,6 +27,7 @@
 #include "service/backend.hpp"
 #include "core/log.hpp"
 #include "core/render.hpp"
+#include "core/rendering.hpp"
 #include "core/route.hpp"
 
 #include <nlohmann/json.hpp>
@@ -38,6 +39,7 @@
 #include <limits>
 #include <list>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -153,9 +155,20 @@ private:
 	struct Built {
 		std::shared_ptr<const Answer> answer;
 		bool every_document = false;
+		// A store's rendering: every document of the host at once.
+		std::optional<Docs> all;
 	};
 
 	Built build(const std::string &host, Document doc) const;
+	// The rendering the store keeps for the exact name `host`, decoded into
+	// every document; or, when it has none usable, what the full path
+	// starts from: the exact key's record text (*exact), or none.
+	std::optional<Built> rendered(const std::string &host, Document doc,
+	                              std::optional<std::optional<std::string>> &exact) const;
+	// resolve(), with the exact key's lookup already made when `exact` is
+	// given (its record text, or nullopt: no record under the exact key).
+	nlohmann::json resolve_from(const std::string &host, std::string *matched,
+	                            std::optional<std::string> *exact) const;
 
 	// Every exact name's documents, as a miss would render them, made
 	// under one epoch and read by find() only while that epoch lasts.
@@ -184,6 +197,10 @@ private:
 	std::atomic<bool> failing_{false}; // the last generation check failed
 	std::atomic<std::time_t> changed_at_{std::time(nullptr)};
 	mutable log::OncePerSecond misconfigured_log_; // the 500's log line
+	// What the store's renderings must have been made under to be served
+	// here; after defaults_ and policy_, from which it is made.
+	const std::string fingerprint_ = rendering::fingerprint(defaults_, policy_);
+	mutable log::OncePerSecond undecodable_log_; // a rendering that did not decode
 };
 
 } // namespace mxd

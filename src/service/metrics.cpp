@@ -41,6 +41,8 @@ void fold(Totals &t, const Block &b)
 	t.latency_ns += b.latency_ns.get();
 	for (std::size_t i = 0; i < 2; ++i)
 		t.evictions[i] += b.evictions[i].get();
+	for (std::size_t i = 0; i < rendering_slots; ++i)
+		t.renderings[i] += b.renderings[i].get();
 }
 
 // Every live thread's block, and what the ended ones counted.  The mutex
@@ -291,6 +293,15 @@ std::string render(const View &v)
 	         Type::counter);
 	t.sample("mxdelegate_cache_evictions_total", {{"record", "yes"}}, s.evictions[0]);
 	t.sample("mxdelegate_cache_evictions_total", {{"record", "no"}}, s.evictions[1]);
+	t.family("mxdelegate_store_renderings_total",
+	         "Misses of an exact name in a store that keeps renderings, by what its rendering did: "
+	         "used, absent (none for the record as it is and this configuration), undecodable.",
+	         Type::counter);
+	for (const auto &[name, r] : {std::pair{"used", Rendering::used},
+	                              std::pair{"absent", Rendering::absent},
+	                              std::pair{"undecodable", Rendering::undecodable}})
+		t.sample("mxdelegate_store_renderings_total", {{"outcome", name}},
+		         s.renderings[static_cast<std::size_t>(r)]);
 
 	t.family("mxdelegate_reloads_total", "Reloads (SIGHUP or the file changed), by outcome.",
 	         Type::counter);

@@ -40,6 +40,13 @@ inline constexpr std::array<double, 14> latency_bounds{
 	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 	0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
 inline constexpr std::size_t latency_slots = latency_bounds.size() + 1;
+// What a store's rendering of an exact name did for a miss (render on
+// write): used; absent (the store handed the record instead: none kept, or
+// none for the record as it is now and this fingerprint, which the plugin
+// does not tell apart); undecodable (bytes that did not decode for this
+// name: the full path answered).
+enum class Rendering : unsigned char { used, absent, undecodable };
+inline constexpr std::size_t rendering_slots = 3;
 
 constexpr std::size_t status_index(int status)
 {
@@ -65,6 +72,7 @@ struct alignas(64) Block {
 	Counter latency[latency_slots];
 	Counter latency_ns;
 	Counter evictions[2]; // hosts with a record, hosts without
+	Counter renderings[rendering_slots]; // by Rendering
 
 	// One answer: its document (none: health, metrics, no document), its
 	// status and where it came from (Reply::Cache as a number).
@@ -87,6 +95,7 @@ struct Totals {
 	std::uint64_t latency[latency_slots]{};
 	std::uint64_t latency_ns = 0;
 	std::uint64_t evictions[2]{};
+	std::uint64_t renderings[rendering_slots]{};
 };
 
 // This thread's block, made and registered at its first use.

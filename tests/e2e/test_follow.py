@@ -455,7 +455,7 @@ class FollowRefusals(FollowTest):
         direct = sq.Served(pgcfg, self.tmp)
         self.eq(direct.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
         # The copy is of the current SQLite schema, whatever the primary's.
-        self.eq(n.sql("PRAGMA user_version")[0][0], 2)
+        self.eq(n.sql("PRAGMA user_version")[0][0], 3)
         # Writes need version 3; init migrates in one transaction, the
         # change log's triggers untouched.
         r = self.ctl("add", "moved.example", "--redirect", "https://matrix.other.example", cfg=pgcfg)
@@ -491,14 +491,18 @@ class FollowRefusals(FollowTest):
         n = self.node()
         n.start()
         self.eq(n.stop(), 0, n.log())
-        # As an older follower left it: SQLite schema 1, no redirect columns.
-        n.sql("ALTER TABLE domains DROP COLUMN redirect")
-        n.sql("ALTER TABLE domains DROP COLUMN redirect_status")
+        # As an older follower left it: SQLite schema 1, no redirect columns
+        # and no renderings.
+        n.sql("DROP TABLE renderings")
+        for column in ("redirect", "redirect_status"):
+            n.sql("ALTER TABLE domains DROP COLUMN " + column)
         n.sql("PRAGMA user_version = 1")
         self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example")
         n.start()
         self.in_step(n)
-        self.eq(n.sql("PRAGMA user_version")[0][0], 2)
+        self.eq(n.sql("PRAGMA user_version")[0][0], 3)
+        # The follower keeps no renderings: the responder's full path.
+        self.eq(n.sql("SELECT count(*) FROM renderings")[0][0], 0)
         self.eq(n.sql("SELECT redirect FROM domains WHERE domain = 'moved.example'"),
                 [('"https://matrix.other.example"',)])
         self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)

@@ -415,7 +415,7 @@ class Broken(Store):
         self.noticed()
         self.no_store_503("uncached.example")
         self.stale_200("example.org", body)
-        self.contains(self.mx.stderr(), "schema version 5 is newer than this mxdelegate knows (2)")
+        self.contains(self.mx.stderr(), "schema version 5 is newer than this mxdelegate knows (3)")
         with self.raw() as db:
             db.execute("PRAGMA user_version = 0")
         self.true(wait_for(lambda: "run \"mxdelegatectl init\"" in self.mx.stderr(), 5), self.mx.stderr())

@@ -598,3 +598,124 @@ TEST_CASE("a document a record lacks is one 404 for every host, not counted per 
 	CHECK(dir.usage().bytes > only_404s + 2 * 100);
 	CHECK(only_404s < 2 * 400); // names and bookkeeping, no answer text
 }
+
+namespace {
+
+// A real SQLite store (build/backends/sqlite.so): the writer's handle, the
+// responder's read handle, and the renderings the admin tool would keep.
+struct RenderedStore {
+	test::TempDir dir;
+	std::string path = dir.file("domains.db");
+	std::shared_ptr<const Plugin> plugin = Plugin::load(test::plugin_dir() + "/sqlite.so");
+	std::shared_ptr<Backend> writer =
+		Backend::open(plugin, {{"path", path}, {"access", "create"}});
+
+	void put(const std::string &key, const json &record, const json &defaults = json::object(),
+	         const render::Policy &policy = {})
+	{
+		writer->put(key, record.dump());
+		const auto out = rendering::prepare(key, *writer->lookup(key), defaults, policy);
+		if (out.bytes)
+			REQUIRE(writer->store_rendered(key, rendering::fingerprint(defaults, policy), out.bytes));
+	}
+	std::shared_ptr<Backend> reader() { return Backend::open(plugin, {{"path", path}}); }
+};
+
+std::uint64_t renderings(metrics::Rendering r)
+{
+	return metrics::sum().renderings[static_cast<std::size_t>(r)];
+}
+
+} // namespace
+
+TEST_CASE("a store's rendering answers a miss and fills the host's four documents", "[directory]")
+{
+	RenderedStore store;
+	const json record = {{"server", "matrix.example.org:443"}, {"client", "https://m.{domain}"},
+	                     {"max_age", 600}};
+	store.put("example.org", record);
+	store.put("*.example.net", {{"server", "matrix.{domain}:443"}});
+	Directory dir(store.reader(), json::object(), {}, {});
+	// The same store read the full way, renderings ignored, for the answers.
+	Directory plain(memory({{"example.org", record}, {"*.example.net", {{"server", "matrix.{domain}:443"}}}}),
+	                json::object(), {}, {});
+
+	const auto used = renderings(metrics::Rendering::used);
+	const auto lookups = metrics::sum().lookups;
+	const Directory::Found first = dir.find("example.org", Document::client);
+	CHECK_FALSE(first.hit);
+	CHECK(renderings(metrics::Rendering::used) - used == 1);
+	std::vector<Directory::Found> found;
+	for (Document d : all_documents)
+		found.push_back(dir.find("example.org", d));
+	CHECK(metrics::sum().lookups - lookups == 1); // one lookup for four documents
+	for (Document d : all_documents) {
+		const Directory::Found &f = found[static_cast<std::size_t>(d)];
+		CHECK((f.hit || d == Document::client));
+		CHECK(f.answer->wire() == plain.find("example.org", d).answer->wire());
+	}
+	CHECK(body_of(doc(dir, "example.org", Document::client))["m.homeserver"]["base_url"] ==
+	      "https://m.example.org");
+
+	// A wildcard's host is rendered when asked, as before.
+	const auto absent = renderings(metrics::Rendering::absent);
+	CHECK(doc(dir, "a.example.net", Document::server).wire() ==
+	      plain.find("a.example.net", Document::server).answer->wire());
+	CHECK(renderings(metrics::Rendering::used) - used == 1);
+	CHECK(renderings(metrics::Rendering::absent) - absent == 0);
+}
+
+TEST_CASE("a rendering that does not decode for the host is never served", "[directory]")
+{
+	RenderedStore store;
+	store.put("example.org", {{"server", "matrix.example.org:443"}});
+	store.put("example.com", {{"server", "matrix.example.com:443"}});
+	const std::string fp = rendering::fingerprint(json::object(), {});
+	SECTION("garbled bytes, kept through the tool so that the digest holds")
+	{
+		auto good = rendering::prepare("example.org", *store.writer->lookup("example.org"),
+		                               json::object(), {});
+		std::string garbled = *good.bytes;
+		garbled[garbled.size() / 2] ^= 1;
+		REQUIRE(store.writer->store_rendered("example.org", fp, garbled));
+	}
+	SECTION("another host's rendering")
+	{
+		auto other = rendering::prepare("example.com", *store.writer->lookup("example.com"),
+		                                json::object(), {});
+		REQUIRE(store.writer->store_rendered("example.org", fp, other.bytes));
+	}
+	Directory dir(store.reader(), json::object(), {}, {});
+	const auto undecodable = renderings(metrics::Rendering::undecodable);
+	json body;
+	const std::string err = test::capture_stderr(
+		[&] { body = body_of(doc(dir, "example.org", Document::server)); });
+	CHECK(body == json{{"m.server", "matrix.example.org:443"}});
+	CHECK(renderings(metrics::Rendering::undecodable) - undecodable == 1);
+	CHECK_THAT(err, Catch::Contains("example.org: the store's rendering"));
+}
+
+TEST_CASE("a rendering made under other [defaults] or [http] is not used", "[directory]")
+{
+	RenderedStore store;
+	const json defaults = {{"support", {{"support_page", "https://old.example/"}}}};
+	store.put("example.org", {{"server", "matrix.example.org:443"}}, defaults);
+	const json now = {{"support", {{"support_page", "https://new.example/"}}}};
+	render::Policy policy;
+	policy.max_age = 1234;
+	for (const auto &[d, p] : {std::pair{now, render::Policy{}}, std::pair{defaults, policy}}) {
+		Directory dir(store.reader(), d, p, {});
+		const auto absent = renderings(metrics::Rendering::absent);
+		const Answer &a = doc(dir, "example.org", Document::support);
+		CHECK(body_of(a)["support_page"] == d["support"]["support_page"]);
+		CHECK(std::string(a.cache_control()) ==
+		      "public, max-age=" + std::to_string(p.max_age));
+		CHECK(renderings(metrics::Rendering::absent) - absent == 1);
+	}
+	// Under the defaults it was made with, it is.
+	Directory dir(store.reader(), defaults, {}, {});
+	const auto used = renderings(metrics::Rendering::used);
+	CHECK(body_of(doc(dir, "example.org", Document::support))["support_page"] ==
+	      "https://old.example/");
+	CHECK(renderings(metrics::Rendering::used) - used == 1);
+}

@@ -130,7 +130,7 @@ TEST_CASE("sqlite: create makes the schema, mode 0644 whatever the umask, rollba
 	REQUIRE(stat(db.c_str(), &st) == 0);
 	CHECK((st.st_mode & 0777) == 0644);
 	Raw raw(db);
-	CHECK(raw.text("PRAGMA user_version") == "2");
+	CHECK(raw.text("PRAGMA user_version") == "3");
 	CHECK(raw.text("PRAGMA journal_mode") == "delete");
 	CHECK(raw.text("SELECT name FROM sqlite_schema WHERE type = 'table'") == "domains");
 	CHECK(w->writable());
@@ -297,7 +297,7 @@ TEST_CASE("sqlite: opening for writing needs the store and its schema", "[sqlite
 	create(dir.file("new.db"));
 	Raw(dir.file("new.db")).exec("PRAGMA user_version = 9");
 	CHECK_THAT(error_of([&] { create(dir.file("new.db")); }),
-	           Catch::Contains("schema version 9 is newer than this mxdelegatectl knows (2)"));
+	           Catch::Contains("schema version 9 is newer than this mxdelegatectl knows (3)"));
 
 	CHECK_THAT(error_of([&] { create(dir.path() + "/missing/x.db"); }, &kind),
 	           Catch::Contains("cannot create " + dir.path() + "/missing/x.db: No such file"));
@@ -372,15 +372,15 @@ TEST_CASE("sqlite: a wrong schema version is refused with the tool and versions 
 	// connection is retired with it.
 	CHECK(r->generation() != g);
 	CHECK(error_of([&] { r->lookup("example.org"); }) ==
-	      "sqlite: " + db + ": schema version 7 is newer than this mxdelegate knows (2); "
-	      "upgrade mxdelegate, or restore a database of schema version 2");
+	      "sqlite: " + db + ": schema version 7 is newer than this mxdelegate knows (3); "
+	      "upgrade mxdelegate, or restore a database of schema version 3");
 
 	Raw(db).exec("PRAGMA user_version = 0");
 	// Past the backoff, the next lookup looks at the file again.
 	std::this_thread::sleep_for(std::chrono::milliseconds(300));
 	(void)r->generation();
 	CHECK_THAT(error_of([&] { r->lookup("example.org"); }),
-	           Catch::Contains("schema version 0, expected 2); run \"mxdelegatectl init\""));
+	           Catch::Contains("schema version 0, expected 3); run \"mxdelegatectl init\""));
 
 	Raw(db).exec("PRAGMA user_version = 2");
 	CHECK(recovers(*r, "example.org"));
@@ -614,13 +614,15 @@ TEST_CASE("sqlite: a writer's lock holds a lookup no longer than the deadline", 
 	w->rollback();
 }
 
-TEST_CASE("sqlite: a schema 1 store is read without redirects; init migrates it to 2", "[sqlite]")
+TEST_CASE("sqlite: a schema 1 store is read without redirects; init migrates it to 3", "[sqlite]")
 {
 	TempDir dir;
 	const std::string db = dir.file("domains.db");
 	create(db)->put("example.org", R"({"server":"matrix.example.org:443"})");
-	// Schema 1 as an older mxdelegatectl made it: no redirect columns.
-	Raw(db).exec("ALTER TABLE domains DROP COLUMN redirect; "
+	// Schema 1 as an older mxdelegatectl made it: no redirect columns, no
+	// renderings.
+	Raw(db).exec("DROP TABLE renderings; "
+	             "ALTER TABLE domains DROP COLUMN redirect; "
 	             "ALTER TABLE domains DROP COLUMN redirect_status; PRAGMA user_version = 1");
 
 	auto r = open(db);
@@ -628,10 +630,10 @@ TEST_CASE("sqlite: a schema 1 store is read without redirects; init migrates it 
 	CHECK(r->lookup("example.org") == R"({"server":"matrix.example.org:443"})");
 	// Writing needs the new columns.
 	CHECK_THAT(error_of([&] { open(db, "write"); }),
-	           Catch::Contains("schema version 1, expected 2; run \"mxdelegatectl init\" to migrate it"));
+	           Catch::Contains("schema version 1, expected 3; run \"mxdelegatectl init\" to migrate it"));
 
 	auto w = create(db);
-	CHECK(Raw(db).text("PRAGMA user_version") == "2");
+	CHECK(Raw(db).text("PRAGMA user_version") == "3");
 	w->put("example.net", R"({"redirect":"https://matrix.example.com","redirect_status":307})");
 	w.reset();
 	CHECK(recovers(*r, "example.net"));
@@ -644,4 +646,126 @@ TEST_CASE("sqlite: a schema 1 store is read without redirects; init migrates it 
 	CHECK(recovers(*r, "example.com"));
 	CHECK(r->lookup("example.com") ==
 	      R"({"redirect":{"client":"https://example.net/.well-known/matrix/client"}})");
+}
+
+namespace {
+
+// What lookup_rendered() handed back: "rendered:BYTES", "record:JSON" or
+// "none".
+std::string rendered_of(const Backend &b, const std::string &key, const std::string &fingerprint)
+{
+	const Backend::Stored s = b.lookup_rendered(key, fingerprint);
+	switch (s.kind) {
+	case Backend::Stored::rendered: return "rendered:" + s.text;
+	case Backend::Stored::record: return "record:" + s.text;
+	case Backend::Stored::none: break;
+	}
+	return "none";
+}
+
+} // namespace
+
+TEST_CASE("sqlite: a rendering is handed back only for its fingerprint and the row as it was",
+          "[sqlite][rendering]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	auto w = create(db);
+	REQUIRE(w->keeps_renderings());
+	w->put("example.org", record_text);
+	w->put("example.net", R"({"server":"matrix.example.net:443"})");
+	// Bytes with a NUL and high bytes: a blob, not a C string.
+	const std::string bytes("MXR\x01\0\xff rendering of example.org", 30);
+	CHECK(w->store_rendered("example.org", "f1-aaaa", bytes));
+	CHECK_FALSE(w->store_rendered("nowhere.example", "f1-aaaa", bytes));
+	w.reset();
+
+	auto r = open(db);
+	CHECK(rendered_of(*r, "example.org", "f1-aaaa") == "rendered:" + bytes);
+	CHECK(rendered_of(*r, "example.org", "f1-bbbb") == "record:" + record_text);
+	CHECK(rendered_of(*r, "example.net", "f1-aaaa") ==
+	      "record:" R"({"server":"matrix.example.net:443"})");
+	CHECK(rendered_of(*r, "nowhere.example", "f1-aaaa") == "none");
+
+	SECTION("an edit with SQL of any record column, the note too, loses it")
+	{
+		for (const char *edit :
+		     {"server = 'matrix2.example.org:443'", "max_age = 601", "max_age = NULL",
+		      "note = 'customer 43'", "note = NULL", "client_extra = '{}'",
+		      "redirect = '\"https://example.com\"'"}) {
+			INFO(edit);
+			Raw(db).exec("UPDATE domains SET " + std::string(edit) + " WHERE domain = 'example.org'");
+			auto fresh = open(db);
+			CHECK(rendered_of(*fresh, "example.org", "f1-aaaa").starts_with("record:"));
+			// The row put back as it was (by the tool): the rendering holds again.
+			auto back = create(db);
+			back->put("example.org", record_text);
+			CHECK(back->store_rendered("example.org", "f1-aaaa", bytes));
+			CHECK(rendered_of(*back, "example.org", "f1-aaaa") == "rendered:" + bytes);
+		}
+	}
+	SECTION("the same value written back by SQL keeps it: the digest is of the values")
+	{
+		Raw(db).exec("UPDATE domains SET server = server WHERE domain = 'example.org'");
+		auto fresh = open(db);
+		CHECK(rendered_of(*fresh, "example.org", "f1-aaaa") == "rendered:" + bytes);
+	}
+	SECTION("a rendering and digest copied to another domain are never served for it")
+	{
+		{
+			auto w2 = open(db, "write");
+			CHECK(w2->store_rendered("example.net", "f1-aaaa", std::string("net's own")));
+			CHECK(rendered_of(*w2, "example.net", "f1-aaaa") == "rendered:net's own");
+		}
+		Raw(db).exec("UPDATE renderings SET (rendered_for, rendered_of, rendered) = "
+		             "(SELECT rendered_for, rendered_of, rendered FROM renderings "
+		             "WHERE domain = 'example.org') WHERE domain = 'example.net'");
+		CHECK(Raw(db).text("SELECT count(*) FROM renderings WHERE rendered_for = 'f1-aaaa' AND "
+		                   "rendered = (SELECT rendered FROM renderings WHERE domain = 'example.org')") ==
+		      "2");
+		auto fresh = open(db);
+		CHECK(rendered_of(*fresh, "example.net", "f1-aaaa").starts_with("record:"));
+	}
+	SECTION("put() forgets it, and store_rendered(nullopt) too")
+	{
+		auto w2 = open(db, "write");
+		w2->put("example.org", record_text); // unchanged, still forgotten
+		CHECK(rendered_of(*w2, "example.org", "f1-aaaa") == "record:" + record_text);
+		CHECK(w2->store_rendered("example.org", "f1-aaaa", bytes));
+		CHECK(rendered_of(*w2, "example.org", "f1-aaaa") == "rendered:" + bytes);
+		CHECK(w2->store_rendered("example.org", "f1-aaaa", std::nullopt));
+		CHECK(rendered_of(*w2, "example.org", "f1-aaaa") == "record:" + record_text);
+		CHECK(Raw(db).text("SELECT count(*) FROM renderings") == "0");
+		// remove() takes the rendering with the record.
+		CHECK(w2->store_rendered("example.org", "f1-aaaa", bytes));
+		CHECK(w2->remove("example.org"));
+		CHECK(Raw(db).text("SELECT count(*) FROM renderings") == "0");
+	}
+	SECTION("a rendering column of another type is no rendering")
+	{
+		Raw(db).exec("UPDATE renderings SET rendered_of = 'text' WHERE domain = 'example.org'");
+		auto fresh = open(db);
+		CHECK(rendered_of(*fresh, "example.org", "f1-aaaa").starts_with("record:"));
+	}
+}
+
+TEST_CASE("sqlite: a schema 2 store is read as before; init migrates it to 3 keeping its rows",
+          "[sqlite][rendering]")
+{
+	TempDir dir;
+	const std::string db = dir.file("domains.db");
+	create(db)->put("example.org", record_text);
+	Raw(db).exec("DROP TABLE renderings; PRAGMA user_version = 2");
+	auto r = open(db);
+	(void)r->generation();
+	CHECK(rendered_of(*r, "example.org", "f1-aaaa") == "record:" + record_text);
+	CHECK_THAT(error_of([&] { open(db, "write"); }),
+	           Catch::Contains("schema version 2, expected 3; run \"mxdelegatectl init\""));
+	auto w = create(db);
+	CHECK(Raw(db).text("PRAGMA user_version") == "3");
+	CHECK(rendered_of(*w, "example.org", "f1-aaaa") == "record:" + record_text);
+	CHECK(w->store_rendered("example.org", "f1-aaaa", std::string("bytes")));
+	w.reset();
+	CHECK(recovers(*r, "example.org"));
+	CHECK(rendered_of(*r, "example.org", "f1-aaaa") == "rendered:bytes");
 }

@@ -1,0 +1,188 @@
+#include "core/rendering.hpp"
+
+#include "core/bounded_json.hpp"
+#include "core/record.hpp"
+#include "core/version.hpp"
+
+#include <xxhash.h>
+
+#include <cstdint>
+#include <cstdio>
+
+namespace mxd::rendering {
+
+namespace {
+
+// "MXR" and the format: a blob of anything else is refused at its first
+// bytes.
+constexpr char magic[3] = {'M', 'X', 'R'};
+constexpr std::size_t checksum_size = 8;
+// More than render::document ever makes (seven), few enough that a forged
+// count cannot make decode() reserve much.
+constexpr std::size_t max_headers = 32;
+
+void put_int(std::string &out, std::uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// A header or key text that must stay on its line: a CR, LF or NUL in a
+// header would end it early in the wire form.
+bool one_line(std::string_view s)
+{
+	// A loop, not find_first_of: libstdc++'s calls memchr over the set for
+	// each character, which was a fifth of a miss's instructions.
+	for (const char c : s)
+		if (c == '\r' || c == '\n' || c == '\0')
+			return false;
+	return true;
+}
+
+// Reads the encoding front to back; every read checks what is left first,
+// so no length in the bytes can make it read past the end or allocate more
+// than the bytes hold.
+class Reader {
+public:
+	explicit Reader(std::string_view bytes) : rest_(bytes) {}
+
+	bool integer(std::uint64_t &v, int bytes)
+	{
+		if (rest_.size() < static_cast<std::size_t>(bytes))
+			return false;
+		v = 0;
+		for (int i = 0; i < bytes; i++)
+			v |= static_cast<std::uint64_t>(static_cast<unsigned char>(rest_[i])) << (8 * i);
+		rest_.remove_prefix(static_cast<std::size_t>(bytes));
+		return true;
+	}
+	bool text(std::string_view &s, int length_bytes)
+	{
+		std::uint64_t n;
+		if (!integer(n, length_bytes) || n > rest_.size())
+			return false;
+		s = rest_.substr(0, n);
+		rest_.remove_prefix(n);
+		return true;
+	}
+	bool done() const { return rest_.empty(); }
+
+private:
+	std::string_view rest_;
+};
+
+std::string hex64(std::uint64_t v)
+{
+	char out[17];
+	std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(v));
+	return out;
+}
+
+} // namespace
+
+std::string fingerprint(const nlohmann::json &defaults, const render::Policy &policy)
+{
+	// NUL between the parts: none of them holds one (dump() escapes it),
+	// so no two inputs run together into the same text.
+	std::string in;
+	for (const std::string &part :
+	     {std::to_string(format), std::string(mxd::version), std::to_string(renderer_revision),
+	      defaults.dump(), std::to_string(policy.max_age), std::to_string(policy.not_found_max_age),
+	      std::to_string(policy.stale_max_age)})
+		(in += part) += '\0';
+	return "f" + std::to_string(format) + "-" + hex64(XXH3_64bits(in.data(), in.size()));
+}
+
+std::string encode(std::string_view key, const Documents &docs)
+{
+	std::string out(magic, sizeof magic);
+	out.push_back(static_cast<char>(format));
+	put_int(out, key.size(), 4);
+	out.append(key);
+	for (const Response &r : docs) {
+		put_int(out, static_cast<std::uint64_t>(r.status), 2);
+		put_int(out, r.headers.size(), 1);
+		for (const auto &[name, value] : r.headers) {
+			put_int(out, name.size(), 2);
+			out.append(name);
+			put_int(out, value.size(), 2);
+			out.append(value);
+		}
+		put_int(out, r.body.size(), 4);
+		out.append(r.body);
+	}
+	put_int(out, XXH3_64bits(out.data(), out.size()), checksum_size);
+	return out;
+}
+
+std::optional<Documents> decode(std::string_view bytes, std::string_view key)
+{
+	if (bytes.size() > max_size || bytes.size() < sizeof magic + 1 + checksum_size)
+		return std::nullopt;
+	const std::string_view signed_part = bytes.substr(0, bytes.size() - checksum_size);
+	std::uint64_t sum;
+	Reader tail(bytes.substr(signed_part.size()));
+	if (!tail.integer(sum, checksum_size) ||
+	    sum != XXH3_64bits(signed_part.data(), signed_part.size()))
+		return std::nullopt;
+	if (signed_part.substr(0, sizeof magic) != std::string_view(magic, sizeof magic) ||
+	    static_cast<unsigned char>(signed_part[sizeof magic]) != format)
+		return std::nullopt;
+	Reader in(signed_part.substr(sizeof magic + 1));
+	std::string_view made_for;
+	if (!in.text(made_for, 4) || made_for != key)
+		return std::nullopt;
+	Documents docs;
+	for (Response &r : docs) {
+		std::uint64_t status, count;
+		if (!in.integer(status, 2) || status < 100 || status > 599 || !in.integer(count, 1) ||
+		    count > max_headers)
+			return std::nullopt;
+		r.status = static_cast<int>(status);
+		r.headers.reserve(count);
+		for (std::uint64_t i = 0; i < count; i++) {
+			std::string_view name, value;
+			if (!in.text(name, 2) || !in.text(value, 2) || name.empty() || !one_line(name) ||
+			    !one_line(value))
+				return std::nullopt;
+			r.headers.emplace_back(name, value);
+		}
+		std::string_view body;
+		if (!in.text(body, 4))
+			return std::nullopt;
+		r.body = body;
+	}
+	if (!in.done())
+		return std::nullopt;
+	return docs;
+}
+
+Outcome prepare(std::string_view key, std::string_view record_text, const nlohmann::json &defaults,
+                const render::Policy &policy)
+{
+	const std::string name(key);
+	// A wildcard's documents name the host asked for ({domain}), so they
+	// are rendered per host, when asked.
+	if (key.starts_with("*."))
+		return {std::nullopt, name + ": wildcard key (rendered per host when asked)"};
+	// What the responder's directory does for host == key, step by step.
+	bounded_json::Parsed stored = bounded_json::parse(record_text);
+	if (stored.outcome == bounded_json::Outcome::too_big ||
+	    stored.outcome == bounded_json::Outcome::too_deep)
+		return {std::nullopt, name + ": record " + stored.problem};
+	if (!stored.value.is_object())
+		return {std::nullopt, name + ": the stored record is not a JSON object"};
+	const nlohmann::json record = record::effective(stored.value, defaults, key);
+	if (const auto problems = record::validate(record, key); !problems.empty())
+		return {std::nullopt, name + ": " + record::format_path(problems.front().path) + ": " +
+		                          problems.front().message + " (with [defaults])"};
+	Documents docs;
+	for (Document d : all_documents) {
+		docs[static_cast<std::size_t>(d)] = render::document(record, d, key, policy);
+		if (docs[static_cast<std::size_t>(d)].status >= 500)
+			return {std::nullopt, name + ": " + std::string(document_path(d)) + ": cannot be rendered"};
+	}
+	return {encode(key, docs), {}};
+}
+
+} // namespace mxd::rendering

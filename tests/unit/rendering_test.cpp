@@ -1,0 +1,200 @@
+#include "core/rendering.hpp"
+
+#include "core/record.hpp"
+#include "core/version.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <xxhash.h>
+
+#include <set>
+#include <string>
+
+using nlohmann::json;
+using mxd::Document;
+using mxd::Response;
+namespace rendering = mxd::rendering;
+namespace render = mxd::render;
+
+namespace {
+
+const json record = json::parse(
+	R"({"server":"matrix.example.org:443","client":"https://matrix.{domain}",)"
+	R"("client_extra":{"org.example.key":"value \"quoted\""},"max_age":600,)"
+	R"("support":{"support_page":"https://example.org/help"}})");
+
+rendering::Documents documents_of(const json &effective, const std::string &key,
+                                  const render::Policy &policy = {})
+{
+	rendering::Documents docs;
+	for (Document d : mxd::all_documents)
+		docs[static_cast<std::size_t>(d)] = render::document(effective, d, key, policy);
+	return docs;
+}
+
+bool same(const rendering::Documents &a, const rendering::Documents &b)
+{
+	for (std::size_t i = 0; i < a.size(); i++)
+		if (a[i].status != b[i].status || a[i].headers != b[i].headers || a[i].body != b[i].body)
+			return false;
+	return true;
+}
+
+// Bytes with their checksum made again, as a forger with the format in
+// hand would: only the structural checks stand between them and a client.
+std::string resealed(std::string bytes)
+{
+	bytes.resize(bytes.size() - 8);
+	std::uint64_t sum = XXH3_64bits(bytes.data(), bytes.size());
+	for (int i = 0; i < 8; i++)
+		bytes.push_back(static_cast<char>(sum >> (8 * i)));
+	return bytes;
+}
+
+} // namespace
+
+TEST_CASE("rendering: the fingerprint names the format, version, revision, defaults and policy",
+          "[rendering]")
+{
+	const render::Policy policy;
+	const std::string base = rendering::fingerprint(json::object(), policy);
+	CHECK(base.size() == 3 + 16);
+	CHECK(base.starts_with("f1-"));
+	CHECK(base.find_first_not_of("0123456789abcdef", 3) == std::string::npos);
+	CHECK(rendering::fingerprint(json::object(), policy) == base);
+	// Canonical: the same [defaults] however they were written.
+	CHECK(rendering::fingerprint(json::parse(R"({"max_age":60,"server":"a.example:443"})"), policy) ==
+	      rendering::fingerprint(json::parse(R"({ "server": "a.example:443", "max_age": 60 })"),
+	                             policy));
+
+	std::set<std::string> seen{base};
+	render::Policy p = policy;
+	p.max_age++;
+	CHECK(seen.insert(rendering::fingerprint(json::object(), p)).second);
+	p = policy;
+	p.not_found_max_age++;
+	CHECK(seen.insert(rendering::fingerprint(json::object(), p)).second);
+	p = policy;
+	p.stale_max_age++;
+	CHECK(seen.insert(rendering::fingerprint(json::object(), p)).second);
+	CHECK(seen.insert(rendering::fingerprint(json::parse(R"({"max_age":60})"), policy)).second);
+	CHECK(seen.insert(rendering::fingerprint(json::parse(R"({"max_age":61})"), policy)).second);
+	// An empty [defaults] and none are one thing only when both dump alike.
+	CHECK(seen.insert(rendering::fingerprint(json(), policy)).second);
+}
+
+TEST_CASE("rendering: encode and decode round-trip the four documents for their key only",
+          "[rendering]")
+{
+	const json effective = mxd::record::effective(record, json::object(), "example.org");
+	const rendering::Documents docs = documents_of(effective, "example.org");
+	REQUIRE(docs[static_cast<std::size_t>(Document::policy_server)].status == 404);
+	const std::string bytes = rendering::encode("example.org", docs);
+
+	const auto back = rendering::decode(bytes, "example.org");
+	REQUIRE(back);
+	CHECK(same(*back, docs));
+	CHECK_FALSE(rendering::decode(bytes, "example.net"));
+	CHECK_FALSE(rendering::decode(bytes, "example.or"));
+	CHECK_FALSE(rendering::decode(bytes, ""));
+	CHECK_FALSE(rendering::decode("", "example.org"));
+
+	SECTION("every truncation and every single changed byte is refused")
+	{
+		for (std::size_t n = 0; n < bytes.size(); n++)
+			CHECK_FALSE(rendering::decode(bytes.substr(0, n), "example.org"));
+		for (std::size_t i = 0; i < bytes.size(); i++) {
+			std::string b = bytes;
+			b[i] = static_cast<char>(b[i] ^ 0x20);
+			INFO("byte " << i);
+			CHECK_FALSE(rendering::decode(b, "example.org"));
+		}
+		CHECK_FALSE(rendering::decode(bytes + "x", "example.org"));
+	}
+	SECTION("forged bytes with a good checksum are still checked for their shape")
+	{
+		CHECK(rendering::decode(resealed(bytes), "example.org")); // the helper is right
+		// Another format number.
+		std::string b = bytes;
+		b[3] = 2;
+		CHECK_FALSE(rendering::decode(resealed(b), "example.org"));
+		// The key's length past the end.
+		b = bytes;
+		b[4] = '\xff';
+		b[7] = '\x7f';
+		CHECK_FALSE(rendering::decode(resealed(b), "example.org"));
+		// The first document's status out of range, its header count huge.
+		const std::size_t doc0 = 4 + 4 + std::string("example.org").size();
+		b = bytes;
+		b[doc0] = 0;
+		b[doc0 + 1] = 0;
+		CHECK_FALSE(rendering::decode(resealed(b), "example.org"));
+		b = bytes;
+		b[doc0 + 2] = '\xff';
+		CHECK_FALSE(rendering::decode(resealed(b), "example.org"));
+		// A header that would end its line early in the wire form.
+		rendering::Documents evil = docs;
+		evil[0].headers.emplace_back("X-Injected", "a\r\nSet-Cookie: x");
+		CHECK_FALSE(rendering::decode(rendering::encode("example.org", evil), "example.org"));
+		evil = docs;
+		evil[0].headers.emplace_back("", "empty name");
+		CHECK_FALSE(rendering::decode(rendering::encode("example.org", evil), "example.org"));
+		// Trailing bytes inside the checksum.
+		b = bytes;
+		b.insert(b.size() - 8, "tail");
+		CHECK_FALSE(rendering::decode(resealed(b), "example.org"));
+	}
+	SECTION("oversized bytes are refused before they are read")
+	{
+		rendering::Documents big = docs;
+		big[0].body.assign(rendering::max_size, 'x');
+		CHECK_FALSE(rendering::decode(rendering::encode("example.org", big), "example.org"));
+		big[0].body.assign(rendering::max_size / 2, 'x');
+		CHECK(rendering::decode(rendering::encode("example.org", big), "example.org"));
+	}
+}
+
+TEST_CASE("rendering: prepare renders as the responder does for host == key, or says why not",
+          "[rendering]")
+{
+	const json defaults = json::parse(R"({"max_age":900,"support":{"support_page":"https://d.example/"}})");
+	render::Policy policy;
+	policy.max_age = 3600;
+
+	const auto out = rendering::prepare("example.org", record.dump(), defaults, policy);
+	REQUIRE(out.bytes);
+	CHECK(out.skipped.empty());
+	const auto docs = rendering::decode(*out.bytes, "example.org");
+	REQUIRE(docs);
+	CHECK(same(*docs, documents_of(mxd::record::effective(record, defaults, "example.org"),
+	                               "example.org", policy)));
+	CHECK((*docs)[static_cast<std::size_t>(Document::client)].body.find("matrix.example.org") !=
+	      std::string::npos);
+
+	CHECK(rendering::prepare("*.example.org", record.dump(), defaults, policy).skipped ==
+	      "*.example.org: wildcard key (rendered per host when asked)");
+	CHECK_FALSE(rendering::prepare("*.example.org", record.dump(), defaults, policy).bytes);
+
+	// Valid alone, refused with the defaults in force: no rendering.
+	const json with_redirect_defaults = json::parse(R"({"server":"not a server name!"})");
+	const auto refused = rendering::prepare("example.net", R"({"client":"https://m.example.net"})",
+	                                        with_redirect_defaults, policy);
+	CHECK_FALSE(refused.bytes);
+	CHECK(refused.skipped.starts_with("example.net: server: "));
+	CHECK(refused.skipped.ends_with(" (with [defaults])"));
+
+	CHECK(rendering::prepare("example.net", "[1]", defaults, policy).skipped ==
+	      "example.net: the stored record is not a JSON object");
+	const std::string deep = std::string(100, '[') + std::string(100, ']');
+	const auto too_deep =
+		rendering::prepare("example.net", R"({"client_extra":{"k":)" + deep + "}}", defaults, policy);
+	CHECK_FALSE(too_deep.bytes);
+	CHECK(too_deep.skipped.starts_with("example.net: record "));
+
+	// The issue's case: fits 12 KiB only when its escapes are not counted.
+	const json quotes = {{"client", "https://m.example.net"},
+	                     {"client_extra", {{"org.example.q", std::string(7000, '"')}}}};
+	const auto escaped = rendering::prepare("example.net", quotes.dump(), json::object(), policy);
+	CHECK_FALSE(escaped.bytes);
+	CHECK(escaped.skipped.starts_with("example.net: "));
+}
