@@ -17,26 +17,10 @@ namespace {
 // bytes.
 constexpr char magic[3] = {'M', 'X', 'R'};
 constexpr std::size_t checksum_size = 8;
-// More than render::document ever makes (seven), few enough that a forged
-// count cannot make decode() reserve much.
-constexpr std::size_t max_headers = 32;
-
 void put_int(std::string &out, std::uint64_t v, int bytes)
 {
 	for (int i = 0; i < bytes; i++)
 		out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// A header or key text that must stay on its line: a CR, LF or NUL in a
-// header would end it early in the wire form.
-bool one_line(std::string_view s)
-{
-	// A loop, not find_first_of: libstdc++'s calls memchr over the set for
-	// each character, which was a fifth of a miss's instructions.
-	for (const char c : s)
-		if (c == '\r' || c == '\n' || c == '\0')
-			return false;
-	return true;
 }
 
 // Reads the encoding front to back; every read checks what is left first,
@@ -99,17 +83,14 @@ std::string encode(std::string_view key, const Documents &docs)
 	out.push_back(static_cast<char>(format));
 	put_int(out, key.size(), 4);
 	out.append(key);
-	for (const Response &r : docs) {
-		put_int(out, static_cast<std::uint64_t>(r.status), 2);
-		put_int(out, r.headers.size(), 1);
-		for (const auto &[name, value] : r.headers) {
-			put_int(out, name.size(), 2);
-			out.append(name);
-			put_int(out, value.size(), 2);
-			out.append(value);
-		}
-		put_int(out, r.body.size(), 4);
-		out.append(r.body);
+	for (const Answer &a : docs) {
+		put_int(out, static_cast<std::uint64_t>(a.status), 2);
+		// The lead is the process's own (lead_of): a flag, not its bytes.
+		out.push_back(a.lead.empty() ? '\0' : '\1');
+		for (const std::uint32_t v : {a.head_size, a.etag_at, a.etag_size, a.cache_at, a.cache_size})
+			put_int(out, v, 4);
+		put_int(out, a.rest.size(), 4);
+		out.append(a.rest);
 	}
 	put_int(out, XXH3_64bits(out.data(), out.size()), checksum_size);
 	return out;
@@ -133,24 +114,37 @@ std::optional<Documents> decode(std::string_view bytes, std::string_view key)
 	if (!in.text(made_for, 4) || made_for != key)
 		return std::nullopt;
 	Documents docs;
-	for (Response &r : docs) {
-		std::uint64_t status, count;
-		if (!in.integer(status, 2) || status < 100 || status > 599 || !in.integer(count, 1) ||
-		    count > max_headers)
+	for (Answer &a : docs) {
+		std::uint64_t status, lead, v[5];
+		if (!in.integer(status, 2) || status < 100 || status > 599 || !in.integer(lead, 1) ||
+		    lead > 1)
 			return std::nullopt;
-		r.status = static_cast<int>(status);
-		r.headers.reserve(count);
-		for (std::uint64_t i = 0; i < count; i++) {
-			std::string_view name, value;
-			if (!in.text(name, 2) || !in.text(value, 2) || name.empty() || !one_line(name) ||
-			    !one_line(value))
+		for (std::uint64_t &x : v)
+			if (!in.integer(x, 4))
 				return std::nullopt;
-			r.headers.emplace_back(name, value);
-		}
-		std::string_view body;
-		if (!in.text(body, 4))
+		std::string_view rest;
+		if (!in.text(rest, 4))
 			return std::nullopt;
-		r.body = body;
+		const auto [head, etag_at, etag_size, cache_at, cache_size] = v;
+		// The framing a writer of this format always makes: the head ends
+		// its last line and the blank one, the values sit inside it, and a
+		// head without the shared lead starts with its own status line.
+		if (head > rest.size() || head < 2 || rest.substr(head - 2, 2) != "\r\n" ||
+		    etag_at + etag_size > head || cache_at + cache_size > head ||
+		    (lead == 0 && !rest.starts_with("Status: ")))
+			return std::nullopt;
+		a.status = static_cast<int>(status);
+		if (lead) {
+			a.lead = lead_of(a.status);
+			if (a.lead.empty())
+				return std::nullopt;
+		}
+		a.rest = rest;
+		a.head_size = static_cast<std::uint32_t>(head);
+		a.etag_at = static_cast<std::uint32_t>(etag_at);
+		a.etag_size = static_cast<std::uint32_t>(etag_size);
+		a.cache_at = static_cast<std::uint32_t>(cache_at);
+		a.cache_size = static_cast<std::uint32_t>(cache_size);
 	}
 	if (!in.done())
 		return std::nullopt;
@@ -178,7 +172,7 @@ Outcome prepare(std::string_view key, std::string_view record_text, const nlohma
 		                          problems.front().message + " (with [defaults])"};
 	Documents docs;
 	for (Document d : all_documents) {
-		docs[static_cast<std::size_t>(d)] = render::document(record, d, key, policy);
+		docs[static_cast<std::size_t>(d)] = make_answer(render::document(record, d, key, policy));
 		if (docs[static_cast<std::size_t>(d)].status >= 500)
 			return {std::nullopt, name + ": " + std::string(document_path(d)) + ": cannot be rendered"};
 	}

@@ -4,12 +4,18 @@
 // fingerprint naming everything besides the record that those bytes depend
 // on.  Pure: no I/O.
 //
+// The documents are kept in the form the cache keeps them (core/answer: the
+// bytes after the shared lead, and where ETag and Cache-Control sit), so
+// that a miss served from a rendering copies bytes and parses nothing.
+//
 // Nothing read back is trusted for its shape: decode() checks every length
-// against what is left before it allocates, the key the bytes were made for,
-// and a checksum of the whole, so that bytes garbled in the store (or copied
-// from another row) give nullopt and the caller takes the full path.
+// against what is left before it allocates, the framing of each answer, the
+// key the bytes were made for, and a checksum of the whole, so that bytes
+// garbled in the store (or copied from another row) give nullopt and the
+// caller takes the full path.
 #pragma once
 
+#include "core/answer.hpp"
 #include "core/render.hpp"
 #include "core/response.hpp"
 #include "core/route.hpp"
@@ -27,7 +33,7 @@ namespace mxd::rendering {
 // The layout of encode()'s bytes; a new layout is a new number, and bytes of
 // another are refused by decode() (the fingerprint names it too, so a store
 // never hands them back to a core that asks for this one).
-inline constexpr unsigned format = 1;
+inline constexpr unsigned format = 2;
 // Bumped whenever render::document or record::validate may answer
 // differently for the same record: every kept rendering is then stale.
 inline constexpr unsigned renderer_revision = 1;
@@ -37,9 +43,9 @@ inline constexpr unsigned renderer_revision = 1;
 // anything larger before it reads it.
 inline constexpr std::size_t max_size = 256 * 1024;
 
-using Documents = std::array<Response, document_count>;
+using Documents = std::array<Answer, document_count>;
 
-// "f1-" and 16 hex digits: XXH3-64 of the format, mxd::version, the renderer
+// "f2-" and 16 hex digits: XXH3-64 of the format, mxd::version, the renderer
 // revision, the canonical (compact, sorted) [defaults] JSON and every
 // render::Policy field.  Printable, so that a store may keep it as text.
 std::string fingerprint(const nlohmann::json &defaults, const render::Policy &policy);

@@ -335,7 +335,7 @@ Directory::rendered(const std::string &host, Document doc,
 	Built built;
 	built.all.emplace();
 	for (std::size_t i = 0; i < document_count; i++)
-		(*built.all)[i] = shared((*docs)[i]);
+		(*built.all)[i] = std::make_shared<const Answer>(std::move((*docs)[i]));
 	built.answer = (*built.all)[static_cast<std::size_t>(doc)];
 	return built;
 }
