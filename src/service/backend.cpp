@@ -217,17 +217,31 @@ std::shared_ptr<Backend> Backend::open(std::shared_ptr<const Plugin> plugin,
 	return std::shared_ptr<Backend>(new Backend(std::move(plugin), handle));
 }
 
-std::optional<std::string> Backend::lookup(const std::string &key) const
+namespace {
+
+// A lookup's call into the plugin, timed and counted in the thread's
+// metrics block (a failure by its kind); returns the plugin's result.
+template <typename Call>
+int timed_lookup(Call call)
 {
-	char *record = nullptr, *error = nullptr;
 	const auto start = std::chrono::steady_clock::now();
-	const int rc = plugin_->table().lookup(handle_, key.c_str(), &record, &error);
+	const int rc = call();
 	const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
 		std::chrono::steady_clock::now() - start);
 	metrics::local().looked_up(static_cast<std::uint64_t>(took.count()),
 	                           rc == MXD_OK || rc == MXD_NOT_FOUND
 	                               ? -1
 	                               : static_cast<int>(kind_of(rc)));
+	return rc;
+}
+
+} // namespace
+
+std::optional<std::string> Backend::lookup(const std::string &key) const
+{
+	char *record = nullptr, *error = nullptr;
+	const int rc = timed_lookup(
+		[&] { return plugin_->table().lookup(handle_, key.c_str(), &record, &error); });
 	switch (rc) {
 	case MXD_OK:
 		if (!record)
@@ -250,15 +264,10 @@ Backend::Stored Backend::lookup_rendered(const std::string &key, const std::stri
 	}
 	char *record = nullptr, *rendered = nullptr, *error = nullptr;
 	std::size_t size = 0;
-	const auto start = std::chrono::steady_clock::now();
-	const int rc = t.lookup_rendered(handle_, key.c_str(), fingerprint.c_str(), &record, &rendered,
-	                                 &size, &error);
-	const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
-		std::chrono::steady_clock::now() - start);
-	metrics::local().looked_up(static_cast<std::uint64_t>(took.count()),
-	                           rc == MXD_OK || rc == MXD_NOT_FOUND
-	                               ? -1
-	                               : static_cast<int>(kind_of(rc)));
+	const int rc = timed_lookup([&] {
+		return t.lookup_rendered(handle_, key.c_str(), fingerprint.c_str(), &record, &rendered,
+		                         &size, &error);
+	});
 	switch (rc) {
 	case MXD_OK:
 		if (rendered) {
