@@ -23,7 +23,7 @@ void error(const std::string &m) { log::error("follow", m); }
 } // namespace
 
 Follower::Follower(Settings s, int signals)
-    : s_(std::move(s)), signals_(signals), primary_(s_.conninfo, s_.shown), copy_(s_.copy),
+    : s_(std::move(s)), signals_(signals), primary_(s_.conninfo, s_.shown), copy_(s_.copy, s_.render),
       random_(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(std::time(nullptr)))
 {
 	status_.primary = s_.shown;
@@ -131,7 +131,7 @@ void Follower::full_copy(const std::string &why)
 	info(s_.copy + ": full copy from " + s_.shown + ": " + why);
 	enter(State::copying);
 	const auto started = Clock::now();
-	Build build(s_.copy, s_.shown);
+	Build build(s_.copy, s_.shown, s_.render);
 	const Head head = primary_.copy([&](const Row &row) {
 		build.add(row);
 		if (build.rows() % 8192 == 0 && stop_requested())
@@ -142,9 +142,32 @@ void Follower::full_copy(const std::string &why)
 		std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
 	status_.store_id = head.store_id;
 	status_.seq = head.max_seq;
-	info(s_.copy + ": full copy of " + std::to_string(build.rows()) + " domains done in " +
-	     std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s (seq " +
-	     std::to_string(head.max_seq) + ")");
+	info(s_.copy + ": full copy of " + std::to_string(build.rows()) + " domains (" +
+	     std::to_string(build.rendered()) + " rendered) done in " + std::to_string(ms / 1000) + "." +
+	     std::to_string(ms % 1000 / 100) + " s (seq " + std::to_string(head.max_seq) + ")");
+	// Every name of it was rendered under this configuration as it came.
+	rendered_all_ = true;
+}
+
+void Follower::render_missing()
+{
+	if (rendered_all_)
+		return;
+	const auto started = Clock::now();
+	const CatchUp done = copy_.render_missing(s_.render_batch, [&] {
+		if (stop_requested())
+			throw Stopped{};
+		return false;
+	});
+	rendered_all_ = true;
+	if (done.rendered == 0)
+		return;
+	const auto ms =
+		std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+	info(s_.copy + ": " + std::to_string(done.rendered) + " records rendered for this "
+	     "configuration's [defaults] and [http] in " + std::to_string(ms / 1000) + "." +
+	     std::to_string(ms % 1000 / 100) + " s; " + std::to_string(done.refused) +
+	     " refused with them (served by the full path)");
 }
 
 void Follower::sync()
@@ -169,6 +192,8 @@ void Follower::sync()
 		ready_ = true;
 		sd_notify(0, "READY=1");
 	}
+	// After READY: the copy serves meanwhile, rendered or not.
+	render_missing();
 }
 
 int Follower::run()

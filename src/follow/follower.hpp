@@ -28,6 +28,12 @@ struct Settings {
 	std::chrono::milliseconds poll{30000};
 	// More changed domains than this since the copy's seq: copied whole.
 	std::size_t change_limit = 100000;
+	// The configuration's [defaults] and [http]: what the copy's renderings
+	// are made under, as the responders reading it ask for them.
+	RenderWith render;
+	// Names a transaction when rendering what the copy lacks: the write
+	// lock is held for about this many renderings (a few ms each batch).
+	std::size_t render_batch = 1000;
 };
 
 class Follower {
@@ -42,6 +48,9 @@ private:
 
 	void sync();
 	void full_copy(const std::string &why);
+	// Once a run, in step: renders what the copy lacks for this
+	// configuration (a copy made before, or under other [defaults]).
+	void render_missing();
 	// Waits up to `wait` for the primary's socket (or none), or a signal;
 	// false when a signal came.
 	bool wait(std::chrono::milliseconds wait, int fd);
@@ -58,6 +67,7 @@ private:
 	std::minstd_rand random_;
 	follow_status::Status status_;
 	bool ready_ = false;
+	bool rendered_all_ = false;
 	bool stopping_ = false;
 	bool status_unwritable_ = false;
 	std::chrono::milliseconds watchdog_every_{0}; // half WatchdogSec; 0: none
