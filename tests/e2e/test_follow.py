@@ -627,8 +627,8 @@ class FollowRefusals(FollowTest):
         n.start()
         self.in_step(n)
         self.eq(n.sql("PRAGMA user_version")[0][0], 3)
-        # The follower keeps no renderings: the responder's full path.
-        self.eq(n.sql("SELECT count(*) FROM renderings")[0][0], 0)
+        # Copied whole, every row rendered with it, the redirect too.
+        self.eq(n.sql("SELECT count(*) FROM renderings")[0][0], 11)
         self.eq(n.sql("SELECT redirect FROM domains WHERE domain = 'moved.example'"),
                 [('"https://matrix.other.example"',)])
         self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)
