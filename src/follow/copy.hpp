@@ -78,10 +78,11 @@ public:
 	void apply(const Changes &changes, const std::string &primary) const;
 
 	// Renders what the copy lacks for this configuration (catch_up()),
-	// in batches of `batch` names.
-	CatchUp render_missing(std::size_t batch, const std::function<bool()> &stop) const
+	// in batches of `batch` names, after the name `after`.
+	CatchUp render_missing(std::size_t batch, const std::function<bool()> &stop,
+	                       std::string &after) const
 	{
-		return catch_up(path_, with_, batch, stop);
+		return catch_up(path_, with_, batch, stop, after);
 	}
 
 private:

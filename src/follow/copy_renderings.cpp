@@ -163,7 +163,7 @@ Renderer::Kept Renderer::keep(std::string_view domain)
 }
 
 CatchUp catch_up(const std::string &path, const RenderWith &with, std::size_t batch,
-                 const std::function<bool()> &stop)
+                 const std::function<bool()> &stop, std::string &after)
 {
 	Db d;
 	if (sqlite3_open_v2(path.c_str(), &d.db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
@@ -176,7 +176,6 @@ CatchUp catch_up(const std::string &path, const RenderWith &with, std::size_t ba
 	        "ORDER BY domain LIMIT ?2",
 	        &names);
 	CatchUp out;
-	std::string after;
 	try {
 		for (;;) {
 			if (stop())
@@ -205,9 +204,12 @@ CatchUp catch_up(const std::string &path, const RenderWith &with, std::size_t ba
 				}
 				if (sqlite3_exec(d.db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
 					throw CopyError(path + ": committing renderings: " + why(d.db));
-				if (these.size() < batch)
+				if (!these.empty())
+					after = these.back();
+				if (these.size() < batch) {
+					out.finished = true;
 					break;
-				after = these.back();
+				}
 			} catch (...) {
 				sqlite3_exec(d.db, "ROLLBACK", nullptr, nullptr, nullptr);
 				throw;

@@ -55,17 +55,21 @@ private:
 	sqlite3_stmt *read_ = nullptr, *store_ = nullptr, *forget_ = nullptr;
 };
 
-// What a pass over the whole copy did.
+// What a pass over the copy did.
 struct CatchUp {
 	std::size_t rendered = 0, refused = 0;
+	bool finished = false; // the last name was reached
 };
 
-// Renders every exact name of the copy at `path` whose rendering is missing
-// or was made under another fingerprint or for another row, `batch` names a
+// Renders every exact name of the copy at `path` after `after` (in the
+// copy's order; empty: from the first) whose rendering is missing or was
+// made under another fingerprint or for another row, `batch` names a
 // transaction, so that the write lock is never held long while the
-// responders read the copy.  `stop` is asked between batches; true ends the
-// pass there (what was committed stays).
+// responders read the copy.  `stop` is asked before each batch; true ends
+// the pass there, what was committed staying, and `after` holds the last
+// name done, so that the next pass goes on from it (a row written before it
+// meanwhile was rendered with its write).
 CatchUp catch_up(const std::string &path, const RenderWith &with, std::size_t batch,
-                 const std::function<bool()> &stop);
+                 const std::function<bool()> &stop, std::string &after);
 
 } // namespace mxd::follow

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 namespace mxd::follow {
 namespace {
@@ -147,6 +148,7 @@ void Follower::full_copy(const std::string &why)
 	     std::to_string(ms % 1000 / 100) + " s (seq " + std::to_string(head.max_seq) + ")");
 	// Every name of it was rendered under this configuration as it came.
 	rendered_all_ = true;
+	render_after_.clear();
 }
 
 void Follower::render_missing()
@@ -154,19 +156,28 @@ void Follower::render_missing()
 	if (rendered_all_)
 		return;
 	const auto started = Clock::now();
-	const CatchUp done = copy_.render_missing(s_.render_batch, [&] {
-		if (stop_requested())
-			throw Stopped{};
-		return false;
-	});
-	rendered_all_ = true;
-	if (done.rendered == 0)
+	const CatchUp done = copy_.render_missing(
+		s_.render_batch,
+		[&] {
+			if (stop_requested())
+				throw Stopped{};
+			// Changes wait no longer than a batch.
+			notified_ = notified_ || primary_.notified();
+			return notified_;
+		},
+		render_after_);
+	render_ms_ += std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+	render_done_.rendered += done.rendered;
+	render_done_.refused += done.refused;
+	if (!done.finished)
 		return;
-	const auto ms =
-		std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-	info(s_.copy + ": " + std::to_string(done.rendered) + " records rendered for this "
+	rendered_all_ = true;
+	if (render_done_.rendered == 0)
+		return;
+	const auto ms = render_ms_;
+	info(s_.copy + ": " + std::to_string(render_done_.rendered) + " records rendered for this "
 	     "configuration's [defaults] and [http] in " + std::to_string(ms / 1000) + "." +
-	     std::to_string(ms % 1000 / 100) + " s; " + std::to_string(done.refused) +
+	     std::to_string(ms % 1000 / 100) + " s; " + std::to_string(render_done_.refused) +
 	     " refused with them (served by the full path)");
 }
 
@@ -224,7 +235,7 @@ int Follower::run()
 			// looked for before sleeping, or the commit it announces
 			// would wait for the next one, or a whole poll.
 			for (;;) {
-				if (primary_.notified()) {
+				if (std::exchange(notified_, false) || primary_.notified()) {
 					if (stop_requested())
 						break;
 				} else if (!wait(s_.poll, primary_.socket())) {

@@ -49,7 +49,9 @@ private:
 	void sync();
 	void full_copy(const std::string &why);
 	// Once a run, in step: renders what the copy lacks for this
-	// configuration (a copy made before, or under other [defaults]).
+	// configuration (a copy made before, or under other [defaults]).  A
+	// notification from the primary pauses it: the change is applied
+	// first, and the walk goes on from where it stopped.
 	void render_missing();
 	// Waits up to `wait` for the primary's socket (or none), or a signal;
 	// false when a signal came.
@@ -68,6 +70,10 @@ private:
 	follow_status::Status status_;
 	bool ready_ = false;
 	bool rendered_all_ = false;
+	bool notified_ = false;       // seen by render_missing(), not yet synced
+	std::string render_after_;    // where render_missing() goes on
+	CatchUp render_done_;         // what it did so far this run
+	long long render_ms_ = 0;     // and in how long
 	bool stopping_ = false;
 	bool status_unwritable_ = false;
 	std::chrono::milliseconds watchdog_every_{0}; // half WatchdogSec; 0: none

@@ -519,6 +519,27 @@ class FollowRenderings(FollowTest):
         self.true("records rendered" not in n.log()[logged:], n.log()[logged:])
 
 
+    def test_a_change_during_the_catch_up_is_applied_within_a_batch(self):
+        fill(self.pg, self.dbname, 1, 50000)
+        n = self.node("r")
+        self.configure(n, "https://old.example/help")
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        self.configure(n, "https://new.example/help")
+        logged = len(n.log())
+        n.start()
+        # Following (READY) before the catch-up; a change now is applied
+        # between two of its batches, not after the last.
+        self.sql("UPDATE domains SET server = 'n7.example.org:443' WHERE domain = 'd7.example'")
+        self.true(wait_for(lambda: n.sql("SELECT server FROM domains WHERE domain = 'd7.example'") ==
+                           [("n7.example.org:443",)], 10, 0.01), n.log())
+        self.true("records rendered" not in n.log()[logged:], "the catch-up was over first: " + n.log())
+        self.true(wait_for(lambda: "records rendered" in n.log()[logged:], 120, 0.1), n.log())
+        # d7 was rendered with its change: the walk finds it done.
+        self.contains(n.log()[logged:], ": 49999 records rendered for this configuration's")
+        self.eq(n.sql("SELECT count(DISTINCT rendered_for), count(*) FROM renderings"), [(1, 50000)])
+
+
 class FollowRefusals(FollowTest):
     def test_a_second_follower_on_the_same_copy_exits_75(self):
         fill(self.pg, self.dbname, 1, 10)

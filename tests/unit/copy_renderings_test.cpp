@@ -147,22 +147,37 @@ TEST_CASE("copy: each exact name is rendered with the row, as the plugin accepts
 		const std::string fp2 = mxd::rendering::fingerprint(other.defaults, other.policy);
 		REQUIRE(fp2 != fp);
 		const follow::Copy again(path, other);
+		// Paused before its second batch (a notification, say), then gone
+		// on with from where it stopped.
 		int asked = 0;
-		const follow::CatchUp done = again.render_missing(2, [&] { return ++asked > 100; });
-		CHECK(done.rendered == 5); // example.org, short., a., b., c.; not the wildcard
-		CHECK(done.refused == 1);  // bad.example
-		CHECK(asked == 4);         // six names in batches of 2: three full ones, then an empty one
+		std::string after;
+		const follow::CatchUp first = again.render_missing(2, [&] { return ++asked > 1; }, after);
+		CHECK_FALSE(first.finished);
+		CHECK(first.rendered == 2);
+		CHECK(after == "b.example");
+		CHECK(served(path, "a.example", fp2) != "record");
+		CHECK(served(path, "c.example", fp2) == "record");
+		asked = 0;
+		const follow::CatchUp rest = again.render_missing(2, [&] { return ++asked > 100; }, after);
+		CHECK(rest.finished);
+		CHECK(rest.rendered == 3); // c., example.org, short.; never the wildcard
+		CHECK(rest.refused == 1);  // bad.example
+		CHECK(asked == 3);         // bad. and c., example.org and short., then none left
 		for (const char *key : {"example.org", "a.example", "b.example", "c.example"}) {
 			INFO(key);
 			CHECK(served(path, key, fp2) != "record");
 			CHECK(served(path, key, fp) == "record");
 		}
 		// Nothing lacks one now: nothing is written.
-		const follow::CatchUp twice = again.render_missing(1000, [] { return false; });
+		after.clear();
+		const follow::CatchUp twice = again.render_missing(1000, [] { return false; }, after);
 		CHECK(twice.rendered == 0);
+		CHECK(twice.finished);
 		// A stop asked for before the first batch renders nothing.
-		const follow::CatchUp stopped = copy.render_missing(1000, [] { return true; });
+		after.clear();
+		const follow::CatchUp stopped = copy.render_missing(1000, [] { return true; }, after);
 		CHECK(stopped.rendered == 0);
+		CHECK_FALSE(stopped.finished);
 		CHECK(served(path, "a.example", fp) == "record");
 	}
 }
