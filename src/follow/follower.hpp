@@ -32,7 +32,8 @@ struct Settings {
 	// are made under, as the responders reading it ask for them.
 	RenderWith render;
 	// Names a transaction when rendering what the copy lacks: the write
-	// lock is held for about this many renderings (a few ms each batch).
+	// lock is held for about this many renderings (about 60 ms a batch on
+	// the tests' 2 cores), and a change waits at most that long.
 	std::size_t render_batch = 1000;
 };
 
