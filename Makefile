@@ -222,7 +222,9 @@ $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
+# The plugin library for sql_columns alone: the copy's renderings are made
+# with the sqlite plugin's own record text, row digest and domain id.
+$(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
 
 $(PROBE_BIN): $(PROBE_MAIN) $(PROBE_OBJ) $(CORE_LIB)
@@ -267,6 +269,8 @@ endif
 $(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS)
 $(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
+# follow/copy.hpp names the primary's rows (follow/primary.hpp, libpq).
+$(BUILDDIR)/tests/unit/copy_renderings_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 
 # make fuzz: the libFuzzer targets of tests/fuzz/ (clang 14).  Each replays its
 # seeds and regressions from the repository, then fuzzes for FUZZ_TIME seconds

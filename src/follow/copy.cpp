@@ -22,8 +22,8 @@ constexpr const char sqlite_schema[] =
 #include "schema.inc"
 	;
 // The schema's version as schema.sql makes it.  Version 3's table
-// "renderings" stays empty in a copy: the follower renders nothing yet, and
-// the responder takes the full path for every row of a copy.
+// "renderings" is kept by the follower as mxdelegatectl keeps a store's
+// (copy_renderings).
 constexpr int copy_user_version = 3;
 
 std::string why(sqlite3 *db) { return log::one_line(db ? sqlite3_errmsg(db) : "out of memory"); }
@@ -135,7 +135,7 @@ std::string folder_of(const std::string &path)
 
 } // namespace
 
-Build::Build(const std::string &path, std::string primary)
+Build::Build(const std::string &path, std::string primary, const RenderWith &with)
     : path_(path), fresh_(path + ".new"), primary_(std::move(primary))
 {
 	// A PATH.new left by a follower killed mid-copy is only a half copy.
@@ -162,10 +162,12 @@ Build::Build(const std::string &path, std::string primary)
 	if (sqlite3_prepare_v3(db_, insert_sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &insert_,
 	                       nullptr) != SQLITE_OK)
 		throw CopyError(fresh_ + ": preparing the insert: " + why(db_));
+	renderer_ = std::make_unique<Renderer>(db_, fresh_, with);
 }
 
 Build::~Build()
 {
+	renderer_.reset();
 	sqlite3_finalize(insert_);
 	if (db_) {
 		sqlite3_close_v2(db_);
@@ -177,6 +179,7 @@ void Build::add(const Row &row)
 {
 	bind(insert_, row);
 	step(db_, insert_, fresh_, row.domain);
+	rendered_ += renderer_->keep(row.domain) == Renderer::kept;
 	rows_++;
 }
 
@@ -190,6 +193,7 @@ void Build::install(const Head &head)
 	         now + "'), ('writer', '');" + guard_sql(primary_) + "COMMIT",
 	     fresh_, "finishing the copy");
 	exec(db_, "PRAGMA journal_mode = DELETE", fresh_, "finishing the copy");
+	renderer_.reset();
 	sqlite3_finalize(insert_);
 	insert_ = nullptr;
 	if (sqlite3_close(db_) != SQLITE_OK)
@@ -201,7 +205,7 @@ void Build::install(const Head &head)
 		// played back into the new file after the rename: rolled back into
 		// the old one first, by opening it for writing and reading.
 		if (std::filesystem::exists(path_ + "-journal"))
-			(void)Copy(path_).meta();
+			(void)Copy(path_, {}).meta();
 		if (::rename(fresh_.c_str(), path_.c_str()) != 0)
 			throw CopyError("cannot rename " + fresh_ + " to " + path_ + ": " + std::strerror(errno));
 		fsync_path(folder_of(path_), O_RDONLY | O_DIRECTORY);
@@ -280,15 +284,18 @@ void Copy::apply(const Changes &changes, const std::string &primary) const
 			throw CopyError(path_ + ": preparing the changes: " + why(d.db));
 		}
 		try {
+			Renderer renderer(d.db, path_, with_);
 			for (const auto &[domain, row] : changes.rows) {
 				if (row) {
 					bind(insert, *row);
 					step(d.db, insert, path_, domain);
+					(void)renderer.keep(domain);
 				} else {
 					sqlite3_reset(remove);
 					sqlite3_bind_text(remove, 1, domain.data(), static_cast<int>(domain.size()),
 					                  SQLITE_STATIC);
 					step(d.db, remove, path_, domain);
+					renderer.forget(domain);
 				}
 			}
 		} catch (...) {

@@ -3,11 +3,13 @@
 // does not know it is a copy) plus the follower's table and write guard.
 #pragma once
 
+#include "follow/copy_renderings.hpp"
 #include "follow/primary.hpp"
 
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -34,17 +36,19 @@ struct CopyMeta {
 };
 
 // A full copy built aside in PATH.new and then swapped in whole by
-// install(), so that the responder never sees half of it.  Destroyed
-// without install(), it removes PATH.new.
+// install(), so that the responder never sees half of it, each exact name
+// rendered as it is added.  Destroyed without install(), it removes
+// PATH.new.
 class Build {
 public:
-	Build(const std::string &path, std::string primary);
+	Build(const std::string &path, std::string primary, const RenderWith &with);
 	~Build();
 	Build(const Build &) = delete;
 	Build &operator=(const Build &) = delete;
 
 	void add(const Row &row);
 	std::size_t rows() const { return rows_; }
+	std::size_t rendered() const { return rendered_; }
 	// Ends the build (meta rows, guard, journal mode, fsync) and renames
 	// PATH.new over PATH.
 	void install(const Head &head);
@@ -53,12 +57,13 @@ private:
 	std::string path_, fresh_, primary_;
 	sqlite3 *db_ = nullptr;
 	sqlite3_stmt *insert_ = nullptr;
-	std::size_t rows_ = 0;
+	std::unique_ptr<Renderer> renderer_;
+	std::size_t rows_ = 0, rendered_ = 0;
 };
 
 class Copy {
 public:
-	explicit Copy(std::string path) : path_(std::move(path)) {}
+	Copy(std::string path, RenderWith with) : path_(std::move(path)), with_(std::move(with)) {}
 
 	const std::string &path() const { return path_; }
 
@@ -67,12 +72,22 @@ public:
 	// left by a follower killed mid-apply is rolled back on the way.
 	std::optional<CopyMeta> meta() const;
 
-	// Applies the changes in one transaction and records head.max_seq.
+	// Applies the changes in one transaction, each row's rendering with it
+	// (kept, or dropped with the row), and records head.max_seq.
 	// `primary` replaces the name in the guard when it changed.
 	void apply(const Changes &changes, const std::string &primary) const;
 
+	// Renders what the copy lacks for this configuration (catch_up()),
+	// in batches of `batch` names, after the name `after`.
+	CatchUp render_missing(std::size_t batch, const std::function<bool()> &stop,
+	                       std::string &after) const
+	{
+		return catch_up(path_, with_, batch, stop, after);
+	}
+
 private:
 	std::string path_;
+	RenderWith with_;
 };
 
 } // namespace mxd::follow

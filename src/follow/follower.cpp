@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 namespace mxd::follow {
 namespace {
@@ -23,7 +24,7 @@ void error(const std::string &m) { log::error("follow", m); }
 } // namespace
 
 Follower::Follower(Settings s, int signals)
-    : s_(std::move(s)), signals_(signals), primary_(s_.conninfo, s_.shown), copy_(s_.copy),
+    : s_(std::move(s)), signals_(signals), primary_(s_.conninfo, s_.shown), copy_(s_.copy, s_.render),
       random_(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(std::time(nullptr)))
 {
 	status_.primary = s_.shown;
@@ -131,7 +132,7 @@ void Follower::full_copy(const std::string &why)
 	info(s_.copy + ": full copy from " + s_.shown + ": " + why);
 	enter(State::copying);
 	const auto started = Clock::now();
-	Build build(s_.copy, s_.shown);
+	Build build(s_.copy, s_.shown, s_.render);
 	const Head head = primary_.copy([&](const Row &row) {
 		build.add(row);
 		if (build.rows() % 8192 == 0 && stop_requested())
@@ -142,9 +143,42 @@ void Follower::full_copy(const std::string &why)
 		std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
 	status_.store_id = head.store_id;
 	status_.seq = head.max_seq;
-	info(s_.copy + ": full copy of " + std::to_string(build.rows()) + " domains done in " +
-	     std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s (seq " +
-	     std::to_string(head.max_seq) + ")");
+	info(s_.copy + ": full copy of " + std::to_string(build.rows()) + " domains (" +
+	     std::to_string(build.rendered()) + " rendered) done in " + std::to_string(ms / 1000) + "." +
+	     std::to_string(ms % 1000 / 100) + " s (seq " + std::to_string(head.max_seq) + ")");
+	// Every name of it was rendered under this configuration as it came.
+	rendered_all_ = true;
+	render_after_.clear();
+}
+
+void Follower::render_missing()
+{
+	if (rendered_all_)
+		return;
+	const auto started = Clock::now();
+	const CatchUp done = copy_.render_missing(
+		s_.render_batch,
+		[&] {
+			if (stop_requested())
+				throw Stopped{};
+			// Changes wait no longer than a batch.
+			notified_ = notified_ || primary_.notified();
+			return notified_;
+		},
+		render_after_);
+	render_ms_ += std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+	render_done_.rendered += done.rendered;
+	render_done_.refused += done.refused;
+	if (!done.finished)
+		return;
+	rendered_all_ = true;
+	if (render_done_.rendered == 0)
+		return;
+	const auto ms = render_ms_;
+	info(s_.copy + ": " + std::to_string(render_done_.rendered) + " records rendered for this "
+	     "configuration's [defaults] and [http] in " + std::to_string(ms / 1000) + "." +
+	     std::to_string(ms % 1000 / 100) + " s; " + std::to_string(render_done_.refused) +
+	     " refused with them (served by the full path)");
 }
 
 void Follower::sync()
@@ -169,6 +203,8 @@ void Follower::sync()
 		ready_ = true;
 		sd_notify(0, "READY=1");
 	}
+	// After READY: the copy serves meanwhile, rendered or not.
+	render_missing();
 }
 
 int Follower::run()
@@ -199,7 +235,7 @@ int Follower::run()
 			// looked for before sleeping, or the commit it announces
 			// would wait for the next one, or a whole poll.
 			for (;;) {
-				if (primary_.notified()) {
+				if (std::exchange(notified_, false) || primary_.notified()) {
 					if (stop_requested())
 						break;
 				} else if (!wait(s_.poll, primary_.socket())) {

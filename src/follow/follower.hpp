@@ -28,6 +28,13 @@ struct Settings {
 	std::chrono::milliseconds poll{30000};
 	// More changed domains than this since the copy's seq: copied whole.
 	std::size_t change_limit = 100000;
+	// The configuration's [defaults] and [http]: what the copy's renderings
+	// are made under, as the responders reading it ask for them.
+	RenderWith render;
+	// Names a transaction when rendering what the copy lacks: the write
+	// lock is held for about this many renderings (about 60 ms a batch on
+	// the tests' 2 cores), and a change waits at most that long.
+	std::size_t render_batch = 1000;
 };
 
 class Follower {
@@ -42,6 +49,11 @@ private:
 
 	void sync();
 	void full_copy(const std::string &why);
+	// Once a run, in step: renders what the copy lacks for this
+	// configuration (a copy made before, or under other [defaults]).  A
+	// notification from the primary pauses it: the change is applied
+	// first, and the walk goes on from where it stopped.
+	void render_missing();
 	// Waits up to `wait` for the primary's socket (or none), or a signal;
 	// false when a signal came.
 	bool wait(std::chrono::milliseconds wait, int fd);
@@ -58,6 +70,11 @@ private:
 	std::minstd_rand random_;
 	follow_status::Status status_;
 	bool ready_ = false;
+	bool rendered_all_ = false;
+	bool notified_ = false;       // seen by render_missing(), not yet synced
+	std::string render_after_;    // where render_missing() goes on
+	CatchUp render_done_;         // what it did so far this run
+	long long render_ms_ = 0;     // and in how long
 	bool stopping_ = false;
 	bool status_unwritable_ = false;
 	std::chrono::milliseconds watchdog_every_{0}; // half WatchdogSec; 0: none

@@ -48,6 +48,7 @@ follow::Settings read_config(const std::string &file)
 	if (s.copy.empty())
 		throw ConfigProblem(file + ": [backend] path: missing; the file of the local copy");
 	s.conninfo = c.follow->at("conninfo").get<std::string>();
+	s.render = {c.defaults, c.http};
 	try {
 		s.shown = follow::shown_conninfo(s.conninfo);
 	} catch (const follow::ConninfoError &e) {

@@ -3,7 +3,8 @@ own (pgserver.py): nodes made of a follower and the unchanged SQLite
 responder on its copy, through an outage of the primary, SIGKILL mid-copy
 and mid-apply, pruned change records, writes made with plain SQL, and the
 follower's refusals (a second follower, an old schema, a write into the
-copy) and its word to systemd.
+copy) and its word to systemd, and the renderings it keeps in the copy
+(render on write), which the responder serves.
 
 Sizes and the outage are variables: FOLLOW_DOMAINS (10000), FOLLOW_OUTAGE
 (seconds, 30), FOLLOW_BIG (the store killed mid-copy, 150000), and
@@ -22,6 +23,8 @@ import harness
 import pgserver
 import test_sqlite as sq
 from harness import BUILD, PLUGINS, Test, wait_for
+from test_rendering import METRICS, RENDERINGS, SUPPORT
+from test_metrics import parse
 
 FOLLOW = os.path.join(BUILD, "mxdelegate-follow")
 CTL = sq.CTL
@@ -393,6 +396,150 @@ class FollowChanges(FollowTest):
         self.true(all(len(t) == 20 and t.endswith("Z") and t[10] == "T" for t in row), row)
 
 
+# One file for the node's follower and its responder, as the package runs
+# them: the renderings are made under the [defaults] the responder asks for.
+RENDER_CONFIG = FOLLOW_CONFIG + """
+[defaults]
+support = { support_page = "%(support)s" }
+
+[server]
+check_interval = 0.05
+threads = 4
+
+[status]
+path = "%(metrics)s"
+"""
+
+
+class FollowRenderings(FollowTest):
+    def configure(self, node, support):
+        text = RENDER_CONFIG % {"plugins": PLUGINS, "db": node.db, "conninfo": json.dumps(self.conninfo),
+                                "support": support, "metrics": METRICS}
+        aside = node.cfg + ".new"
+        with open(aside, "w") as f:
+            f.write(text)
+        os.rename(aside, node.cfg)
+        node.node_cfg = node.cfg
+
+    def counts(self, node):
+        r = node.mx.get(METRICS, host=None)
+        self.eq(r.status, 200, r.raw)
+        m = parse(r.body.decode())
+        return {o: m.get((RENDERINGS, (("outcome", o),)), 0.0) for o in ("used", "absent", "undecodable")}
+
+    def body(self, node, host, uri):
+        r = node.mx.get(uri, host=host)
+        self.true(r is not None, "no answer")
+        return r.status, (json.loads(r.body) if r.body else None)
+
+    def serves_rendered(self, node, host, uri, status, body):
+        """Waits until host's uri answers status and body from a rendering
+        (the used count moves with that very answer), and says it answers
+        so every time after."""
+        def fast():
+            before = self.counts(node)["used"]
+            return self.body(node, host, uri) == (status, body) and self.counts(node)["used"] > before
+        self.true(wait_for(fast, 10, 0.05), "%s %s: %r, %r\n%s" % (
+            host, uri, self.body(node, host, uri), self.counts(node), node.log()))
+        for _ in range(5):
+            self.eq(self.body(node, host, uri), (status, body))
+
+    def renderings(self, node):
+        return dict(node.sql("SELECT domain, rendered_for FROM renderings"))
+
+    def test_the_copy_keeps_renderings_that_the_responder_serves(self):
+        fill(self.pg, self.dbname, 1, 5)
+        self.ctl_ok("add", "a.example", "--server", "m.a.example:443")
+        self.ctl_ok("add", "*.w.example", "--server", "matrix.{domain}:443")
+        # Refused with [defaults]? No: refused alone, written with SQL.
+        self.sql("INSERT INTO domains (domain, client) VALUES ('bad.example', 'not a url')")
+        n = self.node("r")
+        self.configure(n, "https://old.example/help")
+        n.start()
+        n.serve()
+        self.in_step(n)
+        kept = self.renderings(n)
+        # Every exact name but the refused one; no wildcard; one fingerprint.
+        self.eq(sorted(kept), ["a.example"] + ["d%d.example" % i for i in range(1, 6)], kept)
+        self.eq(len(set(kept.values())), 1, kept)
+        old_fingerprint = kept["a.example"]
+        self.true(old_fingerprint.startswith("f2-"), kept)
+
+        c0 = self.counts(n)
+        self.eq(self.body(n, "d1.example", SERVER), (200, {"m.server": "m1.example.org:443"}))
+        self.eq(self.counts(n)["used"], c0["used"] + 1, (c0, self.counts(n)))
+        self.eq(self.body(n, "d1.example", SUPPORT), (200, {"support_page": "https://old.example/help"}))
+        self.eq(self.body(n, "bad.example", SERVER)[0], 500)
+        self.eq(self.body(n, "x.w.example", SERVER), (200, {"m.server": "matrix.x.w.example:443"}))
+
+        # Added on the primary with the tool: served from its rendering.
+        self.ctl_ok("add", "b.example", "--server", "m.b.example:443")
+        self.in_step(n)
+        self.serves_rendered(n, "b.example", SERVER, 200, {"m.server": "m.b.example:443"})
+
+        # An UPDATE on the primary: the new record, from a new rendering,
+        # never the old one.
+        self.sql("UPDATE domains SET server = 'n1.example.org:443' WHERE domain = 'd1.example'")
+        self.in_step(n)
+        self.serves_rendered(n, "d1.example", SERVER, 200, {"m.server": "n1.example.org:443"})
+        # A record fixed on the primary is rendered when it arrives.
+        self.sql("UPDATE domains SET client = 'https://m.bad.example' WHERE domain = 'bad.example'")
+        self.in_step(n)
+        self.serves_rendered(n, "bad.example", CLIENT, 200,
+                             {"m.homeserver": {"base_url": "https://m.bad.example"}})
+
+        # A removal: 404, and its rendering gone with the row.
+        self.sql("DELETE FROM domains WHERE domain = 'd2.example'")
+        self.in_step(n)
+        self.true(wait_for(lambda: self.body(n, "d2.example", SERVER)[0] == 404, 5), self.body(n, "d2.example", SERVER))
+        self.true("d2.example" not in self.renderings(n), self.renderings(n))
+
+        # New [defaults]: the responder reloaded serves them from the full
+        # path; the follower restarted renders every record again for them.
+        self.eq(n.stop(), 0, n.log())
+        self.configure(n, "https://new.example/help")
+        n.mx.proc.send_signal(signal.SIGHUP)
+        self.true(wait_for(lambda: self.body(n, "d3.example", SUPPORT) ==
+                           (200, {"support_page": "https://new.example/help"}), 5),
+                  self.body(n, "d3.example", SUPPORT))
+        n.start()
+        self.true(wait_for(lambda: "records rendered" in n.log(), 20, 0.05), n.log())
+        self.contains(n.log(), ": 7 records rendered for this configuration's [defaults] and [http]")
+        kept = self.renderings(n)
+        self.eq(len(kept), 7, kept)
+        self.eq(len(set(kept.values())), 1, kept)
+        self.true(kept["a.example"] != old_fingerprint, kept)
+        self.serves_rendered(n, "d3.example", SUPPORT, 200, {"support_page": "https://new.example/help"})
+        self.serves_rendered(n, "a.example", SERVER, 200, {"m.server": "m.a.example:443"})
+        # Started again with nothing to do, it says nothing of renderings.
+        self.eq(n.stop(), 0, n.log())
+        logged = len(n.log())
+        n.start()
+        self.in_step(n)
+        self.true("records rendered" not in n.log()[logged:], n.log()[logged:])
+
+
+    def test_a_change_during_the_catch_up_is_applied_within_a_batch(self):
+        fill(self.pg, self.dbname, 1, 50000)
+        n = self.node("r")
+        self.configure(n, "https://old.example/help")
+        n.start()
+        self.eq(n.stop(), 0, n.log())
+        self.configure(n, "https://new.example/help")
+        logged = len(n.log())
+        n.start()
+        # Following (READY) before the catch-up; a change now is applied
+        # between two of its batches, not after the last.
+        self.sql("UPDATE domains SET server = 'n7.example.org:443' WHERE domain = 'd7.example'")
+        self.true(wait_for(lambda: n.sql("SELECT server FROM domains WHERE domain = 'd7.example'") ==
+                           [("n7.example.org:443",)], 10, 0.01), n.log())
+        self.true("records rendered" not in n.log()[logged:], "the catch-up was over first: " + n.log())
+        self.true(wait_for(lambda: "records rendered" in n.log()[logged:], 120, 0.1), n.log())
+        # d7 was rendered with its change: the walk finds it done.
+        self.contains(n.log()[logged:], ": 49999 records rendered for this configuration's")
+        self.eq(n.sql("SELECT count(DISTINCT rendered_for), count(*) FROM renderings"), [(1, 50000)])
+
+
 class FollowRefusals(FollowTest):
     def test_a_second_follower_on_the_same_copy_exits_75(self):
         fill(self.pg, self.dbname, 1, 10)
@@ -501,8 +648,8 @@ class FollowRefusals(FollowTest):
         n.start()
         self.in_step(n)
         self.eq(n.sql("PRAGMA user_version")[0][0], 3)
-        # The follower keeps no renderings: the responder's full path.
-        self.eq(n.sql("SELECT count(*) FROM renderings")[0][0], 0)
+        # Copied whole, every row rendered with it, the redirect too.
+        self.eq(n.sql("SELECT count(*) FROM renderings")[0][0], 11)
         self.eq(n.sql("SELECT redirect FROM domains WHERE domain = 'moved.example'"),
                 [('"https://matrix.other.example"',)])
         self.eq(n.sql("SELECT count(*) FROM domains")[0][0], 11)
