@@ -23,7 +23,7 @@ import harness
 import pgserver
 import test_sqlite as sq
 from harness import BUILD, PLUGINS, Test, wait_for
-from test_rendering import METRICS, RENDERINGS, SUPPORT
+from test_rendering import METRICS, RENDER_TABLES, RENDERINGS, SUPPORT
 from test_metrics import parse
 
 FOLLOW = os.path.join(BUILD, "mxdelegate-follow")
@@ -398,17 +398,7 @@ class FollowChanges(FollowTest):
 
 # One file for the node's follower and its responder, as the package runs
 # them: the renderings are made under the [defaults] the responder asks for.
-RENDER_CONFIG = FOLLOW_CONFIG + """
-[defaults]
-support = { support_page = "%(support)s" }
-
-[server]
-check_interval = 0.05
-threads = 4
-
-[status]
-path = "%(metrics)s"
-"""
+RENDER_CONFIG = FOLLOW_CONFIG + RENDER_TABLES
 
 
 class FollowRenderings(FollowTest):

@@ -19,12 +19,9 @@ SUPPORT = "/.well-known/matrix/support"
 METRICS = "/metrics"
 RENDERINGS = "mxdelegate_store_renderings_total"
 
-CONFIG = """\
-[backend]
-name = "sqlite"
-plugin_dir = "%(plugins)s"
-path = "%(db)s"
-
+# What a rendering is made under, and the metrics page that counts its use;
+# test_follow.py gives its node the same.
+RENDER_TABLES = """
 [defaults]
 support = { support_page = "%(support)s" }
 
@@ -35,6 +32,13 @@ threads = 4
 [status]
 path = "%(metrics)s"
 """
+
+CONFIG = """\
+[backend]
+name = "sqlite"
+plugin_dir = "%(plugins)s"
+path = "%(db)s"
+""" + RENDER_TABLES
 
 
 class RenderOnWrite(Store):
