@@ -151,6 +151,32 @@ std::optional<Documents> decode(std::string_view bytes, std::string_view key)
 	return docs;
 }
 
+Made make(std::string_view key, std::string_view record_text, const nlohmann::json &defaults,
+          const render::Policy &policy)
+{
+	Made made;
+	bounded_json::Parsed stored = bounded_json::parse(record_text);
+	if (stored.outcome == bounded_json::Outcome::too_big ||
+	    stored.outcome == bounded_json::Outcome::too_deep) {
+		made.outcome = Made::Outcome::over_limit;
+		made.problem = "record " + stored.problem;
+		return made;
+	}
+	if (!stored.value.is_object()) {
+		made.outcome = Made::Outcome::not_object;
+		return made;
+	}
+	const nlohmann::json record = record::effective(stored.value, defaults, key);
+	if (const auto problems = record::validate(record, key); !problems.empty()) {
+		made.outcome = Made::Outcome::invalid;
+		made.problem = record::format_path(problems.front().path) + ": " + problems.front().message;
+		return made;
+	}
+	for (Document d : all_documents)
+		made.docs[static_cast<std::size_t>(d)] = make_answer(render::document(record, d, key, policy));
+	return made;
+}
+
 Outcome prepare(std::string_view key, std::string_view record_text, const nlohmann::json &defaults,
                 const render::Policy &policy)
 {
@@ -159,24 +185,21 @@ Outcome prepare(std::string_view key, std::string_view record_text, const nlohma
 	// are rendered per host, when asked.
 	if (key.starts_with("*."))
 		return {std::nullopt, name + ": wildcard key (rendered per host when asked)"};
-	// What the responder's directory does for host == key, step by step.
-	bounded_json::Parsed stored = bounded_json::parse(record_text);
-	if (stored.outcome == bounded_json::Outcome::too_big ||
-	    stored.outcome == bounded_json::Outcome::too_deep)
-		return {std::nullopt, name + ": record " + stored.problem};
-	if (!stored.value.is_object())
+	Made made = make(key, record_text, defaults, policy);
+	switch (made.outcome) {
+	case Made::Outcome::over_limit:
+		return {std::nullopt, name + ": " + made.problem};
+	case Made::Outcome::not_object:
 		return {std::nullopt, name + ": the stored record is not a JSON object"};
-	const nlohmann::json record = record::effective(stored.value, defaults, key);
-	if (const auto problems = record::validate(record, key); !problems.empty())
-		return {std::nullopt, name + ": " + record::format_path(problems.front().path) + ": " +
-		                          problems.front().message + " (with [defaults])"};
-	Documents docs;
-	for (Document d : all_documents) {
-		docs[static_cast<std::size_t>(d)] = make_answer(render::document(record, d, key, policy));
-		if (docs[static_cast<std::size_t>(d)].status >= 500)
-			return {std::nullopt, name + ": " + std::string(document_path(d)) + ": cannot be rendered"};
+	case Made::Outcome::invalid:
+		return {std::nullopt, name + ": " + made.problem + " (with [defaults])"};
+	case Made::Outcome::documents:
+		break;
 	}
-	return {encode(key, docs), {}};
+	for (Document d : all_documents)
+		if (made.docs[static_cast<std::size_t>(d)].status >= 500)
+			return {std::nullopt, name + ": " + std::string(document_path(d)) + ": cannot be rendered"};
+	return {encode(key, made.docs), {}};
 }
 
 } // namespace mxd::rendering

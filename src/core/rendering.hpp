@@ -59,6 +59,25 @@ std::string encode(std::string_view key, const Documents &docs);
 // never an exception for bad bytes.
 std::optional<Documents> decode(std::string_view bytes, std::string_view key);
 
+// The four documents of the record stored under an exact name, made as a
+// miss of that name makes them: the record's text read within bounded_json's
+// limits, merged with [defaults] (host == key), validated, rendered.  Both
+// render on write (prepare) and the responder's preload of an in-memory
+// store make them here.
+struct Made {
+	enum class Outcome {
+		documents,  // docs holds them
+		over_limit, // past bounded_json's limits: a 500 for the name
+		not_object, // not a JSON object: the store's fault, a 503 when asked
+		invalid,    // refused with [defaults]: a 500 for the name
+	} outcome = Outcome::documents;
+	Documents docs;
+	// over_limit: "record ..."; invalid: "field: problem".
+	std::string problem;
+};
+Made make(std::string_view key, std::string_view record_text, const nlohmann::json &defaults,
+          const render::Policy &policy);
+
 // What the writer keeps for a record stored under `key`: the record's text
 // as the store hands it to lookup(), merged with [defaults] and checked
 // exactly as the responder does for host == key, then rendered.

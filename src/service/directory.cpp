@@ -148,28 +148,24 @@ std::shared_ptr<const Directory::Preloaded> Directory::preload(std::uint64_t epo
 			if (key.starts_with("*."))
 				return true;
 			const std::string host(key);
-			// resolve()'s reading and build()'s checks, for the exact name.
-			bounded_json::Parsed stored = bounded_json::parse(text);
+			// What a miss of the exact name makes (resolve() and build()).
+			rendering::Made made = rendering::make(host, text, defaults_, policy_);
 			Docs docs;
-			if (stored.outcome == bounded_json::Outcome::too_big ||
-			    stored.outcome == bounded_json::Outcome::too_deep) {
-				docs = refuse(host, "record " + stored.problem);
-			} else if (!stored.value.is_object()) {
-				// A 503 on the lookup path, never cached: left to it.
-				return true;
-			} else {
-				const nlohmann::json record = record::effective(stored.value, defaults_, host);
-				const auto problems = record::validate(record, host);
-				if (!problems.empty())
-					docs = refuse(host, record::format_path(problems.front().path) + ": " +
-					                        problems.front().message);
-				else
-					for (Document doc : all_documents) {
-						const auto i = static_cast<std::size_t>(doc);
-						docs[i] = shared(render::document(record, doc, host, policy_));
-						if (docs[i]->status == 404 && docs[i]->rest == missing_[i]->rest)
-							docs[i] = missing_[i];
-					}
+			switch (made.outcome) {
+			case rendering::Made::Outcome::not_object:
+				return true; // a 503 on the lookup path, never cached: left to it
+			case rendering::Made::Outcome::over_limit:
+			case rendering::Made::Outcome::invalid:
+				docs = refuse(host, made.problem);
+				break;
+			case rendering::Made::Outcome::documents:
+				for (std::size_t i = 0; i < document_count; i++) {
+					auto &answer = made.docs[i];
+					docs[i] = answer.status == 404 && answer.rest == missing_[i]->rest
+					              ? missing_[i]
+					              : std::make_shared<const Answer>(std::move(answer));
+				}
+				break;
 			}
 			std::size_t bytes = entry_overhead + host.capacity() + sizeof(Docs);
 			for (const auto &answer : docs)

@@ -252,3 +252,24 @@ TEST_CASE("rendering: prepare renders as the responder does for host == key, or 
 	CHECK_FALSE(escaped.bytes);
 	CHECK(escaped.skipped.starts_with("example.net: "));
 }
+
+TEST_CASE("rendering: make gives the four documents a miss gives, or the outcome that stops them",
+          "[rendering]")
+{
+	const render::Policy policy;
+	const json defaults = json::parse(R"({"support":{"support_page":"https://help.{domain}/"}})");
+	auto made = rendering::make("example.org", record.dump(), defaults, policy);
+	REQUIRE(made.outcome == rendering::Made::Outcome::documents);
+	CHECK(same(made.docs, documents_of(mxd::record::effective(record, defaults, "example.org"),
+	                                   "example.org", policy)));
+
+	made = rendering::make("example.org", "[1]", defaults, policy);
+	CHECK(made.outcome == rendering::Made::Outcome::not_object);
+	made = rendering::make("example.org", R"({"server":"not a server name!"})", defaults, policy);
+	CHECK(made.outcome == rendering::Made::Outcome::invalid);
+	CHECK(made.problem.starts_with("server: "));
+	const std::string deep = std::string(100, '[') + std::string(100, ']');
+	made = rendering::make("example.org", R"({"client_extra":{"k":)" + deep + "}}", defaults, policy);
+	CHECK(made.outcome == rendering::Made::Outcome::over_limit);
+	CHECK(made.problem.starts_with("record "));
+}
