@@ -111,7 +111,6 @@ std::shared_ptr<Responder> Responder::checked(const Config &config, const Respon
 void Responder::fixed(Reply &reply, const Answer &answer, bool head) const
 {
 	reply.hold.reset();
-	reply.lead = {};
 	reply.cache = Reply::Cache::none;
 	reply.status = answer.status;
 	reply.lead = answer.lead;
