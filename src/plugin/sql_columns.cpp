@@ -65,11 +65,14 @@ std::string record_of(const Row &row, std::string_view plugin, std::string_view 
 
 std::string row_digest(std::string_view domain, const Row &row)
 {
-	// One buffer a thread, hashed at once: XXH3's streaming state is a
-	// type of xxhash's static-linking-only API, whose layout may change
-	// between versions of the shared library.
-	thread_local std::string in;
-	in.clear();
+	// One buffer, hashed at once: XXH3's streaming state is a type of
+	// xxhash's static-linking-only API, whose layout may change between
+	// versions of the shared library.  Not a thread_local kept between
+	// calls: this runs inside dlopen()ed plugins, whose dynamic TLS
+	// LeakSanitizer scans at exit, after the plugin was dlclose()d, and its
+	// tracer then crashed now and then (exit 99 in the sanitizer stage).
+	std::string in;
+	in.reserve(256);
 	const auto add_size = [&](std::uint64_t n) {
 		for (int i = 0; i < 8; i++)
 			in.push_back(static_cast<char>(n >> (8 * i)));
