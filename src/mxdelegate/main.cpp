@@ -198,6 +198,9 @@ int run(int argc, char **argv)
 
 	Config config;
 	std::string config_error;
+	// Before the read: an edit landing between the read and the moment the
+	// server starts watching is then a change, not the baseline.
+	const settle::Stamp read_as = config_stamp(args.config);
 	try {
 		config = load_config(args.config);
 		log::set_format(config.log_format);
@@ -278,7 +281,7 @@ int run(int argc, char **argv)
 		return EX_OSERR;
 	}
 	try {
-		Server server(args.config, config, listen_fd, std::move(first));
+		Server server(args.config, config, read_as, listen_fd, std::move(first));
 		server.run(args.threads ? args.threads : config.threads);
 		return 0;
 	} catch (const std::exception &e) {

@@ -93,7 +93,9 @@ GateSettings gate_settings(const Config &config)
 	return g;
 }
 
-settle::Stamp stamp(const std::string &path)
+} // namespace
+
+settle::Stamp config_stamp(const std::string &path)
 {
 	struct stat st;
 	if (stat(path.c_str(), &st) != 0) {
@@ -104,11 +106,9 @@ settle::Stamp stamp(const std::string &path)
 	return settle::stamp_of(st);
 }
 
-} // namespace
-
-Server::Server(std::string config_path, const Config &config, int listen_fd,
-               std::shared_ptr<Responder> first)
-	: config_path_(std::move(config_path)), listen_fd_(listen_fd),
+Server::Server(std::string config_path, const Config &config, const settle::Stamp &read_as,
+               int listen_fd, std::shared_ptr<Responder> first)
+	: config_path_(std::move(config_path)), config_read_as_(read_as), listen_fd_(listen_fd),
 	  gate_settings_(gate_settings(config)), request_timeout_(config.read_timeout_s)
 {
 	install(first ? std::move(first)
@@ -374,7 +374,7 @@ void Server::run(unsigned threads)
 	// The configuration file, which may hold the domains: an edit in place
 	// is taken once it has settled (core/settle), so that a half-written
 	// file, valid TOML with fewer domains, is never put in service.
-	settle::Watch watch(stamp(config_path_));
+	settle::Watch watch(config_read_as_);
 	// The socket is listening and the gate takes what arrives on it.
 	notify_.ready();
 	using Clock = std::chrono::steady_clock;
@@ -418,11 +418,11 @@ void Server::run(unsigned threads)
 			break;
 		}
 		if (sig == SIGHUP) {
-			watch.taken(stamp(config_path_));
+			watch.taken(config_stamp(config_path_));
 			reload_told("SIGHUP");
 			continue;
 		}
-		const settle::Stamp now = stamp(config_path_);
+		const settle::Stamp now = config_stamp(config_path_);
 		if (watch.see(now, settle::Clock::now()) == settle::Watch::Verdict::take) {
 			watch.taken(now);
 			reload_told("file changed");

@@ -5,6 +5,7 @@
 // before constructing it.
 #pragma once
 
+#include "core/settle.hpp"
 #include "mxdelegate/gate.hpp"
 #include "mxdelegate/notify.hpp"
 #include "mxdelegate/status_http.hpp"
@@ -24,12 +25,17 @@
 
 namespace mxd {
 
+// What stat(2) says of the configuration file now (its errno if it cannot).
+settle::Stamp config_stamp(const std::string &path);
+
 class Server {
 public:
 	// Takes `first` into service (made from `config` when null).  Throws
 	// std::runtime_error naming what failed, or the Responder's errors.
-	Server(std::string config_path, const Config &config, int listen_fd,
-	       std::shared_ptr<Responder> first);
+	// `read_as` is config_stamp() of the file taken before `config` was
+	// read from it: an edit made since, even before run() watches, is seen.
+	Server(std::string config_path, const Config &config, const settle::Stamp &read_as,
+	       int listen_fd, std::shared_ptr<Responder> first);
 	~Server();
 	Server(const Server &) = delete;
 	Server &operator=(const Server &) = delete;
@@ -58,6 +64,7 @@ private:
 	void stop(std::vector<std::thread> &workers, unsigned threads);
 
 	const std::string config_path_;
+	const settle::Stamp config_read_as_;
 	const int listen_fd_;
 	const GateSettings gate_settings_;
 	std::unique_ptr<Gate> gate_;
