@@ -179,7 +179,9 @@ void Build::add(const Row &row)
 {
 	bind(insert_, row);
 	step(db_, insert_, fresh_, row.domain);
-	rendered_ += renderer_->keep(row.domain) == Renderer::kept;
+	const Renderer::Kept k = renderer_->keep(row.domain, row.offered ? &*row.offered : nullptr);
+	rendered_ += k == Renderer::kept;
+	taken_ += k == Renderer::taken;
 	rows_++;
 }
 
@@ -266,8 +268,9 @@ std::optional<CopyMeta> Copy::meta() const
 	return m;
 }
 
-void Copy::apply(const Changes &changes, const std::string &primary) const
+Copy::Applied Copy::apply(const Changes &changes, const std::string &primary) const
 {
+	Applied out;
 	Db d;
 	if (sqlite3_open_v2(path_.c_str(), &d.db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
 		throw CopyError(path_ + ": " + why(d.db));
@@ -289,7 +292,9 @@ void Copy::apply(const Changes &changes, const std::string &primary) const
 				if (row) {
 					bind(insert, *row);
 					step(d.db, insert, path_, domain);
-					(void)renderer.keep(domain);
+					const Renderer::Kept k = renderer.keep(domain, row->offered ? &*row->offered : nullptr);
+					out.rendered += k == Renderer::kept;
+					out.taken += k == Renderer::taken;
 				} else {
 					sqlite3_reset(remove);
 					sqlite3_bind_text(remove, 1, domain.data(), static_cast<int>(domain.size()),
@@ -318,6 +323,7 @@ void Copy::apply(const Changes &changes, const std::string &primary) const
 		sqlite3_exec(d.db, "ROLLBACK", nullptr, nullptr, nullptr);
 		throw;
 	}
+	return out;
 }
 
 } // namespace mxd::follow
