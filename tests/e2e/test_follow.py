@@ -640,7 +640,7 @@ class FollowRefusals(FollowTest):
             log = mx.stderr()
             self.eq(mx.stop(), 0, log)
         self.ctl_ok("init", cfg=pgcfg)
-        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "3")
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "4")
         self.eq(len(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'store_id'", old).strip()), 36)
         self.pg.psql("INSERT INTO domains (domain, server) VALUES ('new.example', 'm.new.example')", old)
         self.eq(self.pg.psql("SELECT domain FROM mxdelegate_changes", old).split(), ["new.example"])
@@ -671,13 +671,14 @@ class FollowRefusals(FollowTest):
         self.eq(direct.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
         # The copy is of the current SQLite schema, whatever the primary's.
         self.eq(n.sql("PRAGMA user_version")[0][0], 3)
-        # Writes need version 3; init migrates in one transaction, the
+        # Writes need version 4; init migrates in one transaction, the
         # change log's triggers untouched.
         r = self.ctl("add", "moved.example", "--redirect", "https://matrix.other.example", cfg=pgcfg)
         self.true(r.returncode != 0, r.stderr)
-        self.contains(r.stderr, "schema version 2, expected 3; run \"mxdelegatectl init\" to migrate it")
+        self.contains(r.stderr, "schema version 2, expected 4; run \"mxdelegatectl init\" to migrate it")
+        self.eq(n.status()["renderings_taken"], 0)
         self.ctl_ok("init", cfg=pgcfg)
-        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "3")
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "4")
         self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example",
                     "--redirect-status", "307", cfg=pgcfg)
         self.pg.psql("UPDATE domains SET redirect = '{\"server\": \"https://other.example/s\"}', "
@@ -691,6 +692,10 @@ class FollowRefusals(FollowTest):
         self.true(wait_for(lambda: n.mx.get(SERVER, host="old.example").status == 302, 10), n.log())
         self.eq(n.mx.get(SERVER, host="old.example").header("Location"), "https://other.example/s")
         self.eq(n.state(), "following")
+        # The follower read the migrated store's renderings with its rows:
+        # the tool's, made under the same (empty) [defaults], were taken;
+        # old.example, changed with SQL, was rendered on the node.
+        self.eq(n.status()["renderings_taken"], 1, n.status())
         # init's notification retired the direct responder's readers: the
         # new columns are read without a restart.
         try:
