@@ -153,7 +153,13 @@ Build::Build(const std::string &path, std::string primary, const RenderWith &wit
 	if (sqlite3_open_v2(fresh_.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
 		throw CopyError(fresh_ + ": " + why(db_));
 	// Nothing to roll back to while building: a failed build is thrown away.
-	exec(db_, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", fresh_, "setting up");
+	// A page cache of 64 MiB while building: the renderings go in by their
+	// hashed rowids, at random places of a table of about 700 bytes a row,
+	// and with SQLite's 2 MiB each insert moved pages through the kernel
+	// (a million taken from the primary: 13 s of system time of 23 s; 7 s
+	// of 15 s with this).  The responders never see this connection.
+	exec(db_, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536",
+	     fresh_, "setting up");
 	exec(db_, sqlite_schema, fresh_, "creating the schema");
 	exec(db_,
 	     "CREATE TABLE mxdelegate_follow (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) "
