@@ -584,10 +584,13 @@ public:
 	}
 
 	// What the responder's lookup_rendered() does, on this connection,
-	// with this transaction's writes sent first.
+	// with this transaction's writes of the domain sent first (init asks
+	// for each record before it renders it: sending every other one then
+	// would make each rendering a COPY of its own).
 	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
 	{
-		flush();
+		if (index_.count(domain) || rendering_index_.count(domain))
+			flush();
 		Result r = lookup_rendered_on(c_.get(), domain);
 		int rc;
 		if (!found_rendered(s_, r, domain, fingerprint, out, rc))
