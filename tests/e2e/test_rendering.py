@@ -458,6 +458,17 @@ class PostgresRenderOnWrite(Rendered):
         self.true(wait_for(lambda: self.body("a.example", CLIENT)[0] == 404 and
                            self.counts()["used"] > c0["used"], 5), (self.counts(), self.mx.stderr()))
 
+    def test_each_step_of_move_keeps_a_rendering(self):
+        self.ok("add", "a.example", "--server", "m.a.example:443", "--max-age", "2")
+        self.serve()
+        out = self.ok("move", "a.example", "--server", "n.a.example:443", "--at", "+3", "--low", "1")
+        self.contains(out, "move: a.example: changed")
+        # The last step's rendering, of the row as it is now: used.
+        self.eq(self.sql("SELECT count(*) FROM renderings WHERE domain = 'a.example'"), "1")
+        c0 = self.counts()
+        self.true(wait_for(lambda: self.body("a.example", SERVER) == (200, {"m.server": "n.a.example:443"})
+                           and self.counts()["used"] > c0["used"], 5), self.counts())
+
     def test_the_digest_and_rendering_are_the_sqlite_stores_byte_for_byte(self):
         # The same records through the tool into both stores: the same
         # fingerprint, digest and bytes, so that a rendering made by one
