@@ -13,7 +13,9 @@
 //  - write ("access": "write" or "create", the admin tool): one connection,
 //    one thread, the write side of ABI 1.1; puts inside a transaction are
 //    buffered and sent with COPY, so that a bulk import is not a million
-//    round trips.
+//    round trips, and so are the renderings kept beside them (ABI 1.3,
+//    schema version 4: store_rendered), in COPY's binary form, since they
+//    are bytes.
 //
 // The notification connection is driven from generation() itself, never by
 // a thread of its own: the core asks for the generation every check_interval
@@ -70,8 +72,10 @@ using Clock = std::chrono::steady_clock;
 // reads: the responder reads a version 1 store too, so that a rolling
 // upgrade does not refuse a node before init migrated its store.
 // Version 3 added the redirect columns; a store of version 1 or 2 is read
-// with NULL in their place.
-constexpr plugin::SchemaVersion schema{3};
+// with NULL in their place.  Version 4 added the table renderings; before
+// it, lookup_rendered() is lookup().
+constexpr plugin::SchemaVersion schema{4};
+constexpr int first_rendering_version = 4;
 constexpr int oldest_readable = 1;
 constexpr const char schema_sql[] =
 #include "schema.inc"
@@ -84,6 +88,10 @@ static_assert(std::string_view(schema_sql).find(migration_1_to_2_mark) != std::s
 constexpr std::string_view migration_2_to_3_mark = "\n-- version 3:";
 static_assert(std::string_view(schema_sql).find(migration_2_to_3_mark) != std::string_view::npos,
               "schema.sql lost its \"-- version 3:\" line");
+// And version 3 to 4.
+constexpr std::string_view migration_3_to_4_mark = "\n-- version 4:";
+static_assert(std::string_view(schema_sql).find(migration_3_to_4_mark) != std::string_view::npos,
+              "schema.sql lost its \"-- version 4:\" line");
 
 // Lookups after a failure answer at once for this long, doubling up to the
 // maximum while the server stays away; the notification connection waits
@@ -93,7 +101,8 @@ constexpr plugin::Backoff backoff{std::chrono::milliseconds(250), std::chrono::m
 // make progress, and how long one attempt to connect it may take in all.
 constexpr int listen_step_ms = 200;
 constexpr std::chrono::seconds listen_attempt_limit{10};
-// Rows, and bytes, a transaction buffers before it sends them with COPY.
+// Rows, and bytes, a transaction buffers before it sends them with COPY
+// (records and renderings each).
 constexpr std::size_t copy_batch = 50000;
 constexpr std::size_t copy_bytes = 32 << 20;
 
@@ -316,10 +325,36 @@ std::string list_sql(unsigned columns)
 	return "SELECT domain, " + plugin::column_list({}, columns) + " FROM domains ORDER BY domain";
 }
 
-// Row `row` of `r`, its columns starting at `first`, as the JSON text
-// lookup() hands out.
-std::string record_of(const Settings &s, const PGresult *r, int row, int first,
-                      std::string_view domain)
+// The record's columns, then its rendering's (NULL when it has none): one
+// statement, one round trip, read in libpq's binary format, so that the
+// rendering's bytes come as they are and not as bytea's hex text, which
+// would cost a miss twice its size in decoding.  Every column of a binary
+// result is binary: each record column is cast to the two types binary_row
+// reads (text, whose binary form is its bytes as the text form has them,
+// and bigint, 8 bytes big-endian), whatever an operator made of its type.
+// Before version 4 there is no such statement: lookup_rendered is lookup.
+std::string lookup_rendered_sql(unsigned columns = plugin::latest_columns)
+{
+	std::string list;
+	for (const plugin::Column &c : plugin::record_columns) {
+		list += list.empty() ? "" : ", ";
+		const char *type = c.type == plugin::Column::integer ? "::bigint" : "::text";
+		if (c.since > columns)
+			list.append("NULL").append(type);
+		else
+			list.append("d.").append(c.name).append(type);
+	}
+	return "SELECT " + list + ", r.rendered_for, r.rendered_of, r.rendered FROM domains AS d "
+	       "LEFT JOIN renderings AS r ON r.domain = d.domain WHERE d.domain = $1";
+}
+constexpr int rendered_for_cell = static_cast<int>(plugin::record_columns.size());
+constexpr int rendered_of_cell = rendered_for_cell + 1;
+constexpr int rendered_cell = rendered_for_cell + 2;
+
+// The record's cells of row `row` of a text-format result, its columns
+// starting at `first`; valid while `r` is.  An integer column's text that
+// is not a whole number is a cell of another kind, which record_of names.
+plugin::Row text_row(const PGresult *r, int row, int first)
 {
 	plugin::Row cells;
 	for (int i = first; auto &cell : cells) {
@@ -334,13 +369,55 @@ std::string record_of(const Settings &s, const PGresult *r, int row, int first,
 			                                                            : plugin::Cell::other;
 		}
 	}
-	return plugin::record_of(cells, "postgres", s.target, domain);
+	return cells;
+}
+
+// The same cells from lookup_rendered_sql's binary result: text as its
+// bytes, bigint as 8 bytes big-endian.  They must be the cells text_row
+// reads for the same row (a rendering's digest is made from one and
+// checked against the other): text's binary form is its text form, and a
+// bigint's value is the number its text spells.
+plugin::Row binary_row(const PGresult *r, int row)
+{
+	plugin::Row cells;
+	for (int at = 0; auto &cell : cells) {
+		const int i = at++;
+		if (PQgetisnull(r, row, i))
+			continue;
+		const std::string_view v(PQgetvalue(r, row, i), PQgetlength(r, row, i));
+		if (plugin::record_columns[i].type != plugin::Column::integer) {
+			cell = {plugin::Cell::text, v};
+		} else if (v.size() == 8) {
+			std::uint64_t n = 0;
+			for (const char c : v)
+				n = n << 8 | static_cast<unsigned char>(c);
+			cell = {plugin::Cell::integer, {}, static_cast<std::int64_t>(n)};
+		} else {
+			cell.kind = plugin::Cell::other;
+		}
+	}
+	return cells;
+}
+
+// Row `row` of `r`, its columns starting at `first`, as the JSON text
+// lookup() hands out.
+std::string record_of(const Settings &s, const PGresult *r, int row, int first,
+                      std::string_view domain)
+{
+	return plugin::record_of(text_row(r, row, first), "postgres", s.target, domain);
 }
 
 Result lookup_on(PGconn *c, const char *domain)
 {
 	const char *params[] = {domain};
 	return Result(PQexecPrepared(c, "lookup", 1, params, nullptr, nullptr, 0));
+}
+
+// The record and its rendering, binary (lookup_rendered_sql).
+Result lookup_rendered_on(PGconn *c, const char *domain)
+{
+	const char *params[] = {domain};
+	return Result(PQexecPrepared(c, "lookup_rendered", 1, params, nullptr, nullptr, 1));
 }
 
 // What a successful lookup found; false for a failed one.
@@ -351,6 +428,33 @@ bool found(const Settings &s, const Result &r, const char *domain, plugin::Found
 	rc = PQntuples(r.get()) == 0 ? MXD_NOT_FOUND : MXD_OK;
 	if (rc == MXD_OK)
 		out.set(record_of(s, r.get(), 0, 0, domain));
+	return true;
+}
+
+// The same for lookup_rendered_on's result: the rendering when it was made
+// under `fingerprint` for the row exactly as it is now (the digest of the
+// cells just read), else the record, as lookup() builds it.
+bool found_rendered(const Settings &s, const Result &r, const char *domain, const char *fingerprint,
+                    plugin::Found &out, int &rc)
+{
+	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+		return false;
+	rc = PQntuples(r.get()) == 0 ? MXD_NOT_FOUND : MXD_OK;
+	if (rc != MXD_OK)
+		return true;
+	const PGresult *res = r.get();
+	const plugin::Row row = binary_row(res, 0);
+	if (!PQgetisnull(res, 0, rendered_for_cell) && !PQgetisnull(res, 0, rendered_of_cell) &&
+	    !PQgetisnull(res, 0, rendered_cell) &&
+	    std::string_view(PQgetvalue(res, 0, rendered_for_cell),
+	                     PQgetlength(res, 0, rendered_for_cell)) == fingerprint &&
+	    plugin::row_digest(domain, row) ==
+	        std::string_view(PQgetvalue(res, 0, rendered_of_cell), PQgetlength(res, 0, rendered_of_cell))) {
+		out.set_rendered({PQgetvalue(res, 0, rendered_cell),
+		                  static_cast<std::size_t>(PQgetlength(res, 0, rendered_cell))});
+		return true;
+	}
+	out.set(plugin::record_of(row, "postgres", s.target, domain));
 	return true;
 }
 
@@ -392,7 +496,41 @@ struct Row {
 			i++;
 		}
 	}
+
+	// The cells a lookup of the row will read once it is sent: COPY stores
+	// each text as it is, and an integer column's text is the number's
+	// own (json's dump), which PostgreSQL prints back the same.  Valid
+	// while the row is.
+	plugin::Row cells() const
+	{
+		plugin::Row out;
+		for (std::size_t i = 0; i < out.size(); i++) {
+			if (!fields[i])
+				continue;
+			const std::string_view v = *fields[i];
+			out[i] = {plugin::Cell::text, v};
+			if (plugin::record_columns[i].type == plugin::Column::integer) {
+				const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out[i].number);
+				out[i].kind = ec == std::errc() && end == v.data() + v.size() ? plugin::Cell::integer
+				                                                              : plugin::Cell::other;
+			}
+		}
+		return out;
+	}
 };
+
+// A rendering as store_rendered() buffers it inside a transaction.
+struct Rendering {
+	std::string domain, fingerprint, digest, bytes;
+};
+
+// Appends COPY's binary form of a big-endian integer.
+template <typename T>
+void append_be(std::string &out, T v)
+{
+	for (int i = sizeof(T) - 1; i >= 0; i--)
+		out.push_back(static_cast<char>(static_cast<std::make_unsigned_t<T>>(v) >> (8 * i)));
+}
 
 // The admin tool's connection: one thread, blocking calls.
 class Writer {
@@ -404,22 +542,99 @@ public:
 		else
 			require_version(s_, version_of(s_, c_.get()));
 		prepare("lookup", lookup_sql().c_str());
-		prepare("remove", "DELETE FROM domains WHERE domain = $1");
+		prepare("lookup_rendered", lookup_rendered_sql().c_str());
+		// The domain's rendering goes with it, as put() forgets it.
+		prepare("remove", "WITH forgotten AS (DELETE FROM renderings WHERE domain = $1) "
+		                  "DELETE FROM domains WHERE domain = $1");
+		prepare("forget", "DELETE FROM renderings WHERE domain = $1");
 		std::string incoming = "CREATE TEMP TABLE mxd_incoming (domain text";
 		for (const plugin::Column &col : plugin::record_columns)
 			incoming += std::string(", ") + col.name + (col.type == plugin::Column::integer ? " bigint" : " text");
 		run(s_, c_.get(), (incoming + ")").c_str(), "creating the import table");
+		run(s_, c_.get(),
+		    "CREATE TEMP TABLE mxd_rendered (domain text, rendered_for text, rendered_of bytea, "
+		    "rendered bytea)",
+		    "creating the renderings' import table");
 	}
 
-	// MXD_OK with out set, or MXD_NOT_FOUND.
+	// MXD_OK with out set, or MXD_NOT_FOUND.  A record put in this
+	// transaction and not sent yet is answered from the buffer, as the
+	// store will hold it: an import that renders each record after its
+	// put reads nothing back from the server, and its COPY batches stay
+	// whole.  The digest of what was read is kept for store_rendered(),
+	// which the admin tool calls next for the same domain.
 	int lookup(const char *domain, plugin::Found &out)
 	{
-		flush();
+		if (auto it = index_.find(domain); it != index_.end()) {
+			const Row &row = pending_[it->second];
+			const plugin::Row cells = row.cells();
+			out.set(plugin::record_of(cells, "postgres", s_.target, domain));
+			remember(domain, cells);
+			return MXD_OK;
+		}
 		Result r = lookup_on(c_.get(), domain);
 		int rc;
 		if (!found(s_, r, domain, out, rc))
 			raise(s_, c_.get(), r.get(), "lookup");
+		if (rc == MXD_OK)
+			remember(domain, text_row(r.get(), 0, 0));
+		else
+			read_.reset();
 		return rc;
+	}
+
+	// What the responder's lookup_rendered() does, on this connection,
+	// with this transaction's writes of the domain sent first (init asks
+	// for each record before it renders it: sending every other one then
+	// would make each rendering a COPY of its own).
+	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
+	{
+		if (index_.count(domain) || rendering_index_.count(domain))
+			flush();
+		Result r = lookup_rendered_on(c_.get(), domain);
+		int rc;
+		if (!found_rendered(s_, r, domain, fingerprint, out, rc))
+			raise(s_, c_.get(), r.get(), "lookup");
+		return rc;
+	}
+
+	// Keeps `rendered` under `fingerprint` with the digest of the row as
+	// it is now: as the admin tool's lookup() just read it (the rendering
+	// was made from that text), or read again; nullopt forgets it.
+	// Buffered inside a transaction and sent with COPY, after the records.
+	bool store_rendered(const char *domain, const char *fingerprint,
+	                    std::optional<std::string_view> rendered)
+	{
+		if (!read_ || read_->first != domain) {
+			plugin::Found ignored;
+			if (lookup(domain, ignored) == MXD_NOT_FOUND)
+				return false;
+		}
+		const std::string digest = read_->second;
+		drop_pending_rendering(domain);
+		if (!rendered) {
+			const char *params[] = {domain};
+			Result r(PQexecPrepared(c_.get(), "forget", 1, params, nullptr, nullptr, 0));
+			if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+				raise(s_, c_.get(), r.get(), "forgetting a rendering");
+			return true;
+		}
+		rendering_index_.emplace(domain, renderings_.size());
+		renderings_.push_back({domain, fingerprint, digest, std::string(*rendered)});
+		renderings_bytes_ += rendered->size();
+		if (!in_tx_) {
+			begin_tx();
+			try {
+				flush();
+				commit_tx();
+			} catch (...) {
+				rollback_tx();
+				throw;
+			}
+		} else if (renderings_.size() >= copy_batch || renderings_bytes_ >= copy_bytes) {
+			flush();
+		}
+		return true;
 	}
 
 	void list(int (*each)(void *, const char *, const char *), void *ctx)
@@ -430,6 +645,12 @@ public:
 
 	void put(std::string domain, const json &record)
 	{
+		// Any put forgets the rendering (backend.h: the writer keeps a
+		// fresh one after it): a buffered one here, a stored one when the
+		// row is sent (flush).
+		drop_pending_rendering(domain);
+		if (read_ && read_->first == domain)
+			read_.reset();
 		Row row(std::move(domain), record);
 		// A replaced row still counts: the figure only decides when to send.
 		pending_bytes_ += row.bytes;
@@ -457,6 +678,7 @@ public:
 	bool remove(const char *domain)
 	{
 		flush();
+		read_.reset();
 		const char *params[] = {domain};
 		Result r(PQexecPrepared(c_.get(), "remove", 1, params, nullptr, nullptr, 0));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
@@ -496,6 +718,10 @@ public:
 		pending_.clear();
 		index_.clear();
 		pending_bytes_ = 0;
+		renderings_.clear();
+		rendering_index_.clear();
+		renderings_bytes_ = 0;
+		read_.reset();
 		in_tx_ = false;
 		if (PQtransactionStatus(c_.get()) != PQTRANS_IDLE)
 			run(s_, c_.get(), "ROLLBACK", "rollback");
@@ -536,9 +762,86 @@ private:
 			raise(s_, c_.get(), r.get(), "preparing a statement");
 	}
 
+	void remember(const char *domain, const plugin::Row &cells)
+	{
+		read_.emplace(domain, plugin::row_digest(domain, cells));
+	}
+
+	void drop_pending_rendering(const std::string &domain)
+	{
+		const auto it = rendering_index_.find(domain);
+		if (it == rendering_index_.end())
+			return;
+		const std::size_t at = it->second;
+		rendering_index_.erase(it);
+		renderings_bytes_ -= renderings_[at].bytes.size();
+		// The last one takes its place: the order of a COPY does not matter.
+		if (at + 1 != renderings_.size()) {
+			renderings_[at] = std::move(renderings_.back());
+			rendering_index_[renderings_[at].domain] = at;
+		}
+		renderings_.pop_back();
+	}
+
+	// Everything buffered: the records first, since sending them forgets
+	// their domains' renderings, then the renderings made after them.
+	void flush()
+	{
+		flush_records();
+		flush_renderings();
+	}
+
+	// Sends `data` as the rows of a COPY already started.
+	void copy_in(const std::string &data, const char *what)
+	{
+		// In pieces: PQputCopyData takes an int length.
+		constexpr std::size_t piece = 1 << 20;
+		for (std::size_t at = 0; at < data.size(); at += piece) {
+			const std::size_t n = std::min(piece, data.size() - at);
+			if (PQputCopyData(c_.get(), data.data() + at, static_cast<int>(n)) != 1)
+				raise(s_, c_.get(), nullptr, what);
+		}
+		if (PQputCopyEnd(c_.get(), nullptr) != 1)
+			raise(s_, c_.get(), nullptr, what);
+		for (Result r{PQgetResult(c_.get())}; r; r.reset(PQgetResult(c_.get())))
+			if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+				raise(s_, c_.get(), r.get(), what);
+	}
+
+	// The buffered renderings: COPY (binary: they are bytes, and hex text
+	// would double them) into the session's table, then one upsert.
+	void flush_renderings()
+	{
+		if (renderings_.empty())
+			return;
+		std::string data("PGCOPY\n\xff\r\n\0", 11);
+		append_be<std::int32_t>(data, 0); // flags
+		append_be<std::int32_t>(data, 0); // header extension
+		for (const Rendering &r : renderings_) {
+			append_be<std::int16_t>(data, 4);
+			for (const std::string *f : {&r.domain, &r.fingerprint, &r.digest, &r.bytes}) {
+				append_be<std::int32_t>(data, static_cast<std::int32_t>(f->size()));
+				data += *f;
+			}
+		}
+		append_be<std::int16_t>(data, -1);
+		renderings_.clear();
+		rendering_index_.clear();
+		renderings_bytes_ = 0;
+		run(s_, c_.get(), "COPY mxd_rendered FROM STDIN (FORMAT binary)", "keeping renderings",
+		    PGRES_COPY_IN);
+		copy_in(data, "keeping renderings");
+		run(s_, c_.get(),
+		    "INSERT INTO renderings SELECT domain, rendered_for, rendered_of, rendered FROM "
+		    "mxd_rendered ON CONFLICT (domain) DO UPDATE SET rendered_for = excluded.rendered_for, "
+		    "rendered_of = excluded.rendered_of, rendered = excluded.rendered",
+		    "keeping renderings");
+		run(s_, c_.get(), "TRUNCATE mxd_rendered", "keeping renderings");
+	}
+
 	// The buffered rows: COPY into the session's import table, then one
 	// upsert from it.
-	void flush()
+	void flush_records()
 	{
 		if (pending_.empty())
 			return;
@@ -556,18 +859,7 @@ private:
 		index_.clear();
 		pending_bytes_ = 0;
 		run(s_, c_.get(), "COPY mxd_incoming FROM STDIN", "import", PGRES_COPY_IN);
-		// In pieces: PQputCopyData takes an int length.
-		constexpr std::size_t piece = 1 << 20;
-		for (std::size_t at = 0; at < data.size(); at += piece) {
-			const std::size_t n = std::min(piece, data.size() - at);
-			if (PQputCopyData(c_.get(), data.data() + at, static_cast<int>(n)) != 1)
-				raise(s_, c_.get(), nullptr, "import");
-		}
-		if (PQputCopyEnd(c_.get(), nullptr) != 1)
-			raise(s_, c_.get(), nullptr, "import");
-		for (Result r{PQgetResult(c_.get())}; r; r.reset(PQgetResult(c_.get())))
-			if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-				raise(s_, c_.get(), r.get(), "import");
+		copy_in(data, "import");
 		static const std::string upsert =
 			"INSERT INTO domains AS d (domain, " + plugin::column_list() + ") SELECT domain, " +
 			plugin::column_list() + " FROM mxd_incoming ON CONFLICT (domain) DO UPDATE SET " +
@@ -576,6 +868,9 @@ private:
 			"WHERE (" + plugin::column_list("d.") + ") IS DISTINCT FROM (" +
 			plugin::column_list("excluded.") + ")";
 		run(s_, c_.get(), upsert.c_str(), "import");
+		// Every put forgets its domain's rendering (backend.h), changed or not.
+		run(s_, c_.get(), "DELETE FROM renderings r USING mxd_incoming i WHERE r.domain = i.domain",
+		    "import");
 		run(s_, c_.get(), "TRUNCATE mxd_incoming", "import");
 	}
 
@@ -602,13 +897,18 @@ private:
 			static const std::string_view all(schema_sql);
 			const std::size_t to_2 = all.find(migration_1_to_2_mark);
 			const std::size_t to_3 = all.find(migration_2_to_3_mark);
+			const std::size_t to_4 = all.find(migration_3_to_4_mark);
 			if (found == 1) {
 				static const std::string migration(all.substr(to_2, to_3 - to_2));
 				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 1 to 2");
 			}
 			if (found == 1 || found == 2) {
-				static const std::string migration(all.substr(to_3));
+				static const std::string migration(all.substr(to_3, to_4 - to_3));
 				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 2 to 3");
+			}
+			if (found >= 1 && found <= 3) {
+				static const std::string migration(all.substr(to_4));
+				run(s_, c_.get(), migration.c_str(), "init: migrating schema version 3 to 4");
 			}
 			schema.created("postgres: " + s_.target + ": ", "schema_version", version_of(s_, c_.get()));
 			if (found != schema.expected)
@@ -626,12 +926,18 @@ private:
 	std::vector<Row> pending_;
 	std::size_t pending_bytes_ = 0;
 	std::unordered_map<std::string, std::size_t> index_;
+	std::vector<Rendering> renderings_;
+	std::size_t renderings_bytes_ = 0;
+	std::unordered_map<std::string, std::size_t> rendering_index_;
+	// The domain lookup() read last and the digest of its row.
+	std::optional<std::pair<std::string, std::string>> read_;
 };
 
 // One read connection and its prepared lookup, used by one thread at a time.
 struct Reader {
 	Conn c;
 	unsigned columns = plugin::latest_columns; // of the store's schema when connected
+	bool renders = true; // the store keeps renderings (version 4): lookup_rendered is prepared
 
 	explicit Reader(const Settings &s) : c(connect(s, false))
 	{
@@ -647,9 +953,16 @@ struct Reader {
 		const int version = version_of(s, c.get(), /*reading=*/true);
 		require_version(s, version, /*reading=*/true);
 		columns = columns_of(version);
+		renders = version >= first_rendering_version;
 		Result r(PQprepare(c.get(), "lookup", lookup_sql(columns).c_str(), 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 			raise(s, c.get(), r.get(), "preparing the lookup", /*reading=*/true);
+		if (renders) {
+			Result rr(PQprepare(c.get(), "lookup_rendered", lookup_rendered_sql(columns).c_str(), 0,
+			                    nullptr));
+			if (!rr || PQresultStatus(rr.get()) != PGRES_COMMAND_OK)
+				raise(s, c.get(), rr.get(), "preparing the lookup", /*reading=*/true);
+		}
 	}
 
 	// A connection that died with a server restart is not lent again.
@@ -688,29 +1001,24 @@ public:
 	{
 		if (writer_)
 			return writer_->lookup(domain, out);
-		// A pooled connection may have died with a server restart that
-		// nobody noticed yet: one more try on a new connection then.
-		for (int attempt = 0;; attempt++) {
-			auto reader = acquire();
-			Result r = lookup_on(reader->c.get(), domain);
-			if (int rc; found(s_, r, domain, out, rc)) {
-				pool_.release(std::move(reader));
-				return rc;
-			}
-			const bool dead = lost(reader->c.get());
-			try {
-				raise(s_, reader->c.get(), r.get(), "lookup", /*reading=*/true);
-			} catch (const StatusError &e) {
-				// The connection is dropped either way: a statement that
-				// fails on a live one (a table changed by a migration) may
-				// fail the same way until it is prepared anew.
-				pool_.retire();
-				if (dead && reader.reused && attempt == 0)
-					continue;
-				pool_.failed(e.status(), e.what());
-				throw;
-			}
-		}
+		return read(domain, nullptr, out);
+	}
+
+	// One statement reads the record's columns and the rendering's: the
+	// bytes go out only when they were made under this fingerprint for
+	// the row exactly as it is now, else the record, as lookup() would.
+	// A store before version 4 keeps none: lookup().
+	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
+	{
+		if (writer_)
+			return writer_->lookup_rendered(domain, fingerprint, out);
+		return read(domain, fingerprint, out);
+	}
+
+	bool store_rendered(const char *domain, const char *fingerprint,
+	                    std::optional<std::string_view> rendered)
+	{
+		return writer_->store_rendered(domain, fingerprint, rendered);
 	}
 
 	void list(plugin::Each each, void *ctx)
@@ -754,6 +1062,38 @@ public:
 
 private:
 	using Pool = plugin::ReaderPool<Reader>;
+
+	// A lookup on a pooled connection: the record alone (fingerprint null)
+	// or with its rendering.
+	int read(const char *domain, const char *fingerprint, plugin::Found &out)
+	{
+		// A pooled connection may have died with a server restart that
+		// nobody noticed yet: one more try on a new connection then.
+		for (int attempt = 0;; attempt++) {
+			auto reader = acquire();
+			const bool rendered = fingerprint && reader->renders;
+			Result r = rendered ? lookup_rendered_on(reader->c.get(), domain)
+			                    : lookup_on(reader->c.get(), domain);
+			if (int rc; rendered ? found_rendered(s_, r, domain, fingerprint, out, rc)
+			                     : found(s_, r, domain, out, rc)) {
+				pool_.release(std::move(reader));
+				return rc;
+			}
+			const bool dead = lost(reader->c.get());
+			try {
+				raise(s_, reader->c.get(), r.get(), "lookup", /*reading=*/true);
+			} catch (const StatusError &e) {
+				// The connection is dropped either way: a statement that
+				// fails on a live one (a table changed by a migration) may
+				// fail the same way until it is prepared anew.
+				pool_.retire();
+				if (dead && reader.reused && attempt == 0)
+					continue;
+				pool_.failed(e.status(), e.what());
+				throw;
+			}
+		}
+	}
 
 	// A connection from the pool, or a new one; throws at once while the
 	// server is known to be down and the back-off runs.
@@ -863,8 +1203,12 @@ private:
 		phase_ = Phase::listening;
 		listen_backoff_ = backoff.first;
 		// Whatever changed while nobody listened is unknown: everything
-		// cached goes, once.  The lookups may try the server again at once.
+		// cached goes, once, and so do the pooled readers, since an init
+		// whose notification nobody heard (before the first LISTEN, or
+		// while it was lost) may have migrated the schema their lookups
+		// were prepared for.  The lookups may try the server again at once.
 		generation_.fetch_add(1);
+		pool_.retire();
 		pool_.recovered();
 		outage_.up("postgres: " + s_.target + ": notifications work again; "
 		           "cached answers dropped once, serving from the database");

@@ -1,14 +1,15 @@
--- The mxdelegate PostgreSQL store, schema version 3 (mxdelegate_meta row
+-- The mxdelegate PostgreSQL store, schema version 4 (mxdelegate_meta row
 -- 'schema_version').
 --
 -- Embedded into backends/postgres.so at build time; "mxdelegatectl init" runs
 -- it on a database without it, inside one transaction, or runs the part
 -- after the "-- version 2" line on a version 1 store (the migration: a
 -- fresh store is made as version 1, then migrated, so that both paths run
--- the same text); likewise "-- version 3" on a version 2 store.  The
--- responder reads versions 1 to 3 (versions 1 and 2 have no redirect
--- columns, read as NULL, so a node is not refused before init migrated);
--- writes need 3, mxdelegate-follow 2 or 3.
+-- the same text); likewise "-- version 3" on a version 2 store and
+-- "-- version 4" on a version 3 one.  The responder reads versions 1 to 4
+-- (versions 1 and 2 have no redirect columns, read as NULL; before 4 there
+-- are no renderings, read as none; so a node is not refused before init
+-- migrated); writes need 4, mxdelegate-follow 2 to 4.
 --
 -- One row per domain, as in the SQLite store: the key is the canonical name
 -- the responder looks up (A-labels, lower case, no trailing dot, or a
@@ -170,3 +171,38 @@ ALTER TABLE domains
 		CHECK (redirect IS NULL OR json_typeof(redirect::json) IN ('string', 'object')),
 	ADD COLUMN redirect_status integer;
 UPDATE mxdelegate_meta SET value = '3' WHERE name = 'schema_version';
+
+-- version 4: the rendering of a record kept beside it (render on write,
+-- ABI 1.3), as the SQLite store keeps it: the bytes the core made when the
+-- admin tool wrote the record, the core's fingerprint they were made under
+-- (rendered_for), and the plugin's digest of the record's row then
+-- (rendered_of: XXH3-128 of the domain and every record column, the same
+-- 16 bytes the SQLite plugin and mxdelegate-follow compute for the same
+-- record).  A lookup reads both tables in one statement (a LEFT JOIN on the
+-- domain) and hands the bytes back only while fingerprint and digest still
+-- hold, so a row edited with SQL loses its rendering without a trigger.
+--
+-- No trigger on this table, and none may be added that writes
+-- mxdelegate_changes or notifies: a rendering written alone is not a change
+-- of the record (the digest check at read time is what keeps a stale one
+-- from being served), and "mxdelegatectl render" over a million records
+-- must not send every follower a million changes.
+--
+-- No foreign key to domains: a key referenced by another table cannot be
+-- emptied with a plain "TRUNCATE domains" (PostgreSQL refuses it without
+-- CASCADE), which operators and the change log's TRUNCATE record rely on;
+-- and ON DELETE CASCADE would add a row trigger's work to every delete.
+-- mxdelegatectl's put and remove delete the domain's rendering themselves;
+-- one left behind by SQL (a DELETE or TRUNCATE of domains) is never
+-- reached by the join from a missing row, and should the domain come back
+-- with the very same columns its digest is the same row's, rendered under
+-- the fingerprint it names: still a right answer.  "mxdelegatectl render"
+-- does not remove such leftovers; DELETE FROM renderings r WHERE NOT
+-- EXISTS (SELECT 1 FROM domains d WHERE d.domain = r.domain) does.
+CREATE TABLE renderings (
+	domain       text COLLATE "C" PRIMARY KEY,
+	rendered_for text NOT NULL,
+	rendered_of  bytea NOT NULL,
+	rendered     bytea NOT NULL
+);
+UPDATE mxdelegate_meta SET value = '4' WHERE name = 'schema_version';

@@ -153,7 +153,13 @@ Build::Build(const std::string &path, std::string primary, const RenderWith &wit
 	if (sqlite3_open_v2(fresh_.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
 		throw CopyError(fresh_ + ": " + why(db_));
 	// Nothing to roll back to while building: a failed build is thrown away.
-	exec(db_, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", fresh_, "setting up");
+	// A page cache of 64 MiB while building: the renderings go in by their
+	// hashed rowids, at random places of a table of about 700 bytes a row,
+	// and with SQLite's 2 MiB each insert moved pages through the kernel
+	// (a million taken from the primary: 13 s of system time of 23 s; 7 s
+	// of 15 s with this).  The responders never see this connection.
+	exec(db_, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536",
+	     fresh_, "setting up");
 	exec(db_, sqlite_schema, fresh_, "creating the schema");
 	exec(db_,
 	     "CREATE TABLE mxdelegate_follow (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) "
@@ -179,7 +185,9 @@ void Build::add(const Row &row)
 {
 	bind(insert_, row);
 	step(db_, insert_, fresh_, row.domain);
-	rendered_ += renderer_->keep(row.domain) == Renderer::kept;
+	const Renderer::Kept k = renderer_->keep(row.domain, row.offered ? &*row.offered : nullptr);
+	rendered_ += k == Renderer::kept;
+	taken_ += k == Renderer::taken;
 	rows_++;
 }
 
@@ -266,8 +274,9 @@ std::optional<CopyMeta> Copy::meta() const
 	return m;
 }
 
-void Copy::apply(const Changes &changes, const std::string &primary) const
+Copy::Applied Copy::apply(const Changes &changes, const std::string &primary) const
 {
+	Applied out;
 	Db d;
 	if (sqlite3_open_v2(path_.c_str(), &d.db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
 		throw CopyError(path_ + ": " + why(d.db));
@@ -289,7 +298,9 @@ void Copy::apply(const Changes &changes, const std::string &primary) const
 				if (row) {
 					bind(insert, *row);
 					step(d.db, insert, path_, domain);
-					(void)renderer.keep(domain);
+					const Renderer::Kept k = renderer.keep(domain, row->offered ? &*row->offered : nullptr);
+					out.rendered += k == Renderer::kept;
+					out.taken += k == Renderer::taken;
 				} else {
 					sqlite3_reset(remove);
 					sqlite3_bind_text(remove, 1, domain.data(), static_cast<int>(domain.size()),
@@ -318,6 +329,7 @@ void Copy::apply(const Changes &changes, const std::string &primary) const
 		sqlite3_exec(d.db, "ROLLBACK", nullptr, nullptr, nullptr);
 		throw;
 	}
+	return out;
 }
 
 } // namespace mxd::follow

@@ -49,6 +49,8 @@ public:
 	void add(const Row &row);
 	std::size_t rows() const { return rows_; }
 	std::size_t rendered() const { return rendered_; }
+	// Of the rows, those whose rendering was the primary's (Renderer::taken).
+	std::size_t taken() const { return taken_; }
 	// Ends the build (meta rows, guard, journal mode, fsync) and renames
 	// PATH.new over PATH.
 	void install(const Head &head);
@@ -58,7 +60,7 @@ private:
 	sqlite3 *db_ = nullptr;
 	sqlite3_stmt *insert_ = nullptr;
 	std::unique_ptr<Renderer> renderer_;
-	std::size_t rows_ = 0, rendered_ = 0;
+	std::size_t rows_ = 0, rendered_ = 0, taken_ = 0;
 };
 
 class Copy {
@@ -72,10 +74,16 @@ public:
 	// left by a follower killed mid-apply is rolled back on the way.
 	std::optional<CopyMeta> meta() const;
 
+	// What apply() did with the renderings of the rows it wrote.
+	struct Applied {
+		std::size_t rendered = 0, taken = 0;
+	};
+
 	// Applies the changes in one transaction, each row's rendering with it
-	// (kept, or dropped with the row), and records head.max_seq.
-	// `primary` replaces the name in the guard when it changed.
-	void apply(const Changes &changes, const std::string &primary) const;
+	// (the primary's, rendered here, or dropped with the row), and records
+	// head.max_seq.  `primary` replaces the name in the guard when it
+	// changed.
+	Applied apply(const Changes &changes, const std::string &primary) const;
 
 	// Renders what the copy lacks for this configuration (catch_up()),
 	// in batches of `batch` names, after the name `after`.

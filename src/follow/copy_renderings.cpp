@@ -112,7 +112,7 @@ void Renderer::forget(std::string_view domain)
 	done(db_, forget_, path_, domain);
 }
 
-Renderer::Kept Renderer::keep(std::string_view domain)
+Renderer::Kept Renderer::keep(std::string_view domain, const Offered *offered)
 {
 	// Rendered per host when asked (rendering::prepare says so too).
 	if (domain.starts_with("*.")) {
@@ -138,6 +138,11 @@ Renderer::Kept Renderer::keep(std::string_view domain)
 		sqlite3_reset(read_);
 		return current;
 	}
+	if (offered && offered->fingerprint == fingerprint_ && offered->digest == digest) {
+		sqlite3_reset(read_);
+		store(domain, digest, offered->bytes);
+		return taken;
+	}
 	rendering::Outcome r;
 	try {
 		// The text the plugin's lookup hands the core for this row; a cell
@@ -153,13 +158,18 @@ Renderer::Kept Renderer::keep(std::string_view domain)
 		forget(domain);
 		return none;
 	}
+	store(domain, digest, *r.bytes);
+	return kept;
+}
+
+void Renderer::store(std::string_view domain, const std::string &digest, std::string_view bytes)
+{
 	bind_domain(store_, domain);
 	sqlite3_bind_text(store_, 3, fingerprint_.data(), static_cast<int>(fingerprint_.size()),
 	                  SQLITE_STATIC);
 	sqlite3_bind_blob(store_, 4, digest.data(), static_cast<int>(digest.size()), SQLITE_STATIC);
-	sqlite3_bind_blob(store_, 5, r.bytes->data(), static_cast<int>(r.bytes->size()), SQLITE_STATIC);
+	sqlite3_bind_blob(store_, 5, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
 	done(db_, store_, path_, domain);
-	return kept;
 }
 
 CatchUp catch_up(const std::string &path, const RenderWith &with, std::size_t batch,

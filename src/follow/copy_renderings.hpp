@@ -8,6 +8,7 @@
 #pragma once
 
 #include "core/render.hpp"
+#include "follow/primary.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -35,19 +36,27 @@ public:
 	Renderer(const Renderer &) = delete;
 	Renderer &operator=(const Renderer &) = delete;
 
-	enum Kept { current, kept, none };
+	enum Kept { current, kept, taken, none };
 	// After the row of `domain` was written (or to bring it up to date):
 	// `current` when the rendering kept already holds for the row as it
 	// is and this fingerprint (nothing written), `kept` when one was
-	// written, `none` when it gets none (a wildcard key, a record refused
-	// with these [defaults], no such row), any old one then dropped.
-	Kept keep(std::string_view domain);
+	// rendered here and written, `taken` when `offered` (the primary's
+	// rendering of the row) was written instead, `none` when it gets none
+	// (a wildcard key, a record refused with these [defaults], no such
+	// row), any old one then dropped.  `offered` is taken only when made
+	// under this fingerprint for the row exactly as the copy holds it (its
+	// digest); its bytes are not decoded here: the responder checks them
+	// as it checks its own (key, lengths, checksum), so they are trusted
+	// no more than a rendering the follower made.
+	Kept keep(std::string_view domain, const Offered *offered = nullptr);
 	// After the row of `domain` was removed.
 	void forget(std::string_view domain);
 
 	const std::string &fingerprint() const { return fingerprint_; }
 
 private:
+	void store(std::string_view domain, const std::string &digest, std::string_view bytes);
+
 	sqlite3 *db_;
 	std::string path_;
 	const RenderWith &with_;

@@ -143,8 +143,11 @@ void Follower::full_copy(const std::string &why)
 		std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
 	status_.store_id = head.store_id;
 	status_.seq = head.max_seq;
+	status_.renderings_taken += static_cast<std::int64_t>(build.taken());
+	status_.renderings_made += static_cast<std::int64_t>(build.rendered());
 	info(s_.copy + ": full copy of " + std::to_string(build.rows()) + " domains (" +
-	     std::to_string(build.rendered()) + " rendered) done in " + std::to_string(ms / 1000) + "." +
+	     std::to_string(build.rendered()) + " rendered here, " + std::to_string(build.taken()) +
+	     " renderings taken from the primary) done in " + std::to_string(ms / 1000) + "." +
 	     std::to_string(ms % 1000 / 100) + " s (seq " + std::to_string(head.max_seq) + ")");
 	// Every name of it was rendered under this configuration as it came.
 	rendered_all_ = true;
@@ -191,8 +194,11 @@ void Follower::sync()
 		if (changes.full) {
 			full_copy(changes.why);
 		} else {
-			if (changes.head.max_seq != meta->seq || meta->primary != s_.shown)
-				copy_.apply(changes, meta->primary != s_.shown ? s_.shown : "");
+			if (changes.head.max_seq != meta->seq || meta->primary != s_.shown) {
+				const Copy::Applied done = copy_.apply(changes, meta->primary != s_.shown ? s_.shown : "");
+				status_.renderings_taken += static_cast<std::int64_t>(done.taken);
+				status_.renderings_made += static_cast<std::int64_t>(done.rendered);
+			}
 			status_.store_id = changes.head.store_id;
 			status_.seq = changes.head.max_seq;
 		}

@@ -33,24 +33,64 @@ constexpr const char *utc(const char *column)
 	           : "to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 }
 
-std::string row_columns(unsigned columns)
+// The record's columns after the domain, each cast to the two types
+// row_of reads in libpq's binary format (text, bigint), then created and
+// updated, then the rendering's three columns (NULL before schema 4, and
+// for a row without one).  Binary, since the rendering is bytea: its text
+// form is hex, twice its size to send and decode for every row of a full
+// copy.
+std::string row_columns(unsigned columns, bool renderings)
 {
-	return "d.domain, " + plugin::column_list("d.", columns) + ", " + utc("created") + ", " +
-	       utc("updated");
+	std::string list;
+	for (const plugin::Column &c : plugin::record_columns) {
+		const char *type = c.type == plugin::Column::integer ? "::bigint" : "::text";
+		list += ", ";
+		if (c.since > columns)
+			list.append("NULL").append(type);
+		else
+			list.append("d.").append(c.name).append(type);
+	}
+	return list + ", " + utc("created") + ", " + utc("updated") +
+	       (renderings ? ", r.rendered_for, r.rendered_of, r.rendered"
+	                   : ", NULL::text, NULL::bytea, NULL::bytea");
 }
 
+std::string renderings_join(bool renderings)
+{
+	return renderings ? " LEFT JOIN renderings r ON r.domain = d.domain" : "";
+}
+
+std::string_view cell(const PGresult *r, int i, int at)
+{
+	return {PQgetvalue(r, i, at), static_cast<std::size_t>(PQgetlength(r, i, at))};
+}
+
+// Row `i` of a binary result of row_columns after its domain (column 0):
+// text as its bytes, a bigint's 8 bytes big-endian as the decimal text the
+// copy's INTEGER columns take, as the text result gave it before.
 Row row_of(const PGresult *r, int i)
 {
 	Row row;
-	row.domain.assign(PQgetvalue(r, i, 0), PQgetlength(r, i, 0));
+	row.domain = cell(r, i, 0);
 	int at = 1;
-	for (auto &cell : row.cells) {
-		if (!PQgetisnull(r, i, at))
-			cell.emplace(PQgetvalue(r, i, at), PQgetlength(r, i, at));
-		at++;
+	for (std::size_t c = 0; c < row.cells.size(); c++, at++) {
+		if (PQgetisnull(r, i, at))
+			continue;
+		const std::string_view v = cell(r, i, at);
+		if (plugin::record_columns[c].type != plugin::Column::integer) {
+			row.cells[c].emplace(v);
+			continue;
+		}
+		std::uint64_t n = 0;
+		for (const char ch : v)
+			n = n << 8 | static_cast<unsigned char>(ch);
+		row.cells[c].emplace(std::to_string(static_cast<std::int64_t>(n)));
 	}
-	row.created = PQgetvalue(r, i, at);
-	row.updated = PQgetvalue(r, i, at + 1);
+	row.created = cell(r, i, at);
+	row.updated = cell(r, i, at + 1);
+	if (!PQgetisnull(r, i, at + 2) && !PQgetisnull(r, i, at + 3) && !PQgetisnull(r, i, at + 4))
+		row.offered = Offered{std::string(cell(r, i, at + 2)), std::string(cell(r, i, at + 3)),
+		                      std::string(cell(r, i, at + 4))};
 	return row;
 }
 
@@ -105,6 +145,7 @@ void Primary::connect()
 			found = static_cast<int>(number(PQgetvalue(r.get(), 0, 0), "schema_version", where()));
 	}
 	columns_ = found >= 3 ? 1 : 0;
+	renderings_ = found >= first_rendering_schema;
 	try {
 		if (found < oldest_primary_schema || found > primary_schema)
 			plugin::SchemaVersion{found > primary_schema ? primary_schema : oldest_primary_schema}.require(
@@ -155,7 +196,9 @@ Head Primary::head()
 	// "mxdelegatectl init" may have migrated the store while this
 	// connection lived: the rows of this snapshot are read with the columns
 	// it has now.  A row copied before had no value in the new columns.
-	columns_ = number(PQgetvalue(r.get(), 0, 3), "schema_version", where()) >= 3 ? 1 : 0;
+	const auto version = number(PQgetvalue(r.get(), 0, 3), "schema_version", where());
+	columns_ = version >= 3 ? 1 : 0;
+	renderings_ = version >= first_rendering_schema;
 	Head h;
 	h.store_id = PQgetvalue(r.get(), 0, 0);
 	h.max_seq = number(PQgetvalue(r.get(), 0, 1), "max(seq)", where());
@@ -169,9 +212,11 @@ Head Primary::copy(const std::function<void(const Row &)> &each)
 {
 	begin_snapshot();
 	const Head h = head();
-	const std::string sql = "SELECT " + row_columns(columns_) + " FROM domains d ORDER BY d.domain";
+	const std::string sql = "SELECT d.domain" + row_columns(columns_, renderings_) + " FROM domains d" +
+	                        renderings_join(renderings_) + " ORDER BY d.domain";
 	// One row at a time: a million domains are not held in memory.
-	if (!PQsendQuery(conn_, sql.c_str()) || !PQsetSingleRowMode(conn_))
+	if (!PQsendQueryParams(conn_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1) ||
+	    !PQsetSingleRowMode(conn_))
 		fail(nullptr, "reading the domains");
 	std::exception_ptr stopped;
 	bool failed = false;
@@ -258,18 +303,19 @@ Changes Primary::changes(std::int64_t last, const std::string &store_id, std::si
 		          " are copied whole";
 		return finish();
 	}
-	const std::string sql = "SELECT c.domain, " + plugin::column_list("d.", columns_) + ", " +
-	                               utc("created") + ", " + utc("updated") +
-	                               ", d.domain IS NULL FROM (SELECT DISTINCT domain FROM "
-	                               "mxdelegate_changes WHERE seq > $1 AND seq <= $2) c "
-	                               "LEFT JOIN domains d ON d.domain = c.domain ORDER BY c.domain";
-	Result r(PQexecParams(conn_, sql.c_str(), 2, nullptr, params, nullptr, nullptr, 0));
+	const std::string sql = "SELECT c.domain" + row_columns(columns_, renderings_) +
+	                        ", d.domain IS NULL FROM (SELECT DISTINCT domain FROM "
+	                        "mxdelegate_changes WHERE seq > $1 AND seq <= $2) c "
+	                        "LEFT JOIN domains d ON d.domain = c.domain" + renderings_join(renderings_) +
+	                        " ORDER BY c.domain";
+	Result r(PQexecParams(conn_, sql.c_str(), 2, nullptr, params, nullptr, nullptr, 1));
 	if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
 		fail(r.get(), "reading the changed domains");
 	const int gone = PQnfields(r.get()) - 1;
 	for (int i = 0, rows = PQntuples(r.get()); i < rows; i++) {
 		std::string domain(PQgetvalue(r.get(), i, 0), PQgetlength(r.get(), i, 0));
-		if (std::string_view(PQgetvalue(r.get(), i, gone)) == "t")
+		// A bool's binary form: one byte, 1 for true.
+		if (PQgetlength(r.get(), i, gone) == 1 && PQgetvalue(r.get(), i, gone)[0] == 1)
 			out.rows.emplace_back(std::move(domain), std::nullopt);
 		else
 			out.rows.emplace_back(std::move(domain), row_of(r.get(), i));

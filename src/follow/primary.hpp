@@ -38,12 +38,21 @@ struct Head {
 	std::int64_t pruned_through = 0; // the highest seq ever pruned
 };
 
+// The primary's rendering of a row (schema 4): what the follower stores in
+// its copy instead of rendering the row itself, when `fingerprint` is its
+// own and `digest` the digest of the row as the copy holds it.
+struct Offered {
+	std::string fingerprint, digest, bytes;
+};
+
 // One domain's row as the copy stores it: the record's columns as text
-// (nullopt for NULL), created and updated in UTC ISO 8601.
+// (nullopt for NULL), created and updated in UTC ISO 8601, and the
+// primary's rendering of it, if it keeps one.
 struct Row {
 	std::string domain;
 	std::array<std::optional<std::string>, plugin::record_columns.size()> cells;
 	std::string created, updated;
+	std::optional<Offered> offered;
 };
 
 // Changes after a seq: each domain touched, with its row now (nullopt:
@@ -97,11 +106,14 @@ private:
 	// The generation of columns the primary's schema has: a version 2
 	// store has no redirect columns, copied as NULL.
 	unsigned columns_ = plugin::latest_columns;
+	// The primary keeps renderings (version 4): read with each row.
+	bool renderings_ = true;
 };
 
 // The schema versions the follower reads on the primary: 2 brought the
-// change log, 3 the redirect columns.
-inline constexpr int primary_schema = 3;
+// change log, 3 the redirect columns, 4 the renderings.
+inline constexpr int primary_schema = 4;
+inline constexpr int first_rendering_schema = 4;
 inline constexpr int oldest_primary_schema = 2;
 
 } // namespace mxd::follow

@@ -302,7 +302,8 @@ void require_valid(const json &record, const std::string &key, const json &defau
 // fingerprint of this configuration's [defaults] and [http], and kept in
 // the same transaction as the write.  Returns why none is kept (a wildcard
 // key, or "domain: field: problem"); empty when one is, or when the store
-// keeps none (PostgreSQL and third-party plugins without ABI 1.3).
+// keeps none (a PostgreSQL store before schema 4 cannot be written, so
+// only third-party plugins without ABI 1.3).
 // `forget`: drop a rendering kept before (a put() has already dropped it).
 std::string keep_rendering(Backend &b, const std::string &key, const Config &c, bool forget)
 {
@@ -547,9 +548,10 @@ int cmd_import(const Options &o)
 			throw;
 		}
 		(stored.count(e.domain) ? replaced : added)++;
-	}
-	for (const Entry &e : parsed.entries)
+		// Right after its put: a store that buffers puts (PostgreSQL's
+		// COPY) reads the record back from its buffer, not from the server.
 		keep_rendering(*b, e.domain, c, false);
+	}
 	if (o.replace) {
 		std::unordered_set<std::string> keep;
 		keep.reserve(parsed.entries.size());

@@ -100,6 +100,8 @@ std::string format(const Status &s)
 		{"in_step_at", s.in_step ? json(format_time(*s.in_step)) : json(nullptr)},
 		{"error", s.error},
 		{"pid", s.pid},
+		{"renderings_taken", s.renderings_taken},
+		{"renderings_made", s.renderings_made},
 	};
 	return j.dump() + "\n";
 }
@@ -145,6 +147,10 @@ Status parse(std::string_view text, const std::string &where)
 		s.in_step = time_field("in_step_at");
 	s.error = field("error", json::value_t::string, "a string").get<std::string>();
 	s.pid = static_cast<pid_t>(field("pid", json::value_t::number_integer, "an integer").get<std::int64_t>());
+	for (auto [key, out] : {std::pair{"renderings_taken", &s.renderings_taken},
+	                        std::pair{"renderings_made", &s.renderings_made}})
+		if (j.contains(key))
+			*out = field(key, json::value_t::number_integer, "an integer").get<std::int64_t>();
 	return s;
 }
 

@@ -39,6 +39,11 @@ struct Status {
 	std::optional<std::time_t> in_step; // last moment the copy held all the primary had
 	std::string error;                  // why it is not following, or ""
 	pid_t pid = 0;
+	// Renderings of the rows this follower wrote since it started (full
+	// copies and changes): the primary's taken as they were, or made here
+	// (another fingerprint, or none kept for the row as it is).  Optional
+	// in the file (0 when absent): a file of an older follower reads.
+	std::int64_t renderings_taken = 0, renderings_made = 0;
 };
 
 std::string_view name(State s);

@@ -509,6 +509,84 @@ class FollowRenderings(FollowTest):
         self.true("records rendered" not in n.log()[logged:], n.log()[logged:])
 
 
+    def primary_config(self, support):
+        """The tool's configuration of the primary, with the node's [defaults]
+        and [http] (support aside): the primary's renderings are made under
+        the fingerprint the node asks for when `support` is the node's."""
+        return self.tmp.write("pg-%d.toml" % abs(hash(support)), PG_CONFIG % {
+            "plugins": PLUGINS, "conninfo": json.dumps(self.conninfo)} + RENDER_TABLES % {
+            "support": support, "metrics": METRICS})
+
+    def primary_rendering(self, domain):
+        return self.sql("SELECT upper(encode(rendered, 'hex')) FROM renderings WHERE domain = '%s'"
+                        % domain).strip()
+
+    def copy_rendering(self, node, domain):
+        return node.sql("SELECT hex(rendered) FROM renderings WHERE domain = '%s'" % domain)[0][0]
+
+    def taken_made(self, node):
+        st = node.status()
+        return st.get("renderings_taken"), st.get("renderings_made")
+
+    def test_the_copy_takes_the_primarys_renderings_when_its_fingerprint_matches(self):
+        same = self.primary_config("https://old.example/help")
+        other = self.primary_config("https://other.example/help")
+        self.ctl_ok("add", "a.example", "--server", "m.a.example:443", cfg=same)
+        self.ctl_ok("add", "b.example", "--server", "m.b.example:443", cfg=same)
+        # Rendered on the primary under another fingerprint: not taken.
+        self.ctl_ok("add", "o.example", "--server", "m.o.example:443", cfg=other)
+        # Written with SQL: none on the primary.
+        fill(self.pg, self.dbname, 1, 3)
+        n = self.node("r")
+        self.configure(n, "https://old.example/help")
+        n.start()
+        n.serve()
+        self.in_step(n)
+        self.eq(self.taken_made(n), (2, 4), n.status())
+        self.contains(n.log(), "full copy of 6 domains (4 rendered here, 2 renderings taken from the primary)")
+        # The primary's very bytes, served from the copy.
+        self.eq(self.copy_rendering(n, "a.example"), self.primary_rendering("a.example"))
+        self.serves_rendered(n, "a.example", SERVER, 200, {"m.server": "m.a.example:443"})
+        self.serves_rendered(n, "o.example", SUPPORT, 200, {"support_page": "https://old.example/help"})
+
+        # A change written with the tool under the node's fingerprint: its
+        # rendering comes with the row.
+        self.ctl_ok("add", "c.example", "--server", "m.c.example:443", cfg=same)
+        self.in_step(n)
+        self.eq(self.taken_made(n), (3, 4), n.status())
+        self.eq(self.copy_rendering(n, "c.example"), self.primary_rendering("c.example"))
+        self.serves_rendered(n, "c.example", SERVER, 200, {"m.server": "m.c.example:443"})
+
+        # Changed with SQL on the primary: its rendering is of the old row
+        # (the digest differs), so the follower renders the new one.
+        self.sql("UPDATE domains SET server = 'n.a.example:443' WHERE domain = 'a.example'")
+        self.in_step(n)
+        self.eq(self.taken_made(n), (3, 5), n.status())
+        self.true(self.copy_rendering(n, "a.example") != self.primary_rendering("a.example"))
+        self.serves_rendered(n, "a.example", SERVER, 200, {"m.server": "n.a.example:443"})
+
+        # Written under another fingerprint: rendered here as well.
+        self.ctl_ok("set", "b.example", "--server", "n.b.example:443", cfg=other)
+        self.in_step(n)
+        self.eq(self.taken_made(n), (3, 6), n.status())
+        self.serves_rendered(n, "b.example", SUPPORT, 200, {"support_page": "https://old.example/help"})
+
+        # A garbled rendering on the primary (its digest still of the row)
+        # is taken as it is, and the responder, which trusts it no more
+        # than its own, answers from the record.  The follower is stopped
+        # meanwhile, so that it reads the row with the garbled bytes.
+        self.eq(n.stop(), 0, n.log())
+        self.ctl_ok("set", "c.example", "--server", "g.c.example:443", cfg=same)
+        self.sql("UPDATE renderings SET rendered = overlay(rendered PLACING '\\x7e'::bytea FROM 61 "
+                 "FOR 1) WHERE domain = 'c.example'")
+        n.start()
+        self.in_step(n)
+        self.eq(self.taken_made(n), (1, 0), n.status())
+        self.eq(self.copy_rendering(n, "c.example"), self.primary_rendering("c.example"))
+        before = self.counts(n)["undecodable"]
+        self.true(wait_for(lambda: self.body(n, "c.example", SERVER) == (200, {"m.server": "g.c.example:443"})
+                           and self.counts(n)["undecodable"] > before, 5), (self.counts(n), n.log()))
+
     def test_a_change_during_the_catch_up_is_applied_within_a_batch(self):
         fill(self.pg, self.dbname, 1, 50000)
         n = self.node("r")
@@ -562,7 +640,7 @@ class FollowRefusals(FollowTest):
             log = mx.stderr()
             self.eq(mx.stop(), 0, log)
         self.ctl_ok("init", cfg=pgcfg)
-        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "3")
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "4")
         self.eq(len(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'store_id'", old).strip()), 36)
         self.pg.psql("INSERT INTO domains (domain, server) VALUES ('new.example', 'm.new.example')", old)
         self.eq(self.pg.psql("SELECT domain FROM mxdelegate_changes", old).split(), ["new.example"])
@@ -593,13 +671,14 @@ class FollowRefusals(FollowTest):
         self.eq(direct.get(SERVER, host="old.example").json(), {"m.server": "m.old.example"})
         # The copy is of the current SQLite schema, whatever the primary's.
         self.eq(n.sql("PRAGMA user_version")[0][0], 3)
-        # Writes need version 3; init migrates in one transaction, the
+        # Writes need version 4; init migrates in one transaction, the
         # change log's triggers untouched.
         r = self.ctl("add", "moved.example", "--redirect", "https://matrix.other.example", cfg=pgcfg)
         self.true(r.returncode != 0, r.stderr)
-        self.contains(r.stderr, "schema version 2, expected 3; run \"mxdelegatectl init\" to migrate it")
+        self.contains(r.stderr, "schema version 2, expected 4; run \"mxdelegatectl init\" to migrate it")
+        self.eq(n.status()["renderings_taken"], 0)
         self.ctl_ok("init", cfg=pgcfg)
-        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "3")
+        self.eq(self.pg.psql("SELECT value FROM mxdelegate_meta WHERE name = 'schema_version'", old).strip(), "4")
         self.ctl_ok("add", "moved.example", "--redirect", "https://matrix.other.example",
                     "--redirect-status", "307", cfg=pgcfg)
         self.pg.psql("UPDATE domains SET redirect = '{\"server\": \"https://other.example/s\"}', "
@@ -613,6 +692,10 @@ class FollowRefusals(FollowTest):
         self.true(wait_for(lambda: n.mx.get(SERVER, host="old.example").status == 302, 10), n.log())
         self.eq(n.mx.get(SERVER, host="old.example").header("Location"), "https://other.example/s")
         self.eq(n.state(), "following")
+        # The follower read the migrated store's renderings with its rows:
+        # the tool's, made under the same (empty) [defaults], were taken;
+        # old.example, changed with SQL, was rendered on the node.
+        self.eq(n.status()["renderings_taken"], 1, n.status())
         # init's notification retired the direct responder's readers: the
         # new columns are read without a restart.
         try:

@@ -81,6 +81,36 @@ std::string served(const std::string &path, const std::string &key, const std::s
 	return (*docs)[static_cast<std::size_t>(mxd::Document::server)].rest;
 }
 
+// The bytes the copy keeps as the rendering of `domain`, or "none".
+std::string kept(const std::string &path, const std::string &domain)
+{
+	sqlite3 *db = nullptr;
+	REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+	sqlite3_stmt *s = nullptr;
+	REQUIRE(sqlite3_prepare_v2(db, "SELECT rendered FROM renderings WHERE domain = ?1", -1, &s,
+	                           nullptr) == SQLITE_OK);
+	sqlite3_bind_text(s, 1, domain.c_str(), -1, SQLITE_STATIC);
+	std::string out = "none";
+	if (sqlite3_step(s) == SQLITE_ROW)
+		out.assign(static_cast<const char *>(sqlite3_column_blob(s, 0)),
+		           static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return out;
+}
+
+// The digest the primary's plugin keeps for a row of `server` and
+// `max_age` alone: its cells as PostgreSQL hands them (text, bigint).
+std::string primary_digest(const std::string &domain, const std::string &server,
+                           std::optional<std::int64_t> max_age = std::nullopt)
+{
+	mxd::plugin::Row cells;
+	cells[column("server")] = {mxd::plugin::Cell::text, server};
+	if (max_age)
+		cells[column("max_age")] = {mxd::plugin::Cell::integer, {}, *max_age};
+	return mxd::plugin::row_digest(domain, cells);
+}
+
 follow::Changes changes(std::int64_t seq, std::vector<std::pair<std::string, std::optional<follow::Row>>> rows)
 {
 	follow::Changes c;
@@ -135,6 +165,56 @@ TEST_CASE("copy: each exact name is rendered with the row, as the plugin accepts
 		copy.apply(changes(13, {{"new.example", row("new.example", "not a server name!")}}), "");
 		CHECK(served(path, "new.example", fp) == "record");
 		CHECK(count(path, "SELECT count(*) FROM renderings") == 1);
+	}
+	SECTION("the primary's rendering is taken for this fingerprint and the row as the copy holds it")
+	{
+		const auto offered = [&](follow::Row r, std::string fingerprint, std::string digest) {
+			r.offered = follow::Offered{std::move(fingerprint), std::move(digest), "PRIMARY:" + r.domain};
+			return r;
+		};
+		const auto applied = copy.apply(
+			changes(11, {{"a.example", offered(row("a.example", "m.a.example:443", "600"), fp,
+			                                     primary_digest("a.example", "m.a.example:443", 600))},
+			             // Another fingerprint: rendered here.
+			             {"b.example", offered(row("b.example", "m.b.example:443"), "f2-other",
+			                                     primary_digest("b.example", "m.b.example:443"))},
+			             // The digest of another row (an older one): rendered here.
+			             {"c.example", offered(row("c.example", "m.c.example:443"), fp,
+			                                     primary_digest("c.example", "old.c.example:443"))},
+			             // Another domain's digest of the same columns: rendered here.
+			             {"d.example", offered(row("d.example", "m.d.example:443"), fp,
+			                                     primary_digest("e.example", "m.d.example:443"))},
+			             // A wildcard gets none, offered or not.
+			             {"*.w.example", offered(row("*.w.example", "m.w.example:443"), fp,
+			                                       primary_digest("*.w.example", "m.w.example:443"))}}),
+			"");
+		CHECK(applied.taken == 1);
+		CHECK(applied.rendered == 3);
+		CHECK(kept(path, "a.example") == "PRIMARY:a.example");
+		for (const char *key : {"b.example", "c.example", "d.example"}) {
+			INFO(key);
+			CHECK(served(path, key, fp).find(std::string("m.") + key[0]) != std::string::npos);
+		}
+		CHECK(kept(path, "*.w.example") == "none");
+		// Offered again for the same row: what the copy keeps holds already.
+		const auto again = copy.apply(
+			changes(12, {{"a.example", offered(row("a.example", "m.a.example:443", "600"), fp,
+			                                     primary_digest("a.example", "m.a.example:443", 600))}}),
+			"");
+		CHECK(again.taken == 0);
+		CHECK(again.rendered == 0);
+		// And in a full copy.
+		const std::string fresh = dir.file("fresh.db");
+		follow::Build build(fresh, "host=primary", with);
+		build.add(offered(row("a.example", "m.a.example:443", "600"), fp,
+		                  primary_digest("a.example", "m.a.example:443", 600)));
+		build.add(offered(row("b.example", "m.b.example:443"), "f2-other",
+		                  primary_digest("b.example", "m.b.example:443")));
+		CHECK(build.taken() == 1);
+		CHECK(build.rendered() == 1);
+		build.install({"store-1", 10, 0});
+		CHECK(kept(fresh, "a.example") == "PRIMARY:a.example");
+		CHECK(served(fresh, "b.example", fp).find("m.b.example:443") != std::string::npos);
 	}
 	SECTION("rendered again under other [defaults], in batches, only what lacks one")
 	{

@@ -29,6 +29,8 @@ fs::Status sample()
 	s.in_step = 1796193590;
 	s.error = "PostgreSQL unreachable: connection refused";
 	s.pid = 42;
+	s.renderings_taken = 7;
+	s.renderings_made = 3;
 	return s;
 }
 
@@ -66,6 +68,19 @@ TEST_CASE("follow_status: the file's text reads back as written", "[follow_statu
 	CHECK(back.in_step == s.in_step);
 	CHECK(back.error == s.error);
 	CHECK(back.pid == s.pid);
+	CHECK(back.renderings_taken == 7);
+	CHECK(back.renderings_made == 3);
+
+	// A file of a follower from before the counts reads, with none.
+	auto older = nlohmann::json::parse(fs::format(s));
+	older.erase("renderings_taken");
+	older.erase("renderings_made");
+	const fs::Status old = fs::parse(older.dump(), "x");
+	CHECK(old.renderings_taken == 0);
+	CHECK(old.renderings_made == 0);
+	older["renderings_taken"] = "many";
+	CHECK_THROWS_WITH(fs::parse(older.dump(), "/x/d.follow"),
+	                  "/x/d.follow: \"renderings_taken\" is not an integer");
 
 	fs::Status never = s;
 	never.in_step.reset();
