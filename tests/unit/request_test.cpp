@@ -172,7 +172,8 @@ TEST_CASE("parse_request: an envp array read in one pass gives the same request"
 		"FCGI_ROLE=RESPONDER", "REQUEST_URI=/.well-known/matrix/client?x=1",
 		"SCRIPT_NAME=/.well-known/matrix/client", "HTTP_HOST=A.Example:443",
 		"HTTP_IF_NONE_MATCH=\"t\"", "NO_EQUALS_SIGN", "HTTP_HOST=second.example",
-		"HTTP_HOSTX=x.example", "PATH_INFO="};
+		"HTTP_HOSTX=x.example", "PATH_INFO=", "", "=x", "HTTP_HOS", "REQUEST_METHODS=GET",
+		"REQUEST_UR=/.well-known/matrix/server", "FCGI_ROLE=AUTHORIZER", "HTTP_IF_NONE_MATCH=\"u\""};
 	std::vector<char *> envp;
 	for (std::string &e : env)
 		envp.push_back(e.data());
