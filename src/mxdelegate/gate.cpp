@@ -147,6 +147,7 @@ Gate::Gate(int listen_fd, GateSettings settings, std::size_t reserve)
 	                                             : linger_time),
 	  buffer_(window_)
 {
+	spare_.reserve(spare_limit);
 	// Every connection held is a descriptor: take what the hard limit
 	// allows (systemd gives services 1024 soft, 512K hard) and fit the
 	// connections into it.
@@ -258,7 +259,15 @@ void Gate::close_conn(Conn &c)
 	}
 	// close() also takes it out of epoll: no other descriptor refers to it.
 	close(fd);
-	table_[static_cast<std::size_t>(fd)].reset();
+	forget(static_cast<std::size_t>(fd));
+}
+
+void Gate::forget(std::size_t fd)
+{
+	if (spare_.size() < spare_limit)
+		spare_.push_back(std::move(table_[fd]));
+	else
+		table_[fd].reset();
 	--count_;
 }
 
@@ -302,7 +311,13 @@ Gate::Conn *Gate::add(int fd)
 			--count_;
 		}
 	}
-	table_[i] = std::make_unique<Conn>();
+	if (spare_.empty()) {
+		table_[i] = std::make_unique<Conn>();
+	} else {
+		table_[i] = std::move(spare_.back());
+		spare_.pop_back();
+		*table_[i] = Conn{};
+	}
 	Conn *c = table_[i].get();
 	c->fd = fd;
 	c->since = now_;
@@ -504,8 +519,7 @@ void Gate::take_returns()
 		Conn &c = *table_[i];
 		switch (r.how) {
 		case Back::forget: // closed by its worker
-			table_[i].reset();
-			--count_;
+			forget(i);
 			continue;
 		case Back::idle:
 			if (draining_) { // shutting down: no next request

@@ -113,6 +113,7 @@ private:
 	void accept_all();
 	void start_draining();
 	Conn *add(int fd);
+	void forget(std::size_t fd);
 	bool advance(Conn &c, bool ended);
 	void hand_over(Conn &c, bool reusable, bool complete);
 	void on_lingering(Conn &c);
@@ -137,6 +138,11 @@ private:
 
 	// The gate thread's alone.
 	std::vector<std::unique_ptr<Conn>> table_; // by descriptor
+	// Entries of closed connections kept for the next ones, up to
+	// spare_limit: a connection a request (nginx-close, lighttpd, Caddy)
+	// then costs no allocation and no free.
+	std::vector<std::unique_ptr<Conn>> spare_;
+	static constexpr std::size_t spare_limit = 64;
 	std::atomic<std::size_t> count_{0}; // written here, read by stats()
 	struct {
 		metrics::Counter refused_peer, refused_rule, timed_out, evicted, over_capacity;
