@@ -77,13 +77,38 @@ bool is(std::string_view name, const char (&want)[N])
 	return std::memcmp(name.data(), want, N - 1) == 0;
 }
 
-void take(const char *&field, const char *value)
-{
-	if (field == nullptr)
-		field = value;
-}
-
 } // namespace
+
+const char *Params::*param_field(std::string_view name)
+{
+	switch (name.size()) {
+	case 9:
+		if (is(name, "HTTP_HOST"))
+			return &Params::host;
+		if (is(name, "FCGI_ROLE"))
+			return &Params::role;
+		if (is(name, "PATH_INFO"))
+			return &Params::info;
+		break;
+	case 11:
+		if (is(name, "REQUEST_URI"))
+			return &Params::uri;
+		if (is(name, "SCRIPT_NAME"))
+			return &Params::script;
+		break;
+	case 14:
+		if (is(name, "REQUEST_METHOD"))
+			return &Params::method;
+		break;
+	case 18:
+		if (is(name, "HTTP_IF_NONE_MATCH"))
+			return &Params::if_none_match;
+		break;
+	default:
+		break;
+	}
+	return nullptr;
+}
 
 Request parse_request(char *const *envp)
 {
@@ -97,34 +122,9 @@ Request parse_request(char *const *envp)
 		const char *eq = std::strchr(entry, '=');
 		if (eq == nullptr)
 			continue;
-		const std::string_view name(entry, static_cast<std::size_t>(eq - entry));
-		const char *value = eq + 1;
-		switch (name.size()) {
-		case 9:
-			if (is(name, "HTTP_HOST"))
-				take(p.host, value);
-			else if (is(name, "FCGI_ROLE"))
-				take(p.role, value);
-			else if (is(name, "PATH_INFO"))
-				take(p.info, value);
-			break;
-		case 11:
-			if (is(name, "REQUEST_URI"))
-				take(p.uri, value);
-			else if (is(name, "SCRIPT_NAME"))
-				take(p.script, value);
-			break;
-		case 14:
-			if (is(name, "REQUEST_METHOD"))
-				take(p.method, value);
-			break;
-		case 18:
-			if (is(name, "HTTP_IF_NONE_MATCH"))
-				take(p.if_none_match, value);
-			break;
-		default:
-			break;
-		}
+		const auto field = param_field(std::string_view(entry, static_cast<std::size_t>(eq - entry)));
+		if (field != nullptr && p.*field == nullptr)
+			p.*field = eq + 1;
 	}
 	return parse_request(p);
 }

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace mxd {
 
@@ -39,6 +40,10 @@ struct Params {
 };
 
 Request parse_request(const Params &params);
+
+// The field of Params that a parameter of this name fills; null for any
+// other name.  Each name is told by its length before one compare.
+const char *Params::*param_field(std::string_view name);
 
 // Looks up one parameter by name; returns null when absent.
 using ParamFn = const char *(*)(const char *name, void *ctx);

@@ -447,7 +447,7 @@ bool Gate::advance(Conn &c, bool ended)
 			refuse(c, fcgi_frame::describe(v.rule));
 			return false;
 		case fcgi_frame::Verdict::Kind::whole:
-			hand_over(c, c.progress.keep && v.stdin_ended && held == v.bytes, v.stdin_ended);
+			hand_over(c, v.bytes, c.progress.keep && v.stdin_ended && held == v.bytes, v.stdin_ended);
 			return false;
 		case fcgi_frame::Verdict::Kind::management:
 			break;
@@ -471,7 +471,7 @@ bool Gate::advance(Conn &c, bool ended)
 	}
 }
 
-void Gate::hand_over(Conn &c, bool reusable, bool complete)
+void Gate::hand_over(Conn &c, std::size_t bytes, bool reusable, bool complete)
 {
 	unwatch(c);
 	if (List *l = c.list(*this))
@@ -481,7 +481,7 @@ void Gate::hand_over(Conn &c, bool reusable, bool complete)
 	c.need = fcgi_frame::header_size;
 	{
 		std::lock_guard lock(mutex_);
-		ready_.push_back(Ready{c.fd, reusable, complete, now_});
+		ready_.push_back(Ready{c.fd, bytes, reusable, complete, now_});
 	}
 	ready_cv_.notify_one();
 }

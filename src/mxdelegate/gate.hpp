@@ -59,6 +59,7 @@ class Gate {
 public:
 	struct Ready {
 		int fd;
+		std::size_t bytes; // the request's, all in the socket: BEGIN_REQUEST to PARAMS' end or STDIN's
 		bool reusable; // whole with its STDIN end, kept alive, nothing after it
 		// The STDIN end was there: the peer has nothing more to send.  Else
 		// a body is still coming, and the connection is lingered on.
@@ -115,7 +116,7 @@ private:
 	Conn *add(int fd);
 	void forget(std::size_t fd);
 	bool advance(Conn &c, bool ended);
-	void hand_over(Conn &c, bool reusable, bool complete);
+	void hand_over(Conn &c, std::size_t bytes, bool reusable, bool complete);
 	void on_lingering(Conn &c);
 	void refuse(Conn &c, const char *why);
 	void close_conn(Conn &c);

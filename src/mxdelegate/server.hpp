@@ -69,10 +69,6 @@ private:
 	std::atomic<std::uint64_t> version_{0};
 
 	std::atomic<bool> stopping_{false};
-	// Given to libfcgi to accept from, never listened on: should it drop a
-	// connection by itself (what the gate let through, it would not), it
-	// then fails at once instead of taking a connection of its own.
-	int no_listen_fd_ = -1;
 
 	const std::chrono::seconds request_timeout_; // 0: no deadline, no watchdog
 	unsigned threads_ = 0;
