@@ -4,6 +4,7 @@
 #include "core/request.hpp"
 
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace mxd {
@@ -110,23 +111,33 @@ const char *Params::*param_field(std::string_view name)
 	return nullptr;
 }
 
-Request parse_request(char *const *envp)
+void Gathered::add(std::string_view name, std::string_view value)
 {
-	// Asking libfcgi for seven names scans the parameters seven times,
-	// with a strncmp each: a third of mxdelegate's own cost on a hit.  One
-	// pass, then, each name told by its length before its bytes are
-	// compared (bench/RESULTS.md, "The cached answer's instructions").
+	const auto field = param_field(name);
+	if (field == nullptr || field == &Params::role)
+		return;
+	for (std::size_t i = 0; i < count_; i++)
+		if (found_[i].first == field)
+			return;
+	found_[count_++] = {field, value};
+}
+
+Params Gathered::params(std::string &text, const char *role) const
+{
+	// Made large enough first, so that no copy moves another.
+	std::size_t size = 0;
+	for (std::size_t i = 0; i < count_; i++)
+		size += found_[i].second.size() + 1;
+	text.clear();
+	text.reserve(size);
 	Params p;
-	for (; envp != nullptr && *envp != nullptr; ++envp) {
-		const char *entry = *envp;
-		const char *eq = std::strchr(entry, '=');
-		if (eq == nullptr)
-			continue;
-		const auto field = param_field(std::string_view(entry, static_cast<std::size_t>(eq - entry)));
-		if (field != nullptr && p.*field == nullptr)
-			p.*field = eq + 1;
+	for (std::size_t i = 0; i < count_; i++) {
+		p.*found_[i].first = text.data() + text.size();
+		text.append(found_[i].second);
+		text.push_back('\0');
 	}
-	return parse_request(p);
+	p.role = role;
+	return p;
 }
 
 } // namespace mxd

@@ -232,11 +232,9 @@ notify::Summary Server::summary(double requests_per_s)
 namespace {
 
 // A request's parameters as the worker keeps them: the seven that
-// core/request reads, the first of each name, and REMOTE_ADDR for the
-// access line.  FCGI_ROLE comes from BEGIN_REQUEST, never from a pair.
+// core/request reads, and REMOTE_ADDR for the access line.
 struct Collected {
-	std::pair<const char *Params::*, std::string_view> found[7];
-	std::size_t n = 0;
+	Gathered seven;
 	bool want_peer = false;
 	bool has_peer = false;
 	std::string_view peer;
@@ -244,39 +242,18 @@ struct Collected {
 	static void add(std::string_view name, std::string_view value, void *ctx)
 	{
 		auto &c = *static_cast<Collected *>(ctx);
-		if (const auto field = param_field(name)) {
-			if (field == &Params::role)
-				return;
-			for (std::size_t i = 0; i < c.n; i++)
-				if (c.found[i].first == field)
-					return;
-			c.found[c.n++] = {field, value};
-		} else if (c.want_peer && !c.has_peer && name == "REMOTE_ADDR") {
+		c.seven.add(name, value);
+		if (c.want_peer && !c.has_peer && name == "REMOTE_ADDR") {
 			c.peer = value;
 			c.has_peer = true;
 		}
 	}
-
-	// Params holds C strings, as CGI's environment gives them, and a
-	// FastCGI value ends in no NUL: each is copied into `text`, made large
-	// enough first, so that no copy moves another.
-	Params params(std::string &text, std::uint16_t role) const
-	{
-		std::size_t size = 0;
-		for (std::size_t i = 0; i < n; i++)
-			size += found[i].second.size() + 1;
-		text.clear();
-		text.reserve(size);
-		Params p;
-		for (std::size_t i = 0; i < n; i++) {
-			p.*found[i].first = text.data() + text.size();
-			text.append(found[i].second);
-			text.push_back('\0');
-		}
-		p.role = role == 1 ? "RESPONDER" : role == 2 ? "AUTHORIZER" : "FILTER";
-		return p;
-	}
 };
+
+const char *role_name(std::uint16_t role)
+{
+	return role == 1 ? "RESPONDER" : role == 2 ? "AUTHORIZER" : "FILTER";
+}
 
 // Room read beyond a request on a connection that serves no other: what a
 // peer sent after it (a second empty STDIN record, the start of a body) is
@@ -352,7 +329,7 @@ void Server::worker(Slot &slot)
 			if (const auto begin = fcgi_frame::read_request(bytes, scratch, &Collected::add, &got)) {
 				const auto start = access ? std::chrono::steady_clock::now()
 				                          : std::chrono::steady_clock::time_point();
-				Request request = parse_request(got.params(text, begin->role));
+				Request request = parse_request(got.seven.params(text, role_name(begin->role)));
 				responder->answer(request, reply);
 				// The shared lead, then the answer's own bytes, in one send.
 				const std::string_view parts[] = {reply.lead, reply.bytes};
