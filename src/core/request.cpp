@@ -124,17 +124,21 @@ void Gathered::add(std::string_view name, std::string_view value)
 
 Params Gathered::params(std::string &text, const char *role) const
 {
-	// Made large enough first, so that no copy moves another.
+	// Sized first, so that no copy moves another; each value then copied
+	// in place, its NUL after it.
 	std::size_t size = 0;
 	for (std::size_t i = 0; i < count_; i++)
 		size += found_[i].second.size() + 1;
-	text.clear();
-	text.reserve(size);
+	if (text.size() < size)
+		text.resize(size);
 	Params p;
+	char *at = text.data();
 	for (std::size_t i = 0; i < count_; i++) {
-		p.*found_[i].first = text.data() + text.size();
-		text.append(found_[i].second);
-		text.push_back('\0');
+		const std::string_view v = found_[i].second;
+		p.*found_[i].first = at;
+		std::memcpy(at, v.data(), v.size());
+		at[v.size()] = '\0';
+		at += v.size() + 1;
 	}
 	p.role = role;
 	return p;

@@ -55,7 +55,8 @@ public:
 	// As C strings, which Params holds and a FastCGI value is not: each
 	// value copied into `text` with its NUL (a value then ends at its first
 	// NUL, as in an environment), `role` ("RESPONDER", ...) as given.
-	// Valid while `text` is neither changed nor destroyed.
+	// Valid while `text` is neither changed nor destroyed; `text` only
+	// grows, so that a worker's stays the size of its largest request.
 	Params params(std::string &text, const char *role) const;
 
 private:
