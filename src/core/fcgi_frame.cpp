@@ -322,7 +322,8 @@ void append_reply(std::string &out, std::uint16_t id, std::span<const std::strin
 		for (std::size_t left = content; left > 0;) {
 			const std::string_view p = parts[part];
 			const std::size_t n = std::min(left, p.size() - offset);
-			out.append(p.data() + offset, n);
+			if (n != 0) // an empty part may have no data() at all
+				out.append(p.data() + offset, n);
 			left -= n;
 			offset += n;
 			if (offset == p.size()) {

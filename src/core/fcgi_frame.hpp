@@ -1,14 +1,17 @@
-// The FastCGI framing a request must have before libfcgi sees it.  The gate
+// The FastCGI framing a request must have before a worker sees it.  The gate
 // (src/mxdelegate/gate.*) peeks at a connection's bytes without taking them
 // and asks scan() what they are: not enough yet, a management record to
 // answer here, a whole request to hand to a worker, or a broken rule.  Pure:
 // bytes in, a verdict out, so that every rule is tested and fuzzed without
 // a socket.
 //
-// libfcgi trusts what it reads: a GET_VALUES naming a variable four times
-// overflows its stack, and it keeps parameters of any size in memory.  So
-// every record libfcgi will read is checked here first: version, type,
-// request id, role, the name-value pairs' lengths, the parameters' size.
+// libfcgi, which read the requests until issue 17, trusts what it reads: a
+// GET_VALUES naming a variable four times overflows its stack, and it keeps
+// parameters of any size in memory.  So every record a worker will read is
+// checked here first: version, type, request id, role, the name-value
+// pairs' lengths, the parameters' size.  The worker then reads those bytes
+// itself (read_request, which checks them again) and writes its answer's
+// records (append_reply).
 #pragma once
 
 #include <cstddef>
@@ -80,7 +83,7 @@ struct Verdict {
 	enum class Kind {
 		need,       // wait until `bytes` bytes are there
 		management, // a management record of `bytes` bytes at the front
-		whole,      // the request's first `bytes` bytes are all libfcgi reads
+		whole,      // the request's first `bytes` bytes are all a worker reads
 		broken,     // close the connection: `rule`
 	} kind = Kind::need;
 	std::size_t bytes = 0;

@@ -136,7 +136,8 @@ Params Gathered::params(std::string &text, const char *role) const
 	for (std::size_t i = 0; i < count_; i++) {
 		const std::string_view v = found_[i].second;
 		p.*found_[i].first = at;
-		std::memcpy(at, v.data(), v.size());
+		if (!v.empty()) // an empty view may have no data() at all
+			std::memcpy(at, v.data(), v.size());
 		at[v.size()] = '\0';
 		at += v.size() + 1;
 	}

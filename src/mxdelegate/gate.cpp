@@ -331,7 +331,7 @@ void Gate::accept_all()
 	for (;;) {
 		sockaddr_storage peer{};
 		socklen_t len = sizeof peer;
-		// Blocking like every connection a worker gets: libfcgi reads and
+		// Blocking like every connection a worker gets: the worker reads and
 		// writes as if so.  The gate itself never blocks on one (MSG_DONTWAIT).
 		const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -452,7 +452,7 @@ bool Gate::advance(Conn &c, bool ended)
 		case fcgi_frame::Verdict::Kind::management:
 			break;
 		}
-		// Answered here, so libfcgi never sees one; taken off the socket.
+		// Answered here, so a worker never sees one; taken off the socket.
 		const fcgi_frame::Values values{capacity_, capacity_};
 		const auto answer = fcgi_frame::answer_management(bytes.first(v.bytes), values);
 		if (!answer) {

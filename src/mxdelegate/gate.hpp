@@ -2,7 +2,7 @@
 // and lends a connection to a worker only when its whole request is there,
 // checked by core/fcgi_frame.  Idle, trickling and oversized peers cost a
 // descriptor here, never a worker; management records are answered here,
-// never by libfcgi; after the answer a connection comes back to be kept
+// never by a worker; after the answer a connection comes back to be kept
 // alive, lingered on (without a worker) or closed.
 #pragma once
 

@@ -33,7 +33,7 @@ constexpr std::chrono::seconds shutdown_grace{2};
 constexpr std::chrono::seconds status_interval{5};
 } // namespace
 
-// The gate hands a worker only whole requests, so libfcgi never waits for
+// The gate hands a worker only whole requests, so a worker never waits for
 // a peer's bytes; what can still block is writing the answer to a peer that
 // does not read.  The worker lends the watchdog its connection while it
 // answers; one not answered within read_timeout is shut down, which ends the

@@ -1,6 +1,6 @@
 // The FastCGI server: the configuration in service, the gate that owns the
-// connections, the worker threads that answer whole requests through
-// libfcgi, the watchdog over their answers, and the main thread's loop that
+// connections, the worker threads that read whole requests and write
+// their answers' records, the watchdog over their answers, and the main thread's loop that
 // reloads and shuts down.  main() has blocked SIGTERM, SIGINT and SIGHUP
 // before constructing it.
 #pragma once

@@ -357,7 +357,7 @@ TEST_CASE("fcgi_frame: append_reply writes STDOUT records, their end and END_REQ
 		std::string lead(size / 3, 'L'), rest(size - size / 3, 'r');
 		for (std::size_t i = 0; i < rest.size(); i++)
 			rest[i] = static_cast<char>('a' + i % 26);
-		const std::string_view parts[] = {lead, "", rest};
+		const std::string_view parts[] = {lead, std::string_view(), rest}; // an empty part with no data()
 		std::string w = "kept";
 		fr::append_reply(w, 0x1234, parts);
 		REQUIRE(w.substr(0, 4) == "kept");

@@ -202,7 +202,10 @@ TEST_CASE("Gathered: FastCGI's pairs read in one pass give the same request", "[
 	// A value ends at its first NUL, as in an environment.
 	mxd::Gathered nul;
 	nul.add("HTTP_HOST", std::string_view("example.org\0.evil", 17));
-	CHECK(mxd::parse_request(nul.params(text, "RESPONDER")).host == "example.org");
+	nul.add("HTTP_IF_NONE_MATCH", std::string_view()); // empty, with no data()
+	const auto r2 = mxd::parse_request(nul.params(text, "RESPONDER"));
+	CHECK(r2.host == "example.org");
+	CHECK(r2.if_none_match.empty());
 
 	mxd::Gathered none;
 	const auto empty = mxd::parse_request(none.params(text, "AUTHORIZER"));
