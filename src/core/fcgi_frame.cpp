@@ -241,6 +241,104 @@ bool pairs_well_formed(std::span<const std::uint8_t> stream)
 	return for_each_pair(stream, [](std::string_view, std::string_view) {});
 }
 
+std::optional<Begin> read_request(std::span<const std::uint8_t> b, std::string &scratch, PairFn pair,
+                                  void *ctx)
+{
+	if (b.size() < header_size + 8)
+		return std::nullopt;
+	const Header begin = header_at(b, 0);
+	if (begin.version != 1 || begin.type != begin_request || begin.content != 8 || begin.id == 0 ||
+	    b.size() < begin.size())
+		return std::nullopt;
+	Begin r{begin.id, static_cast<std::uint16_t>(b[8] << 8 | b[9]), (b[10] & 1) != 0};
+	if (r.role < 1 || r.role > 3)
+		return std::nullopt;
+
+	// The PARAMS records, up to the empty one.
+	const std::size_t first = begin.size();
+	std::size_t end = first, records = 0;
+	for (;;) {
+		if (b.size() - end < header_size)
+			return std::nullopt;
+		const Header h = header_at(b, end);
+		if (h.version != 1 || h.type != params || h.id != r.id || b.size() - end < h.size())
+			return std::nullopt;
+		end += h.size();
+		if (h.content == 0)
+			break;
+		++records;
+	}
+	// Then nothing (a body follows, unread), or STDIN's end and nothing more.
+	if (end != b.size()) {
+		if (b.size() - end < header_size)
+			return std::nullopt;
+		const Header h = header_at(b, end);
+		if (h.version != 1 || h.type != stdin_stream || h.id != r.id || h.content != 0 ||
+		    b.size() - end != h.size())
+			return std::nullopt;
+	}
+
+	std::span<const std::uint8_t> stream;
+	if (records == 1) {
+		stream = b.subspan(first + header_size, header_at(b, first).content);
+	} else if (records > 1) {
+		scratch.clear();
+		for (std::size_t at = first; at < end;) {
+			const Header h = header_at(b, at);
+			scratch.append(reinterpret_cast<const char *>(b.data() + at + header_size), h.content);
+			at += h.size();
+		}
+		stream = {reinterpret_cast<const std::uint8_t *>(scratch.data()), scratch.size()};
+	}
+	if (!for_each_pair(stream, [&](std::string_view n, std::string_view v) { pair(n, v, ctx); }))
+		return std::nullopt;
+	return r;
+}
+
+void append_reply(std::string &out, std::uint16_t id, std::span<const std::string_view> parts)
+{
+	// The largest content a multiple of 8: no padding but the last record's.
+	constexpr std::size_t most = 0xffff & ~std::size_t{7};
+	const auto header = [&out, id](Type type, std::size_t content, std::size_t padding) {
+		const char h[header_size] = {1,
+		                             static_cast<char>(type),
+		                             static_cast<char>(id >> 8),
+		                             static_cast<char>(id & 0xff),
+		                             static_cast<char>(content >> 8),
+		                             static_cast<char>(content & 0xff),
+		                             static_cast<char>(padding),
+		                             0};
+		out.append(h, header_size);
+	};
+	std::size_t total = 0;
+	for (const std::string_view p : parts)
+		total += p.size();
+	out.reserve(out.size() + total + (total / most + 1) * (header_size + 7) + 2 * header_size + 8);
+	std::size_t part = 0, offset = 0;
+	while (total > 0) {
+		const std::size_t content = std::min(total, most);
+		const std::size_t padding = (8 - content % 8) % 8;
+		header(stdout_stream, content, padding);
+		for (std::size_t left = content; left > 0;) {
+			const std::string_view p = parts[part];
+			const std::size_t n = std::min(left, p.size() - offset);
+			if (n != 0) // an empty part may have no data() at all
+				out.append(p.data() + offset, n);
+			left -= n;
+			offset += n;
+			if (offset == p.size()) {
+				++part;
+				offset = 0;
+			}
+		}
+		out.append(padding, '\0');
+		total -= content;
+	}
+	header(stdout_stream, 0, 0);
+	header(end_request, 8, 0);
+	out.append(8, '\0'); // application status 0, FCGI_REQUEST_COMPLETE (0), reserved
+}
+
 std::optional<std::string> answer_management(std::span<const std::uint8_t> rec, const Values &values)
 {
 	const Header h = header_at(rec, 0);

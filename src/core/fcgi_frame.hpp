@@ -1,14 +1,17 @@
-// The FastCGI framing a request must have before libfcgi sees it.  The gate
+// The FastCGI framing a request must have before a worker sees it.  The gate
 // (src/mxdelegate/gate.*) peeks at a connection's bytes without taking them
 // and asks scan() what they are: not enough yet, a management record to
 // answer here, a whole request to hand to a worker, or a broken rule.  Pure:
 // bytes in, a verdict out, so that every rule is tested and fuzzed without
 // a socket.
 //
-// libfcgi trusts what it reads: a GET_VALUES naming a variable four times
-// overflows its stack, and it keeps parameters of any size in memory.  So
-// every record libfcgi will read is checked here first: version, type,
-// request id, role, the name-value pairs' lengths, the parameters' size.
+// libfcgi, which read the requests until issue 17, trusts what it reads: a
+// GET_VALUES naming a variable four times overflows its stack, and it keeps
+// parameters of any size in memory.  So every record a worker will read is
+// checked here first: version, type, request id, role, the name-value
+// pairs' lengths, the parameters' size.  The worker then reads those bytes
+// itself (read_request, which checks them again) and writes its answer's
+// records (append_reply).
 #pragma once
 
 #include <cstddef>
@@ -16,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace mxd::fcgi_frame {
 
@@ -79,7 +83,7 @@ struct Verdict {
 	enum class Kind {
 		need,       // wait until `bytes` bytes are there
 		management, // a management record of `bytes` bytes at the front
-		whole,      // the request's first `bytes` bytes are all libfcgi reads
+		whole,      // the request's first `bytes` bytes are all a worker reads
 		broken,     // close the connection: `rule`
 	} kind = Kind::need;
 	std::size_t bytes = 0;
@@ -108,5 +112,31 @@ std::optional<std::string> answer_management(std::span<const std::uint8_t> recor
 
 // True when `stream` is a sequence of whole name-value pairs.
 bool pairs_well_formed(std::span<const std::uint8_t> stream);
+
+// What a worker needs of a request's BEGIN_REQUEST.
+struct Begin {
+	std::uint16_t id = 0;
+	std::uint16_t role = 0; // 1 responder, 2 authorizer, 3 filter
+	bool keep = false;      // FCGI_KEEP_CONN
+};
+
+// Called for each parameter, in order; the views live as long as the
+// request's bytes and the scratch buffer.
+using PairFn = void (*)(std::string_view name, std::string_view value, void *ctx);
+
+// The request at the front of `bytes`, as scan() found it whole: its
+// BEGIN_REQUEST, each name-value pair of its PARAMS handed to `pair`, then
+// nothing, or the empty STDIN record that ends its stream.  A stream that
+// spans records is joined in `scratch` first.  nullopt when the bytes are
+// anything else: the gate checked them, but what the worker answers it
+// checks again rather than trust a length it did not read.
+std::optional<Begin> read_request(std::span<const std::uint8_t> bytes, std::string &scratch,
+                                  PairFn pair, void *ctx);
+
+// Appends to `out` the records that answer request `id`: `parts` in order
+// as STDOUT records (at most 65,528 bytes each, padded to a multiple of 8),
+// the empty STDOUT record, and END_REQUEST (application status 0,
+// FCGI_REQUEST_COMPLETE).
+void append_reply(std::string &out, std::uint16_t id, std::span<const std::string_view> parts);
 
 } // namespace mxd::fcgi_frame

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -49,51 +50,81 @@ struct Scan {
 	Fault fault = Fault::none;
 	char byte = 0;             // the offending byte when fault == bad_byte
 	bool numeric_last = false; // the last label is all digits
+	bool upper = false;        // an upper-case letter (allowed) was seen
 };
+
+// What each byte is to a host name: one table load a byte instead of a
+// chain of range tests, on every request's Host.
+enum NameClass : unsigned char { other, lower, upper, digit, hyphen, dot };
+constexpr std::array<unsigned char, 256> name_class = [] {
+	std::array<unsigned char, 256> t{};
+	for (std::size_t c = 0; c < t.size(); ++c) {
+		const auto ch = static_cast<char>(c);
+		t[c] = is_lower(ch) ? lower : is_upper(ch) ? upper : is_digit(ch) ? digit : other;
+	}
+	t['-'] = hyphen;
+	t['.'] = dot;
+	return t;
+}();
 
 // The LDH rules shared by normalise(), is_valid_name(), canonical_domain()
 // and check_server_name().  Upper case is allowed only where the caller lowers
-// the name afterwards or DNS ignores case anyway.
+// the name afterwards or DNS ignores case anyway.  A label's length is
+// checked where it ends or where a fault is found in it, before that fault:
+// the first fault in reading order is the one named.
 Scan scan_name(std::string_view s, bool allow_upper)
 {
 	if (s.empty())
 		return {Fault::empty};
-	std::size_t label = 0;
+	std::size_t start = 0; // the current label's first byte
 	bool digits = true;
-	char prev = '.';
-	for (char c : s) {
-		if (c == '.') {
-			if (label == 0)
-				return {Fault::empty_label};
-			if (prev == '-')
-				return {Fault::hyphen_edge};
-			label = 0;
-			digits = true;
-			prev = c;
+	bool seen_upper = false;
+	for (std::size_t i = 0; i < s.size(); ++i) {
+		const char c = s[i];
+		switch (name_class[static_cast<unsigned char>(c)]) {
+		case lower:
+			digits = false;
 			continue;
-		}
-		if (c == '-') {
-			if (label == 0)
+		case digit:
+			continue;
+		case upper:
+			if (i - start > max_label)
+				return {Fault::label_too_long};
+			if (!allow_upper)
+				return {Fault::upper, c};
+			seen_upper = true;
+			digits = false;
+			continue;
+		case hyphen:
+			if (i == start)
 				return {Fault::hyphen_edge};
 			digits = false;
-		} else if (is_lower(c) || (allow_upper && is_upper(c))) {
-			digits = false;
-		} else if (is_upper(c)) {
-			return {Fault::upper, c};
-		} else if (!is_digit(c)) {
+			continue;
+		case dot:
+			if (i - start > max_label)
+				return {Fault::label_too_long};
+			if (i == start)
+				return {Fault::empty_label};
+			if (s[i - 1] == '-')
+				return {Fault::hyphen_edge};
+			start = i + 1;
+			digits = true;
+			continue;
+		default:
+			if (i - start > max_label)
+				return {Fault::label_too_long};
 			return {Fault::bad_byte, c};
 		}
-		if (++label > max_label)
-			return {Fault::label_too_long};
-		prev = c;
 	}
-	if (label == 0)
+	if (s.size() - start > max_label)
+		return {Fault::label_too_long};
+	if (start == s.size())
 		return {Fault::empty_label};
-	if (prev == '-')
+	if (s.back() == '-')
 		return {Fault::hyphen_edge};
 	if (s.size() > max_name)
-		return {Fault::too_long, 0, digits};
-	return {Fault::none, 0, digits};
+		return {Fault::too_long, 0, digits, seen_upper};
+	return {Fault::none, 0, digits, seen_upper};
 }
 
 // Short and static, for the 400 path and its log line.
@@ -284,9 +315,11 @@ Normalised normalise(std::string_view raw)
 		return parse_ipv4(name) == Ipv4::ok ? Normalised{Kind::ip_literal, {}, {}}
 		                                    : invalid("numeric top-level label");
 
-	std::string out(name.size(), '\0');
-	for (std::size_t i = 0; i < name.size(); ++i)
-		out[i] = to_lower(name[i]);
+	// Web servers that pass $host (nginx) send it lower-case already: a copy.
+	std::string out(name);
+	if (scan.upper)
+		for (char &c : out)
+			c = to_lower(c);
 	return {Kind::name, std::move(out), {}};
 }
 

@@ -5,6 +5,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace mxd {
 
@@ -40,15 +42,32 @@ struct Params {
 
 Request parse_request(const Params &params);
 
+// The field of Params that a parameter of this name fills; null for any
+// other name.  Each name is told by its length before one compare.
+const char *Params::*param_field(std::string_view name);
+
+// The seven parameters gathered from name-value pairs as FastCGI carries
+// them, in one pass: the first of each name counts, as with getenv, and
+// FCGI_ROLE is never taken from a pair (BEGIN_REQUEST's role is the role).
+class Gathered {
+public:
+	void add(std::string_view name, std::string_view value);
+	// As C strings, which Params holds and a FastCGI value is not: each
+	// value copied into `text` with its NUL (a value then ends at its first
+	// NUL, as in an environment), `role` ("RESPONDER", ...) as given.
+	// Valid while `text` is neither changed nor destroyed; `text` only
+	// grows, so that a worker's stays the size of its largest request.
+	Params params(std::string &text, const char *role) const;
+
+private:
+	std::pair<const char *Params::*, std::string_view> found_[7];
+	std::size_t count_ = 0;
+};
+
 // Looks up one parameter by name; returns null when absent.
 using ParamFn = const char *(*)(const char *name, void *ctx);
 
 // The same, each parameter asked for by name.
 Request parse_request(ParamFn param, void *ctx);
-
-// The same from a "NAME=value" array ending in null (a FastCGI request's
-// envp, or environ), read in one pass; the first of a repeated name counts,
-// as with FCGX_GetParam and getenv.
-Request parse_request(char *const *envp);
 
 } // namespace mxd

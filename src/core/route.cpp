@@ -6,6 +6,7 @@
 #include "core/ascii.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace mxd {
 
@@ -67,19 +68,45 @@ std::size_t scheme_length(std::string_view t)
 
 namespace {
 
+// What each byte of a target means to raw_target(): a byte test a character
+// instead of four comparisons, on every request's REQUEST_URI.
+enum ByteClass : unsigned char { plain, control, query, percent };
+constexpr std::array<unsigned char, 256> byte_class = [] {
+	std::array<unsigned char, 256> t{};
+	for (std::size_t c = 0; c < t.size(); ++c)
+		if (is_control(static_cast<char>(c)))
+			t[c] = control;
+	t['?'] = query;
+	t['#'] = query;
+	t['%'] = percent;
+	return t;
+}();
+
+struct RawTarget {
+	std::optional<std::string_view> path;
+	bool escaped = false; // a '%' in the path: it needs decoding
+};
+
 // The path part of a request target, still encoded: no scheme and
-// authority, no query or fragment.  nullopt when it cannot be a path.
-std::optional<std::string_view> raw_path(std::string_view target)
+// authority, no query or fragment.  No path when it cannot be one.
+RawTarget raw_target(std::string_view target)
 {
 	// A control byte anywhere, even in the query we drop, means a request
-	// that no conforming client sent.  One pass finds both.
+	// that no conforming client sent.  One pass finds both, and the '%'.
 	std::size_t end = std::string_view::npos;
+	bool escaped = false;
 	for (std::size_t i = 0; i < target.size(); ++i) {
-		const char c = target[i];
-		if (is_control(c))
-			return std::nullopt;
-		if ((c == '?' || c == '#') && end == std::string_view::npos)
-			end = i;
+		const unsigned char k = byte_class[static_cast<unsigned char>(target[i])];
+		if (k == plain)
+			continue;
+		if (k == control)
+			return {};
+		if (end == std::string_view::npos) {
+			if (k == query)
+				end = i;
+			else
+				escaped = true;
+		}
 	}
 
 	// The absolute form ("https://host/path") is rare: an origin-form
@@ -87,21 +114,22 @@ std::optional<std::string_view> raw_path(std::string_view target)
 	if (const std::size_t scheme = target.starts_with('/') ? 0 : scheme_length(target); scheme != 0) {
 		const std::size_t path = target.find_first_of("/?#", scheme);
 		if (path == std::string_view::npos || target[path] != '/')
-			return std::string_view("/");
+			return {std::string_view("/"), false};
 		target.remove_prefix(path);
 		end = target.find_first_of("?#");
+		escaped = target.substr(0, end).find('%') != std::string_view::npos;
 	}
 	target = target.substr(0, end);
 	if (target.empty() || target.front() != '/')
-		return std::nullopt;
-	return target;
+		return {};
+	return {target, escaped};
 }
 
 } // namespace
 
 std::optional<std::string> canonical_path(std::string_view raw)
 {
-	const std::optional<std::string_view> found = raw_path(raw);
+	const std::optional<std::string_view> found = raw_target(raw).path;
 	if (!found)
 		return std::nullopt;
 	const std::string_view target = *found;
@@ -150,9 +178,9 @@ std::optional<Document> match(const char *request_uri, const char *script_name,
 	if (request_uri != nullptr && *request_uri != '\0') {
 		// Nothing escaped, nothing to decode: compared in place, without
 		// building the canonical copy.
-		const auto raw = raw_path(request_uri);
-		if (raw && raw->find('%') == std::string_view::npos)
-			return match_path(*raw);
+		const RawTarget raw = raw_target(request_uri);
+		if (raw.path && !raw.escaped)
+			return match_path(*raw.path);
 		const auto path = canonical_path(request_uri);
 		return path ? match_path(*path) : std::nullopt;
 	}

@@ -147,6 +147,7 @@ Gate::Gate(int listen_fd, GateSettings settings, std::size_t reserve)
 	                                             : linger_time),
 	  buffer_(window_)
 {
+	spare_.reserve(spare_limit);
 	// Every connection held is a descriptor: take what the hard limit
 	// allows (systemd gives services 1024 soft, 512K hard) and fit the
 	// connections into it.
@@ -258,7 +259,15 @@ void Gate::close_conn(Conn &c)
 	}
 	// close() also takes it out of epoll: no other descriptor refers to it.
 	close(fd);
-	table_[static_cast<std::size_t>(fd)].reset();
+	forget(static_cast<std::size_t>(fd));
+}
+
+void Gate::forget(std::size_t fd)
+{
+	if (spare_.size() < spare_limit)
+		spare_.push_back(std::move(table_[fd]));
+	else
+		table_[fd].reset();
 	--count_;
 }
 
@@ -302,7 +311,13 @@ Gate::Conn *Gate::add(int fd)
 			--count_;
 		}
 	}
-	table_[i] = std::make_unique<Conn>();
+	if (spare_.empty()) {
+		table_[i] = std::make_unique<Conn>();
+	} else {
+		table_[i] = std::move(spare_.back());
+		spare_.pop_back();
+		*table_[i] = Conn{};
+	}
 	Conn *c = table_[i].get();
 	c->fd = fd;
 	c->since = now_;
@@ -316,7 +331,7 @@ void Gate::accept_all()
 	for (;;) {
 		sockaddr_storage peer{};
 		socklen_t len = sizeof peer;
-		// Blocking like every connection a worker gets: libfcgi reads and
+		// Blocking like every connection a worker gets: the worker reads and
 		// writes as if so.  The gate itself never blocks on one (MSG_DONTWAIT).
 		const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr *>(&peer), &len, SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -432,12 +447,12 @@ bool Gate::advance(Conn &c, bool ended)
 			refuse(c, fcgi_frame::describe(v.rule));
 			return false;
 		case fcgi_frame::Verdict::Kind::whole:
-			hand_over(c, c.progress.keep && v.stdin_ended && held == v.bytes, v.stdin_ended);
+			hand_over(c, v.bytes, c.progress.keep && v.stdin_ended && held == v.bytes, v.stdin_ended);
 			return false;
 		case fcgi_frame::Verdict::Kind::management:
 			break;
 		}
-		// Answered here, so libfcgi never sees one; taken off the socket.
+		// Answered here, so a worker never sees one; taken off the socket.
 		const fcgi_frame::Values values{capacity_, capacity_};
 		const auto answer = fcgi_frame::answer_management(bytes.first(v.bytes), values);
 		if (!answer) {
@@ -456,7 +471,7 @@ bool Gate::advance(Conn &c, bool ended)
 	}
 }
 
-void Gate::hand_over(Conn &c, bool reusable, bool complete)
+void Gate::hand_over(Conn &c, std::size_t bytes, bool reusable, bool complete)
 {
 	unwatch(c);
 	if (List *l = c.list(*this))
@@ -466,7 +481,7 @@ void Gate::hand_over(Conn &c, bool reusable, bool complete)
 	c.need = fcgi_frame::header_size;
 	{
 		std::lock_guard lock(mutex_);
-		ready_.push_back(Ready{c.fd, reusable, complete, now_});
+		ready_.push_back(Ready{c.fd, bytes, reusable, complete, now_});
 	}
 	ready_cv_.notify_one();
 }
@@ -504,8 +519,7 @@ void Gate::take_returns()
 		Conn &c = *table_[i];
 		switch (r.how) {
 		case Back::forget: // closed by its worker
-			table_[i].reset();
-			--count_;
+			forget(i);
 			continue;
 		case Back::idle:
 			if (draining_) { // shutting down: no next request

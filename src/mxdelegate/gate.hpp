@@ -2,7 +2,7 @@
 // and lends a connection to a worker only when its whole request is there,
 // checked by core/fcgi_frame.  Idle, trickling and oversized peers cost a
 // descriptor here, never a worker; management records are answered here,
-// never by libfcgi; after the answer a connection comes back to be kept
+// never by a worker; after the answer a connection comes back to be kept
 // alive, lingered on (without a worker) or closed.
 #pragma once
 
@@ -59,6 +59,7 @@ class Gate {
 public:
 	struct Ready {
 		int fd;
+		std::size_t bytes; // the request's, all in the socket: BEGIN_REQUEST to PARAMS' end or STDIN's
 		bool reusable; // whole with its STDIN end, kept alive, nothing after it
 		// The STDIN end was there: the peer has nothing more to send.  Else
 		// a body is still coming, and the connection is lingered on.
@@ -113,8 +114,9 @@ private:
 	void accept_all();
 	void start_draining();
 	Conn *add(int fd);
+	void forget(std::size_t fd);
 	bool advance(Conn &c, bool ended);
-	void hand_over(Conn &c, bool reusable, bool complete);
+	void hand_over(Conn &c, std::size_t bytes, bool reusable, bool complete);
 	void on_lingering(Conn &c);
 	void refuse(Conn &c, const char *why);
 	void close_conn(Conn &c);
@@ -137,6 +139,11 @@ private:
 
 	// The gate thread's alone.
 	std::vector<std::unique_ptr<Conn>> table_; // by descriptor
+	// Entries of closed connections kept for the next ones, up to
+	// spare_limit: a connection a request (nginx-close, lighttpd, Caddy)
+	// then costs no allocation and no free.
+	std::vector<std::unique_ptr<Conn>> spare_;
+	static constexpr std::size_t spare_limit = 64;
 	std::atomic<std::size_t> count_{0}; // written here, read by stats()
 	struct {
 		metrics::Counter refused_peer, refused_rule, timed_out, evicted, over_capacity;

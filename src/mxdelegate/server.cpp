@@ -1,12 +1,12 @@
 #include "mxdelegate/server.hpp"
 
+#include "core/fcgi_frame.hpp"
 #include "core/log.hpp"
+#include "core/request.hpp"
 #include "core/settle.hpp"
 #include "mxdelegate/access_log.hpp"
 #include "mxdelegate/listen.hpp"
 #include "service/metrics.hpp"
-
-#include <fcgiapp.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 
 namespace mxd {
@@ -32,7 +33,7 @@ constexpr std::chrono::seconds shutdown_grace{2};
 constexpr std::chrono::seconds status_interval{5};
 } // namespace
 
-// The gate hands a worker only whole requests, so libfcgi never waits for
+// The gate hands a worker only whole requests, so a worker never waits for
 // a peer's bytes; what can still block is writing the answer to a peer that
 // does not read.  The worker lends the watchdog its connection while it
 // answers; one not answered within read_timeout is shut down, which ends the
@@ -113,9 +114,6 @@ Server::Server(std::string config_path, const Config &config, const settle::Stam
 {
 	install(first ? std::move(first)
 	              : std::make_shared<Responder>(config, Responder::Preload::yes));
-	no_listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (no_listen_fd_ < 0)
-		throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
 	// A port already taken is logged, not fatal: where a web server starts
 	// several processes of one configuration (mod_fcgid), the first holds
 	// it, and the others must still serve the documents.
@@ -133,8 +131,6 @@ Server::Server(std::string config_path, const Config &config, const settle::Stam
 // the descriptors any more.
 Server::~Server()
 {
-	if (no_listen_fd_ >= 0)
-		close(no_listen_fd_);
 	if (status_fd_ >= 0)
 		close(status_fd_);
 }
@@ -233,83 +229,129 @@ notify::Summary Server::summary(double requests_per_s)
 	return s;
 }
 
+namespace {
+
+// A request's parameters as the worker keeps them: the seven that
+// core/request reads, and REMOTE_ADDR for the access line.
+struct Collected {
+	Gathered seven;
+	bool want_peer = false;
+	bool has_peer = false;
+	std::string_view peer;
+
+	static void add(std::string_view name, std::string_view value, void *ctx)
+	{
+		auto &c = *static_cast<Collected *>(ctx);
+		c.seven.add(name, value);
+		if (c.want_peer && !c.has_peer && name == "REMOTE_ADDR") {
+			c.peer = value;
+			c.has_peer = true;
+		}
+	}
+};
+
+const char *role_name(std::uint16_t role)
+{
+	return role == 1 ? "RESPONDER" : role == 2 ? "AUTHORIZER" : "FILTER";
+}
+
+// Room read beyond a request on a connection that serves no other: what a
+// peer sent after it (a second empty STDIN record, the start of a body) is
+// taken with it, as libfcgi's buffered reads took it, so that the worker
+// can close at once instead of leaving the gate to linger on the bytes.
+constexpr std::size_t after_room = 4096;
+
+// The request's `bytes`, which the gate saw whole in the socket, at the
+// front of `in`; with `room`, what else is there up to that many more.
+// `in` only grows, so that it is not filled with zeros again each request.
+bool read_request_bytes(int fd, std::vector<std::uint8_t> &in, std::size_t bytes, std::size_t room)
+{
+	if (in.size() < bytes + room)
+		in.resize(bytes + room);
+	const std::size_t most = bytes + room;
+	std::size_t got = 0;
+	while (got < bytes) {
+		const ssize_t n = read(fd, in.data() + got, most - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		got += static_cast<std::size_t>(n);
+	}
+	return true;
+}
+
+bool write_all(int fd, std::string_view out)
+{
+	while (!out.empty()) {
+		const ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		out.remove_prefix(static_cast<std::size_t>(n));
+	}
+	return true;
+}
+
+} // namespace
+
+// The gate has checked every record of the request and seen all of them in
+// the socket (core/fcgi_frame), so the worker reads exactly those bytes,
+// checks them again as it walks them, and writes the answer's records
+// with one send: libfcgi's reading, its streams and their 34 calls to
+// malloc and free a request were the floor's whole cost, done a second
+// time over bytes already checked (bench/RESULTS.md, "The cached answer's
+// instructions").
 void Server::worker(Slot &slot)
 {
-	FCGX_Request req;
-	if (FCGX_InitRequest(&req, no_listen_fd_, 0) != 0) {
-		log::error("worker", "FCGX_InitRequest failed");
-		return;
-	}
 	std::shared_ptr<Responder> responder;
 	std::uint64_t seen = ~std::uint64_t{0};
 	Reply reply;
-	char drain[512];
+	std::vector<std::uint8_t> in;
+	std::string scratch, text, out;
 	metrics::Block &counted = metrics::local();
 	while (const std::optional<Gate::Ready> ready = gate_->take()) {
-		// libfcgi gets a duplicate: should it drop the connection itself, it
-		// closes its own number, never one the gate still holds.
 		const int fd = ready->fd;
-		const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (dup < 0) {
-			log::error("worker", std::string("dup failed: ") + std::strerror(errno));
-			gate_->done(*ready, false);
-			continue;
-		}
 		slot.lend(fd, request_timeout_);
-		req.ipcFd = dup;
-		// FCGX_Accept_r first finishes "the previous request", closing its
-		// connection unless that one was kept alive: this one, here.
-		req.keepConnection = 1;
-		if (FCGX_Accept_r(&req) < 0) {
-			slot.take_back();
-			gate_->done(*ready, false);
-			continue;
-		}
-		bool keep = ready->reusable && req.keepConnection;
-		// A request kept alive must leave nothing of itself unread: its
-		// STDIN end is in the socket (the gate waited for it).
-		if (keep)
-			while (FCGX_GetStr(drain, sizeof drain, req.in) > 0) {
-			}
-		if (FCGX_GetError(req.in) == 0) {
+		bool keep = false;
+		// A read cut short is the watchdog's shutdown: nothing to answer.
+		// A connection kept for another request gives up its bytes exactly.
+		if (read_request_bytes(fd, in, ready->bytes, ready->reusable ? 0 : after_room)) {
 			if (std::uint64_t v = version_.load(std::memory_order_acquire); v != seen) {
 				responder = in_service();
 				seen = v;
 			}
 			const bool access = responder->config().log_access;
-			const auto start = access ? std::chrono::steady_clock::now()
-			                          : std::chrono::steady_clock::time_point();
-			Request request = parse_request(req.envp);
-			responder->answer(request, reply);
-			// Two copies into libfcgi's buffer, one write to the socket: the
-			// lead is shared by every answer, so the cache need not hold it.
-			if (!reply.lead.empty())
-				FCGX_PutStr(reply.lead.data(), static_cast<int>(reply.lead.size()), req.out);
-			FCGX_PutStr(reply.bytes.data(), static_cast<int>(reply.bytes.size()), req.out);
-			slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
-			                    std::memory_order_relaxed);
-			counted.answered(request.document, reply.status, static_cast<unsigned>(reply.cache));
-			if (access) {
-				const char *peer = FCGX_GetParam("REMOTE_ADDR", req.envp);
-				access_log::write(request, reply, peer ? peer : "", start);
+			Collected got;
+			got.want_peer = access;
+			const std::span<const std::uint8_t> bytes(in.data(), ready->bytes);
+			if (const auto begin = fcgi_frame::read_request(bytes, scratch, &Collected::add, &got)) {
+				const auto start = access ? std::chrono::steady_clock::now()
+				                          : std::chrono::steady_clock::time_point();
+				Request request = parse_request(got.seven.params(text, role_name(begin->role)));
+				responder->answer(request, reply);
+				// The shared lead, then the answer's own bytes, in one send.
+				const std::string_view parts[] = {reply.lead, reply.bytes};
+				out.clear();
+				fcgi_frame::append_reply(out, begin->id, parts);
+				const bool sent = write_all(fd, out);
+				slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
+				                    std::memory_order_relaxed);
+				counted.answered(request.document, reply.status, static_cast<unsigned>(reply.cache));
+				if (access)
+					access_log::write(request, reply, got.peer, start);
+				keep = sent && ready->reusable && begin->keep;
+			} else {
+				// Never, unless the gate's scan and this reading disagree.
+				log::error("worker", "a request the gate passed does not read as one; closed "
+				                     "unanswered");
 			}
-		} else {
-			keep = false; // cut short by the watchdog: nothing to answer
 		}
-		// The end records are written here; then libfcgi lets go of the
-		// connection without its 2-second linger or its drain of a body:
-		// the gate does both, without a worker.
-		FCGX_FClose(req.err);
-		FCGX_FClose(req.out);
-		keep = keep && FCGX_GetError(req.out) == 0;
-		req.ipcFd = -1;
-		FCGX_Finish_r(&req);
-		close(dup);
 		reply.hold.reset();
 		slot.take_back();
 		gate_->done(*ready, keep);
 	}
-	FCGX_Free(&req, 1);
 }
 
 void Server::watchdog(unsigned n)

@@ -1,6 +1,6 @@
 // The FastCGI server: the configuration in service, the gate that owns the
-// connections, the worker threads that answer whole requests through
-// libfcgi, the watchdog over their answers, and the main thread's loop that
+// connections, the worker threads that read whole requests and write
+// their answers' records, the watchdog over their answers, and the main thread's loop that
 // reloads and shuts down.  main() has blocked SIGTERM, SIGINT and SIGHUP
 // before constructing it.
 #pragma once
@@ -76,10 +76,6 @@ private:
 	std::atomic<std::uint64_t> version_{0};
 
 	std::atomic<bool> stopping_{false};
-	// Given to libfcgi to accept from, never listened on: should it drop a
-	// connection by itself (what the gate let through, it would not), it
-	// then fails at once instead of taking a connection of its own.
-	int no_listen_fd_ = -1;
 
 	const std::chrono::seconds request_timeout_; // 0: no deadline, no watchdog
 	unsigned threads_ = 0;

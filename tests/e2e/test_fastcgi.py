@@ -171,6 +171,13 @@ class Documents(Test):
         r = fcgi.request(self.mx.socket, fcgi.cgi_params(), role=fcgi.FILTER)
         self.eq(r.status, 403)
 
+    def test_the_role_is_begin_requests_never_a_parameter(self):
+        # A pair named FCGI_ROLE says nothing: BEGIN_REQUEST's role decides.
+        r = fcgi.request(self.mx.socket, fcgi.cgi_params(FCGI_ROLE="RESPONDER"), role=fcgi.AUTHORIZER)
+        self.eq(r.status, 403)
+        r = fcgi.request(self.mx.socket, fcgi.cgi_params(FCGI_ROLE="AUTHORIZER"))
+        self.eq(r.status, 200)
+
     def test_truncated_parameters_get_no_answer(self):
         s = fcgi.connect(self.mx.socket)
         body = fcgi.encode_params(fcgi.cgi_params())

@@ -1,4 +1,4 @@
-"""The gate in front of libfcgi (src/mxdelegate/gate.cpp): only whole,
+"""The gate in front of the workers (src/mxdelegate/gate.cpp): only whole,
 bounded requests reach a worker.  Hostile and merely idle peers, seen from a
 raw FastCGI client: they cost descriptors in the gate, never a worker, and
 the well-behaved requests meanwhile are answered at once."""

@@ -75,7 +75,7 @@ NOT_FOUND_HOSTS = [
     ("a" * 62 + ".") * 4 + "a",  # 253 characters: valid, unknown
     "wild.example",              # a wildcard never answers for its parent
 ]
-# libfcgi keeps parameters as C strings: a value ends at its first NUL.
+# Parameters are C strings, as libfcgi kept them: a value ends at its first NUL.
 NUL_HOSTS = [("example.org\0", 200), ("example.org\0.evil", 200), ("\0example.org", 400),
              ("exa\0mple.org", 404)]
 
@@ -336,7 +336,7 @@ class Paths(Test):
             self.eq(self.request(p).status, want, (script, info))
         # An empty REQUEST_URI counts as none.
         self.eq(self.request(dict(REQUEST_URI="", SCRIPT_NAME=SERVER)).status, 200)
-        # A NUL ends a parameter (libfcgi's C strings).
+        # A NUL ends a parameter (C strings, as libfcgi kept them).
         self.eq(self.request(dict(REQUEST_URI=SERVER + "\0/x")).status, 200)
         self.eq(self.request(dict(REQUEST_URI="/.well-known/\0matrix/server")).status, 404)
 

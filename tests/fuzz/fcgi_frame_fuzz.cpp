@@ -1,5 +1,6 @@
-// fcgi_frame::scan and answer_management on arbitrary bytes: what any peer of
-// the FastCGI socket sends, and what decides whether libfcgi ever sees it.
+// fcgi_frame::scan, read_request and answer_management on arbitrary bytes:
+// what any peer of the FastCGI socket sends, what decides whether a worker
+// ever sees it, and the worker's own reading of it.
 #include "fuzz.hpp"
 
 #include "core/fcgi_frame.hpp"
@@ -7,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 
 using namespace mxd;
 using Kind = fcgi_frame::Verdict::Kind;
@@ -35,6 +38,11 @@ void check_answer(std::span<const std::uint8_t> record)
 		{reinterpret_cast<const std::uint8_t *>(a.data()) + fcgi_frame::header_size, content}));
 }
 
+void count_pair(std::string_view, std::string_view, void *ctx)
+{
+	++*static_cast<std::size_t *>(ctx);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
@@ -51,10 +59,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	case Kind::need:
 		FUZZ_CHECK(v.bytes > all.size() && v.bytes <= window);
 		break;
-	case Kind::whole:
+	case Kind::whole: {
 		FUZZ_CHECK(v.bytes <= all.size() && v.bytes >= 2 * fcgi_frame::header_size + 8);
 		FUZZ_CHECK(fresh.id != 0);
+		// The worker reads what the gate called whole, and agrees with it.
+		std::string scratch;
+		std::size_t pairs = 0;
+		const auto begin = fcgi_frame::read_request(all.first(v.bytes), scratch, count_pair, &pairs);
+		FUZZ_CHECK(begin && begin->id == fresh.id && begin->keep == fresh.keep);
 		break;
+	}
 	case Kind::management:
 		FUZZ_CHECK(v.bytes <= all.size() && v.bytes >= fcgi_frame::header_size);
 		check_answer(all.first(v.bytes));
@@ -62,6 +76,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	case Kind::broken:
 		FUZZ_CHECK(fcgi_frame::describe(v.rule)[0] != '?');
 		break;
+	}
+
+	// Whatever the bytes, the worker's reading refuses or reads within them.
+	{
+		std::string scratch;
+		std::size_t pairs = 0;
+		(void)fcgi_frame::read_request(all, scratch, count_pair, &pairs);
 	}
 
 	// The gate scans what has arrived so far and resumes: fed in two parts,

@@ -1,11 +1,15 @@
 // fcgi_frame: the rules a request's records must follow before a worker
-// (and libfcgi) sees them, and the answers to management records.
+// sees them, the worker's reading of them and its answer's records, and the
+// answers to management records.
 #include "core/fcgi_frame.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fr = mxd::fcgi_frame;
@@ -209,4 +213,158 @@ TEST_CASE("fcgi_frame: pairs_well_formed", "[fcgi_frame]")
 	CHECK(ok(pair(std::string(200, 'n'), std::string(70000, 'v'))));
 	CHECK_FALSE(ok(pair("AB", "c").substr(0, 4)));
 	CHECK_FALSE(ok(std::string("\x80\x00", 2)));
+}
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+void collect(std::string_view name, std::string_view value, void *ctx)
+{
+	static_cast<Pairs *>(ctx)->emplace_back(name, value);
+}
+
+std::optional<fr::Begin> read(const Bytes &b, Pairs &pairs)
+{
+	std::string scratch;
+	pairs.clear();
+	return fr::read_request(b, scratch, &collect, &pairs);
+}
+
+// The records of an answer, read back: STDOUT's content joined, and
+// whether the empty STDOUT and a complete END_REQUEST close it.
+struct Answer {
+	std::string out;
+	bool stdout_ended = false, ended = false;
+	std::size_t records = 0;
+};
+
+Answer read_answer(const std::string &w, int id)
+{
+	Answer a;
+	std::size_t at = 0;
+	while (at + 8 <= w.size()) {
+		const auto *p = reinterpret_cast<const unsigned char *>(w.data() + at);
+		REQUIRE(p[0] == 1);
+		REQUIRE((p[2] << 8 | p[3]) == id);
+		const std::size_t content = static_cast<std::size_t>(p[4] << 8 | p[5]), padding = p[6];
+		REQUIRE((content + padding) % 8 == 0);
+		REQUIRE(at + 8 + content + padding <= w.size());
+		REQUIRE_FALSE(a.ended);
+		++a.records;
+		if (p[1] == fr::stdout_stream) {
+			REQUIRE_FALSE(a.stdout_ended);
+			if (content == 0)
+				a.stdout_ended = true;
+			a.out.append(w, at + 8, content);
+		} else {
+			REQUIRE(p[1] == fr::end_request);
+			REQUIRE(a.stdout_ended);
+			REQUIRE(content == 8);
+			CHECK(w.substr(at + 8, 8) == std::string(8, '\0'));
+			a.ended = true;
+		}
+		at += 8 + content + padding;
+	}
+	CHECK(at == w.size());
+	return a;
+}
+
+} // namespace
+
+TEST_CASE("fcgi_frame: read_request gives BEGIN_REQUEST and every pair in order", "[fcgi_frame]")
+{
+	Pairs pairs;
+	const auto b = read(get_request(true, 258), pairs);
+	REQUIRE(b);
+	CHECK(b->id == 258);
+	CHECK(b->role == 1);
+	CHECK(b->keep);
+	CHECK(pairs == Pairs{{"HTTP_HOST", "example.org"}, {"REQUEST_METHOD", "GET"}});
+
+	// Without its STDIN end (a body follows, unread), and as an authorizer.
+	const Bytes head = record(fr::begin_request, 3, begin_body(2, false)) +
+	                   record(fr::params, 3, pair("A", "1") + pair("A", "2") + pair("", "")) +
+	                   record(fr::params, 3, "");
+	const auto h = read(head, pairs);
+	REQUIRE(h);
+	CHECK(h->role == 2);
+	CHECK_FALSE(h->keep);
+	CHECK(pairs == Pairs{{"A", "1"}, {"A", "2"}, {"", ""}});
+
+	// No parameters at all.
+	const Bytes none = record(fr::begin_request, 1, begin_body(3, false)) + record(fr::params, 1, "") +
+	                   record(fr::stdin_stream, 1, "");
+	REQUIRE(read(none, pairs));
+	CHECK(pairs.empty());
+}
+
+TEST_CASE("fcgi_frame: read_request joins a stream that spans records", "[fcgi_frame]")
+{
+	const std::string big(70000, 'v'); // a four-byte length, and more than one record
+	const std::string stream = pair("HTTP_HOST", "example.org") + pair("HTTP_COOKIE", big) +
+	                           pair("REQUEST_URI", "/.well-known/matrix/client");
+	Bytes req = record(fr::begin_request, 1, begin_body(1, false));
+	for (std::size_t at = 0; at < stream.size(); at += 5000)
+		req = req + record(fr::params, 1, stream.substr(at, 5000), 3);
+	req = req + record(fr::params, 1, "") + record(fr::stdin_stream, 1, "");
+	Pairs pairs;
+	REQUIRE(read(req, pairs));
+	CHECK(pairs == Pairs{{"HTTP_HOST", "example.org"}, {"HTTP_COOKIE", big},
+	                     {"REQUEST_URI", "/.well-known/matrix/client"}});
+}
+
+TEST_CASE("fcgi_frame: read_request refuses anything but a whole request", "[fcgi_frame]")
+{
+	Pairs pairs;
+	const Bytes good = get_request();
+	for (std::size_t n = 0; n < good.size(); ++n) {
+		// Every cut but the one after PARAMS' end (a request with a body).
+		const Bytes part(good.begin(), good.begin() + static_cast<long>(n));
+		if (n == good.size() - 8)
+			CHECK(read(part, pairs));
+		else
+			CHECK_FALSE(read(part, pairs));
+	}
+	const Bytes begin = record(fr::begin_request, 1, begin_body(1, false));
+	const Bytes params = record(fr::params, 1, pair("HTTP_HOST", "a")) + record(fr::params, 1, "");
+	const Bytes end = record(fr::stdin_stream, 1, "");
+	CHECK_FALSE(read(good + record(fr::stdin_stream, 1, ""), pairs)); // something after it
+	CHECK_FALSE(read(begin + params + record(fr::stdin_stream, 1, "body"), pairs));
+	CHECK_FALSE(read(begin + params + record(fr::stdin_stream, 2, ""), pairs));
+	CHECK_FALSE(read(begin + record(fr::params, 2, pair("A", "1")) + record(fr::params, 2, "") + end, pairs));
+	CHECK_FALSE(read(begin + record(fr::stdin_stream, 1, "") + params + end, pairs));
+	CHECK_FALSE(read(record(fr::begin_request, 0, begin_body(1, false)) + params + end, pairs));
+	CHECK_FALSE(read(record(fr::begin_request, 1, begin_body(4, false)) + params + end, pairs));
+	CHECK_FALSE(read(record(fr::begin_request, 1, begin_body(0, false)) + params + end, pairs));
+	CHECK_FALSE(read(record(fr::begin_request, 1, begin_body(1, false) + "x") + params + end, pairs));
+	CHECK_FALSE(read(record(fr::params, 1, "") + params + end, pairs));
+	Bytes version = good;
+	version[0] = 2;
+	CHECK_FALSE(read(version, pairs));
+	// A pair whose lengths overrun the stream, or end inside a length.
+	CHECK_FALSE(read(begin + record(fr::params, 1, std::string("\x05\x01" "ab", 4)) +
+	                     record(fr::params, 1, "") + end, pairs));
+	CHECK_FALSE(read(begin + record(fr::params, 1, std::string("\x80\x00", 2)) +
+	                     record(fr::params, 1, "") + end, pairs));
+}
+
+TEST_CASE("fcgi_frame: append_reply writes STDOUT records, their end and END_REQUEST", "[fcgi_frame]")
+{
+	for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8},
+	                               std::size_t{65527}, std::size_t{65528}, std::size_t{65529},
+	                               std::size_t{65535}, std::size_t{65536}, std::size_t{200000}}) {
+		std::string lead(size / 3, 'L'), rest(size - size / 3, 'r');
+		for (std::size_t i = 0; i < rest.size(); i++)
+			rest[i] = static_cast<char>('a' + i % 26);
+		const std::string_view parts[] = {lead, std::string_view(), rest}; // an empty part with no data()
+		std::string w = "kept";
+		fr::append_reply(w, 0x1234, parts);
+		REQUIRE(w.substr(0, 4) == "kept");
+		const Answer a = read_answer(w.substr(4), 0x1234);
+		CHECK(a.out == lead + rest);
+		CHECK(a.stdout_ended);
+		CHECK(a.ended);
+		CHECK(a.records == (size + 65527) / 65528 + 2);
+	}
 }

@@ -195,6 +195,15 @@ TEST_CASE("normalise: empty and oversized (test 6)", "[host]")
 	require_name(label63 + ".org", label63 + ".org");
 	require_invalid(repeat('a', 64) + ".org", "label too long");
 	require_invalid("www." + repeat('b', 64), "label too long");
+	// The first fault in reading order is the one named: a label grown past
+	// 63 before a bad byte, a hyphen or an empty label after it.
+	require_invalid(repeat('a', 64) + "_.org", "label too long");
+	require_invalid(repeat('a', 63) + "_.org", "forbidden character");
+	require_invalid(repeat('a', 64) + "-.org", "label too long");
+	require_invalid(repeat('a', 64) + "..org", "label too long");
+	require_invalid("a" + repeat('B', 63) + "\x01", "label too long");
+	require_invalid("a" + repeat('B', 62) + "\x01", "control character");
+	require_name(repeat('A', 63) + ".ORG", repeat('a', 63) + ".org");
 
 	const std::string n253 = name_of_length(253);
 	REQUIRE(n253.size() == 253);

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 using mxd::Method;
@@ -165,19 +167,22 @@ TEST_CASE("parse_request: reads exactly its seven parameters (test 8)", "[reques
 	CHECK(p.asked.count("HTTP_X_FORWARDED_HOST") == 0);
 }
 
-TEST_CASE("parse_request: an envp array read in one pass gives the same request", "[request]")
+TEST_CASE("Gathered: FastCGI's pairs read in one pass give the same request", "[request]")
 {
-	std::vector<std::string> env = {
-		"SERVER_NAME=b.example", "HTTP_X_FORWARDED_HOST=b.example", "REQUEST_METHOD=HEAD",
-		"FCGI_ROLE=RESPONDER", "REQUEST_URI=/.well-known/matrix/client?x=1",
-		"SCRIPT_NAME=/.well-known/matrix/client", "HTTP_HOST=A.Example:443",
-		"HTTP_IF_NONE_MATCH=\"t\"", "NO_EQUALS_SIGN", "HTTP_HOST=second.example",
-		"HTTP_HOSTX=x.example", "PATH_INFO="};
-	std::vector<char *> envp;
-	for (std::string &e : env)
-		envp.push_back(e.data());
-	envp.push_back(nullptr);
-	const auto r = mxd::parse_request(envp.data());
+	using Pair = std::pair<std::string_view, std::string_view>;
+	const std::vector<Pair> pairs = {
+		{"SERVER_NAME", "b.example"}, {"HTTP_X_FORWARDED_HOST", "b.example"}, {"REQUEST_METHOD", "HEAD"},
+		{"FCGI_ROLE", "AUTHORIZER"}, {"REQUEST_URI", "/.well-known/matrix/client?x=1"},
+		{"SCRIPT_NAME", "/.well-known/matrix/client"}, {"HTTP_HOST", "A.Example:443"},
+		{"HTTP_IF_NONE_MATCH", "\"t\""}, {"HTTP_HOST", "second.example"}, {"HTTP_HOSTX", "x.example"},
+		{"PATH_INFO", ""}, {"", "x"}, {"HTTP_HOS", "y"}, {"REQUEST_METHODS", "GET"},
+		{"REQUEST_UR", "/.well-known/matrix/server"}, {"HTTP_IF_NONE_MATCH", "\"u\""},
+		{"HTTP_HOST\0X", "z.example"}};
+	mxd::Gathered g;
+	for (const auto &[name, value] : pairs)
+		g.add(name, value);
+	std::string text = "left over";
+	const auto r = mxd::parse_request(g.params(text, "RESPONDER"));
 	const auto same = parse({{"REQUEST_METHOD", "HEAD"},
 	                         {"FCGI_ROLE", "RESPONDER"},
 	                         {"REQUEST_URI", "/.well-known/matrix/client?x=1"},
@@ -187,16 +192,40 @@ TEST_CASE("parse_request: an envp array read in one pass gives the same request"
 	                         {"PATH_INFO", ""}});
 	CHECK(r.method == same.method);
 	CHECK(r.method_name == "HEAD");
-	CHECK(r.role == same.role);
+	CHECK(r.role == Role::responder); // the role given, never the FCGI_ROLE pair
 	CHECK(r.has_target);
 	CHECK(r.document == same.document);
 	CHECK(r.document == mxd::Document::client);
-	CHECK(r.host == "A.Example:443"); // the first HTTP_HOST, as FCGX_GetParam
+	CHECK(r.host == "A.Example:443"); // the first HTTP_HOST
 	CHECK(r.if_none_match == "\"t\"");
 
-	char *none[] = {nullptr};
-	const auto empty = mxd::parse_request(none);
+	// A value ends at its first NUL, as in an environment.
+	mxd::Gathered nul;
+	nul.add("HTTP_HOST", std::string_view("example.org\0.evil", 17));
+	nul.add("HTTP_IF_NONE_MATCH", std::string_view()); // empty, with no data()
+	const auto r2 = mxd::parse_request(nul.params(text, "RESPONDER"));
+	CHECK(r2.host == "example.org");
+	CHECK(r2.if_none_match.empty());
+
+	mxd::Gathered none;
+	const auto empty = mxd::parse_request(none.params(text, "AUTHORIZER"));
 	CHECK_FALSE(empty.has_host);
 	CHECK_FALSE(empty.has_target);
 	CHECK(empty.method == Method::other);
+	CHECK(empty.role == Role::other);
+}
+
+TEST_CASE("param_field: the seven names, and nothing like them", "[request]")
+{
+	CHECK(mxd::param_field("REQUEST_METHOD") == &mxd::Params::method);
+	CHECK(mxd::param_field("FCGI_ROLE") == &mxd::Params::role);
+	CHECK(mxd::param_field("REQUEST_URI") == &mxd::Params::uri);
+	CHECK(mxd::param_field("SCRIPT_NAME") == &mxd::Params::script);
+	CHECK(mxd::param_field("PATH_INFO") == &mxd::Params::info);
+	CHECK(mxd::param_field("HTTP_HOST") == &mxd::Params::host);
+	CHECK(mxd::param_field("HTTP_IF_NONE_MATCH") == &mxd::Params::if_none_match);
+	for (const char *other : {"", "HTTP_HOSt", "http_host", "HTTP_HOSTS", "HTTP_HOS", "HTTP_X_HOST",
+	                          "SERVER_NAME", "REQUEST_METHOX", "PATH_INFO ", "QUERY_STRING",
+	                          "HTTP_IF_NONE_MATCHE", "HTTP_IF_MATCH"})
+		CHECK(mxd::param_field(other) == nullptr);
 }

@@ -173,6 +173,15 @@ TEST_CASE("match: the path variants through REQUEST_URI (tests 9-12)", "[route]"
 	CHECK(via_uri("/.well-known/matrix/%73erver") == server);
 	CHECK(via_uri("/.well-known/matrix/client?x=1&y") == client);
 	CHECK(via_uri("/.well-known/matrix/client#x") == client);
+	// A '%' counts only in the path: after the query or in the authority it
+	// neither needs decoding nor changes the match; in the path it is decoded.
+	CHECK(via_uri("/.well-known/matrix/client?x=%zz") == client);
+	CHECK(via_uri("/.well-known/matrix/client#%") == client);
+	CHECK(via_uri("https://b%2e.example/.well-known/matrix/client") == client);
+	CHECK(via_uri("https://b%2e.example/.well-known/matrix/%63lient?%") == client);
+	CHECK(via_uri("https://b.example/.well-known/matrix/client%") == -1);
+	CHECK(via_uri("/.well-known/matrix/client%?x") == -1);
+	CHECK(via_uri("/.well-known/matrix/client?x=\x7f") == -1);
 
 	for (const char *uri : {"/.well-known/matrix/server/", "/.well-known/matrix/Server",
 	                        "/.well-known/matrix/server.json", "/.well-known/matrix/",
