@@ -622,18 +622,7 @@ public:
 		rendering_index_.emplace(domain, renderings_.size());
 		renderings_.push_back({domain, fingerprint, digest, std::string(*rendered)});
 		renderings_bytes_ += rendered->size();
-		if (!in_tx_) {
-			begin_tx();
-			try {
-				flush();
-				commit_tx();
-			} catch (...) {
-				rollback_tx();
-				throw;
-			}
-		} else if (renderings_.size() >= copy_batch || renderings_bytes_ >= copy_bytes) {
-			flush();
-		}
+		send_buffered(renderings_.size() >= copy_batch || renderings_bytes_ >= copy_bytes);
 		return true;
 	}
 
@@ -660,19 +649,7 @@ public:
 			index_.emplace(row.domain, pending_.size());
 			pending_.push_back(std::move(row));
 		}
-		if (!in_tx_) {
-			// One statement on its own: its own transaction.
-			begin_tx();
-			try {
-				flush();
-				commit_tx();
-			} catch (...) {
-				rollback_tx();
-				throw;
-			}
-		} else if (pending_.size() >= copy_batch || pending_bytes_ >= copy_bytes) {
-			flush();
-		}
+		send_buffered(pending_.size() >= copy_batch || pending_bytes_ >= copy_bytes);
 	}
 
 	bool remove(const char *domain)
@@ -760,6 +737,24 @@ private:
 		Result r(PQprepare(c_.get(), name, sql, 0, nullptr));
 		if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
 			raise(s_, c_.get(), r.get(), "preparing a statement");
+	}
+
+	// What a write just buffered: outside a transaction, sent in one of its
+	// own at once; inside, once `batch_full`, else at the commit.
+	void send_buffered(bool batch_full)
+	{
+		if (!in_tx_) {
+			begin_tx();
+			try {
+				flush();
+				commit_tx();
+			} catch (...) {
+				rollback_tx();
+				throw;
+			}
+		} else if (batch_full) {
+			flush();
+		}
 	}
 
 	void remember(const char *domain, const plugin::Row &cells)
