@@ -24,7 +24,6 @@ the bench.
 """
 
 import os
-import pwd
 import random
 import re
 import shutil
@@ -586,28 +585,45 @@ def fcgi_get(path, h):
     return r.raw if r else b""
 
 
-def callgrind_total(argv, sock, hosts, n, expect=b"200 OK"):
-    outf = os.path.join(OUT, "run", "callgrind.out")
+def under_callgrind(argv, sock, out, requests, threads=False):
+    """Runs argv under callgrind, its counts in out (one file a thread,
+    out-N, with threads), calls requests() once it listens on sock, then
+    ends it, whatever requests() raised."""
     if os.path.exists(sock):
         os.unlink(sock)
-    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outf] + argv,
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] +
+                         (["--separate-threads=yes"] if threads else []) + argv,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          env=ENV, start_new_session=True)
-    if not wait_for(lambda: os.path.exists(sock), 120):
-        p.kill()
-        raise SystemExit("bench: callgrind: no socket for %s" % argv)
-    time.sleep(0.5)
-    for i in range(n):
-        d = fcgi_get(sock, hosts[i % len(hosts)])
-        if expect not in d[:60]:
-            raise SystemExit("bench: callgrind: bad answer %r" % d[:80])
-    p.terminate()
-    p.wait(120)
-    with open(outf) as f:
+    try:
+        if not wait_for(lambda: os.path.exists(sock), 120):
+            raise SystemExit("bench: callgrind: no socket for %s" % argv)
+        time.sleep(0.5)
+        requests()
+    finally:
+        p.terminate()
+        p.wait(120)
+
+
+def callgrind_totals(path):
+    """The instructions a callgrind output file counts in all."""
+    with open(path) as f:
         for line in f:
             if line.startswith("totals:") or line.startswith("summary:"):
                 return int(line.split()[1])
-    raise SystemExit("bench: callgrind: no totals")
+    raise SystemExit("bench: callgrind: no totals in %s" % path)
+
+
+def callgrind_total(argv, sock, hosts, n, expect=b"200 OK"):
+    outf = os.path.join(OUT, "run", "callgrind.out")
+
+    def requests():
+        for i in range(n):
+            d = fcgi_get(sock, hosts[i % len(hosts)])
+            if expect not in d[:60]:
+                raise SystemExit("bench: callgrind: bad answer %r" % d[:80])
+    under_callgrind(argv, sock, outf, requests)
+    return callgrind_totals(outf)
 
 
 def callgrind_per_request(argv_for_socket, hosts, n1=200, n2=2200, expect=b"200 OK"):

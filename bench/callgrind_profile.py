@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 import bench  # noqa: E402
 import fcgi  # noqa: E402
-from harness import wait_for  # noqa: E402
 
 N1, N2 = 200, 2200
 
@@ -70,26 +69,17 @@ def run(name, argv, sock, hosts, n, keep_alive):
     out = os.path.join(bench.OUT, "profile", "%s%s.%d" % (name, "-ka" if keep_alive else "", n))
     for f in glob.glob(out + "*"):
         os.unlink(f)
-    if os.path.exists(sock):
-        os.unlink(sock)
-    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--separate-threads=yes",
-                          "--callgrind-out-file=" + out] + argv,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env=bench.ENV, start_new_session=True)
-    if not wait_for(lambda: os.path.exists(sock), 120):
-        p.kill()
-        raise SystemExit("callgrind_profile: no socket for %s" % argv)
-    time.sleep(0.5)
-    conn = fcgi.connect(sock) if keep_alive else None
-    for i in range(n):
-        d = request(sock, hosts[i % len(hosts)], conn)
-        if b"200 OK" not in d[:60]:
-            raise SystemExit("callgrind_profile: bad answer %r" % d[:80])
-    if conn:
-        conn.close()
-        time.sleep(0.3)
-    p.terminate()
-    p.wait(120)
+
+    def requests():
+        conn = fcgi.connect(sock) if keep_alive else None
+        for i in range(n):
+            d = request(sock, hosts[i % len(hosts)], conn)
+            if b"200 OK" not in d[:60]:
+                raise SystemExit("callgrind_profile: bad answer %r" % d[:80])
+        if conn:
+            conn.close()
+            time.sleep(0.3)
+    bench.under_callgrind(argv, sock, out, requests, threads=True)
     return out
 
 

@@ -14,11 +14,9 @@ import glob
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-from harness import wait_for  # noqa: E402
 
 N1, N2 = 200, 2200
 
@@ -28,30 +26,14 @@ def run(argv, sock, hosts, n):
     out = os.path.join(bench.OUT, "run", "cgt.out")
     for f in glob.glob(out + "*"):
         os.unlink(f)
-    if os.path.exists(sock):
-        os.unlink(sock)
-    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--separate-threads=yes",
-                          "--callgrind-out-file=" + out] + argv,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env=bench.ENV, start_new_session=True)
-    if not wait_for(lambda: os.path.exists(sock), 120):
-        p.kill()
-        raise SystemExit("callgrind: no socket for %s" % argv)
-    time.sleep(0.5)
-    for i in range(n):
-        d = bench.fcgi_get(sock, hosts[i % len(hosts)])
-        if b"200 OK" not in d[:60]:
-            raise SystemExit("callgrind: bad answer %r" % d[:80])
-    p.terminate()
-    p.wait(120)
-    threads = {}
-    for f in sorted(glob.glob(out + "-*")):
-        with open(f) as fh:
-            for line in fh:
-                if line.startswith("totals:") or line.startswith("summary:"):
-                    threads[int(f.rsplit("-", 1)[1])] = int(line.split()[1])
-                    break
-    return threads
+
+    def requests():
+        for i in range(n):
+            d = bench.fcgi_get(sock, hosts[i % len(hosts)])
+            if b"200 OK" not in d[:60]:
+                raise SystemExit("callgrind: bad answer %r" % d[:80])
+    bench.under_callgrind(argv, sock, out, requests, threads=True)
+    return {int(f.rsplit("-", 1)[1]): bench.callgrind_totals(f) for f in sorted(glob.glob(out + "-*"))}
 
 
 def per_request(argv_for_socket, hosts):
