@@ -266,8 +266,13 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS)
+# The sqlite plugin's statements are tested on their own
+# (tests/unit/sqlite_statement_test.cpp), linked in with SQLiteCpp, whose
+# exceptions they throw.
+UNIT_PLUGIN_OBJ := $(BUILDDIR)/backends/sqlite/sqlite_statement.o
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(UNIT_PLUGIN_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS) -lSQLiteCpp
+$(BUILDDIR)/tests/unit/sqlite_statement_test.o: ALL_CXXFLAGS += -I.
 $(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 # follow/copy.hpp names the primary's rows (follow/primary.hpp, libpq).
 $(BUILDDIR)/tests/unit/copy_renderings_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
