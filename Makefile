@@ -222,8 +222,9 @@ $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# The plugin library for sql_columns alone: the copy's renderings are made
-# with the sqlite plugin's own record text, row digest and domain id.
+# The plugin library for sql_columns alone (and the header sqlite_cells):
+# the copy's renderings are made with the sqlite plugin's own cells, record
+# text, row digest and domain id.
 $(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
 

@@ -26,6 +26,7 @@
 #include "plugin/reader_pool.hpp"
 #include "plugin/schema_version.hpp"
 #include "plugin/sql_columns.hpp"
+#include "plugin/sqlite_cells.hpp"
 #include "sqlite_statement.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -266,7 +267,7 @@ std::string list_sql(int version)
 // The record of the row `stmt` is on, its columns starting at `first`.
 std::string record_of(const Settings &s, sqlite3_stmt *stmt, int first, std::string_view domain)
 {
-	return plugin::record_of(sqlite::row_of(stmt, first), "sqlite", s.path, domain);
+	return plugin::record_of(plugin::row_of(stmt, first), "sqlite", s.path, domain);
 }
 
 // One read-only connection and its prepared lookup, used by one thread at a
@@ -500,7 +501,7 @@ public:
 				read.reset();
 				return false;
 			}
-			digest = plugin::row_digest(domain, sqlite::row_of(read.get(), 0));
+			digest = plugin::row_digest(domain, plugin::row_of(read.get(), 0));
 		} catch (...) {
 			read.reset();
 			throw;
@@ -723,12 +724,12 @@ public:
 	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
 	{
 		const auto pick = [&](sqlite3_stmt *stmt) {
-			const auto made_for = sqlite::bytes_of(stmt, rendered_for_cell);
-			const auto made_of = sqlite::bytes_of(stmt, rendered_of_cell);
+			const auto made_for = plugin::bytes_of(stmt, rendered_for_cell);
+			const auto made_of = plugin::bytes_of(stmt, rendered_of_cell);
 			if (made_for && made_of && *made_for == fingerprint) {
-				const plugin::Row row = sqlite::row_of(stmt, 0);
+				const plugin::Row row = plugin::row_of(stmt, 0);
 				if (plugin::row_digest(domain, row) == *made_of) {
-					if (const auto bytes = sqlite::bytes_of(stmt, rendered_cell)) {
+					if (const auto bytes = plugin::bytes_of(stmt, rendered_cell)) {
 						out.set_rendered(*bytes);
 						return;
 					}

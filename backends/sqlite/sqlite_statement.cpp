@@ -74,42 +74,4 @@ void Statement::reset() noexcept
 	sqlite3_reset(stmt_);
 }
 
-plugin::Row row_of(sqlite3_stmt *stmt, int first)
-{
-	plugin::Row row;
-	for (int at = first; auto &cell : row) {
-		switch (sqlite3_column_type(stmt, at)) {
-		case SQLITE_TEXT:
-			// column_text before column_bytes: the length is of the form
-			// the text was last asked in (sqlite3's docs).
-			cell.kind = plugin::Cell::text;
-			cell.chars = {reinterpret_cast<const char *>(sqlite3_column_text(stmt, at)),
-			              static_cast<std::size_t>(sqlite3_column_bytes(stmt, at))};
-			break;
-		case SQLITE_INTEGER:
-			cell.kind = plugin::Cell::integer;
-			cell.number = sqlite3_column_int64(stmt, at);
-			break;
-		case SQLITE_NULL:
-			break;
-		default:
-			cell.kind = plugin::Cell::other;
-			break;
-		}
-		at++;
-	}
-	return row;
-}
-
-std::optional<std::string_view> bytes_of(sqlite3_stmt *stmt, int i)
-{
-	if (sqlite3_column_type(stmt, i) == SQLITE_NULL)
-		return std::nullopt;
-	// column_blob before column_bytes (sqlite3's docs); for a text cell the
-	// text's bytes as stored, unconverted.  An empty blob is a null pointer.
-	const void *p = sqlite3_column_blob(stmt, i);
-	const auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt, i));
-	return p ? std::string_view(static_cast<const char *>(p), n) : std::string_view();
-}
-
 } // namespace mxd::sqlite

@@ -1,17 +1,14 @@
 // The sqlite plugin's hot statements as sqlite3's own: a lookup reads a
 // dozen cells a miss, and SQLiteCpp's Column (a copy of a shared_ptr, two
 // atomic operations, for each cell) cost more than the reading itself.
-// SQLiteCpp 3.2.1 keeps a Statement's sqlite3_stmt private, so the reader's
-// statements are prepared here, on the connection's handle, and every cell
-// a lookup reads is read through these.
+// SQLiteCpp 3.2.1 keeps a Statement's sqlite3_stmt private, so the
+// statements that read records are prepared here, on the connection's
+// handle, and their cells read with plugin/sqlite_cells.hpp.
 #pragma once
-
-#include "plugin/sql_columns.hpp"
 
 #include <sqlite3.h>
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,16 +51,5 @@ private:
 	sqlite3 *db_ = nullptr;
 	sqlite3_stmt *stmt_ = nullptr;
 };
-
-// The record's cells of the row `stmt` is on, its columns starting at
-// `first`: text (its bytes as stored), integer, NULL, or other (a real or
-// a blob, which no column holds); valid until the statement steps or
-// resets.  The row digest is taken of these, by the writer when it keeps a
-// rendering and by the reader before it hands one out, so both read here.
-plugin::Row row_of(sqlite3_stmt *stmt, int first);
-
-// A cell's bytes, text or blob alike (a text's unconverted), or nullopt
-// for NULL; valid until the statement steps or resets.
-std::optional<std::string_view> bytes_of(sqlite3_stmt *stmt, int i);
 
 } // namespace mxd::sqlite
