@@ -36,7 +36,8 @@ public:
 	bool prepared() const { return stmt_ != nullptr; }
 	sqlite3_stmt *get() const { return stmt_; }
 
-	// `text` is not copied: it must stay until the statement is reset.
+	// `text` is not copied (SQLITE_STATIC): it must outlive every step
+	// until the parameter is bound anew.
 	void bind_static(int i, std::string_view text);
 	void bind(int i, std::int64_t value);
 	// True on a row, false when there are no more.
