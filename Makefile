@@ -222,8 +222,9 @@ $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# The plugin library for sql_columns alone: the copy's renderings are made
-# with the sqlite plugin's own record text, row digest and domain id.
+# The plugin library for sql_columns alone (and the header sqlite_cells):
+# the copy's renderings are made with the sqlite plugin's own cells, record
+# text, row digest and domain id.
 $(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
 	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
 
@@ -266,8 +267,13 @@ ifeq ($(SANITIZE),1)
 $(BUILDDIR)/tests/unit/main.o: WARN += -Wno-maybe-uninitialized
 endif
 
-$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS)
+# The sqlite plugin's statements are tested on their own
+# (tests/unit/sqlite_statement_test.cpp), linked in with SQLiteCpp, whose
+# exceptions they throw.
+UNIT_PLUGIN_OBJ := $(BUILDDIR)/backends/sqlite/sqlite_statement.o
+$(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(UNIT_PLUGIN_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS) -lSQLiteCpp
+$(BUILDDIR)/tests/unit/sqlite_statement_test.o: ALL_CXXFLAGS += -I.
 $(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 # follow/copy.hpp names the primary's rows (follow/primary.hpp, libpq).
 $(BUILDDIR)/tests/unit/copy_renderings_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)

@@ -26,6 +26,8 @@
 #include "plugin/reader_pool.hpp"
 #include "plugin/schema_version.hpp"
 #include "plugin/sql_columns.hpp"
+#include "plugin/sqlite_cells.hpp"
+#include "sqlite_statement.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
@@ -48,6 +50,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 namespace mxd {
@@ -261,38 +264,10 @@ std::string list_sql(int version)
 	       " FROM domains ORDER BY domain";
 }
 
-// The record's cells of the row `stmt` is on, its columns starting at
-// `first`; valid until the statement steps or resets.
-plugin::Row row_of(SQLite::Statement &stmt, int first)
-{
-	plugin::Row row;
-	for (int i = 0; auto &cell : row) {
-		const SQLite::Column c = stmt.getColumn(first + i++);
-		if (c.isText())
-			cell = {plugin::Cell::text, {c.getText(), static_cast<std::size_t>(c.getBytes())}};
-		else if (c.isInteger())
-			cell = {plugin::Cell::integer, {}, c.getInt64()};
-		else if (!c.isNull())
-			cell.kind = plugin::Cell::other;
-	}
-	return row;
-}
-
 // The record of the row `stmt` is on, its columns starting at `first`.
-std::string record_of(const Settings &s, SQLite::Statement &stmt, int first,
-                      std::string_view domain)
+std::string record_of(const Settings &s, sqlite3_stmt *stmt, int first, std::string_view domain)
 {
-	return plugin::record_of(row_of(stmt, first), "sqlite", s.path, domain);
-}
-
-// A cell's bytes, text or blob alike, or nullopt for NULL.
-std::optional<std::string_view> bytes_of(SQLite::Statement &stmt, int i)
-{
-	const SQLite::Column c = stmt.getColumn(i);
-	if (c.isNull())
-		return std::nullopt;
-	const void *p = c.getBlob(); // the text's bytes for a text cell, unconverted
-	return std::string_view(static_cast<const char *>(p), static_cast<std::size_t>(c.getBytes()));
+	return plugin::record_of(plugin::row_of(stmt, first), "sqlite", s.path, domain);
 }
 
 // One read-only connection and its prepared lookup, used by one thread at a
@@ -307,15 +282,23 @@ struct Reader {
 	Clock::time_point deadline;
 	const std::chrono::milliseconds busy_timeout;
 	Clock::time_point busy_since;
+	// The schema version the connection found at open (PRAGMA
+	// user_version), which its statements are made for; a migration
+	// retires the reader.
+	int version = 0;
 	SQLite::Database db;
-	SQLite::Statement lookup;
-	// lookup_rendered(); it binds the domain's id too from version 3 on.
-	SQLite::Statement rendered;
+	// lookup_rendered(), the responder's every lookup, prepared at open,
+	// so that a `domains` the statement cannot read fails there; it binds
+	// the domain's id too from version 3 on.  Declared after db: a
+	// statement is finalized before its connection closes.
+	sqlite::Statement rendered;
 	const bool renders;
 
 	// `self`: the reader the connection is for, whose deadline bounds
 	// everything from here on; none for the watcher's connection.
-	static SQLite::Database open(const Settings &s, Reader *self = nullptr)
+	// `version`: the schema version found, which the caller's statements
+	// are made for (read once: each read is a statement prepared).
+	static SQLite::Database open(const Settings &s, Reader *self, int &version)
 	{
 		SQLite::Database db(s.path, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, s.busy_timeout_ms);
 		if (self) {
@@ -330,20 +313,39 @@ struct Reader {
 		// kernel's page cache, which all readers share.
 		db.exec("PRAGMA cache_size = -512");
 		// Reading the version also reads the header: garbage fails here.
-		require_version(s, user_version(db), /*reading=*/true);
+		version = user_version(db);
+		require_version(s, version, /*reading=*/true);
 		require_table(s, db);
 		return db;
 	}
 
 	Reader(const Settings &s, Clock::time_point until)
-	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this)),
-	      lookup(db, lookup_sql(user_version(db))),
-	      rendered(db, lookup_rendered_sql(user_version(db))),
-	      renders(user_version(db) >= first_rendering_version)
+	    : deadline(until), busy_timeout(s.busy_timeout_ms), db(open(s, this, version)),
+	      rendered(db.getHandle(), lookup_rendered_sql(version)),
+	      renders(version >= first_rendering_version)
 	{
 	}
 	Reader(const Reader &) = delete;
 	Reader &operator=(const Reader &) = delete;
+
+	// lookup(), the record alone (wildcard keys, the health check, the
+	// store probed at start, a core that does not render): a CGI request
+	// answered from a rendering never asks it, so it is prepared at its
+	// first use.  Its columns are lookup_rendered()'s, which open prepared:
+	// a `domains` it cannot read has failed there already.
+	sqlite::Statement &lookup()
+	{
+		if (!lookup_.prepared())
+			lookup_ = sqlite::Statement(db.getHandle(), lookup_sql(version));
+		return lookup_;
+	}
+
+	// After a busy step: the statements are as new, the connection kept.
+	void reset() noexcept
+	{
+		lookup_.reset();
+		rendered.reset();
+	}
 
 	// Non-zero ends the running statement with SQLITE_INTERRUPT.
 	static int past_deadline(void *self)
@@ -370,6 +372,9 @@ struct Reader {
 		std::this_thread::sleep_for(std::min<Clock::duration>(step, until - now));
 		return 1;
 	}
+
+private:
+	sqlite::Statement lookup_;
 };
 
 std::string timestamp()
@@ -402,22 +407,10 @@ void create_file(const Settings &s)
 // The admin tool's connection: one thread, statements prepared once.
 class Writer {
 public:
-	explicit Writer(const Settings &s)
-	    : db_(open(s)), lookup_(db_, lookup_sql(schema.expected)),
-	      rendered_(db_, lookup_rendered_sql(schema.expected)),
-	      upsert_(db_, "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
-	                   "VALUES (?1" + placeholders() + ") "
-	                   "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
-	                   // An unchanged record keeps its time of last change.
-	                   ", updated = excluded.updated "
-	                   "WHERE (" + plugin::column_list() + ") IS NOT (" +
-	                   plugin::column_list("excluded.") + ")"),
-	      remove_(db_, "DELETE FROM domains WHERE domain = ?1"),
-	      keep_(db_, "INSERT OR REPLACE INTO renderings (id, domain, rendered_for, rendered_of, "
-	                 "rendered) VALUES (?5, ?1, ?2, ?3, ?4)"),
-	      forget_(db_, "DELETE FROM renderings WHERE id = ?2 AND domain = ?1")
-	{
-	}
+	// The statements are prepared at their first use: a command uses a few
+	// of them, and open has checked the schema they read (version, the
+	// table `domains`).
+	explicit Writer(const Settings &s) : db_(open(s)) {}
 
 	// ", ?2, ..., ?N, ?N+1, ?N+1": the columns, then created and updated
 	// from one time.
@@ -431,22 +424,41 @@ public:
 	}
 
 	SQLite::Database &db() { return db_; }
-	SQLite::Statement &lookup() { return lookup_; }
-	SQLite::Statement &rendered() { return rendered_; }
+	sqlite::Statement &lookup()
+	{
+		if (!lookup_.prepared())
+			lookup_ = sqlite::Statement(db_.getHandle(), lookup_sql(schema.expected));
+		return lookup_;
+	}
+	sqlite::Statement &rendered()
+	{
+		if (!rendered_.prepared())
+			rendered_ = sqlite::Statement(db_.getHandle(), lookup_rendered_sql(schema.expected));
+		return rendered_;
+	}
 
 	void put(const std::string &domain, const json &record)
 	{
-		upsert_.reset();
-		upsert_.clearBindings();
-		upsert_.bind(1, domain);
+		SQLite::Statement &upsert = prepared(upsert_, [] {
+			return "INSERT INTO domains (domain, " + plugin::column_list() + ", created, updated) "
+			       "VALUES (?1" + placeholders() + ") "
+			       "ON CONFLICT (domain) DO UPDATE SET " + plugin::column_updates() +
+			       // An unchanged record keeps its time of last change.
+			       ", updated = excluded.updated "
+			       "WHERE (" + plugin::column_list() + ") IS NOT (" +
+			       plugin::column_list("excluded.") + ")";
+		});
+		upsert.reset();
+		upsert.clearBindings();
+		upsert.bind(1, domain);
 		for (int i = 2; const plugin::Column &col : plugin::record_columns) {
 			if (auto it = record.find(col.name); it != record.end()) {
 				if (col.type == plugin::Column::integer)
-					upsert_.bind(i, it->get<std::int64_t>());
+					upsert.bind(i, it->get<std::int64_t>());
 				else if (col.type == plugin::Column::text)
-					upsert_.bind(i, it->get_ref<const std::string &>());
+					upsert.bind(i, it->get_ref<const std::string &>());
 				else
-					upsert_.bind(i, it->dump());
+					upsert.bind(i, it->dump());
 			}
 			i++;
 		}
@@ -455,9 +467,9 @@ public:
 			stamped_ = now;
 			stamp_ = timestamp();
 		}
-		upsert_.bind(static_cast<int>(plugin::record_columns.size()) + 2, stamp_);
-		upsert_.exec();
-		upsert_.reset();
+		upsert.bind(static_cast<int>(plugin::record_columns.size()) + 2, stamp_);
+		upsert.exec();
+		upsert.reset();
 		// Any put forgets the rendering (backend.h: the writer keeps a
 		// fresh one after it).
 		forget(domain.c_str());
@@ -465,11 +477,13 @@ public:
 
 	void forget(const char *domain)
 	{
-		forget_.reset();
-		forget_.bind(1, domain);
-		forget_.bind(2, plugin::domain_id(domain));
-		forget_.exec();
-		forget_.reset();
+		SQLite::Statement &stmt =
+			prepared(forget_, "DELETE FROM renderings WHERE id = ?2 AND domain = ?1");
+		stmt.reset();
+		stmt.bind(1, domain);
+		stmt.bind(2, plugin::domain_id(domain));
+		stmt.exec();
+		stmt.reset();
 	}
 
 	// Keeps `rendered` under `fingerprint` with the digest of the row as it
@@ -478,41 +492,46 @@ public:
 	bool store_rendered(const char *domain, const char *fingerprint,
 	                    std::optional<std::string_view> rendered)
 	{
-		lookup_.reset();
-		lookup_.bindNoCopy(1, domain);
-		if (!lookup_.executeStep()) {
-			lookup_.reset();
-			return false;
-		}
+		sqlite::Statement &read = lookup();
+		read.reset();
+		read.bind_static(1, domain);
 		std::string digest;
 		try {
-			digest = plugin::row_digest(domain, row_of(lookup_, 0));
+			if (!read.step()) {
+				read.reset();
+				return false;
+			}
+			digest = plugin::row_digest(domain, plugin::row_of(read.get(), 0));
 		} catch (...) {
-			lookup_.reset();
+			read.reset();
 			throw;
 		}
-		lookup_.reset();
+		read.reset();
 		if (!rendered) {
 			forget(domain);
 			return true;
 		}
-		keep_.reset();
-		keep_.bind(1, domain);
-		keep_.bind(2, fingerprint);
-		keep_.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
-		keep_.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
-		keep_.bind(5, plugin::domain_id(domain));
-		keep_.exec();
-		keep_.reset();
+		SQLite::Statement &keep =
+			prepared(keep_, "INSERT OR REPLACE INTO renderings (id, domain, rendered_for, "
+			                "rendered_of, rendered) VALUES (?5, ?1, ?2, ?3, ?4)");
+		keep.reset();
+		keep.bind(1, domain);
+		keep.bind(2, fingerprint);
+		keep.bindNoCopy(3, digest.data(), static_cast<int>(digest.size()));
+		keep.bindNoCopy(4, rendered->data(), static_cast<int>(rendered->size()));
+		keep.bind(5, plugin::domain_id(domain));
+		keep.exec();
+		keep.reset();
 		return true;
 	}
 
 	bool remove(const char *domain)
 	{
-		remove_.reset();
-		remove_.bind(1, domain);
-		const int n = remove_.exec();
-		remove_.reset();
+		SQLite::Statement &stmt = prepared(remove_, "DELETE FROM domains WHERE domain = ?1");
+		stmt.reset();
+		stmt.bind(1, domain);
+		const int n = stmt.exec();
+		stmt.reset();
 		forget(domain);
 		return n > 0;
 	}
@@ -599,8 +618,24 @@ private:
 		tx.commit();
 	}
 
+	// The statement in `slot`, prepared at its first use from sql(), a
+	// text or what makes it (an import puts a million times).
+	template <typename Sql>
+	SQLite::Statement &prepared(std::optional<SQLite::Statement> &slot, const Sql &sql)
+	{
+		if (!slot) {
+			if constexpr (std::is_invocable_v<Sql>)
+				slot.emplace(db_, sql());
+			else
+				slot.emplace(db_, sql);
+		}
+		return *slot;
+	}
+
 	SQLite::Database db_;
-	SQLite::Statement lookup_, rendered_, upsert_, remove_, keep_, forget_;
+	// After db_: finalized before it closes.
+	sqlite::Statement lookup_, rendered_;
+	std::optional<SQLite::Statement> upsert_, remove_, keep_, forget_;
 	std::time_t stamped_ = 0;
 	std::string stamp_;
 };
@@ -638,7 +673,7 @@ public:
 
 	int lookup(const char *domain, plugin::Found &out)
 	{
-		return read(domain, nullptr, [&](SQLite::Statement &stmt) {
+		return read(domain, nullptr, [&](sqlite3_stmt *stmt) {
 			out.set(record_of(s_, stmt, 0, domain));
 		});
 	}
@@ -661,7 +696,7 @@ public:
 		try {
 			rc = id && reader->renders ? find(reader->rendered, domain, id, take)
 			     : id ? find(reader->rendered, domain, nullptr, take)
-			          : find(reader->lookup, domain, nullptr, take);
+			          : find(reader->lookup(), domain, nullptr, take);
 		} catch (const SQLite::Exception &e) {
 			if (e.getErrorCode() != SQLITE_INTERRUPT) {
 				failed(e, std::move(reader));
@@ -688,13 +723,13 @@ public:
 	// just read), else the record, as lookup() would.
 	int lookup_rendered(const char *domain, const char *fingerprint, plugin::Found &out)
 	{
-		const auto pick = [&](SQLite::Statement &stmt) {
-			const auto made_for = bytes_of(stmt, rendered_for_cell);
-			const auto made_of = bytes_of(stmt, rendered_of_cell);
+		const auto pick = [&](sqlite3_stmt *stmt) {
+			const auto made_for = plugin::bytes_of(stmt, rendered_for_cell);
+			const auto made_of = plugin::bytes_of(stmt, rendered_of_cell);
 			if (made_for && made_of && *made_for == fingerprint) {
-				const plugin::Row row = row_of(stmt, 0);
+				const plugin::Row row = plugin::row_of(stmt, 0);
 				if (plugin::row_digest(domain, row) == *made_of) {
-					if (const auto bytes = bytes_of(stmt, rendered_cell)) {
+					if (const auto bytes = plugin::bytes_of(stmt, rendered_cell)) {
 						out.set_rendered(*bytes);
 						return;
 					}
@@ -756,7 +791,9 @@ public:
 			if (!watch_ || st.st_dev != dev_ || st.st_ino != ino_) {
 				// New file (or first look, or after a failure): read it anew.
 				watch_.reset();
-				auto db = std::make_unique<SQLite::Database>(Reader::open(watch_settings()));
+				int schema_now = 0;
+				auto db = std::make_unique<SQLite::Database>(
+					Reader::open(watch_settings(), nullptr, schema_now));
 				const auto version = db->execAndGet("PRAGMA data_version").getInt64();
 				bool replaced = watch_ready_ && (st.st_dev != dev_ || st.st_ino != ino_);
 				watch_ = std::move(db);
@@ -764,7 +801,7 @@ public:
 				ino_ = st.st_ino;
 				data_version_ = version;
 				watch_ready_ = true;
-				const int schema_before = std::exchange(schema_seen_, user_version(*watch_));
+				const int schema_before = std::exchange(schema_seen_, schema_now);
 				if (schema_before != 0 && schema_before != schema_seen_)
 					replaced = true; // a migration between two failures: as for a commit below
 				if (replaced || outage_.why())
@@ -813,19 +850,21 @@ private:
 	// The admin tool's connection, for the reason of a failed write.
 	sqlite3 *connection() const { return writer_ ? writer_->db().getHandle() : nullptr; }
 
+	// A failed step leaves the statement for failed() to reset or drop
+	// with its connection.
 	template <typename Take>
-	int find(SQLite::Statement &stmt, const char *domain, const std::int64_t *id, const Take &take)
+	int find(sqlite::Statement &stmt, const char *domain, const std::int64_t *id, const Take &take)
 	{
 		stmt.reset();
-		stmt.bindNoCopy(1, domain);
+		stmt.bind_static(1, domain);
 		if (id)
 			stmt.bind(2, *id);
-		if (!stmt.executeStep()) {
+		if (!stmt.step()) {
 			stmt.reset();
 			return MXD_NOT_FOUND;
 		}
 		try {
-			take(stmt);
+			take(stmt.get());
 		} catch (...) {
 			stmt.reset();
 			throw;
@@ -836,13 +875,14 @@ private:
 
 	void list_on(SQLite::Database &db, plugin::Each each, void *ctx)
 	{
-		SQLite::Statement stmt(db, list_sql(user_version(db)));
-		while (stmt.executeStep()) {
-			const SQLite::Column key = stmt.getColumn(0);
-			if (!key.isText())
+		sqlite::Statement stmt(db.getHandle(), list_sql(user_version(db)));
+		while (stmt.step()) {
+			sqlite3_stmt *row = stmt.get();
+			if (sqlite3_column_type(row, 0) != SQLITE_TEXT)
 				throw StatusError(MXD_ERROR, "sqlite: " + s_.path + ": a domain key is not text");
-			const std::string domain = key.getString();
-			const std::string record = record_of(s_, stmt, 1, domain);
+			const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(row, 0));
+			const std::string domain(text, static_cast<std::size_t>(sqlite3_column_bytes(row, 0)));
+			const std::string record = record_of(s_, row, 1, domain);
 			if (each(ctx, domain.c_str(), record.c_str()) != 0)
 				break;
 		}
@@ -872,8 +912,7 @@ private:
 	void failed(const SQLite::Exception &e, Pool::Lease r)
 	{
 		if (status_of(e) == MXD_BUSY) {
-			r->lookup.tryReset();
-			r->rendered.tryReset();
+			r->reset();
 			pool_.release(std::move(r));
 			return;
 		}

@@ -4,6 +4,7 @@
 #include "core/rendering.hpp"
 #include "follow/copy.hpp"
 #include "plugin/sql_columns.hpp"
+#include "plugin/sqlite_cells.hpp"
 
 #include <vector>
 
@@ -19,37 +20,6 @@ const std::string read_sql = "SELECT " + plugin::column_list("d.") +
                              "LEFT JOIN renderings AS r ON r.id = ?2 AND r.domain = d.domain "
                              "WHERE d.domain = ?1";
 constexpr int rendered_for_cell = static_cast<int>(plugin::record_columns.size());
-
-// The record's cells of the row `s` is on, kinds as the plugin tells them
-// (its row_of, through SQLiteCpp, asks sqlite3_column_type the same way);
-// valid until `s` steps or resets.
-plugin::Row row_of(sqlite3_stmt *s)
-{
-	plugin::Row row;
-	for (int i = 0; auto &cell : row) {
-		const int at = i++;
-		switch (sqlite3_column_type(s, at)) {
-		case SQLITE_TEXT: {
-			const auto *p = reinterpret_cast<const char *>(sqlite3_column_text(s, at));
-			cell = {plugin::Cell::text,
-			        {p, static_cast<std::size_t>(sqlite3_column_bytes(s, at))}};
-			break;
-		}
-		case SQLITE_INTEGER: cell = {plugin::Cell::integer, {}, sqlite3_column_int64(s, at)}; break;
-		case SQLITE_NULL: break;
-		default: cell.kind = plugin::Cell::other;
-		}
-	}
-	return row;
-}
-
-std::string_view blob_of(sqlite3_stmt *s, int at)
-{
-	const void *p = sqlite3_column_blob(s, at);
-	return p ? std::string_view(static_cast<const char *>(p),
-	                            static_cast<std::size_t>(sqlite3_column_bytes(s, at)))
-	         : std::string_view();
-}
 
 void prepare(sqlite3 *db, const std::string &path, const std::string &sql, sqlite3_stmt **out)
 {
@@ -130,11 +100,11 @@ Renderer::Kept Renderer::keep(std::string_view domain, const Offered *offered)
 		sqlite3_reset(read_);
 		throw CopyError(path_ + ": " + log::one_line(domain) + ": reading it back: " + why(db_));
 	}
-	const plugin::Row row = row_of(read_);
+	const plugin::Row row = plugin::row_of(read_);
 	std::string digest = plugin::row_digest(domain, row);
-	if (sqlite3_column_type(read_, rendered_for_cell) != SQLITE_NULL &&
-	    blob_of(read_, rendered_for_cell) == fingerprint_ &&
-	    blob_of(read_, rendered_for_cell + 1) == digest) {
+	if (const auto made_for = plugin::bytes_of(read_, rendered_for_cell),
+	    made_of = plugin::bytes_of(read_, rendered_for_cell + 1);
+	    made_for && made_of && *made_for == fingerprint_ && *made_of == digest) {
 		sqlite3_reset(read_);
 		return current;
 	}
