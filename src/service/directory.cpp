@@ -101,7 +101,7 @@ Directory::Directory(std::shared_ptr<Backend> backend, nlohmann::json defaults,
 	  unknown_(shared(render::error(404, "M_NOT_FOUND",
 	                                "No Matrix delegation is configured for this host",
 	                                policy_))),
-	  generation_(backend_->generation())
+	  generation_(limits.watch ? backend_->generation() : 0)
 {
 	for (Document doc : all_documents)
 		missing_[static_cast<std::size_t>(doc)] = shared(render::missing(doc, policy_));

@@ -75,6 +75,13 @@ public:
 		// FastCGI server, never for a CGI request (one answer must not
 		// render 10,000 domains) nor for the admin tool.
 		bool preload = false;
+		// Read the backend's generation when made, the baseline refresh()
+		// compares with: for the FastCGI server, which refreshes.  A
+		// process of one answer (a CGI request, the admin tool, --check)
+		// never refreshes, and a store's first generation() can cost what
+		// its answer does (the SQLite store opens a connection of its own
+		// for it and reads the schema there).
+		bool watch = true;
 	};
 	struct Usage {
 		std::size_t hosts = 0, bytes = 0;           // positive entries

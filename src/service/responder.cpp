@@ -19,6 +19,7 @@ Directory::Limits limits(const Config &c, Responder::Preload preload)
 {
 	Directory::Limits l;
 	l.preload = preload == Responder::Preload::yes;
+	l.watch = l.preload; // the server's alone, as the preload
 	l.bytes = c.cache_bytes;
 	l.wildcard_depth = c.wildcard_depth;
 	if (c.cache_size) {

@@ -64,8 +64,10 @@ inline bool is_metrics(const Config &config, const Request &req)
 
 class Responder {
 public:
-	// Whether the directory renders an in-memory store's every record when
-	// it is made (Directory::Limits::preload): the FastCGI server's alone.
+	// Whether the responder serves for long, as the FastCGI server does:
+	// its directory renders an in-memory store's every record when it is
+	// made, and reads the store's generation then as the baseline of
+	// refresh() (Directory::Limits::preload and watch).
 	enum class Preload { no, yes };
 
 	// Loads the backend plugin and opens it; throws BackendError.  A store

@@ -175,6 +175,19 @@ TEST_CASE("backend failures propagate and are not cached", "[directory]")
 	                BackendError);
 }
 
+TEST_CASE("a directory that does not watch never asks the store's generation", "[directory]")
+{
+	// A CGI request's: the store answers, its generation check would fail.
+	auto failing = Plugin::load(test::test_plugin("failing"));
+	Directory::Limits once = hosts(1);
+	once.watch = false;
+	Directory dir(Backend::open(failing, {{"fail_generation", true}}), json::object(), {}, once);
+	CHECK(dir.generation() == 0);
+	CHECK(doc(dir, "missing.example", Document::server).status == 404);
+	// refresh() is the server's, and asks.
+	CHECK_THROWS_AS(dir.refresh(), BackendError);
+}
+
 TEST_CASE("a full cache makes room by dropping its oldest host, one at a time", "[directory]")
 {
 	Directory dir(memory({{"*.org", {{"server", "m.{domain}:1"}}}}), json::object(), {}, hosts(2));
