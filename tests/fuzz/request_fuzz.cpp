@@ -22,7 +22,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <vector>
 
 using namespace mxd;
 
@@ -154,27 +153,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 
 	const Request req = parse_request(param, &p);
 
-	// main.cpp reads a FastCGI request's envp in one pass instead: the same
-	// parameters must make the same Request.  (A name holding '=' has no
-	// envp form, and the first of a repeated name counts in both.)
-	std::vector<std::string> env;
-	bool envp_form = true;
-	for (const auto &[name, value] : p.values) {
-		envp_form = envp_form && name.find('=') == std::string::npos;
-		env.push_back(name + "=" + value);
-	}
-	if (envp_form) {
-		std::vector<char *> envp;
-		for (std::string &e : env)
-			envp.push_back(e.data());
-		envp.push_back(nullptr);
-		const Request r2 = parse_request(envp.data());
-		FUZZ_CHECK(r2.method == req.method && r2.method_name == req.method_name);
-		FUZZ_CHECK(r2.role == req.role && r2.has_target == req.has_target);
-		FUZZ_CHECK(r2.document == req.document);
-		FUZZ_CHECK(r2.has_host == req.has_host && r2.host == req.host);
-		FUZZ_CHECK(r2.if_none_match == req.if_none_match);
-	}
+	// A FastCGI worker gathers the same parameters from the request's
+	// name-value pairs in one pass instead (Gathered), its role from
+	// BEGIN_REQUEST: given here as the FCGI_ROLE the lookup form read, the
+	// same parameters must make the same Request.
+	Gathered gathered;
+	for (const auto &[name, value] : p.values)
+		gathered.add(name, value);
+	const auto role = p.values.find("FCGI_ROLE");
+	std::string text;
+	const Request r2 = parse_request(
+		gathered.params(text, role == p.values.end() ? nullptr : role->second.c_str()));
+	FUZZ_CHECK(r2.method == req.method && r2.method_name == req.method_name);
+	FUZZ_CHECK(r2.role == req.role && r2.has_target == req.has_target);
+	FUZZ_CHECK(r2.document == req.document && r2.path == req.path);
+	FUZZ_CHECK(r2.has_host == req.has_host && r2.host == req.host);
+	FUZZ_CHECK(r2.if_none_match == req.if_none_match);
 	// Only the documented parameters choose anything: a tenant picked by
 	// X-Forwarded-Host or SERVER_NAME would be another tenant's answer.
 	static const std::set<std::string> allowed{
