@@ -335,13 +335,16 @@ void Server::worker(Slot &slot)
 				const std::string_view parts[] = {reply.lead, reply.bytes};
 				out.clear();
 				fcgi_frame::append_reply(out, begin->id, parts);
-				const bool sent = write_all(fd, out);
+				// Counted and logged before the answer leaves: a client that
+				// asks again, or scrapes the metrics, once it has its answer
+				// finds this request's line and counts there before its
+				// next one's (another worker may answer that first).
 				slot.answered.store(slot.answered.load(std::memory_order_relaxed) + 1,
 				                    std::memory_order_relaxed);
 				counted.answered(request.document, reply.status, static_cast<unsigned>(reply.cache));
 				if (access)
 					access_log::write(request, reply, got.peer, start);
-				keep = sent && ready->reusable && begin->keep;
+				keep = write_all(fd, out) && ready->reusable && begin->keep;
 			} else {
 				// Never, unless the gate's scan and this reading disagree.
 				log::error("worker", "a request the gate passed does not read as one; closed "
