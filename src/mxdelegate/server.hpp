@@ -1,8 +1,8 @@
 // The FastCGI server: the configuration in service, the gate that owns the
-// connections, the worker threads that read whole requests and write
-// their answers' records, the watchdog over their answers, and the main thread's loop that
-// reloads and shuts down.  main() has blocked SIGTERM, SIGINT and SIGHUP
-// before constructing it.
+// connections, the worker threads that read whole requests and write their
+// answers' records, the watchdog over their answers, and the main thread's
+// loop that reloads and shuts down.  main() has blocked SIGTERM, SIGINT and
+// SIGHUP before constructing it.
 #pragma once
 
 #include "core/settle.hpp"
