@@ -2,6 +2,8 @@
 // (src/plugin/sqlite_cells.hpp), against an in-memory database.
 #include "plugin/sqlite_cells.hpp"
 
+#include "sqlite_memory.hpp"
+
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
@@ -13,18 +15,7 @@ using mxd::plugin::Cell;
 
 namespace {
 
-struct Db {
-	sqlite3 *handle = nullptr;
-	Db()
-	{
-		REQUIRE(sqlite3_open(":memory:", &handle) == SQLITE_OK);
-		exec("CREATE TABLE t (k TEXT PRIMARY KEY, a, b, c, d, e, f, g, h, i, j, blob_col)");
-	}
-	~Db() { sqlite3_close(handle); }
-	Db(const Db &) = delete;
-	Db &operator=(const Db &) = delete;
-	void exec(const char *sql) const { REQUIRE(sqlite3_exec(handle, sql, nullptr, nullptr, nullptr) == SQLITE_OK); }
-};
+using Db = mxd::test::MemoryDb;
 
 struct Stmt {
 	sqlite3_stmt *stmt = nullptr;

@@ -3,6 +3,8 @@
 #include "backends/sqlite/sqlite_statement.hpp"
 
 #include <SQLiteCpp/Exception.h>
+#include "sqlite_memory.hpp"
+
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
@@ -15,18 +17,7 @@ using mxd::sqlite::Statement;
 
 namespace {
 
-struct Db {
-	sqlite3 *handle = nullptr;
-	Db()
-	{
-		REQUIRE(sqlite3_open(":memory:", &handle) == SQLITE_OK);
-		exec("CREATE TABLE t (k TEXT PRIMARY KEY, a, b, c, d, e, f, g, h, i, j, blob_col)");
-	}
-	~Db() { CHECK(sqlite3_close(handle) == SQLITE_OK); } // SQLITE_BUSY: a statement outlived it
-	Db(const Db &) = delete;
-	Db &operator=(const Db &) = delete;
-	void exec(const char *sql) const { REQUIRE(sqlite3_exec(handle, sql, nullptr, nullptr, nullptr) == SQLITE_OK); }
-};
+using Db = mxd::test::MemoryDb;
 
 std::string failure(const std::function<void()> &f, int *code = nullptr)
 {
