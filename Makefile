@@ -80,22 +80,31 @@ CXXFLAGS ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic
 # make check sets WERROR=-Werror; the packagers' default build does not.
 WERROR   ?=
-PKGS     := tomlplusplus libidn2
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libidn2 is not linked: core/lazy_library opens it for the first name that
-# is not plain ASCII, so that a CGI request does not pay for its relocation.
-# libxxhash: core/rendering's fingerprint and checksum, and the SQL plugins'
-# digest of a row (XXH3); as needed, so that what links the core without
-# those (the toml plugin, mxdelegate-probe) does not load it.
-PKG_LIBS   := $(shell pkg-config --libs tomlplusplus 2>/dev/null) \
-	-Wl,--push-state,--as-needed -lxxhash -Wl,--pop-state -ldl
+# What a CGI request pays before it answers is mostly the dynamic loader's
+# work, so the libraries below are not linked where they can be compiled in
+# or opened late (HACKING.md, "Libraries, and why each"; bench/RESULTS.md,
+# "CGI start-up without the shared C++ runtime"):
+# - toml++ is compiled into the core once (core/toml_library.cpp), not
+#   linked from libtomlplusplus.so.3;
+# - XXH3 is xxhash's inline form (XXH_INLINE_ALL), not libxxhash.so.0;
+# - libidn2 is opened by core/lazy_library for the first name that is not
+#   plain ASCII.
+PKG_CFLAGS := -DTOML_HEADER_ONLY=0 -DXXH_INLINE_ALL $(shell pkg-config --cflags libidn2 2>/dev/null)
+PKG_LIBS   := -ldl
+# STATIC_CXXRT=1 (the default): the C++ runtime (libstdc++, libgcc) linked
+# into each program and plugin.  The shared libstdc++ binds some 1,700 of
+# its own symbols at every start, two thirds of a CGI request's
+# instructions; linked in, only what is used is there, bound when linked.
+# Not with the sanitizers, whose runtime replaces operator new.
+STATIC_CXXRT ?= 1
+CXXRT_LDFLAGS := $(if $(filter 1,$(STATIC_CXXRT)),$(if $(filter 1,$(SANITIZE)),,-static-libstdc++ -static-libgcc))
 
 ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
 	-Iinclude -Isrc \
 	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
 	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"' \
 	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'$(if $(CPPFLAGS), $(CPPFLAGS))
-LIBS = $(PKG_LIBS) -lfcgi -ldl -pthread
+LIBS = $(PKG_LIBS) -pthread
 
 # The layers are the folders of src/ (HACKING.md): each is built from every
 # .cpp in it, and tools/check-layers keeps a lower one from including a
@@ -182,7 +191,7 @@ DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 # everything for flags that only make deb's command line lacked.
 KEEP_STAMPS := $(DRY_RUN)$(if $(MAKECMDGOALS),$(if $(filter-out deb clean,$(MAKECMDGOALS)),,goals))
 FLAGS_FILE := $(BUILDDIR)/.flags
-FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS)
+FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS)
 ifeq ($(shell [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] && echo same),)
 ifeq ($(KEEP_STAMPS),)
 $(shell mkdir -p $(BUILDDIR) && printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE))
@@ -217,19 +226,19 @@ $(PLUGIN_LIB): $(PLUGIN_OBJ)
 	ar rcs $@ $^
 
 $(BIN): $(DAEMON_MAIN) $(DAEMON_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS) -o $@ $^ $(LIBS) $(DAEMON_LIBS)
 
 $(CTL_BIN): $(CTL_MAIN) $(CTL_OBJ) $(SERVICE_OBJ) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS) -o $@ $^ $(LIBS)
 
 # The plugin library for sql_columns alone (and the header sqlite_cells):
 # the copy's renderings are made with the sqlite plugin's own cells, record
 # text, row digest and domain id.
 $(FOLLOW_BIN): $(FOLLOW_MAIN) $(FOLLOW_OBJ) $(SERVICE_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS)
 
 $(PROBE_BIN): $(PROBE_MAIN) $(PROBE_OBJ) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(PROBE_LIBS)
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(PROBE_LIBS)
 
 # A plugin's schema (backends/NAME/schema.sql) is compiled into it as a raw
 # string literal, so that the plugin needs no file beside it.
@@ -255,7 +264,7 @@ $(BUILDDIR)/backends/postgres/postgres_backend.o: ALL_CXXFLAGS += -I$(BUILDDIR)/
 plugin_objs = $(patsubst %.cpp,$(BUILDDIR)/%.o,$(wildcard backends/$(1)/*.cpp))
 $(BUILDDIR)/backends/%.so: $$(call plugin_objs,$$*) $(PLUGIN_LIB) $(CORE_LIB) backends/plugin.map
 	@mkdir -p $(@D)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -shared -Wl,--version-script=backends/plugin.map \
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS) -shared -Wl,--version-script=backends/plugin.map \
 		-o $@ $(filter %.o %.a,$^) $(PLUGIN_LIBS_$*) $(PKG_LIBS) -pthread
 $(BUILDDIR)/tests/plugins/%.so: tests/plugins/%.c include/mxdelegate/backend.h $(FLAGS_FILE)
 	@mkdir -p $(@D)
@@ -272,7 +281,7 @@ endif
 # exceptions they throw.
 UNIT_PLUGIN_OBJ := $(BUILDDIR)/backends/sqlite/sqlite_statement.o
 $(BUILDDIR)/tests/unit_tests: $(UNIT_OBJ) $(DAEMON_OBJ) $(CTL_OBJ) $(FOLLOW_OBJ) $(PROBE_OBJ) $(SERVICE_OBJ) $(UNIT_PLUGIN_OBJ) $(PLUGIN_LIB) $(CORE_LIB)
-	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS) -lSQLiteCpp
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS) -o $@ $^ $(LIBS) $(FOLLOW_LIBS) $(PROBE_LIBS) -lSQLiteCpp
 $(BUILDDIR)/tests/unit/sqlite_statement_test.o: ALL_CXXFLAGS += -I.
 $(BUILDDIR)/tests/unit/postgres_backend_test.o $(BUILDDIR)/tests/unit/pq_text_test.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
 # follow/copy.hpp names the primary's rows (follow/primary.hpp, libpq).

@@ -11,8 +11,9 @@ set -eu
 # libcurl4-openssl-dev: HTTPS, redirects and many transfers at once for
 # mxdelegate-probe, the fetching side of "mxdelegatectl probe", the one
 # program that links it; libxxhash-dev: XXH3 for the renderings' fingerprint,
-# checksum and row digest).
-build="g++ make pkg-config libfcgi-dev nlohmann-json3-dev libtomlplusplus-dev \
+# checksum and row digest, compiled in from its header).  No libfcgi: the
+# responder speaks FastCGI itself; the benchmark's floor is a libfcgi program.
+build="g++ make pkg-config nlohmann-json3-dev libtomlplusplus-dev \
 libidn2-dev libsqlitecpp-dev libsqlite3-dev libpq-dev libsystemd-dev libcurl4-openssl-dev \
 libxxhash-dev"
 # catch2: the unit tests.
@@ -44,8 +45,9 @@ deb="$build debhelper dpkg-dev lintian git"
 # tests/e2e/test_deb.py (part of make check) builds, lints and installs them.
 check="$check debhelper dpkg-dev lintian git"
 run="$build lighttpd curl"
-# make bench: the load generator, both web servers, valgrind for callgrind.
-bench="$build wrk nginx lighttpd valgrind python3 postgresql"
+# make bench: the floor's libfcgi, the load generator, both web servers,
+# valgrind for callgrind.
+bench="$build libfcgi-dev wrk nginx lighttpd valgrind python3 postgresql"
 # make run's server: SERVER=apache|nginx|caddy (lighttpd by default).
 case "${SERVER:-lighttpd}" in
 apache) run="$run apache2 libapache2-mod-fcgid" ;;

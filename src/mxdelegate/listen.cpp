@@ -170,4 +170,12 @@ int systemd_fd()
 	return 3; // SD_LISTEN_FDS_START
 }
 
+bool fd0_listening()
+{
+	sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+	errno = 0;
+	return getpeername(0, reinterpret_cast<sockaddr *>(&peer), &len) != 0 && errno == ENOTCONN;
+}
+
 } // namespace mxd::listen

@@ -32,4 +32,10 @@ int open(std::string_view spec, const Access &access = {}, int backlog = 1024);
 // variables so that no child inherits them.
 int systemd_fd();
 
+// Whether fd 0 is a socket with no peer: the listening socket a web server
+// (mod_fcgid, lighttpd's bin-path, spawn-fcgi) hands a FastCGI program, where
+// CGI has a pipe, a file or nothing.  The test libfcgi's FCGX_IsCGI makes
+// (os_unix.c's OS_IsFcgi), without loading libfcgi to make it.
+bool fd0_listening();
+
 } // namespace mxd::listen

@@ -12,7 +12,6 @@
 #include "service/responder.hpp"
 #include "core/version.hpp"
 
-#include <fcgiapp.h>
 #include <mxdelegate/backend.h>
 
 #include <pthread.h>
@@ -123,13 +122,13 @@ int check(const std::string &path, bool strict)
 	return strict && !warnings.empty() ? 2 : 0;
 }
 
-// Before anything of libfcgi runs (FCGX_IsCGI calls FCGX_Init, which
-// installs handlers where it finds the default disposition) and before any
-// thread exists, so that every thread inherits the mask: SIGPIPE is ignored
-// so that a vanished peer is a failed write, the main thread takes SIGTERM,
-// SIGINT and SIGHUP with sigtimedwait, and SIGUSR1 (libfcgi's "shut down"
-// in its own accept loop, which is not used) stays blocked.  Returns the
-// blocked set, which CGI unblocks again.
+// Before any thread exists, so that every thread inherits the mask:
+// SIGPIPE is ignored so that a vanished peer is a failed write, the main
+// thread takes SIGTERM, SIGINT and SIGHUP with sigtimedwait, and SIGUSR1
+// stays blocked: it is libfcgi's "shut down after this request", which a
+// process manager written for libfcgi programs may send, and its default
+// would end the process in the middle of answers.  Returns the blocked
+// set, which CGI unblocks again.
 sigset_t set_up_signals()
 {
 	struct sigaction sa{};
@@ -211,7 +210,7 @@ int run(int argc, char **argv)
 	mode::Facts facts;
 	facts.listen_option = !args.listen.empty();
 	facts.systemd = socket_activated();
-	facts.fd0_listening = !FCGX_IsCGI();
+	facts.fd0_listening = listen::fd0_listening();
 	facts.request_method = std::getenv("REQUEST_METHOD") != nullptr;
 	facts.config_loaded = config_error.empty();
 	facts.config_listen = !config.listen.empty();
@@ -276,10 +275,6 @@ int run(int argc, char **argv)
 	if (mode == mode::Mode::inherited && !config.listen.empty())
 		log::warning("main", "[server] listen ignored: the web server gave a socket on fd 0");
 
-	if (FCGX_Init() != 0) {
-		log::error("main", "FCGX_Init failed");
-		return EX_OSERR;
-	}
 	try {
 		Server server(args.config, config, read_as, listen_fd, std::move(first));
 		server.run(args.threads ? args.threads : config.threads);

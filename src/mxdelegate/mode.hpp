@@ -1,6 +1,6 @@
 // Where the requests come from, decided from facts about the command line
 // and the environment the process was started in.  Pure: gathering the facts
-// (FCGX_IsCGI, getenv) is main's, so that every combination can be tested.
+// (listen::fd0_listening, getenv) is main's, so that every combination can be tested.
 #pragma once
 
 namespace mxd::mode {
@@ -17,7 +17,7 @@ enum class Mode {
 struct Facts {
 	bool listen_option = false;   // --listen was given
 	bool systemd = false;         // LISTEN_PID names this process and LISTEN_FDS is set
-	bool fd0_listening = false;   // !FCGX_IsCGI(): fd 0 is a socket not connected to a peer
+	bool fd0_listening = false;   // fd 0 is a socket not connected to a peer
 	bool request_method = false;  // REQUEST_METHOD is set
 	bool config_loaded = false;   // the configuration file loaded without an error
 	bool config_listen = false;   // ... and has [server] listen
