@@ -15,6 +15,9 @@ the bench.
   ONLY=callgrind   only the callgrind instructions per request (floor,
                    mx-toml-10 cached, mx-sqlite-1m spread): the figures to
                    compare before and after a change, whatever the noise
+  ONLY=cgi         only CGI start-up: each request a fresh process (the
+                   floor, mx-toml-10, mx-sqlite-1m, mx-toml-10k), wall time
+                   alternated and the exact instructions of one request
   ONLY=follow      only the fleet figures, behind nginx: the floor,
                    mx-sqlite-1m, mx-postgres-1m and mx-follow-1m (a node
                    answering from the copy that mxdelegate-follow keeps of
@@ -579,6 +582,34 @@ def cgi_cold(configs, n):
     return {k: (statistics.median(v), min(v), max(v)) for k, v in times.items()}
 
 
+def cgi_instructions(argv, h):
+    """Callgrind's count of one CGI request, from exec to exit: the dynamic
+    loader's work included, which is most of a C++ program's start."""
+    outf = os.path.join(OUT, "run", "cgi.callgrind")
+    env = dict(ENV, GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="GET", REQUEST_URI=PATH,
+               SCRIPT_NAME=PATH, HTTP_HOST=h, SERVER_PROTOCOL="HTTP/1.1")
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outf] + argv,
+                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    if b"200 OK" not in r.stdout[:40]:
+        raise SystemExit("bench: CGI under callgrind %s answered %r" % (argv, r.stdout[:80]))
+    return callgrind_totals(outf)
+
+
+def cgi_figures(configs, n):
+    """Each configuration's CGI request against the floor's: wall time of
+    n fresh processes, alternated, and one request's instructions."""
+    log("bench: CGI cold start")
+    cold = cgi_cold(configs, n)
+    out = {}
+    for k, v in cold.items():
+        out["CGI request, fresh process, %s, us" % k] = v
+    for name, argv in configs:
+        ir = cgi_instructions(argv, host(1))
+        out["CGI request, callgrind Ir, %s" % name] = (ir,) * 3
+    return out
+
+
 def fcgi_get(path, h):
     """One FastCGI request over the unix socket at path (for callgrind)."""
     r = fcgi.request(path, fcgi.cgi_params("GET", PATH, h))
@@ -731,8 +762,19 @@ def main():
         for k, v in figures.items():
             print("%s: %.0f (%.2f × the floor)" % (k, v[0], v[0] / floor))
         return
+    if ONLY == "cgi":
+        figures = cgi_figures([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", toml_config(10)]),
+                               ("mx-sqlite-1m", [MX, "-c", sqlite_config(1000000)]),
+                               ("mx-toml-10k", [MX, "-c", toml_config(10000)])], 100)
+        floor_us = figures["CGI request, fresh process, floor, us"][0]
+        floor_ir = figures["CGI request, callgrind Ir, floor"][0]
+        for k, v in figures.items():
+            base = floor_us if k.endswith(", us") else floor_ir
+            print("%s: %s (%.2f × the floor)" % (k, fmt(v, "%.1f"), v[0] / base))
+        return
     if ONLY not in ("", "follow"):
-        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind and ONLY=follow are known" % ONLY)
+        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind, ONLY=cgi and ONLY=follow are known"
+                         % ONLY)
     fleet = ONLY == "follow"
     cfg = {"mx-toml-10": (toml_config(10), h10), "mx-sqlite-10": (sqlite_config(10), h10)}
     if not QUICK:
@@ -800,13 +842,10 @@ def main():
     PROCS.clear()
 
     if not QUICK and not fleet:
-        log("bench: CGI cold start")
-        cold = cgi_cold([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", cfg["mx-toml-10"][0]]),
-                         ("mx-sqlite-1m", [MX, "-c", cfg["mx-sqlite-1m"][0]]),
-                         ("mx-postgres-1m", [MX, "-c", cfg["mx-postgres-1m"][0]]),
-                         ("mx-toml-10k", [MX, "-c", cfg["mx-toml-10k"][0]])], 100)
-        for k, v in cold.items():
-            extra["CGI request, fresh process, %s, us" % k] = v
+        extra.update(cgi_figures([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", cfg["mx-toml-10"][0]]),
+                                  ("mx-sqlite-1m", [MX, "-c", cfg["mx-sqlite-1m"][0]]),
+                                  ("mx-postgres-1m", [MX, "-c", cfg["mx-postgres-1m"][0]]),
+                                  ("mx-toml-10k", [MX, "-c", cfg["mx-toml-10k"][0]])], 100))
         extra.update(callgrind_figures(cfg))
         log("bench: nginx with a 1,000,000-host map")
         start, rss, mrss, rel = nginx_big_map(1000000)
