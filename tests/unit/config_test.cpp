@@ -91,7 +91,7 @@ TEST_CASE("the cache is bounded in bytes; cache_size is unset unless written", "
 {
 	test::TempDir d;
 	Config c = load_config(d.write("a.toml", "[backend]\nname = \"x\"\n"));
-	CHECK(c.cache_bytes == 32 * 1024 * 1024);
+	CHECK(c.cache_bytes == 8 * 1024 * 1024);
 	CHECK_FALSE(c.cache_size);
 	CHECK(c.wildcard_depth == 8);
 	CHECK(load_config(d.write("b.toml", "[backend]\nname = \"x\"\n[server]\ncache_size = 0\n"))
