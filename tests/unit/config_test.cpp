@@ -467,7 +467,7 @@ TEST_CASE("mxdelegate(8) states each default as the code has it", "[config][docs
 	std::string page;
 	for (const auto &line : lines_of(slurp("man/mxdelegate.8")))
 		page += line.rfind(".\\\"", 0) == 0 ? "\n" : line + "\n";
-	// "(default 4", "default 32 MiB", "14400 by default": each given to the
+	// "(default 4", "default 8 MiB", "14400 by default": each given to the
 	// key named nearest to it.
 	const std::regex stated(R"(default (\d[\d.]*)( MiB)?|(\d+)\s+by default)");
 	const std::regex named(R"((?:Ic |Fl -)(\w+))");
