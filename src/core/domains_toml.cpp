@@ -4,8 +4,7 @@
 #include "core/log.hpp"
 #include "core/record.hpp"
 #include "core/toml_json.hpp"
-
-#include <toml++/toml.h>
+#include "core/toml_library.hpp"
 
 #include <algorithm>
 #include <cmath>

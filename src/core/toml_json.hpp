@@ -4,9 +4,9 @@
 #pragma once
 
 #include "core/record.hpp"
+#include "core/toml_library.hpp"
 
 #include <nlohmann/json.hpp>
-#include <toml++/toml.h>
 
 #include <string>
 

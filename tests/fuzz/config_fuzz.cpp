@@ -8,9 +8,8 @@
 
 #include "service/config.hpp"
 #include "core/record.hpp"
+#include "core/toml_library.hpp"
 #include "core/toml_tables.hpp"
-
-#include <toml++/toml.h>
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -125,6 +125,18 @@ TEST_CASE("a syntax error names file, line and column", "[config]")
 	CHECK(e.rfind(f + ":3:", 0) == 0);
 }
 
+TEST_CASE("a table name no key can start is a parse error, never toml++'s assertion", "[config]")
+{
+	// toml++ 3.3's parser asserts the first character of a table's key
+	// before it checks it; compiled in with its assertions on, "[$a]"
+	// aborted the process (core/toml_library.hpp).
+	test::TempDir d;
+	const auto f = d.write("bad.toml", "[$a]\nname = \"toml\"\n");
+	const std::string e = error_of(f);
+	CHECK(e.rfind(f + ":1:2: ", 0) == 0);
+	CHECK(e.find("expected bare key starting character or string delimiter") != std::string::npos);
+}
+
 TEST_CASE("a duplicate table is a parse error with its position", "[config]")
 {
 	test::TempDir d;

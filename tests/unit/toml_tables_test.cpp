@@ -1,7 +1,8 @@
 #include "core/toml_tables.hpp"
 
+#include "core/toml_library.hpp"
+
 #include <catch2/catch.hpp>
-#include <toml++/toml.h>
 
 #include <string>
 
