@@ -7,20 +7,27 @@ cache's own count of bytes, for one build (BUILDDIR, default build).
               after one request for each domain's /client, and the
               metrics' cache gauges.
   sqlite-1m   1,000,000 SQLite domains (bench.py's sqlite-1000000), the
-              default cache_bytes (8 MiB) and one of 32 MiB (the default
+              default cache_bytes (6 MiB) and one of 32 MiB (the default
               before 3 December 2026): VmRSS and the
               cache's hosts and bytes after HOSTS distinct domains asked
               once each (/client, then /server, which [defaults] fills),
               and the bytes a host costs (cache bytes ÷ hosts).
+  sqlite-1m-4 the same store with the bench's four workers, each reading
+              through a SQLite connection of its own, and four clients
+              asking 60,000 times among the bench's 100,000 domains (its
+              mx-sqlite-1m): VmRSS with no cache, the default and 8 MiB.
+              The figure of issue 17's memory target.
 
-One responder thread, over a unix socket, driven from here (no web server),
-so the figures are the responder's alone.  Run it for a build before a
-change and after:
+One responder thread (four for sqlite-1m-4), over a unix socket, driven
+from here (no web server), so the figures are the responder's alone.  Run
+it for a build before a change and after:
 
   BUILDDIR=build python3 bench/memory.py
 """
 
+import multiprocessing
 import os
+import random
 import re
 import signal
 import subprocess
@@ -36,12 +43,13 @@ HOSTS = int(os.environ.get("HOSTS", "100000"))
 SAMPLE = re.compile(r'^(mxdelegate_cache_(?:hosts|bytes))\{record="(\w+)"\} (\S+)$', re.M)
 
 
-def start(config):
+def start(config, threads=1):
     sock = os.path.join(bench.OUT, "run", "mem.sock")
     if os.path.exists(sock):
         os.unlink(sock)
     err = open(os.path.join(bench.OUT, "run", "mem.log"), "wb")
-    p = subprocess.Popen([bench.MX, "-c", config, "--listen", "unix:" + sock, "--threads", "1"],
+    p = subprocess.Popen([bench.MX, "-c", config, "--listen", "unix:" + sock, "--threads",
+                          str(threads)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                          env=bench.ENV)
     if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 120) or p.poll() is not None:
@@ -113,14 +121,41 @@ def sqlite_1m(cache_bytes):
            cached / hosts if hosts else 0))
 
 
+def loaded_client(args):
+    sock, sample, seed = args
+    rnd = random.Random(seed)
+    for _ in range(15000):
+        ask(sock, bench.host(rnd.choice(sample)))
+
+
+def sqlite_1m_4(cache_bytes):
+    extra = "" if cache_bytes is None else "cache_bytes = %d\n" % cache_bytes
+    config = with_metrics(bench.sqlite_config(1000000), extra)
+    p, sock = start(config, threads=bench.THREADS)
+    # bench.py's hosts file of the million: 100,000 drawn once, its seed.
+    sample = [int(h[1:8]) for h in open(bench.hosts_file(1000000, 100000)).read().split()]
+    try:
+        with multiprocessing.Pool(4) as pool:
+            pool.map(loaded_client, [(sock, sample, seed) for seed in range(4)])
+        rss = bench.rss_kib(p.pid)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    print("sqlite-1m-4, cache_bytes %s: RSS %.1f MiB after 60,000 requests from 4 clients" %
+          ("default" if cache_bytes is None else cache_bytes, rss / 1024))
+
+
 def main():
     os.makedirs(os.path.join(bench.OUT, "run"), exist_ok=True)
-    which = sys.argv[1:] or ["toml-10k", "sqlite-1m"]
+    which = sys.argv[1:] or ["toml-10k", "sqlite-1m", "sqlite-1m-4"]
     if "toml-10k" in which:
         toml_10k()
     if "sqlite-1m" in which:
         sqlite_1m(None)
         sqlite_1m(32 * 1024 * 1024)
+    if "sqlite-1m-4" in which:
+        for cache_bytes in (0, None, 8 * 1024 * 1024):
+            sqlite_1m_4(cache_bytes)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ struct Config {
 	unsigned check_interval_ms = 20;  // [server] check_interval (seconds)
 	unsigned read_timeout_s = 5;      // [server] read_timeout (seconds, 0 = none)
 	// [server] cache_bytes: the last good answers of hosts with a record.
-	std::size_t cache_bytes = 8 * 1024 * 1024;
+	std::size_t cache_bytes = 6 * 1024 * 1024;
 	// [server] cache_size (hosts), deprecated for cache_bytes: a cap on
 	// top of it when set.
 	std::optional<std::size_t> cache_size;

@@ -65,7 +65,7 @@ public:
 		// Positive entries: their answers, names and bookkeeping, in bytes
 		// ([server] cache_bytes); 0 keeps nothing.  Negative entries get a
 		// sixteenth of it besides.
-		std::size_t bytes = 8 * 1024 * 1024;
+		std::size_t bytes = 6 * 1024 * 1024;
 		// Positive entries, in hosts ([server] cache_size, deprecated).
 		std::size_t hosts = std::numeric_limits<std::size_t>::max();
 		// The most labels a wildcard's parent may have: "*.example.co.uk"

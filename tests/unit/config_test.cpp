@@ -91,7 +91,7 @@ TEST_CASE("the cache is bounded in bytes; cache_size is unset unless written", "
 {
 	test::TempDir d;
 	Config c = load_config(d.write("a.toml", "[backend]\nname = \"x\"\n"));
-	CHECK(c.cache_bytes == 8 * 1024 * 1024);
+	CHECK(c.cache_bytes == 6 * 1024 * 1024);
 	CHECK_FALSE(c.cache_size);
 	CHECK(c.wildcard_depth == 8);
 	CHECK(load_config(d.write("b.toml", "[backend]\nname = \"x\"\n[server]\ncache_size = 0\n"))
@@ -479,7 +479,7 @@ TEST_CASE("mxdelegate(8) states each default as the code has it", "[config][docs
 	std::string page;
 	for (const auto &line : lines_of(slurp("man/mxdelegate.8")))
 		page += line.rfind(".\\\"", 0) == 0 ? "\n" : line + "\n";
-	// "(default 4", "default 8 MiB", "14400 by default": each given to the
+	// "(default 4", "default 6 MiB", "14400 by default": each given to the
 	// key named nearest to it.
 	const std::regex stated(R"(default (\d[\d.]*)( MiB)?|(\d+)\s+by default)");
 	const std::regex named(R"((?:Ic |Fl -)(\w+))");
