@@ -125,10 +125,9 @@ int check(const std::string &path, bool strict)
 // Before any thread exists, so that every thread inherits the mask:
 // SIGPIPE is ignored so that a vanished peer is a failed write, the main
 // thread takes SIGTERM, SIGINT and SIGHUP with sigtimedwait, and SIGUSR1
-// stays blocked: it is libfcgi's "shut down after this request", which a
-// process manager written for libfcgi programs may send, and its default
-// would end the process in the middle of answers.  Returns the blocked
-// set, which CGI unblocks again.
+// stays blocked: libfcgi programs take it as "shut down after this
+// request", and its default action would end the process in the middle of
+// answers.  Returns the blocked set, which CGI unblocks again.
 sigset_t set_up_signals()
 {
 	struct sigaction sa{};

@@ -1,6 +1,7 @@
 // Where the requests come from, decided from facts about the command line
 // and the environment the process was started in.  Pure: gathering the facts
-// (listen::fd0_listening, getenv) is main's, so that every combination can be tested.
+// (listen::fd0_listening, getenv) is main's, so that every combination can
+// be tested.
 #pragma once
 
 namespace mxd::mode {
