@@ -85,6 +85,9 @@ def first_version(changelog):
 
 class DebPackages(Test):
     def setup(self):
+        # Before any Skip: the harness runs teardown after a skipped setup.
+        self.procs = []
+        self.started_units = False
         if os.environ.get("SANITIZE") == "1":
             raise Skip("the packages are the plain build, tested in the plain stage")
         if os.geteuid() != 0:
@@ -92,9 +95,7 @@ class DebPackages(Test):
         for pkg in PACKAGES:
             if installed(pkg):
                 raise AssertionError("%s is installed on this machine; the test would purge it" % pkg)
-        self.procs = []
         self.systemd = open("/proc/1/comm").read().strip() == "systemd"
-        self.started_units = False
         self.before_paths = ours()
         self.before_accounts = accounts()
 
