@@ -98,6 +98,16 @@ public:
 		idle_.push_back(std::move(l));
 	}
 
+	// f(conn) on each idle connection, under the pool's lock: f must be
+	// brief, since a lookup waits for the lock to borrow one.
+	template <class F>
+	void each_idle(F &&f)
+	{
+		std::lock_guard lock(idle_mutex_);
+		for (Lease &l : idle_)
+			f(*l.conn);
+	}
+
 	// Every connection, idle or lent, is dropped: the store changed under
 	// them or they are suspect after a failure.
 	void retire()

@@ -4,9 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using mxd::plugin::Backoff;
@@ -77,6 +79,27 @@ TEST_CASE("reader pool: a connection is lent, taken back and lent again", "[read
 		CHECK_FALSE(fresh.reused);
 		CHECK(fresh->id == 3);
 	}
+}
+
+TEST_CASE("reader pool: each_idle visits the idle connections, not the lent ones", "[reader_pool]")
+{
+	Pool pool(Backoff{100ms, 400ms});
+	Opener open;
+	auto a = pool.acquire([&] { return open(); });
+	auto b = pool.acquire([&] { return open(); });
+	auto c = pool.acquire([&] { return open(); });
+	pool.release(std::move(a));
+	pool.release(std::move(c));
+	std::vector<int> seen;
+	pool.each_idle([&](Conn &conn) { seen.push_back(conn.id); });
+	std::sort(seen.begin(), seen.end());
+	CHECK(seen == std::vector<int>{1, 3});
+	// What f did stays with the connection lent next.
+	pool.each_idle([](Conn &conn) { conn.up = false; });
+	pool.release(std::move(b));
+	auto next = pool.acquire([&] { return open(); });
+	CHECK(next->id == 2); // 1 and 3 are no longer alive(): dropped
+	CHECK(next.reused);
 }
 
 TEST_CASE("reader pool: after a failure, lookups fail fast until the back-off passes",
