@@ -41,6 +41,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <ctime>
 #include <memory>
@@ -94,6 +95,18 @@ constexpr int progress_period = 1000;
 // failure for this long, then one of them tries again: a local file is
 // cheap to try, so the wait does not grow.
 constexpr plugin::Backoff retry_backoff{std::chrono::milliseconds(250), std::chrono::milliseconds(250)};
+// How long a reader keeps one read transaction over the lookups that come
+// to it.  Each transaction costs a dozen system calls in rollback-journal
+// mode (the shared lock taken and let go, the hot-journal and WAL checks,
+// the header's change counter read: bench/RESULTS.md, "What a miss costs
+// the kernel"), more than the lookup's own B-tree reads; kept over a run of
+// lookups, that cost is paid once per run.  The price is a writer's: a
+// commit waits until every reader has let go, which a busy reader does at
+// its first lookup past this age and an idle one when the sweeper passes,
+// every hold_for; so a commit waits about this long at most.  A
+// transaction never sees stale data: a commit cannot happen while it
+// lasts.
+constexpr std::chrono::milliseconds hold_for{10};
 
 struct Settings {
 	std::string path;
@@ -340,12 +353,59 @@ struct Reader {
 		return lookup_;
 	}
 
-	// After a busy step: the statements are as new, the connection kept.
+	// After a busy step: the statements are as new, out of any transaction,
+	// the connection kept.
 	void reset() noexcept
 	{
 		lookup_.reset();
 		rendered.reset();
+		let_go();
 	}
+
+	// Into a read transaction that the lookups of the next hold_for share
+	// (its shared lock is taken by the first step), or on in the one held.
+	void hold(Clock::time_point now)
+	{
+		if (held_since && now - *held_since < hold_for)
+			return;
+		let_go();
+		if (!begin_.prepared()) {
+			begin_ = sqlite::Statement(db.getHandle(), "BEGIN");
+			commit_ = sqlite::Statement(db.getHandle(), "COMMIT");
+		}
+		begin_.step();
+		begin_.reset();
+		held_since = now;
+	}
+
+	// Out of the transaction held, if any: its shared lock goes, and a
+	// writer's commit may go ahead.
+	void let_go() noexcept
+	{
+		if (!held_since)
+			return;
+		held_since.reset();
+		sqlite3 *h = db.getHandle();
+		// A read transaction's COMMIT lets go of the lock and cannot fail
+		// while no statement runs; should it, ROLLBACK does the same, and
+		// a connection still in a transaction is no longer alive().
+		if (sqlite3_step(commit_.get()) != SQLITE_DONE)
+			sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
+		commit_.reset();
+	}
+
+	// After a lookup: out of a transaction that has lasted hold_for.
+	// True while one is still held.
+	bool holding(Clock::time_point now) noexcept
+	{
+		if (held_since && now - *held_since >= hold_for)
+			let_go();
+		return held_since.has_value();
+	}
+
+	// The pool lends no connection left inside a transaction it does not
+	// know of.
+	bool alive() const { return held_since || sqlite3_get_autocommit(db.getHandle()); }
 
 	// Non-zero ends the running statement with SQLITE_INTERRUPT.
 	static int past_deadline(void *self)
@@ -375,6 +435,92 @@ struct Reader {
 
 private:
 	sqlite::Statement lookup_;
+	// hold()'s and let_go()'s, prepared at the first hold (a CGI request's
+	// one lookup never holds), so that neither parses at each use.
+	sqlite::Statement begin_, commit_;
+	std::optional<Clock::time_point> held_since;
+};
+
+using Pool = plugin::ReaderPool<Reader>;
+
+// Lets go of the transactions that idle readers hold, every hold_for, so
+// that a commit never waits long on a reader no lookup is using.  A thread
+// of its own, started by the first transaction held (the CGI's one lookup
+// holds none, nor does the admin tool), asleep while no reader holds one.
+class Sweeper {
+public:
+	explicit Sweeper(Pool &pool) : pool_(pool) {}
+	Sweeper(const Sweeper &) = delete;
+	Sweeper &operator=(const Sweeper &) = delete;
+	~Sweeper()
+	{
+		{
+			std::lock_guard lock(mutex_);
+			stopping_ = true;
+		}
+		woken_.notify_one();
+		if (thread_.joinable())
+			thread_.join();
+	}
+
+	// Whether a reader may hold a transaction: the thread runs, started
+	// now if need be.  A system out of threads gets lookups each in a
+	// transaction of its own, as before.
+	bool ready()
+	{
+		if (started_.load(std::memory_order_acquire))
+			return true;
+		std::lock_guard lock(mutex_);
+		if (!started_.load(std::memory_order_relaxed) && !stopping_) {
+			try {
+				thread_ = std::thread(&Sweeper::run, this);
+				started_.store(true, std::memory_order_release);
+			} catch (const std::system_error &) {
+				return false;
+			}
+		}
+		return started_.load(std::memory_order_relaxed);
+	}
+
+	// A reader went back to the pool holding a transaction (called after
+	// the release, so that a sweep that has just begun either sees the
+	// reader or is followed by another).
+	void arm()
+	{
+		if (armed_.load())
+			return;
+		{
+			std::lock_guard lock(mutex_);
+			armed_.store(true);
+		}
+		woken_.notify_one();
+	}
+
+private:
+	void run()
+	{
+		std::unique_lock lock(mutex_);
+		while (!stopping_) {
+			if (!armed_.load()) {
+				woken_.wait(lock);
+				continue;
+			}
+			if (woken_.wait_for(lock, hold_for, [this] { return stopping_; }))
+				break;
+			armed_.store(false);
+			lock.unlock();
+			pool_.each_idle([](Reader &r) { r.let_go(); });
+			lock.lock();
+		}
+	}
+
+	Pool &pool_;
+	std::mutex mutex_;
+	std::condition_variable woken_;
+	bool stopping_ = false;            // guarded by mutex_
+	std::atomic<bool> armed_{false};   // set under mutex_, read without
+	std::atomic<bool> started_{false};
+	std::thread thread_;
 };
 
 std::string timestamp()
@@ -689,11 +835,17 @@ public:
 			return find(id ? writer_->rendered() : writer_->lookup(), domain, id, take);
 		// The deadline counts from here: opening a connection is part of
 		// the lookup (its busy wait is bounded by the same timeout).
-		const auto deadline = Reader::Clock::now() + s_.timeout;
+		const auto start = Reader::Clock::now();
+		const auto deadline = start + s_.timeout;
 		auto reader = acquire(deadline);
 		reader->deadline = deadline;
 		int rc;
 		try {
+			// A reader back from the pool shares a transaction with the
+			// lookups of the next hold_for; a new one (a CGI request's, the
+			// first of a thread) runs its lookup in a transaction of its own.
+			if (reader.reused && sweeper_.ready())
+				reader->hold(start);
 			rc = id && reader->renders ? find(reader->rendered, domain, id, take)
 			     : id ? find(reader->rendered, domain, nullptr, take)
 			          : find(reader->lookup(), domain, nullptr, take);
@@ -713,7 +865,10 @@ public:
 			throw StatusError(MXD_ERROR, std::move(why));
 		}
 		reader->deadline = Reader::Clock::time_point::max();
+		const bool holding = reader->holding(Reader::Clock::now());
 		pool_.release(std::move(reader));
+		if (holding)
+			sweeper_.arm();
 		return rc;
 	}
 
@@ -760,6 +915,7 @@ public:
 			failed(e, std::move(reader));
 			throw;
 		}
+		reader->let_go();
 		pool_.release(std::move(reader));
 	}
 
@@ -837,8 +993,6 @@ public:
 	}
 
 private:
-	using Pool = plugin::ReaderPool<Reader>;
-
 	// The watcher must not hold up the core's signal thread for long.
 	Settings watch_settings() const
 	{
@@ -940,6 +1094,8 @@ private:
 	int schema_seen_ = 0;
 	std::unique_ptr<Writer> writer_;
 	Pool pool_;
+	// After pool_: stopped before the readers go.
+	Sweeper sweeper_{pool_};
 
 	// generation(): its own connection, since PRAGMA data_version compares
 	// only on one connection.  Guarded by check_.

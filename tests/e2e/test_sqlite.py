@@ -222,6 +222,59 @@ class Live(Store):
         self.true(seen.get(200, 0) > 50, "too few answers: %r" % seen)
 
 
+class Locks(Store):
+    """SQLite alone: the readers' shared locks and a writer's commit."""
+
+    def test_readers_let_go_of_their_lock_for_a_writer(self):
+        # Under load each reader keeps one read transaction for 10 ms of
+        # lookups; a writer's commit waits for them to end, and once the
+        # lookups stop, the sweeper ends the idle readers' at once.
+        self.ok("init")
+        self.ok("add", "stable.example", "--server", "m.stable.example")
+        self.serve()
+        stop = threading.Event()
+        answers = []
+
+        def hammer(n):
+            i = 0
+            while not stop.is_set():
+                # A new name each time: every request reads the store.
+                r = self.mx.get(SERVER, host="h%d-%d.example" % (n, i))
+                answers.append(r.status if r else None)
+                i += 1
+
+        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(10):
+                # Half a second to wait for the readers, where a held lock
+                # nobody let go of would make it wait for ever.
+                db = sqlite3.connect(self.db, timeout=0.5, isolation_level=None)
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("UPDATE domains SET note = ? WHERE domain = 'stable.example'",
+                               ("round %d" % i,))
+                    db.execute("COMMIT")
+                finally:
+                    db.close()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.true(len(answers) > 100 and set(answers) == {404}, "answers: %r" % set(answers))
+        # Idle now: 50 ms is five sweeps, and no lookup runs.
+        time.sleep(0.2)
+        db = sqlite3.connect(self.db, timeout=0.05, isolation_level=None)
+        try:
+            db.execute("BEGIN EXCLUSIVE")
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+        self.eq(self.ok("show", "stable.example"),
+                '{"domain":"stable.example","note":"round 9","server":"m.stable.example"}\n')
+
+
 class Redirects(Store):
     """Each redirect status through the responder, written with the tool:
     GET, HEAD, OPTIONS and If-None-Match, as a web server passes them."""
