@@ -24,6 +24,10 @@ the bench.
                    the PostgreSQL store), the follower's full copy of
                    1,000,000 domains, and change-to-live from a write on the
                    primary to the answer on the node
+  ONLY=sqlite      only the SQLite store's figures, behind nginx and
+                   lighttpd: the floor, mx-sqlite-10 and mx-sqlite-1m (run
+                   once for each of two builds, BUILDDIR, to compare a
+                   change to the store's reads)
 """
 
 import os
@@ -275,6 +279,23 @@ def stop_all():
             p.kill()
             p.wait()
     # lighttpd's bin-path children are in lighttpd's session and leave with it.
+
+
+def start_on_socket(config, name, threads=1, wrap=()):
+    """One responder on a unix socket of its own (build/bench/run/NAME.sock),
+    driven by the caller with fcgi.request rather than a web server; `wrap`
+    runs it under another program (strace).  Its standard error goes to
+    build/bench/run/NAME.log."""
+    sock = os.path.join(OUT, "run", name + ".sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    argv = [*wrap, MX, "-c", config, "--listen", "unix:" + sock, "--threads", str(threads)]
+    err = open(os.path.join(OUT, "run", name + ".log"), "wb")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                         env=ENV)
+    if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 120) or p.poll() is not None:
+        raise SystemExit("bench: %s did not start (%s)" % (config, err.name))
+    return p, sock
 
 
 def children(pid):
@@ -566,11 +587,15 @@ def med(sc, key):
 
 # --- one-off figures -------------------------------------------------------------
 
+def cgi_env(h):
+    """What a web server sets for a CGI GET of the client document on h."""
+    return dict(ENV, GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="GET", REQUEST_URI=PATH,
+                SCRIPT_NAME=PATH, HTTP_HOST=h, SERVER_PROTOCOL="HTTP/1.1")
+
+
 def cgi_once(argv, h):
-    env = dict(ENV, GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="GET", REQUEST_URI=PATH,
-               SCRIPT_NAME=PATH, HTTP_HOST=h, SERVER_PROTOCOL="HTTP/1.1")
     t = time.perf_counter()
-    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    r = subprocess.run(argv, env=cgi_env(h), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     dt = time.perf_counter() - t
     if b"200 OK" not in r.stdout[:40]:
         raise SystemExit("bench: CGI %s answered %r" % (argv, r.stdout[:80]))
@@ -590,10 +615,8 @@ def cgi_instructions(argv, h):
     """Callgrind's count of one CGI request, from exec to exit: the dynamic
     loader's work included, which is most of a C++ program's start."""
     outf = os.path.join(OUT, "run", "cgi.callgrind")
-    env = dict(ENV, GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="GET", REQUEST_URI=PATH,
-               SCRIPT_NAME=PATH, HTTP_HOST=h, SERVER_PROTOCOL="HTTP/1.1")
     r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outf] + argv,
-                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       env=cgi_env(h), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.DEVNULL)
     if b"200 OK" not in r.stdout[:40]:
         raise SystemExit("bench: CGI under callgrind %s answered %r" % (argv, r.stdout[:80]))
@@ -776,17 +799,19 @@ def main():
             base = floor_us if k.endswith(", us") else floor_ir
             print("%s: %s (%.2f × the floor)" % (k, fmt(v, "%.1f"), v[0] / base))
         return
-    if ONLY not in ("", "follow"):
-        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind, ONLY=cgi and ONLY=follow are known"
+    if ONLY not in ("", "follow", "sqlite"):
+        raise SystemExit("bench: ONLY=%s: only ONLY=callgrind, cgi, follow and sqlite are known"
                          % ONLY)
     fleet = ONLY == "follow"
+    store = ONLY == "sqlite"
     cfg = {"mx-toml-10": (toml_config(10), h10), "mx-sqlite-10": (sqlite_config(10), h10)}
     if not QUICK:
         cfg["mx-toml-10k"] = (toml_config(10000), hosts_file(10000))
         cfg["mx-sqlite-1m"] = (sqlite_config(1000000), hosts_file(1000000, 100000))
+    if not QUICK and not store:
         cfg["mx-postgres-1m"] = (postgres_config(1000000), hosts_file(1000000, 100000))
     extra = {}
-    if not QUICK:
+    if not QUICK and not store:
         follow_cfg, copy = follow_config(1000000)
         log("bench: the follower's full copy of 1,000,000 domains")
         extra["follower: full copy of 1,000,000 domains, start to in step, s"] = \
@@ -794,12 +819,16 @@ def main():
         cfg["mx-follow-1m"] = (follow_cfg, hosts_file(1000000, 100000))
     if fleet:
         cfg = {k: cfg[k] for k in ("mx-sqlite-10", "mx-sqlite-1m", "mx-postgres-1m", "mx-follow-1m")}
-    maphosts = cfg["mx-toml-10k"][1] if not QUICK and not fleet else h10
-    fronts = ["nginx"] if fleet else ["nginx", "lighttpd", "nginx-close"]
+    if store:
+        cfg = {k: cfg[k] for k in ("mx-sqlite-10", "mx-sqlite-1m")}
+    maphosts = cfg["mx-toml-10k"][1] if not QUICK and not fleet and not store else h10
+    fronts = ["nginx"] if fleet else ["nginx", "lighttpd"] if store else ["nginx", "lighttpd", "nginx-close"]
     scen = []
     for front in fronts:
         scen.append(start_floor(front, h10))
-        if front == "nginx" and not fleet:
+        if store:
+            pass
+        elif front == "nginx" and not fleet:
             scen.append(start_static_nginx(h10))
             scen.append(start_map_nginx(10 if QUICK else 10000, maphosts))
         elif front == "lighttpd" and not QUICK:
@@ -828,12 +857,12 @@ def main():
             # QUICK: a warm-up before the first run of each scenario only.
             run_once(sc, warm=not QUICK or r == 0)
 
-    if not QUICK:
+    if not QUICK and not store:
         log("bench: change-to-live through the follower")
         nginx_follow = [s for s in scen if s.id == "nginx/mx-follow-1m"][0]
         extra["change-to-live, write on the primary to the answer on a follower node, ms"] = \
             change_to_live(nginx_follow, cfg["mx-postgres-1m"][0])
-    if not QUICK and not fleet:
+    if not QUICK and not fleet and not store:
         log("bench: change-to-live")
         ci = sqlite_config(10, check_interval="1")
         sc_ci = start_mx("nginx", "mx-sqlite-10-ci", ci, h10)
@@ -845,7 +874,7 @@ def main():
     stop_all()
     PROCS.clear()
 
-    if not QUICK and not fleet:
+    if not QUICK and not fleet and not store:
         extra.update(cgi_figures([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", cfg["mx-toml-10"][0]]),
                                   ("mx-sqlite-1m", [MX, "-c", cfg["mx-sqlite-1m"][0]]),
                                   ("mx-postgres-1m", [MX, "-c", cfg["mx-postgres-1m"][0]]),

@@ -22,31 +22,20 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 import fcgi  # noqa: E402
-from harness import wait_for  # noqa: E402
 
 N = int(os.environ.get("N", "20000"))
 WARM = 500
 
 
 def start(config, strace_out=None):
-    sock = os.path.join(bench.OUT, "run", "kernel.sock")
-    if os.path.exists(sock):
-        os.unlink(sock)
-    argv = [bench.MX, "-c", config, "--listen", "unix:" + sock, "--threads", "1"]
-    if strace_out:
-        argv = ["strace", "-f", "-c", "-o", strace_out] + argv
-    err = open(os.path.join(bench.OUT, "run", "kernel.log"), "wb")
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                         env=bench.ENV)
-    if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 120) or p.poll() is not None:
-        raise SystemExit("kernel: %s did not start" % config)
+    wrap = ["strace", "-f", "-c", "-o", strace_out] if strace_out else []
+    p, sock = bench.start_on_socket(config, "kernel", wrap=wrap)
     time.sleep(0.5)
     return p, sock
 

@@ -30,31 +30,19 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 import fcgi  # noqa: E402
-from harness import wait_for  # noqa: E402
 
 HOSTS = int(os.environ.get("HOSTS", "100000"))
 SAMPLE = re.compile(r'^(mxdelegate_cache_(?:hosts|bytes))\{record="(\w+)"\} (\S+)$', re.M)
 
 
 def start(config, threads=1):
-    sock = os.path.join(bench.OUT, "run", "mem.sock")
-    if os.path.exists(sock):
-        os.unlink(sock)
-    err = open(os.path.join(bench.OUT, "run", "mem.log"), "wb")
-    p = subprocess.Popen([bench.MX, "-c", config, "--listen", "unix:" + sock, "--threads",
-                          str(threads)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                         env=bench.ENV)
-    if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 120) or p.poll() is not None:
-        raise SystemExit("memory: %s did not start" % config)
-    return p, sock
+    return bench.start_on_socket(config, "mem", threads)
 
 
 def ask(sock, h, path="/.well-known/matrix/client"):
