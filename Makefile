@@ -101,10 +101,7 @@ STATIC_CXXRT ?= 1
 CXXRT_LDFLAGS := $(if $(filter 1,$(STATIC_CXXRT)),$(if $(filter 1,$(SANITIZE)),,-static-libstdc++ -static-libgcc))
 
 ALL_CXXFLAGS = -std=c++20 -fPIC $(WARN) $(WERROR) $(CXXFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) \
-	-Iinclude -Isrc \
-	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
-	-DMXD_SYSCONFDIR='"$(SYSCONFDIR)"' \
-	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'$(if $(CPPFLAGS), $(CPPFLAGS))
+	-Iinclude -Isrc$(if $(CPPFLAGS), $(CPPFLAGS))
 LIBS = $(PKG_LIBS) -pthread
 
 # The layers are the folders of src/ (HACKING.md): each is built from every
@@ -215,6 +212,22 @@ endif
 $(BUILDDIR)/src/core/version.o: $(VERSION_FILE)
 $(BUILDDIR)/src/core/version.o: ALL_CXXFLAGS += -DMXD_VERSION='"$(VERSION)"'
 
+# The paths the programs look in at run time, likewise, into
+# src/core/install_paths.cpp alone: a build for another PREFIX recompiles
+# one file and relinks.
+PATHS_NOW := $(PLUGINDIR) $(LIBEXECDIR) $(SYSCONFDIR)
+PATHS_FILE := $(BUILDDIR)/.paths
+ifeq ($(shell [ "$$(cat $(PATHS_FILE) 2>/dev/null)" = '$(PATHS_NOW)' ] && echo same),)
+ifeq ($(KEEP_STAMPS),)
+$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(PATHS_NOW)' > $(PATHS_FILE))
+else
+$(PATHS_FILE): FORCE
+endif
+endif
+$(BUILDDIR)/src/core/install_paths.o: $(PATHS_FILE)
+$(BUILDDIR)/src/core/install_paths.o: ALL_CXXFLAGS += -DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
+	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"' -DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
+
 # toml++ 3.3's generated Unicode tables reach __builtin_unreachable() for
 # U+00A1 to U+0499 (is_non_ascii_horizontal_whitespace: those fall to its
 # switch's default), which compilers turn into "not whitespace"; the
@@ -312,9 +325,7 @@ FUZZ_DIR  := $(BUILDDIR)/fuzz
 # -gline-tables-only: what a crash's stack trace reads, as with SANITIZE=1.
 FUZZ_CXXFLAGS = -std=c++20 -fPIC $(WARN) -Werror -O1 -gline-tables-only \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
-	-fno-omit-frame-pointer $(PKG_CFLAGS) -Iinclude -Isrc \
-	-DMXD_PLUGINDIR='"$(PLUGINDIR)"' -DMXD_SYSCONFDIR='"$(SYSCONFDIR)"' \
-	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"'
+	-fno-omit-frame-pointer $(PKG_CFLAGS) -Iinclude -Isrc
 FUZZ_PLUGINS := toml sqlite
 FUZZ_PROGS := $(patsubst tests/fuzz/%.cpp,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/*_fuzz.cpp))
 FUZZ_LIB   := $(FUZZ_DIR)/libmxdfuzz.a

@@ -12,6 +12,7 @@
 #include "mxdelegatectl/ctl_probe.hpp"
 #include "mxdelegatectl/ctl_status.hpp"
 #include "core/host.hpp"
+#include "core/install_paths.hpp"
 #include "core/log.hpp"
 #include "core/rendering.hpp"
 #include "core/request.hpp"
@@ -48,13 +49,6 @@
 #include <thread>
 #include <unordered_set>
 #include <vector>
-
-#ifndef MXD_PLUGINDIR
-#define MXD_PLUGINDIR "/usr/local/lib/mxdelegate/backends"
-#endif
-#ifndef MXD_LIBEXECDIR
-#define MXD_LIBEXECDIR "/usr/local/libexec"
-#endif
 
 namespace {
 
@@ -104,7 +98,7 @@ Config plain_config(const Options &o)
 		Config c;
 		c.file = o.db;
 		c.backend_name = "sqlite";
-		c.plugin_dir = o.plugin_dir.empty() ? MXD_PLUGINDIR : o.plugin_dir;
+		c.plugin_dir = o.plugin_dir.empty() ? install_paths::plugin_dir : o.plugin_dir;
 		std::error_code ec;
 		const fs::path abs = fs::absolute(o.db, ec);
 		c.backend = {{"path", (ec ? fs::path(o.db) : abs).lexically_normal().string()}};
@@ -902,7 +896,7 @@ std::string helper_program(const std::string &name, const std::string &comes_wit
 	if (const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1); n > 0)
 		self.assign(buf, static_cast<std::size_t>(n));
 	const std::string beside = self.empty() ? "" : (fs::path(self).parent_path() / name).string();
-	const std::string installed = MXD_LIBEXECDIR "/" + name;
+	const std::string installed = std::string(install_paths::libexec_dir) + "/" + name;
 	for (const std::string &p : {beside, installed})
 		if (!p.empty() && ::access(p.c_str(), X_OK) == 0)
 			return p;

@@ -1,5 +1,6 @@
 #include "service/config.hpp"
 
+#include "core/install_paths.hpp"
 #include "core/log.hpp"
 #include "core/record.hpp"
 #include "core/route.hpp"
@@ -16,16 +17,9 @@
 
 namespace mxd {
 
-#ifndef MXD_PLUGINDIR
-#define MXD_PLUGINDIR "/usr/local/lib/mxdelegate/backends"
-#endif
-#ifndef MXD_SYSCONFDIR
-#define MXD_SYSCONFDIR "/usr/local/etc"
-#endif
-
 const char *default_config_path()
 {
-	return MXD_SYSCONFDIR "/mxdelegate/mxdelegate.toml";
+	return install_paths::config_file;
 }
 
 namespace {
@@ -158,7 +152,7 @@ void read_backend(const toml::table &root, Config &c, Problems &p)
 	c.backend["config_file"] = c.file;
 	c.backend["config_dir"] = dir.string();
 	if (c.plugin_dir.empty())
-		c.plugin_dir = MXD_PLUGINDIR;
+		c.plugin_dir = install_paths::plugin_dir;
 	else if (std::filesystem::path(c.plugin_dir).is_relative())
 		c.plugin_dir = (dir / c.plugin_dir).lexically_normal().string();
 }

@@ -22,7 +22,7 @@ public:
 
 struct Config {
 	std::string file;                 // the configuration's path, as given
-	std::string plugin_dir;           // [backend] plugin_dir, default MXD_PLUGINDIR
+	std::string plugin_dir;           // [backend] plugin_dir, default install_paths::plugin_dir
 	std::string backend_name;         // [backend] name
 	nlohmann::json backend;           // what the plugin's open() gets
 	nlohmann::json defaults;          // [defaults]: an object, maybe empty

@@ -158,12 +158,29 @@ class Installed:
         self.sbin = os.path.join(self.prefix, "sbin")
         self.plugindir = os.path.join(self.prefix, "lib/mxdelegate/backends")
         self.pkgconfig = os.path.join(self.prefix, "lib/pkgconfig")
+        self.werror = ""
+        self.seed_build()
         # SANITIZE= : the installed programs are the plain build, whatever
         # this run of the tests was built with.
         p = self.make("all", "-j%d" % (os.cpu_count() or 1))
         if p.returncode != 0:
             raise AssertionError("make all for PREFIX=%s failed:\n%s" %
                                  (self.prefix, p.stderr.decode(errors="replace")[-3000:]))
+
+    def seed_build(self):
+        """The tested build's objects and stamps, copied with their times:
+        the paths are compiled into core/install_paths.cpp alone, so make
+        recompiles that file and relinks, where a build from nothing was
+        minutes.  Top-level folders that are other builds (san, fuzz, deb),
+        the unit tests and the bench's data are left out.  With another
+        build's flags, make rebuilds everything, as before."""
+        if not os.path.exists(os.path.join(BUILD, ".flags")):
+            return
+        skip = {"san", "fuzz", "deb", "bench", "tests"}
+        shutil.copytree(BUILD, self.build, symlinks=True,
+                        ignore=lambda d, names: skip & set(names) if d == BUILD else ())
+        with open(os.path.join(BUILD, ".flags")) as f:
+            self.werror = "-Werror" if " -Werror " in f.read() else ""
 
     @classmethod
     def shared(cls):
@@ -173,7 +190,7 @@ class Installed:
 
     def make(self, *args, destdir=None):
         argv = ["make", "-s", "-C", REPO, *args, "PREFIX=" + self.prefix,
-                "BUILDDIR=" + self.build, "SANITIZE="]
+                "BUILDDIR=" + self.build, "SANITIZE=", "WERROR=" + self.werror]
         if destdir is not None:
             argv.append("DESTDIR=" + destdir)
         return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=1200)

@@ -168,12 +168,12 @@ class BuildPaths(Test):
 
     def make(self, inst, *args):
         return subprocess.run(["make", "-C", harness.REPO, "--no-print-directory", *args,
-                               "BUILDDIR=" + inst.build, "SANITIZE="],
+                               "BUILDDIR=" + inst.build, "SANITIZE=", "WERROR=" + inst.werror],
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1200)
 
     def state(self, inst):
         out = {}
-        for name in ("config.mk", ".flags"):
+        for name in ("config.mk", ".flags", ".paths"):
             p = os.path.join(inst.build, name)
             with open(p, "rb") as f:
                 out[name] = (f.read(), os.stat(p).st_mtime_ns)

@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include "service/config.hpp"
+#include "core/install_paths.hpp"
 #include "plugin/plugin_config.hpp"
 #include "service/directory.hpp"
 
@@ -69,7 +70,7 @@ client = "https://matrix.example.org"
 	Config c = load_config(f);
 	CHECK(c.file == f);
 	CHECK(c.backend_name == "toml");
-	CHECK(c.plugin_dir == MXD_PLUGINDIR);
+	CHECK(c.plugin_dir == mxd::install_paths::plugin_dir);
 	CHECK(c.backend["path"] == "domains.toml");
 	CHECK(c.backend["config_file"] == f);
 	CHECK(c.backend["config_dir"] == d.path());
