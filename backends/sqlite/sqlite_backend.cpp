@@ -107,6 +107,11 @@ constexpr plugin::Backoff retry_backoff{std::chrono::milliseconds(250), std::chr
 // transaction never sees stale data: a commit cannot happen while it
 // lasts.
 constexpr std::chrono::milliseconds hold_for{10};
+// Only lookups that come in a run share a transaction: one that follows
+// the reader's last within this.  Slower traffic gains nothing worth a
+// lock kept after each lookup, which a writer without a busy timeout (the
+// sqlite3 shell's default) would run into.
+constexpr std::chrono::microseconds run_gap{1000};
 
 struct Settings {
 	std::string path;
@@ -394,10 +399,15 @@ struct Reader {
 		commit_.reset();
 	}
 
+	// Whether a lookup starting at `now` continues a run: the reader's
+	// last ended within run_gap.
+	bool in_run(Clock::time_point now) const { return now - last_used_ < run_gap; }
+
 	// After a lookup: out of a transaction that has lasted hold_for.
 	// True while one is still held.
 	bool holding(Clock::time_point now) noexcept
 	{
+		last_used_ = now;
 		if (held_since && now - *held_since >= hold_for)
 			let_go();
 		return held_since.has_value();
@@ -439,6 +449,8 @@ private:
 	// one lookup never holds), so that neither parses at each use.
 	sqlite::Statement begin_, commit_;
 	std::optional<Clock::time_point> held_since;
+	// When the reader's last lookup ended (holding()).
+	Clock::time_point last_used_;
 };
 
 using Pool = plugin::ReaderPool<Reader>;
@@ -841,11 +853,14 @@ public:
 		reader->deadline = deadline;
 		int rc;
 		try {
-			// A reader back from the pool shares a transaction with the
-			// lookups of the next hold_for; a new one (a CGI request's, the
-			// first of a thread) runs its lookup in a transaction of its own.
-			if (reader.reused && sweeper_.ready())
+			// A lookup that continues a run shares the reader's transaction
+			// with the lookups of the next hold_for; any other (a CGI
+			// request's, a new connection's, one after a pause) runs in a
+			// transaction of its own.
+			if (reader.reused && reader->in_run(start) && sweeper_.ready())
 				reader->hold(start);
+			else
+				reader->let_go();
 			rc = id && reader->renders ? find(reader->rendered, domain, id, take)
 			     : id ? find(reader->rendered, domain, nullptr, take)
 			          : find(reader->lookup(), domain, nullptr, take);

@@ -57,6 +57,10 @@ public:
 	{
 		REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 		                        nullptr) == SQLITE_OK);
+		// As any writer beside mxdelegatectl should (mxdelegate.toml(5)):
+		// a reader that has just answered a run of lookups keeps its read
+		// lock for up to 10 ms more.
+		sqlite3_busy_timeout(db_, 2000);
 	}
 	~Raw() { sqlite3_close(db_); }
 	Raw(const Raw &) = delete;
