@@ -378,9 +378,11 @@ deps:
 # figures alone (a follower node beside PostgreSQL and SQLite, the full copy).
 # Generated data goes to $(BUILDDIR)/bench/.  Not part of make check.
 .PHONY: bench
+# With make check's -Werror (unless given another WERROR): the flags are
+# what objects depend on, so the two reuse each other's build.
 bench:
 	@sh tools/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory WERROR=$(if $(filter command,$(origin WERROR)),$(WERROR),-Werror) all
 	@BUILDDIR=$(BUILDDIR) QUICK=$(QUICK) ONLY=$(ONLY) python3 bench/bench.py
 
 # make check runs three stages, as CI does: the whole suite on the plain

@@ -374,10 +374,10 @@ struct Reader {
 		if (held_since && now - *held_since < hold_for)
 			return;
 		let_go();
-		if (!begin_.prepared()) {
-			begin_ = sqlite::Statement(db.getHandle(), "BEGIN");
+		if (!commit_.prepared())
 			commit_ = sqlite::Statement(db.getHandle(), "COMMIT");
-		}
+		if (!begin_.prepared())
+			begin_ = sqlite::Statement(db.getHandle(), "BEGIN");
 		begin_.step();
 		begin_.reset();
 		held_since = now;
