@@ -184,10 +184,12 @@ $(CONFIG_MK): FORCE
 # make -n, which must leave the build as it was: there the objects are only
 # shown as out of date.
 DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
-# make deb and make clean build nothing here: they leave the stamps (this
-# one and .version below) as they are, or the next build would recompile
-# everything for flags that only make deb's command line lacked.
-KEEP_STAMPS := $(DRY_RUN)$(if $(MAKECMDGOALS),$(if $(filter-out deb clean,$(MAKECMDGOALS)),,goals))
+# make deb and make clean build nothing here, and make check, bench, fuzz
+# and deps build through a make of their own, with other flags (check and
+# bench add -Werror): they leave the stamps (this one, .version and .paths
+# below) as they are, or the next build would recompile everything for
+# flags that only their own command line lacked.
+KEEP_STAMPS := $(DRY_RUN)$(if $(MAKECMDGOALS),$(if $(filter-out deb clean check bench fuzz deps,$(MAKECMDGOALS)),,goals))
 FLAGS_FILE := $(BUILDDIR)/.flags
 FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS)
 ifeq ($(shell [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] && echo same),)

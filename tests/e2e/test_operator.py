@@ -203,3 +203,17 @@ class BuildPaths(Test):
         self.true(os.path.exists(dest + inst.plugindir + "/sqlite.so"))
         # mxdelegatectl finds mxdelegate-follow in LIBEXECDIR, compiled in.
         self.true(os.path.exists(dest + inst.prefix + "/libexec/mxdelegate-follow"))
+
+    def test_a_make_that_builds_through_another_leaves_the_stamps(self):
+        # make check, bench and fuzz run a make of their own with other
+        # flags (-Werror); the outer one, which compiles nothing, must not
+        # write its flags into the stamp, or each would rebuild the tree.
+        # deps is the cheapest of them: the packages are there already.
+        inst = harness.Installed.shared()
+        before = self.state(inst)
+        other = "" if inst.werror else "-Werror"
+        p = subprocess.run(["make", "-C", harness.REPO, "--no-print-directory", "-s", "deps",
+                            "BUILDDIR=" + inst.build, "SANITIZE=", "WERROR=" + other],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        self.eq(p.returncode, 0, p.stderr)
+        self.eq(self.state(inst), before)
