@@ -190,42 +190,29 @@ DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 # below) as they are, or the next build would recompile everything for
 # flags that only their own command line lacked.
 KEEP_STAMPS := $(DRY_RUN)$(if $(MAKECMDGOALS),$(if $(filter-out deb clean check bench fuzz deps,$(MAKECMDGOALS)),,goals))
+# $(call stamp,FILE,TEXT), as FILE's prerequisites: FILE is to hold TEXT.
+# When it holds anything else it is rewritten now, as the Makefile is read
+# (prerequisites are expanded then), so that what depends on it is older;
+# under KEEP_STAMPS it is left as it is and made out of date (FORCE).
+stamp = $(if $(shell [ "$$(cat $(1) 2>/dev/null)" = '$(2)' ] && echo same),,$(if \
+	$(KEEP_STAMPS),FORCE,$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(2)' > $(1))))
 FLAGS_FILE := $(BUILDDIR)/.flags
 FLAGS_NOW  := $(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(CXXRT_LDFLAGS)
-ifeq ($(shell [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] && echo same),)
-ifeq ($(KEEP_STAMPS),)
-$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(FLAGS_NOW)' > $(FLAGS_FILE))
-else
-$(FLAGS_FILE): FORCE
-endif
-endif
+$(FLAGS_FILE): $(call stamp,$(FLAGS_FILE),$(FLAGS_NOW))
 
 # The version is compiled into src/core/version.cpp alone, which depends
 # on $(BUILDDIR)/.version, rewritten (as .flags) when the version changes: a
 # new version recompiles one file and relinks the programs.
 VERSION_FILE := $(BUILDDIR)/.version
-ifeq ($(shell [ "$$(cat $(VERSION_FILE) 2>/dev/null)" = '$(VERSION)' ] && echo same),)
-ifeq ($(KEEP_STAMPS),)
-$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(VERSION)' > $(VERSION_FILE))
-else
-$(VERSION_FILE): FORCE
-endif
-endif
+$(VERSION_FILE): $(call stamp,$(VERSION_FILE),$(VERSION))
 $(BUILDDIR)/src/core/version.o: $(VERSION_FILE)
 $(BUILDDIR)/src/core/version.o: ALL_CXXFLAGS += -DMXD_VERSION='"$(VERSION)"'
 
 # The paths the programs look in at run time, likewise, into
 # src/core/install_paths.cpp alone: a build for another PREFIX recompiles
 # one file and relinks.
-PATHS_NOW := $(PLUGINDIR) $(LIBEXECDIR) $(SYSCONFDIR)
 PATHS_FILE := $(BUILDDIR)/.paths
-ifeq ($(shell [ "$$(cat $(PATHS_FILE) 2>/dev/null)" = '$(PATHS_NOW)' ] && echo same),)
-ifeq ($(KEEP_STAMPS),)
-$(shell mkdir -p $(BUILDDIR) && printf '%s' '$(PATHS_NOW)' > $(PATHS_FILE))
-else
-$(PATHS_FILE): FORCE
-endif
-endif
+$(PATHS_FILE): $(call stamp,$(PATHS_FILE),$(PLUGINDIR) $(LIBEXECDIR) $(SYSCONFDIR))
 $(BUILDDIR)/src/core/install_paths.o: $(PATHS_FILE)
 $(BUILDDIR)/src/core/install_paths.o: ALL_CXXFLAGS += -DMXD_PLUGINDIR='"$(PLUGINDIR)"' \
 	-DMXD_LIBEXECDIR='"$(LIBEXECDIR)"' -DMXD_SYSCONFDIR='"$(SYSCONFDIR)"'
