@@ -226,9 +226,10 @@ class Locks(Store):
     """SQLite alone: the readers' shared locks and a writer's commit."""
 
     def test_readers_let_go_of_their_lock_for_a_writer(self):
-        # Under load each reader keeps one read transaction for 10 ms of
-        # lookups; a writer's commit waits for them to end, and once the
-        # lookups stop, the sweeper ends the idle readers' at once.
+        # Under load (lookups less than 1 ms apart) each reader keeps one
+        # read transaction for 10 ms of lookups; a writer's commit waits
+        # for them to end, and once the lookups stop, the sweeper ends the
+        # idle readers' within 10 ms.
         self.ok("init")
         self.ok("add", "stable.example", "--server", "m.stable.example")
         self.serve()
