@@ -94,12 +94,16 @@ TEST_CASE("reader pool: each_idle visits the idle connections, not the lent ones
 	pool.each_idle([&](Conn &conn) { seen.push_back(conn.id); });
 	std::sort(seen.begin(), seen.end());
 	CHECK(seen == std::vector<int>{1, 3});
-	// What f did stays with the connection lent next.
+	// f works on the pooled connections themselves: marked dead through
+	// it, 3 and 1 are dropped, and a new one is opened.
 	pool.each_idle([](Conn &conn) { conn.up = false; });
-	pool.release(std::move(b));
 	auto next = pool.acquire([&] { return open(); });
-	CHECK(next->id == 2); // 1 and 3 are no longer alive(): dropped
-	CHECK(next.reused);
+	CHECK_FALSE(next.reused);
+	CHECK(next->id == 4);
+	pool.release(std::move(b)); // never idle, never visited: lent again
+	auto again = pool.acquire([&] { return open(); });
+	CHECK(again.reused);
+	CHECK(again->id == 2);
 }
 
 TEST_CASE("reader pool: after a failure, lookups fail fast until the back-off passes",
