@@ -208,6 +208,19 @@ int status_of(const SQLite::Exception &e)
 	return code == SQLITE_BUSY || code == SQLITE_LOCKED ? MXD_BUSY : MXD_ERROR;
 }
 
+// Debian's SQLite is built without lookaside memory (SQLITE_OMIT_LOOKASIDE),
+// so each of a lookup's small allocations is a malloc, and with the memory
+// statistics on (SQLite's default) each allocation and each free takes and
+// releases a global mutex: sixteen a miss, about 1,300 instructions
+// (bench/RESULTS.md).  Nothing here reads the statistics.  sqlite3_config
+// works only before SQLite initialises, so this runs before the plugin's
+// first connection; where something else in the process used SQLite first,
+// it is refused (SQLITE_MISUSE) and changes nothing.
+void no_memory_statistics()
+{
+	[[maybe_unused]] static const int once = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int user_version(SQLite::Database &db)
 {
 	return db.execAndGet("PRAGMA user_version").getInt();
@@ -318,6 +331,7 @@ struct Reader {
 	// are made for (read once: each read is a statement prepared).
 	static SQLite::Database open(const Settings &s, Reader *self, int &version)
 	{
+		no_memory_statistics();
 		SQLite::Database db(s.path, SQLite::OPEN_READONLY | SQLITE_OPEN_NOMUTEX, s.busy_timeout_ms);
 		if (self) {
 			sqlite3_busy_handler(db.getHandle(), &Reader::wait, self);
