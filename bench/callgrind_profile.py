@@ -3,12 +3,13 @@
 the floor's thread and mxdelegate's worker and gate threads: the runs of
 callgrind_threads.py (--separate-threads=yes, one worker, N1 then N2
 requests of mx-toml-10, a new connection a request; with --keep-alive all
-on one kept connection), kept in BUILDDIR/bench/profile/, each function's
+on one kept connection; with --sqlite-1m, misses spread over the million
+SQLite domains instead), kept in BUILDDIR/bench/profile/, each function's
 self cost compared between the two runs and divided by N2 - N1, so that
 start-up and shutdown cancel out.  bench/RESULTS.md, "The cached answer's
 instructions (issue 17)", has its tables.
 
-  BUILDDIR=build python3 bench/callgrind_profile.py [--keep-alive] [--top N]
+  BUILDDIR=build python3 bench/callgrind_profile.py [--keep-alive] [--sqlite-1m] [--top N]
 """
 
 import glob
@@ -30,6 +31,7 @@ N1, N2 = 200, 2200
 # system call wrappers are their own concerns, whoever calls them.
 CONCERNS = [
     ("libfcgi's own code", r"\[[^\]]*libfcgi"),
+    ("SQLite's own code", r"\[[^\]]*libsqlite3"),
     ("malloc and free", r"malloc/|/malloc\.c|arena\.c"),
     ("memcpy, memcmp, str*", r"/string/|multiarch/(mem|str)"),
     ("locks, condition variable, futex",
@@ -126,11 +128,17 @@ def main():
     subprocess.run(["cc", "-O2", "-g", "-Wall", "-Wextra", "-o", bench.FLOOR,
                     os.path.join(bench.HERE, "floor.c"), "-lfcgi", "-pthread"], check=True)
     hosts = [bench.host(i) for i in range(1, 11)]
-    cfg = bench.toml_config(10)
+    name, cfg = "mx-toml-10", bench.toml_config(10)
+    if "--sqlite-1m" in sys.argv:
+        # bench.callgrind_figures's spread: 3,000 hosts of the million, so
+        # that nearly every request is a miss.
+        rnd = bench.random.Random(6)
+        hosts = [bench.host(rnd.randint(1, 1000000)) for _ in range(3000)]
+        name, cfg = "mx-sqlite-1m", bench.sqlite_config(1000000)
     sock = os.path.join(bench.OUT, "run", "profile.sock")
     per_thread = {}
     for name, argv in (("floor", [bench.FLOOR, "-t", "1", "-s", sock]),
-                       ("mx-toml-10", [bench.MX, "-c", cfg, "--listen", "unix:" + sock, "--threads", "1"])):
+                       (name, [bench.MX, "-c", cfg, "--listen", "unix:" + sock, "--threads", "1"])):
         a = threads(run(name, argv, sock, hosts, N1, keep_alive))
         b = threads(run(name, argv, sock, hosts, N2, keep_alive))
         for t in sorted(set(a) & set(b)):
