@@ -1,6 +1,7 @@
 #include "core/rendering.hpp"
 
 #include "core/bounded_json.hpp"
+#include "core/byte_fields.hpp"
 #include "core/record.hpp"
 #include "core/version.hpp"
 
@@ -13,47 +14,13 @@ namespace mxd::rendering {
 
 namespace {
 
+using byte_fields::put_int;
+using byte_fields::Reader;
+
 // "MXR" and the format: a blob of anything else is refused at its first
 // bytes.
 constexpr char magic[3] = {'M', 'X', 'R'};
 constexpr std::size_t checksum_size = 8;
-void put_int(std::string &out, std::uint64_t v, int bytes)
-{
-	for (int i = 0; i < bytes; i++)
-		out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// Reads the encoding front to back; every read checks what is left first,
-// so no length in the bytes can make it read past the end or allocate more
-// than the bytes hold.
-class Reader {
-public:
-	explicit Reader(std::string_view bytes) : rest_(bytes) {}
-
-	bool integer(std::uint64_t &v, int bytes)
-	{
-		if (rest_.size() < static_cast<std::size_t>(bytes))
-			return false;
-		v = 0;
-		for (int i = 0; i < bytes; i++)
-			v |= static_cast<std::uint64_t>(static_cast<unsigned char>(rest_[i])) << (8 * i);
-		rest_.remove_prefix(static_cast<std::size_t>(bytes));
-		return true;
-	}
-	bool text(std::string_view &s, int length_bytes)
-	{
-		std::uint64_t n;
-		if (!integer(n, length_bytes) || n > rest_.size())
-			return false;
-		s = rest_.substr(0, n);
-		rest_.remove_prefix(n);
-		return true;
-	}
-	bool done() const { return rest_.empty(); }
-
-private:
-	std::string_view rest_;
-};
 
 std::string hex64(std::uint64_t v)
 {
@@ -103,7 +70,7 @@ std::optional<Documents> decode(std::string_view bytes, std::string_view key)
 	const std::string_view signed_part = bytes.substr(0, bytes.size() - checksum_size);
 	std::uint64_t sum;
 	Reader tail(bytes.substr(signed_part.size()));
-	if (!tail.integer(sum, checksum_size) ||
+	if (!tail.integer<checksum_size>(sum) ||
 	    sum != XXH3_64bits(signed_part.data(), signed_part.size()))
 		return std::nullopt;
 	if (signed_part.substr(0, sizeof magic) != std::string_view(magic, sizeof magic) ||
@@ -111,19 +78,19 @@ std::optional<Documents> decode(std::string_view bytes, std::string_view key)
 		return std::nullopt;
 	Reader in(signed_part.substr(sizeof magic + 1));
 	std::string_view made_for;
-	if (!in.text(made_for, 4) || made_for != key)
+	if (!in.text<4>(made_for) || made_for != key)
 		return std::nullopt;
 	Documents docs;
 	for (Answer &a : docs) {
 		std::uint64_t status, lead, v[5];
-		if (!in.integer(status, 2) || status < 100 || status > 599 || !in.integer(lead, 1) ||
+		if (!in.integer<2>(status) || status < 100 || status > 599 || !in.integer<1>(lead) ||
 		    lead > 1)
 			return std::nullopt;
 		for (std::uint64_t &x : v)
-			if (!in.integer(x, 4))
+			if (!in.integer<4>(x))
 				return std::nullopt;
 		std::string_view rest;
-		if (!in.text(rest, 4))
+		if (!in.text<4>(rest))
 			return std::nullopt;
 		const auto [head, etag_at, etag_size, cache_at, cache_size] = v;
 		// The framing a writer of this format always makes: the head ends
