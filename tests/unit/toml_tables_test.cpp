@@ -51,6 +51,10 @@ TEST_CASE("a header only where a line starts outside a string or an array")
 	agrees("[server]\nx = \"\"\"a\\\"\"\"\n[domains.a]\n\"\"\"\"\"\n[http]\ny = 1\n");
 	agrees("[server]\nx = '''a''''\n[domains.a]\nz = 1\n[http]\ny = 1\n");
 	agrees("[server]\nx = \"\\\"[\" # [ {\n[domains.a]\nz = [ # ]\n1]\n[http]\ny = 1\n");
+	// An escaped backslash just before the closing quote, in a value and in
+	// a header's key: the quote closes the string.
+	agrees("[server]\nx = \"a\\\\\" # [\n[domains.a]\nz = [ \"\\\\\", \"]\" ]\n[http]\ny = 1\n");
+	agrees("[\"se\\\\\".x]\ny = 1\n[domains.a]\nz = 1\n[\"h\\\"]\".t]\nw = 2\n");
 }
 
 TEST_CASE("the header's first key, bare or quoted, and only that")
