@@ -1,5 +1,7 @@
 #include "service/file_text.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <system_error>
@@ -21,6 +23,11 @@ std::string read_file(const std::string &path)
 	if (!f)
 		fail(path, errno);
 	std::string text;
+	// Room for the whole file at once: a 680 KB configuration grown by
+	// appends was copied twice over in a CGI request.
+	struct stat st;
+	if (::fstat(::fileno(f), &st) == 0 && st.st_size > 0)
+		text.reserve(static_cast<std::size_t>(st.st_size));
 	char buf[65536];
 	std::size_t n;
 	while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
