@@ -5,6 +5,7 @@
 // refused and the previous data keeps serving.
 #include <mxdelegate/backend.h>
 
+#include "core/compiled_domains.hpp"
 #include "core/domains_toml.hpp"
 #include "core/settle.hpp"
 #include "plugin/entry_points.hpp"
@@ -19,30 +20,21 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <algorithm>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace mxd {
 namespace {
 
-struct Hash {
-	using is_transparent = void;
-	std::size_t operator()(std::string_view s) const noexcept
-	{
-		return std::hash<std::string_view>{}(s);
-	}
-};
-
-// Canonical key -> the record as JSON text, exactly as lookup() hands it out.
-using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
+// The records by canonical key, as lookup() hands them out: the form kept
+// in [backend] cache too, so that reading it back builds nothing.
+using Map = compiled_domains::Domains;
 
 // What stat() said about the file; a vanished or unreadable file is a state
 // too, so that it is logged once and not on every check.
@@ -122,24 +114,104 @@ std::string reason(int error)
 struct Source {
 	std::string file;
 	bool separate; // a file of its own: nothing but [domains] belongs in it
+	// [backend] cache: where the records of the last good load are kept
+	// compiled (core/compiled_domains); empty for none.
+	std::string cache;
 };
 
-// open() and every reload: the same reading, the same checks.
-std::vector<std::string> read_and_load(const Source &source, FileState &state, Map &map)
+// A compiled file of this size is not the records of a text of this size
+// (their JSON is about the size of their TOML): not read at all.
+bool plausible_size(std::size_t compiled, std::size_t text)
+{
+	return compiled <= 8 * text + (1 << 20);
+}
+
+// The records kept in source.cache for exactly this text; none when there
+// are none: no file, another text's, garbled.
+std::optional<Map> load_compiled(const Source &source, const compiled_domains::Source &made_for,
+                                 std::size_t text_size)
+{
+	std::string bytes;
+	struct stat st;
+	if (::stat(source.cache.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+	    !plausible_size(static_cast<std::size_t>(st.st_size), text_size) ||
+	    read_file(source.cache, bytes).error || !plausible_size(bytes.size(), text_size))
+		return std::nullopt;
+	return Map::read(std::move(bytes), made_for);
+}
+
+// Writes the map's bytes to source.cache: a new file beside it, renamed
+// over it, so that a reader sees the old file or the new one whole.  The
+// reason it could not, or "".
+std::string save_compiled(const Source &source, const Map &map)
+{
+	// The process and a count in the name: two handles of one process
+	// (a reload while the old one serves) may write at once.
+	static std::atomic<unsigned> serial{0};
+	const std::string &bytes = map.bytes();
+	const std::string temp = source.cache + ".new." + std::to_string(::getpid()) + "." +
+	                         std::to_string(serial.fetch_add(1));
+	// The records are what the file's answers say, but the file may be
+	// readable by fewer than everyone: the copy is no more readable.
+	struct stat st;
+	const mode_t mode = ::stat(source.file.c_str(), &st) == 0 ? (st.st_mode & 0644) : 0600;
+	const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return temp + ": " + reason(errno);
+	std::size_t done = 0;
+	int error = 0;
+	while (done < bytes.size()) {
+		const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			error = n < 0 ? errno : EIO;
+			break;
+		}
+		done += static_cast<std::size_t>(n);
+	}
+	if (::close(fd) != 0 && !error)
+		error = errno;
+	if (!error && ::rename(temp.c_str(), source.cache.c_str()) != 0)
+		error = errno;
+	if (error) {
+		::unlink(temp.c_str());
+		return source.cache + ": " + reason(error);
+	}
+	return {};
+}
+
+// open() and every reload: the same reading, the same checks.  With a
+// cache, the records of a text read and checked before are read back from
+// it instead (a CGI process is one request: parsing 10,000 domains was
+// nearly all of it), and a load that parses the text writes them there.
+std::vector<std::string> read_and_load(const Source &source, FileState &state, Map &map,
+                                       const plugin::Log &log)
 {
 	std::string text;
 	state = read_file(source.file, text);
 	if (state.error)
 		return {source.file + ": " + reason(state.error)};
+	const compiled_domains::Source made_for = compiled_domains::source_of(text, source.separate);
+	if (!source.cache.empty())
+		if (std::optional<Map> compiled = load_compiled(source, made_for, text.size())) {
+			map = std::move(*compiled);
+			return {};
+		}
 	auto read = domains_toml::read(text, source.file, source.separate ? domains_toml::Beside::nothing
 	                                                                   : domains_toml::Beside::configuration);
-	if (read.problems.empty()) {
-		map.clear();
-		map.reserve(read.entries.size());
-		for (auto &e : read.entries)
-			map.emplace(std::move(e.domain), std::move(e.record));
-	}
-	return std::move(read.problems);
+	if (!read.problems.empty())
+		return std::move(read.problems);
+	std::vector<std::pair<std::string, std::string>> records;
+	records.reserve(read.entries.size());
+	for (auto &e : read.entries)
+		records.emplace_back(std::move(e.domain), std::move(e.record));
+	map = Map::make(made_for, std::move(records));
+	if (!source.cache.empty())
+		if (const std::string why = save_compiled(source, map); !why.empty())
+			log(MXD_LOG_WARNING, "toml: [backend] cache: cannot write " + why +
+			                         "; each start parses " + source.file + " in full");
+	return {};
 }
 
 using Clock = settle::Clock;
@@ -165,10 +237,10 @@ public:
 	int lookup(const char *domain, plugin::Found &out) const
 	{
 		const auto map = this->map();
-		const auto it = map->find(std::string_view(domain));
-		if (it == map->end())
+		const auto record = map->find(domain);
+		if (!record)
 			return MXD_NOT_FOUND;
-		out.set(it->second);
+		out.set(*record);
 		return MXD_OK;
 	}
 
@@ -180,14 +252,8 @@ public:
 	void list(plugin::Each each, void *ctx) const
 	{
 		const auto map = this->map();
-		std::vector<const Map::value_type *> sorted;
-		sorted.reserve(map->size());
-		for (const auto &entry : *map)
-			sorted.push_back(&entry);
-		std::sort(sorted.begin(), sorted.end(),
-		          [](const auto *a, const auto *b) { return a->first < b->first; });
-		for (const auto *entry : sorted)
-			if (each(ctx, entry->first.c_str(), entry->second.c_str()) != 0)
+		for (std::size_t i = 0; i < map->size(); i++)
+			if (each(ctx, map->key(i).data(), map->record(i).data()) != 0)
 				break;
 	}
 
@@ -225,7 +291,7 @@ public:
 		std::vector<std::string> problems;
 		try {
 			FileState read = state;
-			problems = read_and_load(source_, read, fresh);
+			problems = read_and_load(source_, read, fresh, log);
 			if (!read.error && !(read == state)) {
 				// Written again since the stat() above, or while being
 				// read: what was read may be half a file.  It settles anew.
@@ -287,21 +353,27 @@ private:
 
 Source configure(const char *config_json)
 {
-	static const plugin::ConfigRules rules{"", {{"path"}}, /*writable=*/false, /*list_known=*/false};
+	static const plugin::ConfigRules rules{"", {{"path"}, {"cache"}}, /*writable=*/false,
+	                                       /*list_known=*/false};
 	const plugin::PluginConfig config(config_json, rules);
-	const std::string *config_file = config.text("config_file"), *path = config.text("path");
+	const std::string *config_file = config.text("config_file"), *path = config.text("path"),
+	                  *cache = config.text("cache");
 	if (!config_file || config_file->empty())
 		throw plugin::StatusError(MXD_ERROR, "no config_file in the backend configuration");
-	if (!path)
-		return {*config_file, false};
-	if (path->empty())
+	if (path && path->empty())
 		throw plugin::StatusError(MXD_ERROR, "[backend] path: must not be empty");
-	std::string file = config.resolve(*path);
+	if (cache && cache->empty())
+		throw plugin::StatusError(MXD_ERROR, "[backend] cache: must not be empty");
+	Source source{path ? config.resolve(*path) : *config_file, false,
+	              cache ? config.resolve(*cache) : std::string()};
 	// "path" may name the configuration file itself, which then keeps its
 	// other tables.
 	std::error_code ec;
-	const bool same = std::filesystem::equivalent(file, *config_file, ec);
-	return {std::move(file), !(same && !ec)};
+	source.separate = path && !(std::filesystem::equivalent(source.file, *config_file, ec) && !ec);
+	if (cache && std::filesystem::equivalent(source.cache, source.file, ec) && !ec)
+		throw plugin::StatusError(MXD_ERROR, "[backend] cache: " + source.cache +
+		                                         " is the domains file itself");
+	return source;
 }
 
 std::unique_ptr<Handle> Handle::open(const char *config_json, const mxd_host *host)
@@ -309,7 +381,7 @@ std::unique_ptr<Handle> Handle::open(const char *config_json, const mxd_host *ho
 	Source source = configure(config_json);
 	FileState state;
 	Map map;
-	const auto problems = read_and_load(source, state, map);
+	const auto problems = read_and_load(source, state, map, plugin::Log(host));
 	if (!problems.empty()) {
 		std::string text;
 		for (const auto &p : problems)

@@ -42,6 +42,40 @@ class Cgi(Test):
                       "HTTP_HOST": "bad host"})
         self.eq(fcgi.Response(p.stdout).status, 400)
 
+    def test_a_cache_of_the_domains_is_read_back_and_never_stale(self):
+        """[backend] cache: a CGI process reads the records a load before it
+        checked, for the file's exact text, instead of parsing the file."""
+        os.mkdir(self.tmp.file("cache"))
+        cache = self.tmp.file("cache/domains.cache")
+        cfg = example_config(self.tmp)
+        with open(cfg) as f:
+            text = f.read().replace('name = "toml"\n', 'name = "toml"\ncache = "cache/domains.cache"\n')
+        self.tmp.write("mxdelegate.toml", text)
+        env = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/.well-known/matrix/client", "HTTP_HOST": "example.org"}
+
+        def base_url():
+            p = cgi(cfg, env)
+            self.eq(p.returncode, 0, p.stderr)
+            return fcgi.Response(p.stdout).json()["m.homeserver"]["base_url"], p.stderr
+
+        self.eq(base_url(), ("https://matrix.example.org", b""))
+        made = os.stat(cache)
+        # Read back, not made again: a load that parses renames a new file
+        # over it.
+        self.eq(base_url(), ("https://matrix.example.org", b""))
+        self.eq(os.stat(cache).st_ino, made.st_ino)
+
+        self.tmp.write("mxdelegate.toml", text.replace("https://matrix.example.org", "https://edited.example.org"))
+        self.eq(base_url(), ("https://edited.example.org", b""))
+        self.true(os.stat(cache).st_ino != made.st_ino)
+
+        # A cache that cannot be written: said on stderr, the file served.
+        os.unlink(cache)
+        os.rmdir(self.tmp.file("cache"))
+        url, err = base_url()
+        self.eq(url, "https://edited.example.org")
+        self.contains(err.decode(), "[backend] cache: cannot write " + cache + ".new.")
+
     def test_no_request_method_is_a_usage_error(self):
         p = cgi(example_config(self.tmp), {})
         self.eq(p.returncode, 64)

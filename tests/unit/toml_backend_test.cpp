@@ -2,6 +2,8 @@
 // through the plugin loader, reading real files.
 #include "service/backend.hpp"
 
+#include "core/compiled_domains.hpp"
+
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -15,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -410,6 +413,108 @@ TEST_CASE("toml backend: the [backend] keys it does not know are refused", "[tom
 	      "[backend] path: must not be empty");
 	CHECK(refusal(json{{"config_dir", dir.dir()}}) ==
 	      "no config_file in the backend configuration");
+}
+
+TEST_CASE("toml backend: [backend] cache keeps the records of the file's text", "[toml_backend]")
+{
+	TempDir dir;
+	const std::string file = dir.file("mxdelegate.toml"), cache = dir.file("domains.cache");
+	const json with_cache{{"cache", "domains.cache"}};
+	write(file, operator_config);
+	const auto slurp = [](const std::string &path) {
+		std::ifstream in(path, std::ios::binary);
+		return std::string(std::istreambuf_iterator<char>(in), {});
+	};
+	const auto source = mxd::compiled_domains::source_of(operator_config, false);
+
+	// The first load writes the records it checked, in the form read back.
+	const auto first = open(dir, "mxdelegate.toml", with_cache);
+	const auto written = mxd::compiled_domains::Domains::read(slurp(cache), source);
+	REQUIRE(written);
+	CHECK(written->size() == 3);
+	CHECK(json::parse(*written->find("example.org")) == record(*first, "example.org"));
+	struct stat st, file_st;
+	REQUIRE(stat(cache.c_str(), &st) == 0);
+	REQUIRE(stat(file.c_str(), &file_st) == 0);
+	CHECK((st.st_mode & 0777) == (file_st.st_mode & 0644));
+
+	SECTION("a later load of the same text reads them back instead of the file") {
+		// Records the file does not hold, for its exact text: what is
+		// served shows where it came from.
+		const auto planted = mxd::compiled_domains::Domains::make(
+		    source, {{"example.org", R"({"server":"from-the-cache.example:443"})"}});
+		write(cache, planted.bytes());
+		const auto second = open(dir, "mxdelegate.toml", with_cache);
+		CHECK(record(*second, "example.org") == json{{"server", "from-the-cache.example:443"}});
+		CHECK_FALSE(second->lookup("*.example.net"));
+		// Without the key, the file as always.
+		CHECK(record(*open(dir, "mxdelegate.toml"), "example.org")["server"] == "matrix.example.org:443");
+	}
+	SECTION("an edit is read from the file, and the cache made anew") {
+		const std::string edited = one_domain("edited.example.org");
+		write(file, edited);
+		const auto second = open(dir, "mxdelegate.toml", with_cache);
+		CHECK(record(*second, "example.org") == json{{"server", "edited.example.org"}});
+		CHECK_FALSE(second->lookup("*.example.net"));
+		const auto again = mxd::compiled_domains::Domains::read(
+		    slurp(cache), mxd::compiled_domains::source_of(edited, false));
+		REQUIRE(again);
+		CHECK(again->size() == 1);
+	}
+	SECTION("a broken edit is refused, though the cache holds the last good records") {
+		write(file, std::string(operator_config) + "[domains.\"example.com\"]\nserver = \"bad name!\"\n");
+		CHECK(refusal(config_for(dir, "mxdelegate.toml", with_cache)).find("example.com: server: ") !=
+		      std::string::npos);
+	}
+	SECTION("a garbled cache is passed over and written anew") {
+		std::string bytes = slurp(cache);
+		bytes[bytes.size() / 2] ^= 0x01;
+		write(cache, bytes);
+		const auto second = open(dir, "mxdelegate.toml", with_cache);
+		CHECK(record(*second, "example.org")["server"] == "matrix.example.org:443");
+		CHECK(mxd::compiled_domains::Domains::read(slurp(cache), source));
+	}
+	SECTION("a reload reads the edited file and keeps the cache in step") {
+		Raw raw(config_for(dir, "mxdelegate.toml", with_cache));
+		const auto before = raw.generation();
+		const std::string edited = one_domain("reloaded.example.org");
+		write(file, edited);
+		bump(file);
+		CHECK(raw.wait(before) != before);
+		CHECK(raw.lookup("example.org") == R"({"server":"reloaded.example.org"})");
+		CHECK(mxd::compiled_domains::Domains::read(slurp(cache),
+		                                           mxd::compiled_domains::source_of(edited, false)));
+	}
+}
+
+TEST_CASE("toml backend: a cache that cannot be written is logged, and the file served", "[toml_backend]")
+{
+	TempDir dir;
+	write(dir.file("mxdelegate.toml"), operator_config);
+	const std::string cache = dir.file("no-such-folder/domains.cache");
+	Raw raw(config_for(dir, "mxdelegate.toml", {{"cache", cache}}));
+	CHECK(raw.lookup("example.org").find("matrix.example.org:443") != std::string::npos);
+	const auto logs = raw.logs();
+	REQUIRE(logs.size() == 1);
+	const std::string prefix = "4 toml: [backend] cache: cannot write " + cache + ".new." +
+	                           std::to_string(getpid()) + ".";
+	CHECK(starts_with(logs[0], prefix));
+	CHECK(logs[0].substr(logs[0].find(':', prefix.size())) ==
+	      ": No such file or directory; each start parses " + dir.file("mxdelegate.toml") + " in full");
+}
+
+TEST_CASE("toml backend: [backend] cache must name a file of its own", "[toml_backend]")
+{
+	TempDir dir;
+	write(dir.file("mxdelegate.toml"), operator_config);
+	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"cache", ""}})) ==
+	      "[backend] cache: must not be empty");
+	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"cache", 1}})) == "[backend] cache: must be a string");
+	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"cache", "./mxdelegate.toml"}})) ==
+	      "[backend] cache: " + dir.file("mxdelegate.toml") + " is the domains file itself");
+	// The configuration file is untouched.
+	std::ifstream in(dir.file("mxdelegate.toml"));
+	CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == operator_config);
 }
 
 TEST_CASE("toml backend: open() through the raw table", "[toml_backend]")
