@@ -16,7 +16,8 @@ the bench.
                    mx-toml-10 cached, mx-sqlite-1m spread): the figures to
                    compare before and after a change, whatever the noise
   ONLY=cgi         only CGI start-up: each request a fresh process (the
-                   floor, mx-toml-10, mx-sqlite-1m, mx-toml-10k), wall time
+                   floor, mx-toml-10, mx-sqlite-1m, mx-toml-10k, and
+                   mx-toml-10k-cache with [backend] cache), wall time
                    alternated and the exact instructions of one request
   ONLY=follow      only the fleet figures, behind nginx: the floor,
                    mx-sqlite-1m, mx-postgres-1m and mx-follow-1m (a node
@@ -130,6 +131,21 @@ def toml_config(n, check_interval=None):
         parts.append('[domains."%s"]\nclient = "https://matrix.%s"\n' % (host(i), host(i)))
     write(path + ".tmp", "".join(parts))
     os.rename(path + ".tmp", path)
+    return path
+
+
+def toml_cache_config(n):
+    """toml_config(n) with [backend] cache, the cache made by one request
+    first: what a CGI request with n TOML domains costs when it reads back
+    the checked records of the file's text instead of parsing it."""
+    with open(toml_config(n)) as f:
+        text = f.read()
+    path = os.path.join(OUT, "toml-%d-cache.toml" % n)
+    cache = os.path.join(OUT, "toml-%d.cache" % n)
+    write(path, text.replace('name = "toml"\n', 'name = "toml"\ncache = "%s"\n' % cache, 1))
+    cgi_once([MX, "-c", path], host(1))
+    if not os.path.exists(cache):
+        raise SystemExit("bench: %s made no cache %s" % (path, cache))
     return path
 
 
@@ -792,7 +808,8 @@ def main():
     if ONLY == "cgi":
         figures = cgi_figures([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", toml_config(10)]),
                                ("mx-sqlite-1m", [MX, "-c", sqlite_config(1000000)]),
-                               ("mx-toml-10k", [MX, "-c", toml_config(10000)])], 100)
+                               ("mx-toml-10k", [MX, "-c", toml_config(10000)]),
+                               ("mx-toml-10k-cache", [MX, "-c", toml_cache_config(10000)])], 100)
         floor_us = figures["CGI request, fresh process, floor, us"][0]
         floor_ir = figures["CGI request, callgrind Ir, floor"][0]
         for k, v in figures.items():
@@ -878,7 +895,8 @@ def main():
         extra.update(cgi_figures([("floor", [FLOOR]), ("mx-toml-10", [MX, "-c", cfg["mx-toml-10"][0]]),
                                   ("mx-sqlite-1m", [MX, "-c", cfg["mx-sqlite-1m"][0]]),
                                   ("mx-postgres-1m", [MX, "-c", cfg["mx-postgres-1m"][0]]),
-                                  ("mx-toml-10k", [MX, "-c", cfg["mx-toml-10k"][0]])], 100))
+                                  ("mx-toml-10k", [MX, "-c", cfg["mx-toml-10k"][0]]),
+                                  ("mx-toml-10k-cache", [MX, "-c", toml_cache_config(10000)])], 100))
         extra.update(callgrind_figures(cfg))
         log("bench: nginx with a 1,000,000-host map")
         start, rss, mrss, rel = nginx_big_map(1000000)
@@ -934,7 +952,7 @@ def main():
             print("| %s | %s |" % (k, fmt(v, "%.1f") if v[1] != v[2] else "%.1f" % v[0]))
     if "CGI request, fresh process, floor, us" in extra:
         f = extra["CGI request, fresh process, floor, us"][0]
-        for k in ("mx-toml-10", "mx-sqlite-1m", "mx-postgres-1m", "mx-toml-10k"):
+        for k in ("mx-toml-10", "mx-sqlite-1m", "mx-postgres-1m", "mx-toml-10k", "mx-toml-10k-cache"):
             print("CGI cold start %s ÷ floor = %.2f (≤ 1.2)" % (
                 k, extra["CGI request, fresh process, %s, us" % k][0] / f))
         cf = extra["callgrind Ir/request, floor"][0]
