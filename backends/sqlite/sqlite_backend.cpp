@@ -211,7 +211,7 @@ int status_of(const SQLite::Exception &e)
 // Debian's SQLite is built without lookaside memory (SQLITE_OMIT_LOOKASIDE),
 // so each of a lookup's small allocations is a malloc, and with the memory
 // statistics on (SQLite's default) each allocation and each free takes and
-// releases a global mutex: sixteen a miss, about 1,300 instructions
+// releases a global mutex: sixteen a miss, about 1,900 instructions
 // (bench/RESULTS.md).  Nothing here reads the statistics.  sqlite3_config
 // works only before SQLite initialises, so this runs before the plugin's
 // first connection; where something else in the process used SQLite first,

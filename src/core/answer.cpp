@@ -44,7 +44,7 @@ std::string_view lead_of(int status)
 	// in: the views handed out stay valid for the process's life.  Each
 	// status is made once, under the lock; after that its lead is read
 	// through `made` without it, since a miss from a store's rendering asks
-	// four times (about 500 instructions a miss with the lock every time).
+	// four times (nearly 400 instructions a miss with the lock every time).
 	static std::array<std::atomic<const std::string *>, 600> made{};
 	const bool listed = status >= 0 && status < static_cast<int>(made.size());
 	if (listed)
