@@ -2,7 +2,9 @@
 // itself ([domains."example.org"] next to [backend]) or a separate file that
 // holds nothing but [domains].  The whole file is validated before any of it
 // is served, and a changed file is reloaded the same way: a broken edit is
-// refused and the previous data keeps serving.
+// refused and the previous data keeps serving.  With [backend] cache, the
+// records a load made are kept there, compiled, and a later load of the same
+// text reads them back instead of parsing it (core/compiled_domains).
 #include <mxdelegate/backend.h>
 
 #include "core/compiled_domains.hpp"
@@ -370,9 +372,13 @@ Source configure(const char *config_json)
 	// other tables.
 	std::error_code ec;
 	source.separate = path && !(std::filesystem::equivalent(source.file, *config_file, ec) && !ec);
-	if (cache && std::filesystem::equivalent(source.cache, source.file, ec) && !ec)
-		throw plugin::StatusError(MXD_ERROR, "[backend] cache: " + source.cache +
-		                                         " is the domains file itself");
+	// It is written over: never a file the operator wrote.
+	const std::string *const own_files[] = {&source.file, config_file};
+	for (const std::string *own : own_files)
+		if (cache && std::filesystem::equivalent(source.cache, *own, ec) && !ec)
+			throw plugin::StatusError(MXD_ERROR, "[backend] cache: " + source.cache + " is " +
+			                                         (own == config_file ? "the configuration file"
+			                                                             : "the domains file"));
 	return source;
 }
 

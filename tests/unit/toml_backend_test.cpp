@@ -503,7 +503,7 @@ TEST_CASE("toml backend: a cache that cannot be written is logged, and the file 
 	      ": No such file or directory; each start parses " + dir.file("mxdelegate.toml") + " in full");
 }
 
-TEST_CASE("toml backend: [backend] cache must name a file of its own", "[toml_backend]")
+TEST_CASE("toml backend: [backend] cache is never a file the operator wrote", "[toml_backend]")
 {
 	TempDir dir;
 	write(dir.file("mxdelegate.toml"), operator_config);
@@ -511,7 +511,12 @@ TEST_CASE("toml backend: [backend] cache must name a file of its own", "[toml_ba
 	      "[backend] cache: must not be empty");
 	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"cache", 1}})) == "[backend] cache: must be a string");
 	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"cache", "./mxdelegate.toml"}})) ==
-	      "[backend] cache: " + dir.file("mxdelegate.toml") + " is the domains file itself");
+	      "[backend] cache: " + dir.file("mxdelegate.toml") + " is the domains file");
+	write(dir.file("domains.toml"), one_domain("matrix.example.org:443"));
+	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"path", "domains.toml"}, {"cache", "domains.toml"}})) ==
+	      "[backend] cache: " + dir.file("domains.toml") + " is the domains file");
+	CHECK(refusal(config_for(dir, "mxdelegate.toml", {{"path", "domains.toml"}, {"cache", "mxdelegate.toml"}})) ==
+	      "[backend] cache: " + dir.file("mxdelegate.toml") + " is the configuration file");
 	// The configuration file is untouched.
 	std::ifstream in(dir.file("mxdelegate.toml"));
 	CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == operator_config);
