@@ -128,17 +128,17 @@ def main():
     subprocess.run(["cc", "-O2", "-g", "-Wall", "-Wextra", "-o", bench.FLOOR,
                     os.path.join(bench.HERE, "floor.c"), "-lfcgi", "-pthread"], check=True)
     hosts = [bench.host(i) for i in range(1, 11)]
-    name, cfg = "mx-toml-10", bench.toml_config(10)
+    scenario, cfg = "mx-toml-10", bench.toml_config(10)
     if "--sqlite-1m" in sys.argv:
         # bench.callgrind_figures's spread: 3,000 hosts of the million, so
         # that nearly every request is a miss.
         rnd = bench.random.Random(6)
         hosts = [bench.host(rnd.randint(1, 1000000)) for _ in range(3000)]
-        name, cfg = "mx-sqlite-1m", bench.sqlite_config(1000000)
+        scenario, cfg = "mx-sqlite-1m", bench.sqlite_config(1000000)
     sock = os.path.join(bench.OUT, "run", "profile.sock")
     per_thread = {}
     for name, argv in (("floor", [bench.FLOOR, "-t", "1", "-s", sock]),
-                       (name, [bench.MX, "-c", cfg, "--listen", "unix:" + sock, "--threads", "1"])):
+                       (scenario, [bench.MX, "-c", cfg, "--listen", "unix:" + sock, "--threads", "1"])):
         a = threads(run(name, argv, sock, hosts, N1, keep_alive))
         b = threads(run(name, argv, sock, hosts, N2, keep_alive))
         for t in sorted(set(a) & set(b)):
