@@ -129,15 +129,16 @@ bool plausible_size(std::size_t compiled, std::size_t text)
 }
 
 // The records kept in source.cache for exactly this text; none when there
-// are none: no file, another text's, garbled.
+// are none: no file, another text's, garbled.  The size is looked at before
+// anything is read; read_file refuses what is not a regular file.
 std::optional<Map> load_compiled(const Source &source, const compiled_domains::Source &made_for,
                                  std::size_t text_size)
 {
 	std::string bytes;
 	struct stat st;
-	if (::stat(source.cache.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+	if (::stat(source.cache.c_str(), &st) != 0 ||
 	    !plausible_size(static_cast<std::size_t>(st.st_size), text_size) ||
-	    read_file(source.cache, bytes).error || !plausible_size(bytes.size(), text_size))
+	    read_file(source.cache, bytes).error)
 		return std::nullopt;
 	return Map::read(std::move(bytes), made_for);
 }
@@ -194,7 +195,10 @@ std::vector<std::string> read_and_load(const Source &source, FileState &state, M
 	state = read_file(source.file, text);
 	if (state.error)
 		return {source.file + ": " + reason(state.error)};
-	const compiled_domains::Source made_for = compiled_domains::source_of(text, source.separate);
+	// Hashing the text is for the cache alone: without one, the records
+	// are made for no text in particular.
+	const compiled_domains::Source made_for =
+	    source.cache.empty() ? compiled_domains::Source{} : compiled_domains::source_of(text, source.separate);
 	if (!source.cache.empty())
 		if (std::optional<Map> compiled = load_compiled(source, made_for, text.size())) {
 			map = std::move(*compiled);
